@@ -1,0 +1,208 @@
+//! The backup pipeline a drill rehearses: scheduled snapshots with retention in a store, faults
+//! on the stored files, and restores that take the newest good one.
+
+pub mod schedule;
+pub mod store;
+
+use crate::report::SnapshotRecord;
+use schedule::BackupRecord;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
+use store::Store;
+
+/// Which stored backup a restore takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum BackupPick {
+    /// The newest; refused if it does not check out.
+    Latest,
+    /// The newest that checks out, falling back to older ones.
+    LatestGood,
+    Named(String),
+    /// The newest taken at least this long before the disaster ("as of T").
+    Before(#[serde(with = "humantime_serde")] Duration),
+}
+
+/// A stored backup the restore would not use, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Refusal {
+    pub name: String,
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("no stored backup matches {pick:?} (the store holds {held})")]
+    NoneMatches { pick: BackupPick, held: usize },
+    #[error("every candidate backup was refused: {}", .0.iter().map(|r| format!("{} ({})", r.name, r.reason)).collect::<Vec<_>>().join("; "))]
+    AllRefused(Vec<Refusal>),
+}
+
+pub struct Picked {
+    pub snapshot: SnapshotRecord,
+    pub refused: Vec<Refusal>,
+}
+
+/// Downloads candidates newest first and checks each (size, SHA-256 as recorded when it was
+/// taken, the snapshot's own trailer); refuses the bad ones, and falls back when allowed.
+pub async fn pick(
+    store: &Store,
+    records: &[BackupRecord],
+    pick: &BackupPick,
+    fallback: bool,
+    disaster_ms: u64,
+    dir: &Path,
+) -> Result<Picked, BackupError> {
+    let held = store.list().await?;
+    let mut candidates: Vec<&BackupRecord> = records
+        .iter()
+        .filter(|r| held.iter().any(|o| o.name == r.name))
+        .filter(|r| match pick {
+            BackupPick::Named(n) => &r.name == n,
+            BackupPick::Before(d) => {
+                r.taken_at_ms.saturating_add(d.as_millis() as u64) <= disaster_ms
+            }
+            BackupPick::Latest | BackupPick::LatestGood => true,
+        })
+        .collect();
+    candidates.sort_by(|a, b| b.name.cmp(&a.name));
+    if candidates.is_empty() {
+        return Err(BackupError::NoneMatches {
+            pick: pick.clone(),
+            held: held.len(),
+        });
+    }
+    let fallback = fallback || *pick == BackupPick::LatestGood;
+    std::fs::create_dir_all(dir).map_err(|source| store::StoreError::Io {
+        path: dir.into(),
+        source,
+    })?;
+    let mut refused = Vec::new();
+    for r in candidates {
+        let file = dir.join(&r.name);
+        let reason = match store.download(&r.name, &file).await {
+            Err(e) => Some(e.to_string()),
+            Ok(size) if size != r.size_bytes => {
+                Some(format!("size {size} bytes, recorded {}", r.size_bytes))
+            }
+            Ok(_) => crate::snapshot::check_file(&file, &r.sha256)
+                .err()
+                .map(|e| e.to_string()),
+        };
+        match reason {
+            None => {
+                return Ok(Picked {
+                    snapshot: r.as_snapshot(file),
+                    refused,
+                })
+            }
+            Some(reason) => {
+                refused.push(Refusal {
+                    name: r.name.clone(),
+                    reason,
+                });
+                if !fallback {
+                    break;
+                }
+            }
+        }
+    }
+    Err(BackupError::AllRefused(refused))
+}
+
+/// Backup-file faults: damage what the store holds, as a bad disk, a cut upload or a wrong
+/// retention script would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Damage {
+    /// Cut the file in half.
+    Truncate,
+    /// Flip bytes in the middle (the trailer no longer matches).
+    FlipBytes,
+    Delete,
+    /// The whole store goes away (a local store's directory is replaced by a plain file, as an
+    /// unmounted or broken share would look): every later upload, list and download fails.
+    Unreachable,
+}
+
+/// Damages the newest (or named) stored backup; returns its name and what was done.
+/// Only backups this run took can be damaged: a shared folder or bucket holds other runs' (or
+/// real) backups, and a drill must never touch those.
+pub async fn damage(
+    store: &Store,
+    own: &[String],
+    name: Option<&str>,
+    how: Damage,
+) -> Result<(String, String), BackupError> {
+    if how == Damage::Unreachable {
+        return unreachable(store);
+    }
+    let held: Vec<store::Object> = store
+        .list()
+        .await?
+        .into_iter()
+        .filter(|o| own.contains(&o.name))
+        .collect();
+    let target = match name {
+        Some(n) => held.iter().find(|o| o.name == n),
+        None => held.last(),
+    }
+    .ok_or(BackupError::NoneMatches {
+        pick: BackupPick::Latest,
+        held: held.len(),
+    })?
+    .clone();
+    let what = match how {
+        Damage::Unreachable => unreachable(store)?.1,
+        Damage::Delete => {
+            store.delete(&target.name).await?;
+            "deleted".to_string()
+        }
+        Damage::Truncate => {
+            let bytes = store.read(&target.name).await?;
+            let half = bytes.len() / 2;
+            store
+                .overwrite(&target.name, bytes[..half].to_vec())
+                .await?;
+            format!("truncated from {} to {half} bytes", bytes.len())
+        }
+        Damage::FlipBytes => {
+            let mut bytes = store.read(&target.name).await?;
+            let mid = bytes.len() / 2;
+            for b in bytes.iter_mut().skip(mid).take(16) {
+                *b ^= 0xFF;
+            }
+            store.overwrite(&target.name, bytes).await?;
+            format!("16 bytes flipped at offset {mid}")
+        }
+    };
+    Ok((target.name, what))
+}
+
+fn unreachable(store: &Store) -> Result<(String, String), BackupError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| {
+            BackupError::Store(store::StoreError::Io {
+                path: path.clone(),
+                source,
+            })
+        }
+    };
+    let Some(dir) = &store.local_dir else {
+        return Err(BackupError::NoneMatches {
+            pick: BackupPick::Latest,
+            held: 0,
+        });
+    };
+    let aside = dir.with_extension("unreachable");
+    std::fs::rename(dir, &aside).map_err(io(dir))?;
+    std::fs::write(dir, b"this backup store was made unreachable by a drill\n").map_err(io(dir))?;
+    Ok((
+        store.spec.describe(),
+        format!("made unreachable (its files moved to {})", aside.display()),
+    ))
+}

@@ -1,0 +1,524 @@
+//! The command line: `run`, `validate`, `report`, `compare`, `clean`, `image build`. Exit codes
+//! in `exit_codes`.
+
+use crate::exit_codes;
+use crate::plan::Plan;
+use crate::report::{Recorder, RunReport, Verdict};
+use crate::runner::{self, Keep, RunOptions};
+use crate::sandbox::docker::DockerRuntime;
+use crate::sandbox::{self, Runtime};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "etcd-drill",
+    version,
+    about = "Rehearse etcd disasters for real: break, back up, restore, measure RTO/RPO/integrity"
+)]
+pub struct Cli {
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one or more drills, in order.
+    Run {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Where `<run-id>/report.json` and the snapshots go.
+        #[arg(long, default_value = "reports", env = "ETCD_DRILL_REPORT_DIR")]
+        report_dir: PathBuf,
+        /// Keep the sandbox (containers, volumes, network) for forensics.
+        #[arg(long, value_enum, default_value = "never")]
+        keep: Keep,
+        /// A directory holding etcd, etcdctl and etcdutl v3.5.1, to build the image from.
+        #[arg(long, env = "ETCD_DRILL_BIN_DIR")]
+        etcd_bin_dir: Option<PathBuf>,
+        /// Stop after the first drill that does not pass.
+        #[arg(long)]
+        fail_fast: bool,
+    },
+    /// Render a finished run again, from its report.json, to stdout.
+    Report {
+        /// A run directory (`reports/<run-id>`) or its report.json.
+        run: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Compare two runs; exits 1 when a figure where lower is better (RTO, RPO, unavailability,
+    /// time to a new leader, p99 per phase) grew by more than --max-regression, or the verdict
+    /// went from passed to failed.
+    Compare {
+        /// The reference run: a run directory or its report.json.
+        baseline: PathBuf,
+        /// The run to judge: a run directory or its report.json.
+        current: PathBuf,
+        /// Percent a figure may grow before it counts as a regression.
+        #[arg(long, default_value_t = 20.0, value_name = "PCT")]
+        max_regression: f64,
+    },
+    /// Restore a snapshot made elsewhere (e.g. last night's production backup) into a fresh
+    /// sandbox cluster, verify it, and report its revision, key count, keys per prefix, the
+    /// restore RTO and HashKV across members.
+    VerifySnapshot {
+        file: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        members: u32,
+        /// Gate: the snapshot's revision must be this.
+        #[arg(long)]
+        expect_revision: Option<i64>,
+        /// Gate: the snapshot must hold this many keys at its revision.
+        #[arg(long)]
+        expect_keys: Option<u64>,
+        #[arg(long, default_value = "reports", env = "ETCD_DRILL_REPORT_DIR")]
+        report_dir: PathBuf,
+        #[arg(long, value_enum, default_value = "never")]
+        keep: Keep,
+        #[arg(long, env = "ETCD_DRILL_BIN_DIR")]
+        etcd_bin_dir: Option<PathBuf>,
+    },
+    /// Check scenarios without Docker: every error with file:line:column.
+    Validate {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// Remove every container, volume and network etcd-drill left behind.
+    Clean {
+        /// Only this run's leftovers.
+        #[arg(long)]
+        run_id: Option<String>,
+    },
+    /// Manage the etcd image.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Junit,
+    Md,
+    Html,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the default image from the etcd v3.5.1 release binaries.
+    Build {
+        #[arg(long, env = "ETCD_DRILL_BIN_DIR")]
+        etcd_bin_dir: Option<PathBuf>,
+    },
+}
+
+fn eprint(msg: impl std::fmt::Display) {
+    eprintln!("etcd-drill: {msg}");
+}
+
+/// Loads and plans every scenario; prints every problem of every file.
+pub fn plan_all(paths: &[PathBuf]) -> Result<Vec<Plan>, i32> {
+    let mut plans = Vec::new();
+    let mut bad = false;
+    for p in paths {
+        match crate::scenario::load(p).and_then(crate::plan::plan) {
+            Ok(plan) => plans.push(plan),
+            Err(e) => {
+                bad = true;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if bad {
+        Err(exit_codes::BAD_INPUT)
+    } else {
+        Ok(plans)
+    }
+}
+
+pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
+    match cli.command {
+        Command::Validate { scenarios } => match plan_all(&scenarios) {
+            Ok(plans) => {
+                for p in plans {
+                    let members = if p.cluster.members == 1 {
+                        "member"
+                    } else {
+                        "members"
+                    };
+                    println!(
+                        "{}: ok ({} steps, {} {members})",
+                        p.path.display(),
+                        p.steps.len(),
+                        p.cluster.members
+                    );
+                }
+                exit_codes::PASSED
+            }
+            Err(code) => code,
+        },
+        Command::Run {
+            scenarios,
+            report_dir,
+            keep,
+            etcd_bin_dir,
+            fail_fast,
+        } => {
+            let plans = match plan_all(&scenarios) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            let opts = RunAll {
+                report_dir,
+                keep,
+                bin_dir: etcd_bin_dir,
+                fail_fast,
+            };
+            run_all(&plans, &opts, cancel).await
+        }
+        Command::VerifySnapshot {
+            file,
+            members,
+            expect_revision,
+            expect_keys,
+            report_dir,
+            keep,
+            etcd_bin_dir,
+        } => {
+            if !file.is_file() {
+                eprint(format!("{}: no such snapshot file", file.display()));
+                return exit_codes::BAD_INPUT;
+            }
+            let plan =
+                match crate::plan::verify_snapshot(&file, members, expect_revision, expect_keys) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return exit_codes::BAD_INPUT;
+                    }
+                };
+            let opts = RunAll {
+                report_dir,
+                keep,
+                bin_dir: etcd_bin_dir,
+                fail_fast: false,
+            };
+            run_all(&[plan], &opts, cancel).await
+        }
+        Command::Report { run, format } => report(&run, format),
+        Command::Compare {
+            baseline,
+            current,
+            max_regression,
+        } => compare(&baseline, &current, max_regression),
+        Command::Clean { run_id } => clean(run_id.as_deref()).await,
+        Command::Image {
+            command: ImageCommand::Build { etcd_bin_dir },
+        } => {
+            let docker = match DockerRuntime::connect().await {
+                Ok(d) => d,
+                Err(e) => {
+                    eprint(e);
+                    return exit_codes::ENVIRONMENT;
+                }
+            };
+            let mut say = |m: String| eprint(m);
+            match crate::image::build_default_image(
+                docker.client(),
+                etcd_bin_dir.as_deref(),
+                &mut say,
+            )
+            .await
+            {
+                Ok(info) => {
+                    println!("{} {} ({})", info.name, info.id, info.source);
+                    exit_codes::PASSED
+                }
+                Err(e) => {
+                    eprint(runner::error_chain(&e));
+                    exit_codes::ENVIRONMENT
+                }
+            }
+        }
+    }
+}
+
+pub struct RunAll {
+    pub report_dir: PathBuf,
+    pub keep: Keep,
+    pub bin_dir: Option<PathBuf>,
+    pub fail_fast: bool,
+}
+
+async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -> i32 {
+    // Network faults need this host's namespaces: refuse before anything starts.
+    if let Err(e) = crate::faults::netns::preflight_plans(plans) {
+        eprint(e);
+        return exit_codes::ENVIRONMENT;
+    }
+    let docker = match DockerRuntime::connect().await {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            eprint(runner::error_chain(&e));
+            return exit_codes::ENVIRONMENT;
+        }
+    };
+    let mut worst = exit_codes::PASSED;
+    let mut reports = Vec::new();
+    for plan in plans {
+        let mut say = |m: String| eprint(m);
+        let image = match crate::image::ensure_image(
+            docker.client(),
+            &plan.cluster.image,
+            opts.bin_dir.as_deref(),
+            &mut say,
+        )
+        .await
+        {
+            Ok(i) => i,
+            Err(e) => {
+                eprint(runner::error_chain(&e));
+                worst = worse(worst, exit_codes::ENVIRONMENT);
+                break;
+            }
+        };
+        let (code, report) = run_one(plan, docker.clone(), image, opts, cancel.clone()).await;
+        reports.push(report);
+        worst = worse(worst, code);
+        if cancel.is_cancelled() {
+            break;
+        }
+        if opts.fail_fast && code != exit_codes::PASSED && reports.len() < plans.len() {
+            eprint(format!(
+                "--fail-fast: stopping after {}; {} drill(s) not run",
+                plan.name,
+                plans.len() - reports.len()
+            ));
+            break;
+        }
+    }
+    finish_all(&reports, &opts.report_dir);
+    worst
+}
+
+/// After every drill: the combined JUnit file for CI, and a summary when there were several.
+fn finish_all(reports: &[RunReport], report_dir: &Path) {
+    if reports.is_empty() {
+        return;
+    }
+    let path = report_dir.join("junit.xml");
+    match crate::report::artifacts::write_file(&path, |out| {
+        crate::report::junit::render(reports, out)
+    }) {
+        Ok(()) => eprint(format!("junit: {}", path.display())),
+        Err(e) => eprint(format!("cannot write {}: {e}", path.display())),
+    }
+    if reports.len() > 1 {
+        if let Err(e) = crate::report::summary::render(reports, &mut std::io::stdout()) {
+            eprint(format!("cannot print the summary: {e}"));
+        }
+    }
+}
+
+/// The exit code that says more: interrupted > environment > drill failed > gate failed > passed.
+fn worse(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        exit_codes::INTERRUPTED => 5,
+        exit_codes::ENVIRONMENT => 4,
+        exit_codes::DRILL_FAILED => 3,
+        exit_codes::GATE_FAILED => 2,
+        exit_codes::BAD_INPUT => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+async fn run_one(
+    plan: &Plan,
+    docker: Arc<DockerRuntime>,
+    image: crate::image::ImageInfo,
+    all: &RunAll,
+    cancel: CancellationToken,
+) -> (i32, RunReport) {
+    let run_id = runner::new_run_id();
+    let opts = RunOptions {
+        run_id: run_id.clone(),
+        run_dir: all.report_dir.join(&run_id),
+        keep: all.keep,
+    };
+    let mut recorder = Recorder::new(plan, &run_id);
+    let mut terminal = crate::reporter::TerminalReporter::new();
+    let describe = docker.describe();
+    let runtime: Arc<dyn Runtime> = docker;
+    let mut emit = |e: crate::events::RunEvent| {
+        terminal.on(&e);
+        recorder.on(&e);
+    };
+    let clock = crate::events::Clock::start();
+    emit(clock.event(crate::events::EventKind::Environment {
+        docker: describe,
+        image,
+    }));
+    runner::run(plan, runtime, &opts, cancel, &mut emit).await;
+    let report = recorder.finish();
+    write_run_dir(&report, &opts.run_dir);
+    let mut stdout = std::io::stdout();
+    if let Err(e) = crate::report::table::render(&report, &mut stdout) {
+        eprint(format!("cannot print the summary: {e}"));
+    }
+    notify(plan, &report, &opts.run_dir).await;
+    let code = if report.verdict == Verdict::DrillFailed
+        && report
+            .steps
+            .iter()
+            .all(|s| s.status != crate::report::StepStatus::Failed)
+    {
+        // Set-up failed before any step: the environment could not run a drill.
+        exit_codes::ENVIRONMENT
+    } else {
+        report.verdict.exit_code()
+    };
+    (code, report)
+}
+
+fn write_run_dir(report: &RunReport, run_dir: &Path) {
+    let written = crate::report::artifacts::write_run_dir(report, run_dir);
+    for (path, e) in &written.errors {
+        eprint(format!("cannot write {}: {e}", path.display()));
+    }
+    if let Some(json) = written.files.iter().find(|p| p.ends_with("report.json")) {
+        eprint(format!("report: {}", json.display()));
+    }
+    if written.errors.is_empty() {
+        eprint(format!(
+            "evidence: report.md, report.html, junit.xml, sealed by {} (sha256sum -c)",
+            crate::report::manifest::MANIFEST
+        ));
+    }
+}
+
+/// The scenario's webhook, if it asks for one now. A failed notification is a warning: the
+/// drill's verdict and exit code stay what the drill proved.
+async fn notify(plan: &Plan, report: &RunReport, run_dir: &Path) {
+    let Some(n) = &plan.notify else { return };
+    if n.on == crate::scenario::NotifyOn::Failure && report.verdict == Verdict::Passed {
+        return;
+    }
+    let payload = crate::notify::payload(report, Some(&run_dir.join("report.json")));
+    let deadline = std::time::Duration::from_secs(10);
+    if let Err(e) = crate::notify::notify(&n.url, &payload, deadline).await {
+        eprint(format!("warning: notification not delivered: {e}"));
+    }
+}
+
+/// `etcd-drill report`: one rendering of a finished run on stdout.
+fn report(run: &Path, format: Format) -> i32 {
+    let r = match crate::report::read::read_report(run) {
+        Ok(r) => r,
+        Err(e) => {
+            eprint(e);
+            return exit_codes::BAD_INPUT;
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = match format {
+        Format::Table => crate::report::table::render(&r, &mut out),
+        Format::Json => serde_json::to_writer_pretty(&mut out, &r)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out)),
+        Format::Junit => crate::report::junit::render(std::slice::from_ref(&r), &mut out),
+        Format::Md => crate::report::markdown::render(&r, &mut out),
+        Format::Html => crate::report::html::render(&r, &mut out),
+    };
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => exit_codes::PASSED,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_codes::PASSED,
+        Err(e) => {
+            eprint(format!("cannot write the report: {e}"));
+            exit_codes::ENVIRONMENT
+        }
+    }
+}
+
+/// `etcd-drill compare`: 0 when nothing regressed, 1 when something did, 2 on bad input.
+fn compare(baseline: &Path, current: &Path, max_regression: f64) -> i32 {
+    if !(max_regression.is_finite() && max_regression >= 0.0) {
+        eprint(format!(
+            "--max-regression must be a percentage of 0 or more, not {max_regression}"
+        ));
+        return exit_codes::BAD_INPUT;
+    }
+    let (b, c) = match (
+        crate::report::read::read_report(baseline),
+        crate::report::read::read_report(current),
+    ) {
+        (Ok(b), Ok(c)) => (b, c),
+        (b, c) => {
+            for e in [b.err(), c.err()].into_iter().flatten() {
+                eprint(e);
+            }
+            return exit_codes::BAD_INPUT;
+        }
+    };
+    let cmp = crate::report::compare::compare(&b, &c, max_regression);
+    if let Err(e) = crate::report::compare::render(&cmp, &mut std::io::stdout()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprint(format!("cannot print the comparison: {e}"));
+        }
+    }
+    if cmp.regressed() {
+        exit_codes::GATE_FAILED
+    } else {
+        exit_codes::PASSED
+    }
+}
+
+async fn clean(run_id: Option<&str>) -> i32 {
+    let docker = match DockerRuntime::connect().await {
+        Ok(d) => d,
+        Err(e) => {
+            eprint(runner::error_chain(&e));
+            return exit_codes::ENVIRONMENT;
+        }
+    };
+    let (label, value) = match run_id {
+        Some(id) => (sandbox::LABEL_RUN_ID, id),
+        None => (sandbox::LABEL_MANAGED, "true"),
+    };
+    let found = match docker.list_labelled(label, value).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprint(e);
+            return exit_codes::ENVIRONMENT;
+        }
+    };
+    let errors = sandbox::sweep(&docker, label, value).await;
+    println!(
+        "removed {} containers, {} volumes, {} networks labelled {label}={value}",
+        found.containers.len(),
+        found.volumes.len(),
+        found.networks.len()
+    );
+    for e in &errors {
+        eprint(runner::error_chain(e));
+    }
+    if errors.is_empty() {
+        exit_codes::PASSED
+    } else {
+        exit_codes::ENVIRONMENT
+    }
+}

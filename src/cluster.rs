@@ -1,0 +1,471 @@
+//! etcd knowledge: how members are named, started, reached and judged healthy.
+//! The harness reaches a member only through its client port published on 127.0.0.1.
+
+use crate::plan::ClusterPlan;
+use crate::sandbox::{ContainerSpec, Sandbox, SandboxError, CLIENT_PORT, PEER_PORT};
+use etcd_client::{Client, ConnectOptions};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where a member keeps its data inside its container (the volume's mount point).
+pub const DATA_MOUNT: &str = "/var/lib/etcd";
+pub const DATA_DIR: &str = "/var/lib/etcd/data";
+/// Deadline of one etcd request made by the harness.
+pub const REQUEST: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("etcd {op} on {target} failed: {source}")]
+    Etcd {
+        op: &'static str,
+        target: String,
+        #[source]
+        source: etcd_client::Error,
+    },
+    #[error("etcd {op} on {target}: no answer within {after:?}")]
+    Timeout {
+        op: &'static str,
+        target: String,
+        after: Duration,
+    },
+    #[error("cluster not healthy after {after:?}: {last}")]
+    Unhealthy { after: Duration, last: String },
+}
+
+/// One running member.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// etcd's `--name`, also its network alias: `etcd-1`, `etcd-2`, ...
+    pub name: String,
+    pub container: String,
+    pub volume: String,
+    /// The host port its client port is published on, on 127.0.0.1.
+    pub client_port: u16,
+    pub tls: bool,
+}
+
+impl Member {
+    pub fn endpoint(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+}
+
+/// The cluster as the harness knows it: the plan, the sandbox and the current members.
+pub struct Cluster {
+    pub sandbox: Arc<Sandbox>,
+    pub plan: ClusterPlan,
+    /// `--initial-cluster-token`; a restore gets a new one.
+    pub token: String,
+    /// 0 for the first cluster, +1 per restore: container and volume names carry it.
+    pub generation: u32,
+    pub members: Vec<Member>,
+    /// The run's certificates when the cluster speaks TLS.
+    pub tls: Option<Arc<crate::tls::TlsFiles>>,
+}
+
+pub fn member_names(n: u32) -> Vec<String> {
+    (1..=n).map(|i| format!("etcd-{i}")).collect()
+}
+
+pub fn scheme(tls: bool) -> &'static str {
+    if tls {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+pub fn peer_url(member: &str, tls: bool) -> String {
+    format!("{}://{member}:{PEER_PORT}", scheme(tls))
+}
+
+pub fn initial_cluster(names: &[String], tls: bool) -> String {
+    names
+        .iter()
+        .map(|m| format!("{m}={}", peer_url(m, tls)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The name suffix of a member's container or volume in a given generation.
+pub fn suffix(member: &str, what: &str, generation: u32) -> String {
+    match (what, generation) {
+        ("", 0) => member.to_string(),
+        ("", g) => format!("{member}-r{g}"),
+        (w, 0) => format!("{member}-{w}"),
+        (w, g) => format!("{member}-{w}-r{g}"),
+    }
+}
+
+/// etcd's command line for a member (the image's entrypoint is etcd).
+pub fn etcd_args(plan: &ClusterPlan, member: &str, token: &str) -> Vec<String> {
+    let names = member_names(plan.members);
+    let s = scheme(plan.tls);
+    let mut args = vec![
+        format!("--name={member}"),
+        format!("--data-dir={DATA_DIR}"),
+        format!("--listen-client-urls={s}://0.0.0.0:{CLIENT_PORT}"),
+        format!("--advertise-client-urls={s}://{member}:{CLIENT_PORT}"),
+        format!("--listen-peer-urls={s}://0.0.0.0:{PEER_PORT}"),
+        format!(
+            "--initial-advertise-peer-urls={}",
+            peer_url(member, plan.tls)
+        ),
+        format!("--initial-cluster={}", initial_cluster(&names, plan.tls)),
+        format!("--initial-cluster-token={token}"),
+        "--initial-cluster-state=new".to_string(),
+        format!(
+            "--heartbeat-interval={}",
+            plan.heartbeat_interval.as_millis()
+        ),
+        format!("--election-timeout={}", plan.election_timeout.as_millis()),
+        "--logger=zap".to_string(),
+        "--log-outputs=stderr".to_string(),
+    ];
+    if let Some(q) = plan.quota_backend_bytes {
+        args.push(format!("--quota-backend-bytes={q}"));
+    }
+    if let Some(p) = plan.pre_vote {
+        args.push(format!("--pre-vote={p}"));
+    }
+    if let Some(c) = plan.snapshot_count {
+        args.push(format!("--snapshot-count={c}"));
+    }
+    if plan.tls {
+        let f = |n: &str| format!("{}/{n}", crate::tls::IN_CONTAINER);
+        args.extend([
+            format!("--cert-file={}", f("server.crt")),
+            format!("--key-file={}", f("server.key")),
+            format!("--trusted-ca-file={}", f("ca.crt")),
+            "--client-cert-auth=true".to_string(),
+            format!("--peer-cert-file={}", f("peer.crt")),
+            format!("--peer-key-file={}", f("peer.key")),
+            format!("--peer-trusted-ca-file={}", f("ca.crt")),
+            "--peer-client-cert-auth=true".to_string(),
+        ]);
+    }
+    args
+}
+
+/// A client to the given endpoints with the harness's deadlines.
+pub async fn connect(endpoints: &[String]) -> Result<Client, ClusterError> {
+    let mut options = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_timeout(REQUEST);
+    // An https endpoint of a drill's cluster: present the run's client certificate.
+    if let Some(tls) = endpoints
+        .iter()
+        .filter(|e| e.starts_with("https://"))
+        .find_map(|e| crate::tls::lookup(e))
+    {
+        options = options.with_tls(tls.options());
+    }
+    Client::connect(endpoints, Some(options))
+        .await
+        .map_err(|source| ClusterError::Etcd {
+            op: "connect",
+            target: endpoints.join(","),
+            source,
+        })
+}
+
+/// Runs one etcd call under a deadline.
+pub async fn within<T>(
+    op: &'static str,
+    target: &str,
+    after: Duration,
+    fut: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, ClusterError> {
+    match tokio::time::timeout(after, fut).await {
+        Err(_) => Err(ClusterError::Timeout {
+            op,
+            target: target.to_string(),
+            after,
+        }),
+        Ok(Err(source)) => Err(ClusterError::Etcd {
+            op,
+            target: target.to_string(),
+            source,
+        }),
+        Ok(Ok(v)) => Ok(v),
+    }
+}
+
+impl Cluster {
+    pub fn new(sandbox: Arc<Sandbox>, plan: ClusterPlan, token: String) -> Self {
+        Cluster {
+            sandbox,
+            plan,
+            token,
+            generation: 0,
+            members: Vec::new(),
+            tls: None,
+        }
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        member_names(self.plan.members)
+    }
+
+    pub fn volume_name(&self, member: &str, generation: u32) -> String {
+        self.sandbox.name(&suffix(member, "data", generation))
+    }
+
+    pub fn container_spec(&self, member: &str, volume: &str) -> ContainerSpec {
+        ContainerSpec {
+            name: self.sandbox.name(&suffix(member, "", self.generation)),
+            image: self.plan.image.clone(),
+            entrypoint: None,
+            cmd: etcd_args(&self.plan, member, &self.token),
+            labels: self.sandbox.labels("member"),
+            network: self.sandbox.network.clone(),
+            aliases: vec![member.to_string()],
+            volumes: vec![(volume.to_string(), DATA_MOUNT.to_string())],
+            publish: Some(CLIENT_PORT),
+        }
+    }
+
+    /// Creates a fresh volume per member (generation 0) and starts the members.
+    pub async fn create(&mut self) -> Result<(), ClusterError> {
+        let names = self.names();
+        let mut volumes = Vec::new();
+        for m in &names {
+            let v = self.volume_name(m, self.generation);
+            self.sandbox
+                .runtime
+                .create_volume(&v, &self.sandbox.labels("data"))
+                .await?;
+            volumes.push(v);
+        }
+        self.start_members(&volumes).await
+    }
+
+    /// Creates and starts one container per member on the given volumes, in parallel, and
+    /// learns each one's published client port.
+    pub async fn start_members(&mut self, volumes: &[String]) -> Result<(), ClusterError> {
+        let names = self.names();
+        let specs: Vec<ContainerSpec> = names
+            .iter()
+            .zip(volumes)
+            .map(|(m, v)| self.container_spec(m, v))
+            .collect();
+        let starts = specs.iter().map(|spec| self.launch(spec));
+        let ports = futures_util::future::try_join_all(starts).await?;
+        self.members = names
+            .into_iter()
+            .zip(specs)
+            .zip(volumes)
+            .zip(ports)
+            .map(|(((name, spec), volume), client_port)| Member {
+                name,
+                container: spec.name,
+                volume: volume.clone(),
+                client_port,
+                tls: self.plan.tls,
+            })
+            .collect();
+        Ok(())
+    }
+
+    /// Creates a member container, gives it the run's certificates (TLS), starts it, and
+    /// returns its published client port.
+    pub async fn launch(&self, spec: &ContainerSpec) -> Result<u16, ClusterError> {
+        let rt = &self.sandbox.runtime;
+        rt.create_container(spec).await?;
+        if let Some(tls) = &self.tls {
+            let tar = tls.tar().map_err(|e| SandboxError::Docker {
+                op: "pack the certificates for",
+                target: spec.name.clone(),
+                source: Box::new(e),
+            })?;
+            rt.upload(&spec.name, "/", tar).await?;
+        }
+        rt.start(&spec.name).await?;
+        let port = rt.host_port(&spec.name, CLIENT_PORT).await?;
+        if let Some(tls) = &self.tls {
+            crate::tls::register(port, tls.clone());
+        }
+        Ok(port)
+    }
+
+    /// Re-reads every member's published client port: a restarted container gets a new one.
+    /// Returns whether any changed.
+    pub async fn refresh_ports(&mut self) -> Result<bool, ClusterError> {
+        let mut changed = false;
+        for m in &mut self.members {
+            let port = self
+                .sandbox
+                .runtime
+                .host_port(&m.container, CLIENT_PORT)
+                .await?;
+            changed |= port != m.client_port;
+            m.client_port = port;
+            if let Some(tls) = &self.tls {
+                crate::tls::register(port, tls.clone());
+            }
+        }
+        Ok(changed)
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(Member::endpoint).collect()
+    }
+
+    pub async fn client(&self) -> Result<Client, ClusterError> {
+        connect(&self.endpoints()).await
+    }
+
+    /// One client per member, in member order: for per-member questions (status, HashKV).
+    pub async fn member_clients(&self) -> Result<Vec<(String, Client)>, ClusterError> {
+        let mut out = Vec::new();
+        for m in &self.members {
+            out.push((m.name.clone(), connect(&[m.endpoint()]).await?));
+        }
+        Ok(out)
+    }
+
+    /// Removes every member container and its data volume: the whole cluster is gone.
+    pub async fn destroy(&mut self) -> Result<(), ClusterError> {
+        let rt = &self.sandbox.runtime;
+        let removals = self
+            .members
+            .iter()
+            .map(|m| rt.remove_container(&m.container));
+        futures_util::future::try_join_all(removals).await?;
+        for m in &self.members {
+            rt.remove_volume(&m.volume).await?;
+        }
+        self.members.clear();
+        Ok(())
+    }
+}
+
+/// What a health check saw.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Health {
+    pub leader: String,
+    pub version: String,
+    pub took_ms: u64,
+}
+
+/// Waits until every member answers Status, they agree on one leader and a quorum write
+/// succeeds. Probes every 100 ms; fails after `deadline` with the last thing that was wrong.
+pub async fn wait_healthy(cluster: &Cluster, deadline: Duration) -> Result<Health, ClusterError> {
+    wait_healthy_except(cluster, &[], deadline).await
+}
+
+/// `wait_healthy` over every member but `excluded` (members a fault still holds down).
+pub async fn wait_healthy_except(
+    cluster: &Cluster,
+    excluded: &[String],
+    deadline: Duration,
+) -> Result<Health, ClusterError> {
+    wait_stable(cluster, excluded, deadline, Duration::ZERO).await
+}
+
+/// Healthy, and still healthy on every probe for `settle`: after a partition heals, a member
+/// that campaigned alone rejoins with a higher term and forces one more election (etcd 3.5 runs
+/// without pre-vote by default), so "healthy once" is not "recovered".
+pub async fn wait_stable(
+    cluster: &Cluster,
+    excluded: &[String],
+    deadline: Duration,
+    settle: Duration,
+) -> Result<Health, ClusterError> {
+    let start = Instant::now();
+    let mut clients = cluster.member_clients().await?;
+    clients.retain(|(name, _)| !excluded.contains(name));
+    let endpoints: Vec<String> = cluster
+        .members
+        .iter()
+        .filter(|m| !excluded.contains(&m.name))
+        .map(Member::endpoint)
+        .collect();
+    let all = connect(&endpoints).await?;
+    let mut last = String::from("no probe completed");
+    let mut stable_since: Option<Instant> = None;
+    while start.elapsed() < deadline {
+        match probe(&clients, &all).await {
+            Ok((leader, version)) => {
+                let since = *stable_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= settle {
+                    let took_ms = since.duration_since(start).as_millis() as u64;
+                    return Ok(Health {
+                        leader,
+                        version,
+                        took_ms,
+                    });
+                }
+            }
+            Err(e) => {
+                stable_since = None;
+                last = e;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(ClusterError::Unhealthy {
+        after: deadline,
+        last,
+    })
+}
+
+async fn probe(clients: &[(String, Client)], all: &Client) -> Result<(String, String), String> {
+    let mut leader_ids = std::collections::HashSet::new();
+    let mut version = String::new();
+    let mut ids = std::collections::HashMap::new();
+    for (name, client) in clients {
+        let mut c = client.clone();
+        let status = within("status", name, Duration::from_secs(1), c.status())
+            .await
+            .map_err(|e| e.to_string())?;
+        if status.leader() == 0 {
+            return Err(format!("{name} has no leader"));
+        }
+        leader_ids.insert(status.leader());
+        version = status.version().to_string();
+        if let Some(h) = status.header() {
+            ids.insert(h.member_id(), name.clone());
+        }
+    }
+    if leader_ids.len() != 1 {
+        return Err(format!("members disagree on the leader: {leader_ids:?}"));
+    }
+    let mut c = all.clone();
+    within(
+        "put",
+        "the cluster",
+        Duration::from_secs(2),
+        c.put("/drill/health", "ok", None),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let id = leader_ids.into_iter().next().unwrap_or_default();
+    let leader = ids.get(&id).cloned().unwrap_or_else(|| format!("{id:x}"));
+    Ok((leader, version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_cluster_lists_every_member_by_alias() {
+        let names = member_names(3);
+        assert_eq!(
+            initial_cluster(&names, false),
+            "etcd-1=http://etcd-1:2380,etcd-2=http://etcd-2:2380,etcd-3=http://etcd-3:2380"
+        );
+    }
+
+    #[test]
+    fn restored_generations_get_new_names() {
+        assert_eq!(suffix("etcd-1", "", 0), "etcd-1");
+        assert_eq!(suffix("etcd-1", "data", 0), "etcd-1-data");
+        assert_eq!(suffix("etcd-1", "data", 2), "etcd-1-data-r2");
+        assert_eq!(suffix("etcd-2", "", 1), "etcd-2-r1");
+    }
+}

@@ -1,0 +1,121 @@
+//! What the runner tells the world. The runner never prints: it emits `RunEvent`s, and the
+//! terminal reporter and the report recorder each make what they need of them.
+
+use crate::cluster::Health;
+use crate::image::ImageInfo;
+use crate::report::{DisasterRecord, FaultRecord, RestoreRecord, SnapshotRecord, VerifyRecord};
+use crate::seed::SeedStats;
+use crate::workload::WorkloadLog;
+use std::time::{Duration, Instant, SystemTime};
+
+#[derive(Debug, Clone)]
+pub struct RunEvent {
+    pub at: SystemTime,
+    /// Since the run started.
+    pub elapsed: Duration,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum EventKind {
+    RunStarted {
+        run_id: String,
+        scenario: String,
+    },
+    /// A decision or fact worth telling a person, e.g. how the image was obtained.
+    Note(String),
+    Environment {
+        docker: String,
+        image: ImageInfo,
+    },
+    ClusterCreated {
+        members: Vec<(String, String)>,
+    },
+    ClusterHealthy(Health),
+    StepStarted {
+        index: usize,
+        total: usize,
+        label: String,
+    },
+    SeedProgress {
+        done: u64,
+        total: u64,
+    },
+    StepFinished {
+        index: usize,
+        label: String,
+        duration: Duration,
+        outcome: Box<StepOutcome>,
+    },
+    StepFailed {
+        index: usize,
+        label: String,
+        duration: Duration,
+        error: String,
+    },
+    WorkloadStopped(Box<WorkloadLog>),
+    /// The backup schedule ended: what it took, deleted and left in the store.
+    BackupsStopped(crate::backup::schedule::BackupLog),
+    /// The cluster speaks TLS: where the run's certificates are (paths only).
+    Tls(crate::tls::TlsInfo),
+    /// The sandbox or cluster could not be set up; no step ran.
+    SetupFailed(String),
+    /// The sandbox was kept (`--keep`): how to reach it.
+    Kept {
+        hint: String,
+    },
+    TornDown {
+        leftovers: Vec<String>,
+    },
+    Interrupted,
+}
+
+#[derive(Debug, Clone)]
+pub enum StepOutcome {
+    Healthy(Health),
+    Seeded(SeedStats),
+    Snapshot(SnapshotRecord),
+    Disaster(DisasterRecord),
+    Restored(RestoreRecord),
+    Verified(VerifyRecord),
+    Slept,
+    BackupDamaged {
+        name: String,
+        what: String,
+    },
+    /// A fault injected, held and healed; or injected and left open until a `heal` step.
+    Fault(FaultRecord),
+}
+
+/// Stamps events with wall-clock and run-relative time.
+#[derive(Clone, Copy)]
+pub struct Clock {
+    pub t0: Instant,
+    pub wall0: SystemTime,
+}
+
+impl Clock {
+    pub fn start() -> Self {
+        Clock {
+            t0: Instant::now(),
+            wall0: SystemTime::now(),
+        }
+    }
+
+    pub fn event(&self, kind: EventKind) -> RunEvent {
+        let elapsed = self.t0.elapsed();
+        RunEvent {
+            at: self.wall0 + elapsed,
+            elapsed,
+            kind,
+        }
+    }
+
+    pub fn ms(&self) -> u64 {
+        self.t0.elapsed().as_millis() as u64
+    }
+
+    pub fn wall_at_ms(&self, ms: u64) -> SystemTime {
+        self.wall0 + Duration::from_millis(ms)
+    }
+}

@@ -1,0 +1,357 @@
+//! corrupt: while the member is stopped, damage its data through the Docker archive API (so it
+//! works with the `FROM scratch` image): flip bytes in bbolt's member/snap/db, garble the tail of
+//! the newest WAL file, or give it an empty data dir. Then start it and record what etcd did.
+//! Recovery is the operator's: remove the member, add it back with an empty data dir, and let it
+//! re-sync from the leader.
+
+use super::{container_of, kill, poll, Active, FaultError};
+use crate::cluster::{connect, peer_url, within, Cluster, DATA_DIR};
+use crate::plan::FaultAction;
+use crate::sandbox::{tar_of, ContainerState};
+use crate::scenario::{CorruptWhat, Recover};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::time::Duration;
+
+fn settings(active: &Active) -> (CorruptWhat, Recover, Duration) {
+    match &active.plan.action {
+        FaultAction::Corrupt {
+            what,
+            recover,
+            observe,
+        } => (*what, *recover, *observe),
+        _ => (CorruptWhat::Db, Recover::None, Duration::ZERO),
+    }
+}
+
+/// Files (name, bytes) of a tar archive.
+fn untar(bytes: &[u8]) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut archive = tar::Archive::new(bytes);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if entry.header().entry_type().is_file() {
+            let name = entry.path()?.to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data)?;
+            out.push((name, data));
+        }
+    }
+    Ok(out)
+}
+
+/// Flips 64-byte runs in both bbolt meta pages and across the data pages.
+pub fn garble_db(db: &mut [u8]) {
+    let mut spots = vec![16, 4096 + 16];
+    spots.extend((1..15).map(|k| 8192 + (db.len().saturating_sub(8192)) * k / 15));
+    for s in spots {
+        for b in db.iter_mut().skip(s).take(64) {
+            *b ^= 0xA5;
+        }
+    }
+}
+
+/// Garbles the last 512 written bytes of a WAL file (the file is preallocated with zeros).
+pub fn garble_wal(wal: &mut [u8]) -> bool {
+    let Some(end) = wal.iter().rposition(|b| *b != 0) else {
+        return false;
+    };
+    let start = end.saturating_sub(511);
+    for b in &mut wal[start..=end] {
+        *b ^= 0x5A;
+    }
+    true
+}
+
+fn sha(b: &[u8]) -> String {
+    hex::encode(&Sha256::digest(b)[..8])
+}
+
+pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
+    let (what, _, observe) = settings(active);
+    let m = active
+        .members
+        .first()
+        .cloned()
+        .ok_or_else(|| FaultError::Target("no member to corrupt".into()))?;
+    kill::signal_all(cluster, active, "SIGTERM", Duration::from_secs(20)).await?;
+    let rt = cluster.sandbox.runtime.clone();
+    let c = container_of(cluster, &m)?;
+    let bad = |why: String| FaultError::Corrupt {
+        member: m.clone(),
+        why,
+    };
+    match what {
+        CorruptWhat::Db => {
+            let dir = format!("{DATA_DIR}/member/snap");
+            let files = untar(&rt.download(&c, &format!("{dir}/db")).await?)
+                .map_err(|e| bad(e.to_string()))?;
+            let (_, mut db) = files
+                .into_iter()
+                .next()
+                .ok_or_else(|| bad("no member/snap/db in the data dir".into()))?;
+            let before = sha(&db);
+            garble_db(&mut db);
+            rt.upload(
+                &c,
+                &dir,
+                tar_of(&[("db", 0o600, &db)]).map_err(|e| bad(e.to_string()))?,
+            )
+            .await?;
+            active.proof.push(format!(
+                "{m}: member/snap/db ({} bytes) sha256 {before}… → {}…",
+                db.len(),
+                sha(&db)
+            ));
+        }
+        CorruptWhat::Wal => {
+            let dir = format!("{DATA_DIR}/member/wal");
+            let files = untar(&rt.download(&c, &dir).await?).map_err(|e| bad(e.to_string()))?;
+            let (name, mut wal) = files
+                .into_iter()
+                .filter(|(n, _)| n.ends_with(".wal"))
+                .max_by(|a, b| a.0.cmp(&b.0))
+                .ok_or_else(|| bad("no WAL file in member/wal".into()))?;
+            let before = sha(&wal);
+            if !garble_wal(&mut wal) {
+                return Err(bad(format!("{name} holds no record to garble")));
+            }
+            let base = name.rsplit('/').next().unwrap_or(&name).to_string();
+            rt.upload(
+                &c,
+                &dir,
+                tar_of(&[(&base, 0o600, &wal)]).map_err(|e| bad(e.to_string()))?,
+            )
+            .await?;
+            active
+                .proof
+                .push(format!("{m}: {base} sha256 {before}… → {}…", sha(&wal)));
+        }
+        CorruptWhat::Wipe => {
+            let old = cluster
+                .members
+                .iter()
+                .find(|x| x.name == m)
+                .map(|x| x.volume.clone())
+                .unwrap_or_default();
+            let volume =
+                fresh_member(cluster, &m, &format!("{}-wiped", active.plan.name), false).await?;
+            active.proof.push(format!(
+                "{m}: data volume {old} replaced by the empty {volume}"
+            ));
+        }
+    }
+    if what != CorruptWhat::Wipe {
+        rt.start(&c).await?;
+    }
+    active.reaction = Some(observe_reaction(cluster, &m, observe).await?);
+    Ok(())
+}
+
+/// Watches the started member for `observe`: did it crash, or come up?
+async fn observe_reaction(
+    cluster: &mut Cluster,
+    m: &str,
+    observe: Duration,
+) -> Result<String, FaultError> {
+    let rt = cluster.sandbox.runtime.clone();
+    let c = container_of(cluster, m)?;
+    let exited = poll(observe, || async {
+        match rt.state(&c).await {
+            Ok(ContainerState::Exited(code)) => Some(code),
+            _ => None,
+        }
+    })
+    .await;
+    let tail = last_words(&rt.log_tail(&c, 20).await.unwrap_or_default());
+    if let Some(code) = exited {
+        return Ok(format!(
+            "etcd refused to start or crashed (exit {code}): {tail}"
+        ));
+    }
+    cluster.refresh_ports().await?;
+    let ep = cluster
+        .members
+        .iter()
+        .find(|x| x.name == m)
+        .map(|x| x.endpoint())
+        .unwrap_or_default();
+    let mut client = connect(std::slice::from_ref(&ep)).await?;
+    Ok(
+        match within("status", m, Duration::from_secs(2), client.status()).await {
+            Ok(s) => format!(
+                "etcd came up and kept running for {observe:?} (raft index {}, leader {:x})",
+                s.raft_index(),
+                s.leader()
+            ),
+            Err(e) => format!(
+                "etcd kept running for {observe:?} but does not answer: {e}; its log: {tail}"
+            ),
+        },
+    )
+}
+
+/// The gist of etcd's last words: the message and error of its last fatal or panic log line
+/// (zap JSON), or else its last line, cut to 300 characters.
+pub fn last_words(log: &str) -> String {
+    let lines: Vec<&str> = log
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let fatal = lines.iter().rev().find_map(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        let level = v.get("level")?.as_str()?;
+        matches!(level, "fatal" | "panic" | "error").then(|| {
+            let msg = v.get("msg").and_then(|m| m.as_str()).unwrap_or("");
+            match v.get("error").and_then(|e| e.as_str()) {
+                Some(err) => format!("{level}: {msg}: {err}"),
+                None => format!("{level}: {msg}"),
+            }
+        })
+    });
+    let text = fatal.unwrap_or_else(|| lines.last().map(|l| l.to_string()).unwrap_or_default());
+    text.chars().take(300).collect()
+}
+
+/// Replaces a member's container with a new one on a new, empty volume. `existing`: start it
+/// as a member joining an existing cluster (after `member add`).
+async fn fresh_member(
+    cluster: &mut Cluster,
+    m: &str,
+    tag: &str,
+    existing: bool,
+) -> Result<String, FaultError> {
+    let rt = cluster.sandbox.runtime.clone();
+    let idx = cluster
+        .members
+        .iter()
+        .position(|x| x.name == m)
+        .ok_or_else(|| FaultError::Target(format!("no member named {m}")))?;
+    let old = cluster.members[idx].clone();
+    rt.remove_container(&old.container).await?;
+    rt.remove_volume(&old.volume).await?;
+    let volume = cluster.sandbox.name(&format!("{m}-data-{tag}"));
+    rt.create_volume(&volume, &cluster.sandbox.labels("data"))
+        .await?;
+    let mut spec = cluster.container_spec(m, &volume);
+    if existing {
+        for arg in &mut spec.cmd {
+            if arg == "--initial-cluster-state=new" {
+                *arg = "--initial-cluster-state=existing".into();
+            }
+        }
+    }
+    cluster.launch(&spec).await?;
+    cluster.members[idx].volume = volume.clone();
+    cluster.members[idx].container = spec.name;
+    cluster.refresh_ports().await?;
+    Ok(volume)
+}
+
+/// Remove the member, add it back, start it on an empty data dir: it re-syncs from the leader.
+pub async fn recover(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
+    let (_, recover, _) = settings(active);
+    if recover == Recover::None {
+        active.proof.push("left as it is (recover: none)".into());
+        return Ok(());
+    }
+    let m = active.members.first().cloned().unwrap_or_default();
+    let line = re_add(cluster, &m, &active.plan.name).await?;
+    active.proof.push(line);
+    Ok(())
+}
+
+/// The operator's recovery of one member: remove it from the cluster, add it back, start it on
+/// an empty data dir so it re-syncs from the leader. Returns a proof line.
+pub async fn re_add(cluster: &mut Cluster, m: &str, tag: &str) -> Result<String, FaultError> {
+    let m = m.to_string();
+    let others: Vec<String> = cluster
+        .members
+        .iter()
+        .filter(|x| x.name != m)
+        .map(|x| x.endpoint())
+        .collect();
+    let mut client = connect(&others).await?;
+    let url = peer_url(&m, cluster.plan.tls);
+    let list = within(
+        "member list",
+        "the cluster",
+        Duration::from_secs(5),
+        client.member_list(),
+    )
+    .await?;
+    let id = list
+        .members()
+        .iter()
+        .find(|x| x.peer_urls().contains(&url))
+        .map(|x| x.id())
+        .ok_or_else(|| FaultError::Corrupt {
+            member: m.clone(),
+            why: "it is not in the member list".into(),
+        })?;
+    within(
+        "member remove",
+        &m,
+        Duration::from_secs(10),
+        client.member_remove(id),
+    )
+    .await?;
+    // etcd refuses to add a voting member until every remaining member has been connected for
+    // a while ("unhealthy cluster"); an operator retries, so do we, within a deadline.
+    let mut tries = 0;
+    loop {
+        let add = client.member_add([url.as_str()], None);
+        match within("member add", &m, Duration::from_secs(10), add).await {
+            Ok(_) => break,
+            Err(e) if tries < 60 && e.to_string().contains("unhealthy cluster") => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let volume = fresh_member(cluster, &m, tag, true).await?;
+    Ok(format!(
+        "{m}: removed (id {id:x}), re-added and started on the empty volume {volume}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_garbling_hits_both_meta_pages_and_changes_the_checksum() {
+        let mut db = vec![0u8; 64 * 1024];
+        let before = sha(&db);
+        garble_db(&mut db);
+        assert_ne!(sha(&db), before);
+        assert_eq!(db[16], 0xA5);
+        assert_eq!(db[4096 + 16], 0xA5);
+    }
+
+    #[test]
+    fn last_words_pick_the_fatal_line() {
+        let log = r#"{"level":"info","msg":"closing etcd server"}
+{"level":"fatal","ts":"x","msg":"discovery failed","error":"walpb: crc mismatch","stacktrace":"..."}"#;
+        assert_eq!(
+            last_words(log),
+            "fatal: discovery failed: walpb: crc mismatch"
+        );
+        assert_eq!(last_words("plain text\nlast line"), "last line");
+    }
+
+    #[test]
+    fn wal_garbling_touches_the_last_records_only() {
+        let mut wal = vec![0u8; 10_000];
+        for b in &mut wal[..3000] {
+            *b = 1;
+        }
+        assert!(garble_wal(&mut wal));
+        assert_eq!(wal[2999], 1 ^ 0x5A);
+        assert_eq!(wal[2000], 1);
+        assert_eq!(wal[3000], 0);
+        assert!(!garble_wal(&mut [0u8; 16]));
+    }
+}

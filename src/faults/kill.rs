@@ -1,0 +1,79 @@
+//! kill: SIGKILL, the default, because SIGTERM lets a leader hand off leadership gracefully and
+//! hides the election. Healing restarts the container on its data volume.
+
+use super::{container_of, poll, Active, FaultError};
+use crate::cluster::Cluster;
+use crate::sandbox::ContainerState;
+use std::time::Duration;
+
+pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
+    signal_all(cluster, active, "SIGKILL", Duration::from_secs(10)).await
+}
+
+/// Sends `signal` to every target and proves each container exited.
+pub async fn signal_all(
+    cluster: &Cluster,
+    active: &mut Active,
+    signal: &str,
+    limit: Duration,
+) -> Result<(), FaultError> {
+    let rt = cluster.sandbox.runtime.clone();
+    for m in &active.members {
+        let c = container_of(cluster, m)?;
+        let state = rt.state(&c).await?;
+        if state != ContainerState::Running {
+            return Err(FaultError::NoEffect {
+                member: m.clone(),
+                why: format!(
+                    "it is not running ({state:?}), so there is nothing to {}",
+                    active.plan.action.verb()
+                ),
+            });
+        }
+        rt.kill(&c, signal).await?;
+    }
+    for m in &active.members {
+        let c = container_of(cluster, m)?;
+        let exited = poll(limit, || async {
+            match rt.state(&c).await {
+                Ok(ContainerState::Exited(code)) => Some(code),
+                _ => None,
+            }
+        })
+        .await;
+        match exited {
+            Some(code) => active.proof.push(format!(
+                "{m}: container exited with code {code} after {signal}"
+            )),
+            None => {
+                return Err(FaultError::NoEffect {
+                    member: m.clone(),
+                    why: format!("still running {limit:?} after {signal}"),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Starts the stopped members again and learns their new host ports.
+pub async fn restart(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
+    let rt = cluster.sandbox.runtime.clone();
+    for m in &active.members {
+        let c = container_of(cluster, m)?;
+        rt.start(&c).await?;
+        let running = poll(Duration::from_secs(10), || async {
+            matches!(rt.state(&c).await, Ok(ContainerState::Running)).then_some(())
+        })
+        .await;
+        if running.is_none() {
+            return Err(FaultError::NoEffect {
+                member: m.clone(),
+                why: "did not come back up after a restart".into(),
+            });
+        }
+        active.proof.push(format!("{m}: restarted"));
+    }
+    cluster.refresh_ports().await?;
+    Ok(())
+}

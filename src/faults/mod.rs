@@ -1,0 +1,169 @@
+//! The fault library: each fault in its own file, injected and healed through one `match`.
+//! A fault proves it took effect (the killed container exited, the partitioned member cannot
+//! reach a leader, the shaped class really delayed packets, the corrupted file's checksum
+//! changed); when it cannot prove it, the step fails: a fault that silently did nothing is the
+//! worst failure of a chaos tool.
+
+mod corrupt;
+mod kill;
+pub mod netns;
+mod partition;
+mod pause;
+mod slow;
+mod stop;
+mod target;
+
+pub use target::{leader_of, member_ids, resolve};
+
+use crate::cluster::{Cluster, ClusterError};
+use crate::plan::{FaultAction, FaultPlan};
+use crate::sandbox::SandboxError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("`{line}` failed: {error}")]
+    Command { line: String, error: String },
+    #[error("the fault did not take effect on {member}: {why}")]
+    NoEffect { member: String, why: String },
+    #[error("cannot choose a target: {0}")]
+    Target(String),
+    #[error("cannot corrupt {member}: {why}")]
+    Corrupt { member: String, why: String },
+}
+
+/// A fault in effect: what to undo when healing.
+#[derive(Debug, Clone)]
+pub struct Active {
+    pub plan: FaultPlan,
+    pub members: Vec<String>,
+    /// Evidence that the fault took effect, one line each.
+    pub proof: Vec<String>,
+    /// What etcd did (corruption), if anything worth telling.
+    pub reaction: Option<String>,
+}
+
+/// Injects the fault on `members` and proves it took effect.
+pub async fn inject(
+    cluster: &mut Cluster,
+    plan: &FaultPlan,
+    members: Vec<String>,
+) -> Result<Active, FaultError> {
+    let mut active = Active {
+        plan: plan.clone(),
+        members,
+        proof: Vec::new(),
+        reaction: None,
+    };
+    match &plan.action {
+        FaultAction::Kill => kill::inject(cluster, &mut active).await?,
+        FaultAction::Stop => stop::inject(cluster, &mut active).await?,
+        FaultAction::Pause => pause::inject(cluster, &mut active).await?,
+        FaultAction::Partition => partition::inject(cluster, &mut active).await?,
+        FaultAction::SlowNetwork { .. } => slow::inject(cluster, &mut active).await?,
+        FaultAction::Corrupt { .. } => corrupt::inject(cluster, &mut active).await?,
+        FaultAction::ReplaceMember => {
+            // The member's disk is gone: it dies, and the operator replaces it.
+            kill::signal_all(
+                cluster,
+                &mut active,
+                "SIGKILL",
+                std::time::Duration::from_secs(10),
+            )
+            .await?;
+            let m = active.members.first().cloned().unwrap_or_default();
+            let line = corrupt::re_add(cluster, &m, &plan.name).await?;
+            active.proof.push(line);
+        }
+    }
+    if matches!(
+        plan.action,
+        FaultAction::Kill | FaultAction::Stop | FaultAction::Pause
+    ) && active.members.len() * 2 >= cluster.members.len()
+    {
+        prove_quorum_lost(cluster, &mut active).await?;
+    }
+    Ok(active)
+}
+
+/// With a majority down, the survivors must refuse writes: the cluster is seen unavailable.
+async fn prove_quorum_lost(cluster: &Cluster, active: &mut Active) -> Result<(), FaultError> {
+    use crate::cluster::{connect, within};
+    let survivors: Vec<String> = cluster
+        .members
+        .iter()
+        .filter(|m| !active.members.contains(&m.name))
+        .map(|m| m.endpoint())
+        .collect();
+    if survivors.is_empty() {
+        active
+            .proof
+            .push("every member is down: the cluster is unavailable".into());
+        return Ok(());
+    }
+    let mut c = connect(&survivors).await?;
+    match within(
+        "put",
+        "the survivors",
+        std::time::Duration::from_secs(3),
+        c.put("/drill/health", "quorum?", None),
+    )
+    .await
+    {
+        Err(e) => {
+            active.proof.push(format!(
+                "quorum lost: a write through the {} survivor(s) fails ({e})",
+                survivors.len()
+            ));
+            Ok(())
+        }
+        Ok(_) => Err(FaultError::NoEffect {
+            member: active.members.join(","),
+            why: "the survivors still accept writes".into(),
+        }),
+    }
+}
+
+/// Undoes the fault. Proof lines gathered while healing are added to `active.proof`.
+pub async fn heal(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
+    match active.plan.action.clone() {
+        FaultAction::Kill | FaultAction::Stop => kill::restart(cluster, active).await,
+        FaultAction::Pause => pause::heal(cluster, active).await,
+        FaultAction::Partition => partition::heal(cluster, active).await,
+        FaultAction::SlowNetwork { .. } => slow::heal(cluster, active).await,
+        FaultAction::Corrupt { .. } => corrupt::recover(cluster, active).await,
+        // Replaced at injection: nothing left to heal.
+        FaultAction::ReplaceMember => Ok(()),
+    }
+}
+
+/// The container of a member by name.
+pub fn container_of(cluster: &Cluster, member: &str) -> Result<String, FaultError> {
+    cluster
+        .members
+        .iter()
+        .find(|m| m.name == member)
+        .map(|m| m.container.clone())
+        .ok_or_else(|| FaultError::Target(format!("no member named {member}")))
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or gives up after `limit`.
+pub async fn poll<T, F, Fut>(limit: std::time::Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

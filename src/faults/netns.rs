@@ -1,0 +1,148 @@
+//! Commands run inside a member's network namespace from the host: `nsenter -t PID -n CMD`.
+//! Needs a local Docker engine and root; `preflight` checks both before a drill starts.
+
+use super::FaultError;
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Runs `cmd args…` in the network namespace of process `pid`; returns its stdout.
+pub async fn run(pid: u32, cmd: &str, args: &[&str]) -> Result<String, FaultError> {
+    let pid_s = pid.to_string();
+    let mut full = vec!["-t", pid_s.as_str(), "-n", cmd];
+    full.extend_from_slice(args);
+    let line = format!("nsenter {}", full.join(" "));
+    let child = tokio::process::Command::new("nsenter")
+        .args(&full)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(DEADLINE, child)
+        .await
+        .map_err(|_| FaultError::Command {
+            line: line.clone(),
+            error: format!("no answer within {DEADLINE:?}"),
+        })?
+        .map_err(|e| FaultError::Command {
+            line: line.clone(),
+            error: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(FaultError::Command {
+            line,
+            error: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Why network faults cannot run here, or `None` when they can. `tc` is only needed for
+/// bandwidth and delay; `netem` only for delay.
+pub fn preflight(docker_host: &str, need_tc: bool, need_netem: bool) -> Option<String> {
+    if !(docker_host.starts_with("unix://") || docker_host.is_empty()) {
+        return Some(format!(
+            "network faults enter the members' network namespaces from this host, but the Docker engine is remote ({docker_host})"
+        ));
+    }
+    if !is_root() {
+        return Some(
+            "network faults need root (nsenter into the members' network namespaces)".into(),
+        );
+    }
+    let mut tools = vec!["nsenter", "iptables"];
+    if need_tc {
+        tools.push("tc");
+    }
+    for tool in tools {
+        if !on_path(tool) {
+            return Some(format!(
+                "network faults need `{tool}` on PATH (Debian: util-linux, iptables, iproute2)"
+            ));
+        }
+    }
+    if need_netem && !kernel_has_netem() {
+        return Some(
+            "delay and jitter need the kernel's netem qdisc (CONFIG_NET_SCH_NETEM), which this kernel does not have; \
+             use loss-percent or bandwidth-kbit instead"
+                .into(),
+        );
+    }
+    None
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false)
+        || ["/usr/sbin", "/sbin"]
+            .iter()
+            .any(|d| std::path::Path::new(d).join(tool).is_file())
+}
+
+/// netem is there when the kernel config says so or the module is loaded or loadable.
+fn kernel_has_netem() -> bool {
+    if let Ok(out) = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "zcat /proc/config.gz 2>/dev/null | grep -E '^CONFIG_NET_SCH_NETEM=(y|m)'",
+        ])
+        .output()
+    {
+        if out.status.success() && !out.stdout.is_empty() {
+            return true;
+        }
+    }
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let boot = format!("/boot/config-{}", release.trim());
+    std::fs::read_to_string(boot).is_ok_and(|c| {
+        c.lines()
+            .any(|l| l == "CONFIG_NET_SCH_NETEM=y" || l == "CONFIG_NET_SCH_NETEM=m")
+    }) || std::fs::read_to_string("/proc/modules").is_ok_and(|m| m.contains("sch_netem"))
+}
+
+/// Checks, before anything starts, that every network fault in `plans` can run here. Returns
+/// the first reason one cannot, naming the scenario.
+pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<(), String> {
+    use crate::plan::{FaultAction, StepKind};
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    for plan in plans {
+        let mut need: Option<(bool, bool)> = None;
+        for step in &plan.steps {
+            let StepKind::Fault(f) = &step.kind else {
+                continue;
+            };
+            let (tc, netem) = need.unwrap_or((false, false));
+            need = match &f.action {
+                FaultAction::Partition => Some((tc, netem)),
+                FaultAction::SlowNetwork {
+                    bandwidth_kbit,
+                    delay,
+                    ..
+                } => Some((
+                    tc || bandwidth_kbit.is_some() || delay.is_some(),
+                    netem || delay.is_some(),
+                )),
+                _ => need,
+            };
+        }
+        if let Some((tc, netem)) = need {
+            if let Some(why) = preflight(&host, tc, netem) {
+                return Err(format!(
+                    "{}: cannot run this drill here: {why}",
+                    plan.path.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! stop: SIGTERM, a graceful stop (a leader transfers leadership first). Healing starts it.
+
+use super::{kill, Active, FaultError};
+use crate::cluster::Cluster;
+use std::time::Duration;
+
+pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
+    kill::signal_all(cluster, active, "SIGTERM", Duration::from_secs(20)).await
+}

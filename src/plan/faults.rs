@@ -1,0 +1,244 @@
+//! Fault steps, validated: targets that exist, options that make sense, names that heal.
+
+use crate::scenario::{
+    CorruptSpec, CorruptWhat, FaultSpec, Problem, Recover, SlowNetworkSpec, Target,
+};
+use serde::Serialize;
+use serde_saphyr::Spanned;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultPlan {
+    pub name: String,
+    #[serde(flatten)]
+    pub action: FaultAction,
+    pub target: Target,
+    /// `None`: open until a `heal` step names it.
+    #[serde(with = "crate::util::opt_millis")]
+    pub hold: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "fault")]
+pub enum FaultAction {
+    Kill,
+    Stop,
+    Pause,
+    Partition,
+    SlowNetwork {
+        loss_percent: Option<f64>,
+        bandwidth_kbit: Option<u32>,
+        #[serde(with = "crate::util::opt_millis")]
+        delay: Option<Duration>,
+        #[serde(with = "crate::util::opt_millis")]
+        jitter: Option<Duration>,
+    },
+    Corrupt {
+        what: CorruptWhat,
+        recover: Recover,
+        #[serde(with = "crate::util::millis")]
+        observe: Duration,
+    },
+    ReplaceMember,
+}
+
+impl FaultAction {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            FaultAction::Kill => "kill",
+            FaultAction::Stop => "stop",
+            FaultAction::Pause => "pause",
+            FaultAction::Partition => "partition",
+            FaultAction::SlowNetwork { .. } => "slow-network",
+            FaultAction::Corrupt { .. } => "corrupt",
+            FaultAction::ReplaceMember => "replace-member",
+        }
+    }
+}
+
+pub fn target_label(t: &Target) -> String {
+    match t {
+        Target::Leader => "leader".into(),
+        Target::Follower => "follower".into(),
+        Target::Random => "random".into(),
+        Target::Minority => "minority".into(),
+        Target::Majority => "majority".into(),
+        Target::All => "all".into(),
+        Target::Member(m) => m.clone(),
+    }
+}
+
+impl FaultPlan {
+    pub fn label(&self) -> String {
+        format!("{} {}", self.action.verb(), target_label(&self.target))
+    }
+}
+
+/// Checks a target against the cluster size; `single` demands one member.
+fn target(t: &Spanned<Target>, members: u32, single: bool, problems: &mut Vec<Problem>) -> Target {
+    let at = &t.referenced;
+    match &t.value {
+        Target::Member(m) => {
+            let known = crate::cluster::member_names(members);
+            if !known.contains(m) {
+                problems.push(Problem::at(
+                    at,
+                    format!(
+                        "expected one of the members {}, found {m:?}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        Target::Follower | Target::Minority if members < 3 => {
+            problems.push(Problem::at(
+                at,
+                "expected a cluster of 3 or 5 members for a follower or minority target",
+            ));
+        }
+        Target::Minority | Target::Majority | Target::All if single => {
+            problems.push(Problem::at(
+                at,
+                "expected a single-member target: leader, follower, random or { member: NAME }",
+            ));
+        }
+        _ => {}
+    }
+    t.value.clone()
+}
+
+fn name(n: &Option<Spanned<String>>, default: String, problems: &mut Vec<Problem>) -> String {
+    match n {
+        Some(n) if !crate::plan::is_name(n.value.as_str()) => {
+            problems.push(Problem::at(
+                &n.referenced,
+                "expected a fault name of letters, digits, '-', '_' or '.'",
+            ));
+            n.value.clone()
+        }
+        Some(n) => n.value.clone(),
+        None => default,
+    }
+}
+
+/// Hold: given → that long; absent with a name → open; absent without → healed at once.
+fn hold(h: Option<Duration>, named: bool) -> Option<Duration> {
+    match (h, named) {
+        (Some(h), _) => Some(h),
+        (None, true) => None,
+        (None, false) => Some(Duration::ZERO),
+    }
+}
+
+pub fn basic(
+    action: FaultAction,
+    spec: &FaultSpec,
+    members: u32,
+    index: usize,
+    problems: &mut Vec<Problem>,
+) -> FaultPlan {
+    let target = target(&spec.target, members, false, problems);
+    if matches!(action, FaultAction::Partition) && target == Target::Majority {
+        problems.push(Problem::at(
+            &spec.target.referenced,
+            "expected `minority` for a split: cutting off the majority is the same split, and the fault proves it from the minority's side",
+        ));
+    }
+    if matches!(action, FaultAction::Partition) && target == Target::All {
+        problems.push(Problem::at(
+            &spec.target.referenced,
+            "expected a partition target that leaves someone to be cut off from: not `all`",
+        ));
+    }
+    if members == 1 && matches!(action, FaultAction::Partition) {
+        problems.push(Problem::at(
+            &spec.target.referenced,
+            "expected at least 3 members to partition",
+        ));
+    }
+    let default = format!("{}-{}-{index}", action.verb(), target_label(&target));
+    FaultPlan {
+        name: name(&spec.name, default, problems),
+        hold: hold(spec.hold, spec.name.is_some()),
+        action,
+        target,
+    }
+}
+
+pub fn slow(
+    spec: &SlowNetworkSpec,
+    members: u32,
+    index: usize,
+    problems: &mut Vec<Problem>,
+) -> FaultPlan {
+    let target = target(&spec.target, members, false, problems);
+    if let Some(l) = &spec.loss_percent {
+        if !(l.value > 0.0 && l.value <= 100.0) {
+            problems.push(Problem::at(
+                &l.referenced,
+                "expected a loss-percent above 0 and at most 100",
+            ));
+        }
+    }
+    if let Some(b) = &spec.bandwidth_kbit {
+        if b.value < 8 {
+            problems.push(Problem::at(
+                &b.referenced,
+                "expected a bandwidth-kbit of at least 8",
+            ));
+        }
+    }
+    if spec.loss_percent.is_none() && spec.bandwidth_kbit.is_none() && spec.delay.is_none() {
+        problems.push(Problem::at(
+            &spec.target.referenced,
+            "expected at least one of loss-percent, bandwidth-kbit or delay",
+        ));
+    }
+    if spec.jitter.is_some() && spec.delay.is_none() {
+        problems.push(Problem::at(
+            &spec.target.referenced,
+            "expected a delay for the jitter to vary",
+        ));
+    }
+    let action = FaultAction::SlowNetwork {
+        loss_percent: spec.loss_percent.as_ref().map(|l| l.value),
+        bandwidth_kbit: spec.bandwidth_kbit.as_ref().map(|b| b.value),
+        delay: spec.delay,
+        jitter: spec.jitter,
+    };
+    let default = format!("slow-network-{}-{index}", target_label(&target));
+    FaultPlan {
+        name: name(&spec.name, default, problems),
+        hold: hold(spec.hold, spec.name.is_some()),
+        action,
+        target,
+    }
+}
+
+pub fn corrupt(
+    spec: &CorruptSpec,
+    members: u32,
+    index: usize,
+    problems: &mut Vec<Problem>,
+) -> FaultPlan {
+    let target = target(&spec.target, members, true, problems);
+    let recover = spec.recover.unwrap_or(Recover::ReAdd);
+    if recover == Recover::ReAdd && members < 3 {
+        problems.push(Problem::at(
+            &spec.target.referenced,
+            "expected 3 or 5 members to re-add a corrupted member (recover: re-add)",
+        ));
+    }
+    let action = FaultAction::Corrupt {
+        what: spec.what,
+        recover,
+        observe: spec.observe.unwrap_or(Duration::from_secs(10)),
+    };
+    let default = format!("corrupt-{}-{index}", target_label(&target));
+    FaultPlan {
+        name: default,
+        hold: Some(Duration::ZERO),
+        action,
+        target,
+    }
+}

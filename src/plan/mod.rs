@@ -1,0 +1,547 @@
+//! Scenario → Plan: every semantic check, every default resolved. Only a `Plan` reaches the
+//! runner, so the runner never meets an unchecked value. Runs without Docker (`validate`).
+
+use crate::scenario::{Problem, Scenario, ScenarioError, ScenarioFile, SeedSpec, WorkloadSpec};
+use serde::Serialize;
+use steps::{check_gates, gates, steps};
+
+pub mod faults;
+mod steps;
+mod walk;
+
+pub use faults::{FaultAction, FaultPlan};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_IMAGE: &str = "etcd-drill/etcd:v3.5.1";
+/// etcd's default `--max-txn-ops`.
+pub const MAX_TXN_OPS: u32 = 128;
+/// etcd's default `--max-request-bytes` is 1.5 MiB; one value must fit in one request.
+pub const MAX_VALUE_SIZE: u32 = 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub name: String,
+    pub description: Option<String>,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub cluster: ClusterPlan,
+    pub seed: Option<SeedPlan>,
+    pub workload: Option<WorkloadPlan>,
+    pub steps: Vec<PlannedStep>,
+    pub gates: Gates,
+    pub notify: Option<NotifyPlan>,
+    pub backup: Option<BackupPlan>,
+}
+
+impl Plan {
+    /// The drill starts with no cluster: its first step restores one from a file.
+    pub fn starts_empty(&self) -> bool {
+        matches!(
+            self.steps.first().map(|s| &s.kind),
+            Some(StepKind::Restore {
+                source: RestoreSource::File(_)
+            })
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupPlan {
+    #[serde(with = "crate::util::millis")]
+    pub every: Duration,
+    pub keep_last: Option<u32>,
+    #[serde(with = "crate::util::opt_millis")]
+    pub max_age: Option<Duration>,
+    pub store: crate::backup::store::StoreSpec,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestoreSource {
+    Snapshot(String),
+    Backup {
+        pick: crate::backup::BackupPick,
+        fallback: bool,
+    },
+    File(std::path::PathBuf),
+}
+
+pub fn pick_label(p: &crate::backup::BackupPick) -> String {
+    use crate::backup::BackupPick::*;
+    match p {
+        Latest => "latest".into(),
+        LatestGood => "latest-good".into(),
+        Named(n) => n.clone(),
+        Before(d) => format!("before {}", humantime::format_duration(*d)),
+    }
+}
+
+/// Where the run's summary goes when it ends (never into the report: URLs can hold tokens).
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifyPlan {
+    #[serde(skip)]
+    pub url: String,
+    pub on: crate::scenario::NotifyOn,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ClusterPlan {
+    pub members: u32,
+    pub image: String,
+    #[serde(with = "crate::util::millis")]
+    pub heartbeat_interval: Duration,
+    #[serde(with = "crate::util::millis")]
+    pub election_timeout: Duration,
+    pub quota_backend_bytes: Option<u64>,
+    pub snapshot_count: Option<u64>,
+    pub pre_vote: Option<bool>,
+    /// Client and peer mTLS with certificates made for the run.
+    pub tls: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedPlan {
+    pub keys: u64,
+    pub value_size: u32,
+    pub key_prefix: String,
+    pub rng_seed: u64,
+    pub batch: u32,
+    pub concurrency: u32,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct WorkloadPlan {
+    pub rate: u32,
+    pub concurrency: u32,
+    pub mix: Mix,
+    /// Gets read one of the last `read_range` keys written.
+    pub read_range: u64,
+    pub key_prefix: String,
+    #[serde(with = "crate::util::millis")]
+    pub timeout: Duration,
+}
+
+/// Relative weights of the operations the workload issues.
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
+pub struct Mix {
+    pub put: u32,
+    pub linearizable_get: u32,
+    pub serializable_get: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum StepKind {
+    WaitHealthy,
+    Seed,
+    Snapshot {
+        name: String,
+    },
+    Disaster,
+    Restore {
+        source: RestoreSource,
+    },
+    DamageBackup {
+        how: crate::backup::Damage,
+        name: Option<String>,
+    },
+    Verify,
+    Sleep {
+        #[serde(with = "crate::util::millis")]
+        duration: Duration,
+    },
+    Fault(FaultPlan),
+    Heal {
+        fault: String,
+    },
+}
+
+impl StepKind {
+    pub fn label(&self) -> String {
+        match self {
+            StepKind::WaitHealthy => "wait-healthy".into(),
+            StepKind::Seed => "seed".into(),
+            StepKind::Snapshot { name } => format!("snapshot {name}"),
+            StepKind::Disaster => "disaster".into(),
+            StepKind::Restore {
+                source: RestoreSource::Snapshot(s),
+            } => format!("restore {s}"),
+            StepKind::Restore {
+                source: RestoreSource::Backup { pick, .. },
+            } => format!("restore backup {}", pick_label(pick)),
+            StepKind::Restore {
+                source: RestoreSource::File(f),
+            } => format!("restore file {}", f.display()),
+            StepKind::DamageBackup { how, name } => format!(
+                "damage-backup {} {}",
+                serde_json::to_value(how)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                name.as_deref().unwrap_or("latest")
+            ),
+            StepKind::Verify => "verify".into(),
+            StepKind::Sleep { duration } => {
+                format!("sleep {}", humantime::format_duration(*duration))
+            }
+            StepKind::Fault(f) => f.label(),
+            StepKind::Heal { fault } => format!("heal {fault}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedStep {
+    #[serde(flatten)]
+    pub kind: StepKind,
+    /// Deadline of the whole step: a hung etcd never hangs the harness.
+    #[serde(with = "crate::util::millis")]
+    pub timeout: Duration,
+}
+
+/// Expectations, resolved. Absent ones are not checked.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Gates {
+    #[serde(with = "crate::util::opt_millis")]
+    pub rto: Option<Duration>,
+    #[serde(with = "crate::util::opt_millis")]
+    pub rto_verified: Option<Duration>,
+    #[serde(with = "crate::util::opt_millis")]
+    pub rpo: Option<Duration>,
+    pub max_lost_acknowledged_writes: Option<u64>,
+    pub max_revision_gap: Option<u64>,
+    pub integrity: bool,
+    pub snapshot_revision: Option<i64>,
+    pub snapshot_keys: Option<u64>,
+}
+
+/// Validates a scenario and resolves its defaults; every problem is reported at once.
+pub fn plan(file: ScenarioFile) -> Result<Plan, ScenarioError> {
+    let ScenarioFile {
+        path,
+        sha256,
+        scenario,
+    } = file;
+    let mut problems = Vec::new();
+    let plan = build(&scenario, &path, &sha256, &mut problems);
+    if problems.is_empty() {
+        Ok(plan)
+    } else {
+        problems.sort_by_key(|p| (p.line, p.column));
+        Err(ScenarioError::Invalid { path, problems })
+    }
+}
+
+/// Names of scenarios, snapshots and faults end up in file and object names: letters, digits,
+/// '-', '_' and '.' only.
+pub fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+fn build(s: &Scenario, path: &std::path::Path, sha: &str, problems: &mut Vec<Problem>) -> Plan {
+    let name = &s.name;
+    if !crate::plan::is_name(name.value.as_str()) {
+        problems.push(Problem::at(
+            &name.referenced,
+            "expected a name of letters, digits, '-', '_' or '.'",
+        ));
+    }
+    let cluster = cluster(s, problems);
+    let seed = s.seed.as_ref().map(|spec| seed(spec, problems));
+    let workload = s.workload.as_ref().map(|spec| workload(spec, problems));
+    if let (Some(seed), Some(w), Some(spec)) = (&seed, &workload, &s.workload) {
+        if seed.key_prefix.starts_with(&w.key_prefix) || w.key_prefix.starts_with(&seed.key_prefix)
+        {
+            let loc = spec
+                .key_prefix
+                .as_ref()
+                .map(|p| &p.referenced)
+                .unwrap_or(&spec.rate.referenced);
+            problems.push(Problem::at(
+                loc,
+                format!(
+                "expected a workload key-prefix that does not overlap the seed's ({:?} and {:?})",
+                w.key_prefix, seed.key_prefix
+            ),
+            ));
+        }
+    }
+    let steps = steps(
+        s,
+        path.parent().unwrap_or(std::path::Path::new(".")),
+        problems,
+    );
+    let gates = gates(s.expect.as_ref(), &steps);
+    check_gates(s, &gates, &steps, workload.is_some(), problems);
+    Plan {
+        name: name.value.clone(),
+        description: s.description.clone(),
+        path: path.to_path_buf(),
+        sha256: sha.to_string(),
+        cluster,
+        seed,
+        workload,
+        steps,
+        gates,
+        notify: notify(s, problems),
+        backup: backup(s, problems),
+    }
+}
+
+/// The scenario's webhook, or else `ETCD_DRILL_WEBHOOK_URL` (`ETCD_DRILL_WEBHOOK_ON=failure`).
+fn notify(s: &Scenario, problems: &mut Vec<Problem>) -> Option<NotifyPlan> {
+    use crate::scenario::NotifyOn;
+    if let Some(n) = &s.notify {
+        let url = &n.webhook;
+        if !(url.value.starts_with("http://") || url.value.starts_with("https://")) {
+            problems.push(Problem::at(
+                &url.referenced,
+                "expected a webhook URL starting with http:// or https://",
+            ));
+        }
+        return Some(NotifyPlan {
+            url: url.value.clone(),
+            on: n.on.unwrap_or(NotifyOn::Always),
+        });
+    }
+    let url = std::env::var("ETCD_DRILL_WEBHOOK_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let on = match std::env::var("ETCD_DRILL_WEBHOOK_ON").as_deref() {
+        Ok("failure") => NotifyOn::Failure,
+        _ => NotifyOn::Always,
+    };
+    Some(NotifyPlan { url, on })
+}
+
+fn cluster(s: &Scenario, problems: &mut Vec<Problem>) -> ClusterPlan {
+    let c = &s.cluster;
+    if ![1, 3, 5].contains(&c.members.value) {
+        problems.push(Problem::at(
+            &c.members.referenced,
+            format!("expected 1, 3 or 5 members, found {}", c.members.value),
+        ));
+    }
+    let flags = c.etcd.as_ref();
+    let heartbeat = flags
+        .and_then(|f| f.heartbeat_interval)
+        .unwrap_or(Duration::from_millis(100));
+    let election = flags
+        .and_then(|f| f.election_timeout)
+        .unwrap_or(Duration::from_millis(1000));
+    if election < heartbeat.saturating_mul(5)
+        || election > Duration::from_secs(50)
+        || heartbeat.is_zero()
+    {
+        problems.push(Problem::at(
+            &c.members.referenced,
+            format!(
+                "expected etcd.election-timeout at least 5 × heartbeat-interval and at most 50s \
+             (heartbeat {}ms, election {}ms)",
+                heartbeat.as_millis(),
+                election.as_millis()
+            ),
+        ));
+    }
+    ClusterPlan {
+        members: c.members.value,
+        image: c.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_string()),
+        heartbeat_interval: heartbeat,
+        election_timeout: election,
+        quota_backend_bytes: flags.and_then(|f| f.quota_backend_bytes),
+        snapshot_count: flags.and_then(|f| f.snapshot_count),
+        pre_vote: flags.and_then(|f| f.pre_vote),
+        tls: c.tls.unwrap_or(false),
+    }
+}
+
+fn seed(spec: &SeedSpec, problems: &mut Vec<Problem>) -> SeedPlan {
+    let keys = spec.keys.value;
+    if keys == 0 || keys > 10_000_000 {
+        problems.push(Problem::at(
+            &spec.keys.referenced,
+            "expected between 1 and 10000000 keys",
+        ));
+    }
+    let value_size = spec.value_size.as_ref().map(|v| {
+        if v.value == 0 || v.value > MAX_VALUE_SIZE {
+            problems.push(Problem::at(
+                &v.referenced,
+                format!("expected a value-size between 1 and {MAX_VALUE_SIZE} bytes"),
+            ));
+        }
+        v.value
+    });
+    let batch = spec.batch.as_ref().map(|b| {
+        if b.value == 0 || b.value > MAX_TXN_OPS {
+            problems.push(Problem::at(
+                &b.referenced,
+                format!("expected a batch between 1 and {MAX_TXN_OPS} (etcd's --max-txn-ops)"),
+            ));
+        }
+        b.value
+    });
+    let concurrency = spec.concurrency.as_ref().map(|c| {
+        if c.value == 0 || c.value > 256 {
+            problems.push(Problem::at(
+                &c.referenced,
+                "expected a concurrency between 1 and 256",
+            ));
+        }
+        c.value
+    });
+    let key_prefix = prefix(spec.key_prefix.as_ref(), "/drill/seed/", problems);
+    SeedPlan {
+        keys,
+        value_size: value_size.unwrap_or(256),
+        key_prefix,
+        rng_seed: spec.rng_seed.unwrap_or(1),
+        batch: batch.unwrap_or(MAX_TXN_OPS),
+        concurrency: concurrency.unwrap_or(16),
+    }
+}
+
+fn prefix(
+    p: Option<&serde_saphyr::Spanned<String>>,
+    default: &str,
+    problems: &mut Vec<Problem>,
+) -> String {
+    match p {
+        Some(p) if p.value.is_empty() => {
+            problems.push(Problem::at(
+                &p.referenced,
+                "expected a non-empty key prefix",
+            ));
+            p.value.clone()
+        }
+        Some(p) => p.value.clone(),
+        None => default.to_string(),
+    }
+}
+
+fn workload(spec: &WorkloadSpec, problems: &mut Vec<Problem>) -> WorkloadPlan {
+    if spec.rate.value == 0 || spec.rate.value > 5_000 {
+        problems.push(Problem::at(
+            &spec.rate.referenced,
+            "expected a rate between 1 and 5000 operations per second",
+        ));
+    }
+    let mix = match &spec.mix {
+        Some(m) => {
+            let mix = Mix {
+                put: m.value.put,
+                linearizable_get: m.value.linearizable_get,
+                serializable_get: m.value.serializable_get,
+            };
+            if mix.put == 0 {
+                problems.push(Problem::at(
+                    &m.referenced,
+                    "expected a mix with a put weight above 0: puts prove durability",
+                ));
+            }
+            mix
+        }
+        None => Mix {
+            put: 1,
+            linearizable_get: 0,
+            serializable_get: 0,
+        },
+    };
+    let concurrency = spec.concurrency.as_ref().map(|c| {
+        if c.value == 0 || c.value > 64 || c.value > spec.rate.value {
+            problems.push(Problem::at(
+                &c.referenced,
+                "expected a concurrency between 1 and 64, at most the rate",
+            ));
+        }
+        c.value
+    });
+    WorkloadPlan {
+        concurrency: concurrency.unwrap_or(1).max(1),
+        mix,
+        read_range: spec.read_range.unwrap_or(1000).max(1),
+        rate: spec.rate.value,
+        key_prefix: prefix(spec.key_prefix.as_ref(), "/drill/workload/", problems),
+        timeout: spec.timeout.unwrap_or(Duration::from_millis(500)),
+    }
+}
+
+fn backup(s: &Scenario, problems: &mut Vec<Problem>) -> Option<BackupPlan> {
+    let b = s.backup.as_ref()?;
+    if b.value.every < Duration::from_secs(1) {
+        problems.push(Problem::at(
+            &b.referenced,
+            "expected a backup `every` of at least 1s",
+        ));
+    }
+    if let Some(k) = &b.value.keep_last {
+        if k.value == 0 {
+            problems.push(Problem::at(
+                &k.referenced,
+                "expected keep-last of at least 1",
+            ));
+        }
+    }
+    Some(BackupPlan {
+        every: b.value.every,
+        keep_last: b.value.keep_last.as_ref().map(|k| k.value),
+        max_age: b.value.max_age,
+        store: b
+            .value
+            .store
+            .clone()
+            .unwrap_or(crate::backup::store::StoreSpec::Local {
+                dir: "backups".into(),
+            }),
+    })
+}
+
+/// The plan behind `etcd-drill verify-snapshot FILE`: restore the file into a fresh sandbox
+/// cluster and verify it, with the given expectations as gates. Built as a scenario so it goes
+/// through the same validation as any file.
+pub fn verify_snapshot(
+    file: &std::path::Path,
+    members: u32,
+    expect_revision: Option<i64>,
+    expect_keys: Option<u64>,
+) -> Result<Plan, ScenarioError> {
+    let file = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let quoted = serde_json::to_string(&file.display().to_string()).unwrap_or_default();
+    let mut yaml = format!(
+        "name: verify-snapshot\n\
+         description: Restore-verify of {quoted}.\n\
+         cluster:\n  members: {members}\n  tls: true\n\
+         steps:\n  - restore: {{ file: {quoted} }}\n  - verify: {{}}\n\
+         expect:\n  integrity: true\n"
+    );
+    if let Some(r) = expect_revision {
+        yaml.push_str(&format!("  snapshot-revision: {r}\n"));
+    }
+    if let Some(k) = expect_keys {
+        yaml.push_str(&format!("  snapshot-keys: {k}\n"));
+    }
+    let path = std::path::Path::new("verify-snapshot");
+    plan(crate::scenario::load_str(path, &yaml)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_snapshot_plans_a_restore_from_the_file_then_a_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("snap \"odd\" name.db");
+        std::fs::write(&f, b"x").unwrap();
+        let p = super::verify_snapshot(&f, 3, Some(302), Some(300)).unwrap();
+        assert!(p.starts_empty());
+        assert_eq!(p.steps.len(), 2);
+        assert_eq!(
+            (p.gates.snapshot_revision, p.gates.snapshot_keys),
+            (Some(302), Some(300))
+        );
+        let missing = super::verify_snapshot(&dir.path().join("nope.db"), 3, None, None);
+        assert!(missing.unwrap_err().to_string().contains("is not one"));
+    }
+}

@@ -1,0 +1,127 @@
+//! Step order and gate checks: what a drill can do in which order.
+
+use super::walk::Walk;
+use super::{Gates, PlannedStep, RestoreSource, StepKind};
+use crate::scenario::{Expectations, Problem, Scenario};
+
+/// `base`: the scenario file's folder; relative file paths in steps are relative to it.
+pub(super) fn steps(
+    s: &Scenario,
+    base: &std::path::Path,
+    problems: &mut Vec<Problem>,
+) -> Vec<PlannedStep> {
+    let mut walk = Walk::start(s, base, problems);
+    let mut out = Vec::new();
+    for spanned in &s.steps {
+        out.push(walk.step(&spanned.value, &spanned.referenced, out.len() + 1));
+    }
+    for (name, at) in walk.into_open() {
+        problems.push(Problem::at(&at, format!(
+            "fault {name:?} is never healed: expected a `hold`, a `heal: {{ fault: {name} }}` step or a later disaster")));
+    }
+    out
+}
+
+/// Integrity is required whenever the drill verifies, unless `integrity: false` says otherwise.
+/// Fault steps add their own gates (no acknowledged write lost) in the report.
+pub(super) fn gates(e: Option<&Expectations>, steps: &[PlannedStep]) -> Gates {
+    let verifies = steps.iter().any(|s| matches!(s.kind, StepKind::Verify));
+    let Some(e) = e else {
+        return Gates {
+            integrity: verifies,
+            ..Gates::default()
+        };
+    };
+    Gates {
+        rto: e.rto,
+        rto_verified: e.rto_verified,
+        rpo: e.rpo,
+        max_lost_acknowledged_writes: e.max_lost_acknowledged_writes,
+        max_revision_gap: e.max_revision_gap,
+        integrity: e.integrity.unwrap_or(verifies),
+        snapshot_revision: e.snapshot_revision,
+        snapshot_keys: e.snapshot_keys,
+    }
+}
+
+pub(super) fn check_gates(
+    s: &Scenario,
+    g: &Gates,
+    steps: &[PlannedStep],
+    workload: bool,
+    problems: &mut Vec<Problem>,
+) {
+    let at = &s.name.referenced;
+    let restores = steps
+        .iter()
+        .any(|s| matches!(s.kind, StepKind::Restore { .. }));
+    let verifies = steps.iter().any(|s| matches!(s.kind, StepKind::Verify));
+    let last_restore = steps
+        .iter()
+        .rposition(|s| matches!(s.kind, StepKind::Restore { .. }));
+    let verifies_after_restore = last_restore.is_some_and(|r| {
+        steps
+            .iter()
+            .skip(r)
+            .any(|s| matches!(s.kind, StepKind::Verify))
+    });
+    let mut need = |ok: bool, gate: &str, what: &str| {
+        if !ok {
+            problems.push(Problem::at(
+                at,
+                format!("gate `expect.{gate}` cannot be measured: expected {what}"),
+            ));
+        }
+    };
+    for (set, gate) in [
+        (g.rto.is_some(), "rto"),
+        (g.rto_verified.is_some(), "rto-verified"),
+    ] {
+        need(!set || restores, gate, "a `restore` step");
+    }
+    let rolls_back = steps.iter().any(|s| matches!(&s.kind, StepKind::Restore { source } if !matches!(source, RestoreSource::File(_))));
+    let from_file = steps.iter().any(|s| {
+        matches!(
+            &s.kind,
+            StepKind::Restore {
+                source: RestoreSource::File(_)
+            }
+        )
+    });
+    need(
+        g.rpo.is_none() || rolls_back,
+        "rpo",
+        "a `restore` from a snapshot or a backup after a disaster",
+    );
+    for (set, gate) in [
+        (g.snapshot_revision.is_some(), "snapshot-revision"),
+        (g.snapshot_keys.is_some(), "snapshot-keys"),
+    ] {
+        need(
+            !set || (from_file && verifies),
+            gate,
+            "a `restore: { file }` and a `verify` step",
+        );
+    }
+    need(
+        g.max_revision_gap.is_none() || (restores && workload),
+        "max-revision-gap",
+        "a `restore` step and a `workload` section",
+    );
+    need(
+        g.max_lost_acknowledged_writes.is_none() || (workload && verifies),
+        "max-lost-acknowledged-writes",
+        "a `workload` section and a `verify` step",
+    );
+    need(
+        g.rto_verified.is_none() || !restores || verifies_after_restore,
+        "rto-verified",
+        "a `verify` step after the restore",
+    );
+    let explicit_integrity = s.expect.as_ref().and_then(|e| e.integrity).unwrap_or(false);
+    need(
+        !explicit_integrity || verifies,
+        "integrity",
+        "a `verify` step",
+    );
+}

@@ -1,0 +1,364 @@
+//! The walk through a scenario's steps, in order: what one step leaves for the next, and one
+//! method per step kind that validates the step and resolves its defaults.
+
+use super::faults::{self, FaultAction, FaultPlan};
+use super::{PlannedStep, RestoreSource, StepKind};
+use crate::scenario::{
+    CorruptSpec, DamageBackupStep, DisasterStep, FaultSpec, HealStep, Problem, RestoreStep,
+    Scenario, SeedStep, SleepStep, SlowNetworkSpec, SnapshotStep, Step, Target, VerifyStep,
+    WaitHealthyStep,
+};
+use serde_saphyr::{Location, Spanned};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// The state carried from step to step; problems are pushed as they are found.
+pub(super) struct Walk<'a> {
+    s: &'a Scenario,
+    /// The scenario file's folder; relative file paths in steps are relative to it.
+    base: &'a Path,
+    members: u32,
+    /// Snapshots taken by earlier steps.
+    snapshots: HashSet<&'a str>,
+    /// Faults named by earlier steps, default names included.
+    faults_named: HashSet<String>,
+    /// Faults without a `hold` that no `heal` or disaster has ended yet.
+    open: Vec<(String, Location)>,
+    cluster_up: bool,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl<'a> Walk<'a> {
+    /// The state before the first step, after the checks of the step list as a whole.
+    pub(super) fn start(s: &'a Scenario, base: &'a Path, problems: &'a mut Vec<Problem>) -> Self {
+        if s.steps.is_empty() {
+            problems.push(Problem::at(
+                &s.name.referenced,
+                "expected at least one step under `steps`",
+            ));
+        }
+        // A drill whose first step restores a file starts with no cluster.
+        let cluster_up = !matches!(s.steps.first().map(|x| &x.value), Some(Step::Restore(r)) if r.file.is_some());
+        if !cluster_up && (s.workload.is_some() || s.backup.is_some()) {
+            problems.push(Problem::at(&s.name.referenced, "a drill that starts by restoring a file has no cluster for a `workload` or a `backup` schedule to start on"));
+        }
+        Walk {
+            s,
+            base,
+            members: s.cluster.members.value,
+            snapshots: HashSet::new(),
+            faults_named: HashSet::new(),
+            open: Vec::new(),
+            cluster_up,
+            problems,
+        }
+    }
+
+    /// The faults still in effect after the last step, with where each was started.
+    pub(super) fn into_open(self) -> Vec<(String, Location)> {
+        self.open
+    }
+
+    /// One step at `at`, the `index`th of the drill (counted from 1; default fault names use it).
+    pub(super) fn step(&mut self, step: &'a Step, at: &Location, index: usize) -> PlannedStep {
+        let (kind, timeout) = match step {
+            Step::WaitHealthy(w) => self.wait_healthy(at, w),
+            Step::Seed(st) => self.seed(at, st),
+            Step::Snapshot(st) => self.snapshot(at, st),
+            Step::Disaster(d) => self.disaster(at, d),
+            Step::Restore(r) => self.restore(at, r),
+            Step::DamageBackup(d) => self.damage_backup(at, d),
+            Step::Verify(v) => self.verify(at, v),
+            Step::Kill(f) => self.fault(at, FaultAction::Kill, f, index),
+            Step::Stop(f) => self.fault(at, FaultAction::Stop, f, index),
+            Step::Pause(f) => self.fault(at, FaultAction::Pause, f, index),
+            Step::Partition(f) => self.fault(at, FaultAction::Partition, f, index),
+            Step::ReplaceMember(f) => self.fault(at, FaultAction::ReplaceMember, f, index),
+            Step::SlowNetwork(f) => self.slow_network(at, f, index),
+            Step::Corrupt(f) => self.corrupt(at, f, index),
+            Step::Heal(h) => self.heal(h),
+            Step::Sleep(sl) => self.sleep(at, sl),
+        };
+        PlannedStep { kind, timeout }
+    }
+
+    fn needs_cluster(&mut self, at: &Location, what: &str) {
+        if !self.cluster_up {
+            self.problems.push(Problem::at(at, format!(
+                "`{what}` needs a running cluster, but a disaster destroyed it: expected a `restore` step first")));
+        }
+    }
+
+    fn wait_healthy(&mut self, at: &Location, w: &WaitHealthyStep) -> (StepKind, Duration) {
+        self.needs_cluster(at, "wait-healthy");
+        (StepKind::WaitHealthy, w.timeout.unwrap_or(60 * SECOND))
+    }
+
+    fn seed(&mut self, at: &Location, st: &SeedStep) -> (StepKind, Duration) {
+        self.needs_cluster(at, "seed");
+        if self.s.seed.is_none() {
+            self.problems.push(Problem::at(
+                at,
+                "`seed` step needs a top-level `seed:` section",
+            ));
+        }
+        let keys = self.s.seed.as_ref().map(|x| x.keys.value).unwrap_or(0);
+        // Generous: 1000 keys/s is 30× slower than the benchmark target.
+        let default = (60 * SECOND).max(SECOND * (keys / 1000) as u32);
+        (StepKind::Seed, st.timeout.unwrap_or(default))
+    }
+
+    fn snapshot(&mut self, at: &Location, st: &'a SnapshotStep) -> (StepKind, Duration) {
+        self.needs_cluster(at, "snapshot");
+        let name = &st.name;
+        if !crate::plan::is_name(name.value.as_str()) {
+            self.problems.push(Problem::at(
+                &name.referenced,
+                "expected a snapshot name of letters, digits, '-', '_' or '.'",
+            ));
+        } else if !self.snapshots.insert(&name.value) {
+            self.problems.push(Problem::at(
+                &name.referenced,
+                format!(
+                    "expected a unique snapshot name: {:?} is taken by an earlier step",
+                    name.value
+                ),
+            ));
+        }
+        (
+            StepKind::Snapshot {
+                name: name.value.clone(),
+            },
+            st.timeout.unwrap_or(120 * SECOND),
+        )
+    }
+
+    /// Destroys the cluster, and with it every fault still in effect.
+    fn disaster(&mut self, at: &Location, d: &DisasterStep) -> (StepKind, Duration) {
+        self.needs_cluster(at, "disaster");
+        self.cluster_up = false;
+        self.open.clear();
+        (StepKind::Disaster, d.timeout.unwrap_or(60 * SECOND))
+    }
+
+    fn restore(&mut self, at: &Location, r: &RestoreStep) -> (StepKind, Duration) {
+        if self.cluster_up {
+            self.problems.push(Problem::at(
+                at,
+                "`restore` rebuilds a destroyed cluster: expected a `disaster` step before it",
+            ));
+        }
+        let sources = [r.snapshot.is_some(), r.backup.is_some(), r.file.is_some()];
+        if sources.iter().filter(|x| **x).count() > 1 {
+            self.problems.push(Problem::at(
+                at,
+                "expected exactly one of `snapshot`, `backup` or `file` in a restore",
+            ));
+        }
+        if r.fallback.is_some() && r.backup.is_none() {
+            self.problems.push(Problem::at(
+                at,
+                "`fallback` applies to a restore from a `backup` only",
+            ));
+        }
+        let source = self.restore_source(at, r);
+        self.cluster_up = true;
+        (
+            StepKind::Restore { source },
+            r.timeout.unwrap_or(180 * SECOND),
+        )
+    }
+
+    /// A file alone, else a snapshot or a backup alone (a file beside them is reported above).
+    fn restore_source(&mut self, at: &Location, r: &RestoreStep) -> RestoreSource {
+        match (&r.snapshot, &r.backup, &r.file) {
+            (None, None, Some(file)) => self.restore_file(file),
+            (Some(snap), None, _) => {
+                if !self.snapshots.contains(snap.value.as_str()) {
+                    self.problems.push(Problem::at(
+                        &snap.referenced,
+                        format!(
+                            "expected the name of a snapshot taken by an earlier step, found {:?}",
+                            snap.value
+                        ),
+                    ));
+                }
+                RestoreSource::Snapshot(snap.value.clone())
+            }
+            (None, Some(pick), _) => {
+                if self.s.backup.is_none() {
+                    self.problems.push(Problem::at(
+                        &pick.referenced,
+                        "a restore from a backup needs a top-level `backup:` schedule",
+                    ));
+                }
+                RestoreSource::Backup {
+                    pick: pick.value.clone(),
+                    fallback: r.fallback.unwrap_or(false),
+                }
+            }
+            _ => {
+                self.problems.push(Problem::at(
+                    at,
+                    "expected exactly one of `snapshot` or `backup` in a restore",
+                ));
+                RestoreSource::Snapshot(String::new())
+            }
+        }
+    }
+
+    /// A relative path is relative to the scenario file's folder.
+    fn restore_file(&mut self, file: &Spanned<PathBuf>) -> RestoreSource {
+        let f = file.value.clone();
+        let f = if f.is_relative() {
+            self.base.join(f)
+        } else {
+            f
+        };
+        if !f.is_file() {
+            self.problems.push(Problem::at(
+                &file.referenced,
+                format!("expected a snapshot file, but {} is not one", f.display()),
+            ));
+        }
+        RestoreSource::File(f)
+    }
+
+    fn damage_backup(&mut self, at: &Location, d: &DamageBackupStep) -> (StepKind, Duration) {
+        if self.s.backup.is_none() {
+            self.problems.push(Problem::at(
+                at,
+                "`damage-backup` needs a top-level `backup:` schedule",
+            ));
+        }
+        // Only a store the run owns may be taken away: a relative local folder (inside the
+        // run's folder). Never S3, never a directory the user named outright.
+        let owned = self
+            .s
+            .backup
+            .as_ref()
+            .is_some_and(|b| match &b.value.store {
+                None => true,
+                Some(crate::backup::store::StoreSpec::Local { dir }) => dir.is_relative(),
+                Some(_) => false,
+            });
+        if d.how == crate::backup::Damage::Unreachable && !owned {
+            self.problems.push(Problem::at(at, "`how: unreachable` works on a local store inside the run's folder only (a relative `dir`): a drill never takes away a real store"));
+        }
+        (
+            StepKind::DamageBackup {
+                how: d.how,
+                name: d.name.clone(),
+            },
+            60 * SECOND,
+        )
+    }
+
+    fn verify(&mut self, at: &Location, v: &VerifyStep) -> (StepKind, Duration) {
+        self.needs_cluster(at, "verify");
+        (StepKind::Verify, v.timeout.unwrap_or(120 * SECOND))
+    }
+
+    /// `kill`, `stop`, `pause`, `partition` and `replace-member`: `action` says which.
+    fn fault(
+        &mut self,
+        at: &Location,
+        action: FaultAction,
+        f: &FaultSpec,
+        index: usize,
+    ) -> (StepKind, Duration) {
+        self.needs_cluster(at, action.verb());
+        if matches!(action, FaultAction::ReplaceMember) {
+            let single = !matches!(
+                f.target.value,
+                Target::Minority | Target::Majority | Target::All
+            );
+            if !single || self.members < 3 {
+                self.problems.push(Problem::at(
+                    &f.target.referenced,
+                    "expected one member of a 3- or 5-member cluster to replace",
+                ));
+            }
+        }
+        let plan = faults::basic(action, f, self.members, index, self.problems);
+        self.start_fault(plan, f.timeout, at)
+    }
+
+    fn slow_network(
+        &mut self,
+        at: &Location,
+        f: &SlowNetworkSpec,
+        index: usize,
+    ) -> (StepKind, Duration) {
+        self.needs_cluster(at, "slow-network");
+        let plan = faults::slow(f, self.members, index, self.problems);
+        self.start_fault(plan, f.timeout, at)
+    }
+
+    /// Default deadline: the observation window + 3 min to recover.
+    fn corrupt(&mut self, at: &Location, f: &CorruptSpec, index: usize) -> (StepKind, Duration) {
+        self.needs_cluster(at, "corrupt");
+        let plan = faults::corrupt(f, self.members, index, self.problems);
+        let observe = match plan.action {
+            FaultAction::Corrupt { observe, .. } => observe,
+            _ => Duration::ZERO,
+        };
+        let timeout = f.timeout.unwrap_or(observe.saturating_add(180 * SECOND));
+        self.start_fault(plan, Some(timeout), at)
+    }
+
+    /// A fault's step: validated plan, default deadline (hold + 2 min to heal and recover).
+    fn start_fault(
+        &mut self,
+        f: FaultPlan,
+        timeout: Option<Duration>,
+        at: &Location,
+    ) -> (StepKind, Duration) {
+        if !self.faults_named.insert(f.name.clone()) {
+            self.problems.push(Problem::at(
+                at,
+                format!(
+                    "expected a unique fault name: {:?} is taken by an earlier step",
+                    f.name
+                ),
+            ));
+        }
+        if f.hold.is_none() {
+            self.open.push((f.name.clone(), *at));
+        }
+        let t = timeout.unwrap_or(f.hold.unwrap_or_default().saturating_add(120 * SECOND));
+        (StepKind::Fault(f), t)
+    }
+
+    fn heal(&mut self, h: &HealStep) -> (StepKind, Duration) {
+        match self.open.iter().position(|(n, _)| *n == h.fault.value) {
+            Some(i) => {
+                self.open.remove(i);
+            }
+            None => self.problems.push(Problem::at(&h.fault.referenced, format!(
+                "expected the name of a fault that is still in effect (named, without `hold`), found {:?}", h.fault.value))),
+        }
+        (
+            StepKind::Heal {
+                fault: h.fault.value.clone(),
+            },
+            h.timeout.unwrap_or(120 * SECOND),
+        )
+    }
+
+    fn sleep(&mut self, at: &Location, sl: &SleepStep) -> (StepKind, Duration) {
+        if sl.duration > 3600 * SECOND {
+            self.problems
+                .push(Problem::at(at, "expected a sleep of at most 1h"));
+        }
+        (
+            StepKind::Sleep {
+                duration: sl.duration,
+            },
+            sl.duration.saturating_add(5 * SECOND),
+        )
+    }
+}

@@ -1,0 +1,289 @@
+//! Two runs side by side: did recovery get slower, did the drill lose more? Figures where lower
+//! is better (RTO, RPO, unavailability, time to a new leader, per-phase p99) regress when they
+//! grow by more than the threshold, or from zero to anything; a verdict that went from passed
+//! to anything else regresses too. Throughput (keys/s, MB/s) is shown but never gates: it
+//! measures the machine as much as etcd.
+
+use super::document::verdict_text;
+use super::{RunReport, Verdict};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table};
+use std::io::{self, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub figure: String,
+    pub unit: &'static str,
+    pub better: Better,
+    pub baseline: Option<f64>,
+    pub current: Option<f64>,
+    /// Current against baseline, in percent of the baseline.
+    pub change_pct: Option<f64>,
+    /// Worse by more than the threshold (only "lower is better" figures gate).
+    pub regressed: bool,
+    /// Worse by more than the threshold, whether or not it gates.
+    pub worse: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub baseline: RunReport,
+    pub current: RunReport,
+    pub max_regression_pct: f64,
+    pub rows: Vec<Row>,
+    pub verdict_regressed: bool,
+}
+
+impl Comparison {
+    pub fn regressed(&self) -> bool {
+        self.verdict_regressed || self.rows.iter().any(|r| r.regressed)
+    }
+}
+
+fn row(
+    figure: String,
+    unit: &'static str,
+    better: Better,
+    b: Option<f64>,
+    c: Option<f64>,
+    pct: f64,
+) -> Row {
+    let change_pct = match (b, c) {
+        (Some(b), Some(c)) if b != 0.0 => Some((c - b) / b * 100.0),
+        _ => None,
+    };
+    let worse = match (b, c) {
+        (Some(b), Some(c)) => match better {
+            Better::Lower if b == 0.0 => c > 0.0,
+            Better::Lower => c > b * (1.0 + pct / 100.0),
+            Better::Higher => c < b * (1.0 - pct / 100.0),
+        },
+        _ => false,
+    };
+    Row {
+        figure,
+        unit,
+        better,
+        baseline: b,
+        current: c,
+        change_pct,
+        regressed: worse && better == Better::Lower,
+        worse,
+    }
+}
+
+/// Names present in either list, the baseline's order first.
+fn union<'a>(a: impl Iterator<Item = &'a str>, b: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in a.chain(b) {
+        if !out.iter().any(|x| x == n) {
+            out.push(n.to_string());
+        }
+    }
+    out
+}
+
+type Figure = fn(&RunReport) -> Option<f64>;
+
+pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f64) -> Comparison {
+    let (b, c, pct) = (baseline, current, max_regression_pct);
+    let fixed: [(&str, &'static str, Better, Figure); 6] = [
+        ("RTO (first quorum write)", "ms", Better::Lower, |r| {
+            r.restore.as_ref().map(|x| x.rto_first_write_ms as f64)
+        }),
+        ("RTO (verified)", "ms", Better::Lower, |r| {
+            r.verification
+                .as_ref()
+                .and_then(|v| v.rto_verified_ms)
+                .map(|v| v as f64)
+        }),
+        ("RPO (time)", "ms", Better::Lower, |r| {
+            r.restore
+                .as_ref()
+                .and(r.rpo.as_ref())
+                .map(|p| p.time_gap_ms as f64)
+        }),
+        ("RPO (revision gap)", "", Better::Lower, |r| {
+            r.rpo
+                .as_ref()
+                .and_then(|p| p.revision_gap)
+                .map(|g| g as f64)
+        }),
+        ("RPO (acknowledged writes lost)", "", Better::Lower, |r| {
+            r.rpo
+                .as_ref()
+                .and_then(|p| p.lost_acknowledged_writes)
+                .map(|g| g as f64)
+        }),
+        ("seed", "keys/s", Better::Higher, |r| {
+            r.seed.as_ref().map(|s| s.keys_per_sec)
+        }),
+    ];
+    let mut rows: Vec<Row> = fixed
+        .iter()
+        .map(|(name, unit, better, f)| row(name.to_string(), unit, *better, f(b), f(c), pct))
+        .collect();
+    for name in union(
+        b.snapshots.iter().map(|s| s.name.as_str()),
+        c.snapshots.iter().map(|s| s.name.as_str()),
+    ) {
+        let mbs = |r: &RunReport| {
+            r.snapshots
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| s.mb_per_sec)
+        };
+        rows.push(row(
+            format!("snapshot {name}"),
+            "MB/s",
+            Better::Higher,
+            mbs(b),
+            mbs(c),
+            pct,
+        ));
+    }
+    for name in union(
+        b.faults.iter().map(|f| f.name.as_str()),
+        c.faults.iter().map(|f| f.name.as_str()),
+    ) {
+        let fault = |r: &RunReport| r.faults.iter().find(|f| f.name == name).cloned();
+        let (fb, fc) = (fault(b), fault(c));
+        let unavailable = |f: &Option<super::FaultRecord>| {
+            f.as_ref().and_then(|f| f.unavailable_ms).map(|v| v as f64)
+        };
+        let leader = |f: &Option<super::FaultRecord>| {
+            f.as_ref()
+                .and_then(|f| f.new_leader_after_ms)
+                .map(|v| v as f64)
+        };
+        rows.push(row(
+            format!("fault {name}: writes unavailable"),
+            "ms",
+            Better::Lower,
+            unavailable(&fb),
+            unavailable(&fc),
+            pct,
+        ));
+        rows.push(row(
+            format!("fault {name}: time to new leader"),
+            "ms",
+            Better::Lower,
+            leader(&fb),
+            leader(&fc),
+            pct,
+        ));
+    }
+    let phases = |r: &RunReport| {
+        r.workload
+            .as_ref()
+            .map(|w| w.phases.clone())
+            .unwrap_or_default()
+    };
+    let (pb, pc) = (phases(b), phases(c));
+    for name in union(
+        pb.iter().map(|p| p.name.as_str()),
+        pc.iter().map(|p| p.name.as_str()),
+    ) {
+        let p99 =
+            |ps: &[super::stats::PhaseStats]| ps.iter().find(|p| p.name == name).map(|p| p.p99_ms);
+        rows.push(row(
+            format!("p99 {name}"),
+            "ms",
+            Better::Lower,
+            p99(&pb),
+            p99(&pc),
+            pct,
+        ));
+    }
+    rows.retain(|r| r.baseline.is_some() || r.current.is_some());
+    Comparison {
+        baseline: b.clone(),
+        current: c.clone(),
+        max_regression_pct,
+        rows,
+        verdict_regressed: b.verdict == Verdict::Passed && c.verdict != Verdict::Passed,
+    }
+}
+
+fn value(v: Option<f64>, unit: &str) -> String {
+    let Some(v) = v else { return "-".into() };
+    let n = if unit == "MB/s" || v.fract() != 0.0 && v.abs() < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    };
+    if unit.is_empty() {
+        n
+    } else {
+        format!("{n} {unit}")
+    }
+}
+
+fn result(r: &Row) -> &'static str {
+    match (r.regressed, r.worse) {
+        (true, _) => "REGRESSED",
+        (false, true) => "worse (not gated)",
+        _ if r.baseline.is_none() || r.current.is_none() => "only in one run",
+        _ => "ok",
+    }
+}
+
+pub fn render(c: &Comparison, out: &mut dyn Write) -> io::Result<()> {
+    for (role, r) in [("baseline", &c.baseline), ("current", &c.current)] {
+        writeln!(
+            out,
+            "{role:8}: run {} · scenario {} · {} · {}",
+            r.run_id,
+            r.scenario.name,
+            r.started_at,
+            verdict_text(r.verdict)
+        )?;
+    }
+    if c.baseline.scenario.name != c.current.scenario.name {
+        writeln!(out, "note: the two runs are of different scenarios")?;
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    t.set_header(["figure", "baseline", "current", "change", "result"].map(Cell::new));
+    for r in &c.rows {
+        let better = if r.better == Better::Lower {
+            "lower is better"
+        } else {
+            "higher is better"
+        };
+        t.add_row(vec![
+            format!("{} ({better})", r.figure),
+            value(r.baseline, r.unit),
+            value(r.current, r.unit),
+            r.change_pct
+                .map(|p| format!("{p:+.1}%"))
+                .unwrap_or_else(|| "-".into()),
+            result(r).to_string(),
+        ]);
+    }
+    t.add_row(vec![
+        "verdict".to_string(),
+        verdict_text(c.baseline.verdict).to_string(),
+        verdict_text(c.current.verdict).to_string(),
+        "-".to_string(),
+        if c.verdict_regressed {
+            "REGRESSED"
+        } else {
+            "ok"
+        }
+        .to_string(),
+    ]);
+    writeln!(out, "{t}")?;
+    let n = c.rows.iter().filter(|r| r.regressed).count() + usize::from(c.verdict_regressed);
+    writeln!(
+        out,
+        "{n} regression(s) beyond {}% (figures where lower is better, and the verdict)",
+        c.max_regression_pct
+    )
+}

@@ -1,0 +1,197 @@
+//! What ran beside the recovery: faults with their proof, scheduled backups, the workload.
+
+use super::{at, fact, ms, opt, Block, Section};
+use crate::report::{FaultRecord, RunReport};
+
+pub(super) fn fault(f: &FaultRecord) -> Section {
+    let mut facts = vec![
+        fact("fault", format!("{} {}", f.fault, f.target)),
+        fact("members", f.members.join(", ")),
+        fact(
+            "injected",
+            format!("{} ({})", at(Some(f.injected_ms)), f.injected_at),
+        ),
+        fact("healed", at(f.healed_ms)),
+        fact("healthy again", at(f.recovered_ms)),
+        fact(
+            "leader",
+            format!("{} → {}", opt(&f.leader_before), opt(&f.leader_after)),
+        ),
+        fact("new leader after", ms(f.new_leader_after_ms)),
+        fact(
+            "writes unavailable",
+            format!(
+                "{} ({} failed writes)",
+                ms(f.unavailable_ms),
+                f.failed_writes
+            ),
+        ),
+        fact("acknowledged writes lost", opt(&f.lost_acknowledged_writes)),
+        fact(
+            "HashKV after recovery",
+            match f.hashkv_equal {
+                Some(true) => "equal",
+                Some(false) => "DIFFERS",
+                None => "-",
+            },
+        ),
+    ];
+    if let Some(x) = &f.reaction {
+        facts.push(fact("etcd's reaction", x.clone()));
+    }
+    facts.push(fact(
+        "health samples",
+        format!("{} (in report.json)", f.health.len()),
+    ));
+    let mut blocks = vec![Block::Facts(facts)];
+    if !f.proof.is_empty() {
+        blocks.push(Block::List(f.proof.clone()));
+    }
+    Section {
+        title: format!("Fault {}", f.name),
+        level: 3,
+        blocks,
+    }
+}
+
+pub(super) fn backups(r: &RunReport) -> Option<Section> {
+    let b = r.backups.as_ref()?;
+    let rows = b
+        .taken
+        .iter()
+        .map(|x| {
+            vec![
+                x.name.clone(),
+                format!("{} ({})", at(Some(x.taken_at_ms)), x.taken_at),
+                x.revision.to_string(),
+                format!("{} bytes", x.size_bytes),
+                x.sha256.clone(),
+                format!("{} ({} keys)", x.keyspace_sha256, x.keyspace_keys),
+            ]
+        })
+        .collect();
+    let header = vec![
+        "backup",
+        "taken",
+        "revision",
+        "size",
+        "sha256",
+        "keyspace digest",
+    ];
+    let mut notes: Vec<String> = b
+        .failures
+        .iter()
+        .map(|(ms, why)| format!("failed at {}: {why}", at(Some(*ms))))
+        .collect();
+    notes.extend(
+        b.deleted
+            .iter()
+            .map(|(name, rule)| format!("deleted {name} ({rule})")),
+    );
+    let mut blocks = vec![
+        Block::Facts(vec![
+            fact("store", b.store.clone()),
+            fact("taken", b.taken.len().to_string()),
+            fact("remaining in the store", b.remaining.join(", ")),
+        ]),
+        Block::Table { header, rows },
+    ];
+    if !notes.is_empty() {
+        blocks.push(Block::List(notes));
+    }
+    Some(Section::new("Scheduled backups", blocks))
+}
+
+pub(super) fn workload(r: &RunReport) -> Option<Section> {
+    let w = r.workload.as_ref()?;
+    let l = &w.log;
+    let mut f = Vec::new();
+    if let Some(c) = &w.config {
+        f.push(fact(
+            "config",
+            format!(
+                "{} ops/s, concurrency {}, mix put {} / linearizable get {} / serializable get {}, timeout {} ms",
+                c.rate, c.concurrency, c.mix.put, c.mix.linearizable_get, c.mix.serializable_get,
+                c.timeout.as_millis()
+            ),
+        ));
+    }
+    f.push(fact(
+        "operations",
+        format!("{} ({} writes acknowledged)", l.attempts, l.acknowledged),
+    ));
+    let failures: Vec<String> = l
+        .failures
+        .iter()
+        .map(|(k, n)| format!("{k}: {n}"))
+        .collect();
+    f.push(fact(
+        "failures",
+        if failures.is_empty() {
+            "none".into()
+        } else {
+            failures.join(", ")
+        },
+    ));
+    let windows: Vec<String> = l
+        .unavailability
+        .iter()
+        .map(|x| {
+            format!(
+                "{} → {} ({} failed writes)",
+                at(Some(x.from_ms)),
+                at(x.to_ms),
+                x.failed_writes
+            )
+        })
+        .collect();
+    f.push(fact(
+        "writes unavailable",
+        if windows.is_empty() {
+            "never".into()
+        } else {
+            windows.join("; ")
+        },
+    ));
+    f.push(fact(
+        "revision regressions",
+        l.revision_regressions.len().to_string(),
+    ));
+    let wl = &l.watch;
+    f.push(fact(
+        "watch continuity",
+        format!(
+            "{} events, {} gap(s), {} duplicate(s), {} backwards, {} reconnect(s), {} restore(s) seen",
+            wl.events,
+            wl.gaps.len(),
+            wl.duplicates,
+            wl.backwards.len(),
+            wl.reconnects,
+            wl.restores.len()
+        ),
+    ));
+    let rows = w
+        .phases
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                format!("{} – {}", at(Some(p.from_ms)), at(Some(p.to_ms))),
+                p.count.to_string(),
+                p.errors.to_string(),
+                format!("{:.0}", p.ops_per_sec),
+                format!("{:.1}", p.p50_ms),
+                format!("{:.1}", p.p90_ms),
+                format!("{:.1}", p.p99_ms),
+                format!("{:.1}", p.max_ms),
+            ]
+        })
+        .collect();
+    let header = vec![
+        "phase", "window", "ops", "errors", "ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms",
+    ];
+    Some(Section::new(
+        "Workload",
+        vec![Block::Facts(f), Block::Table { header, rows }],
+    ))
+}

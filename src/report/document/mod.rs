@@ -1,0 +1,224 @@
+//! The audit document: the report laid out as titled sections of facts, tables and lists, once,
+//! so that `report.md` and `report.html` cannot drift apart in what they say. The sections about
+//! the recovery are in `recovery`, those about what ran beside it (faults, backups, workload)
+//! in `activity`.
+
+mod activity;
+mod recovery;
+
+use super::{RunReport, StepStatus, Verdict};
+use activity::{backups, fault, workload};
+use recovery::{data, integrity, recovery};
+
+pub enum Block {
+    /// Name → value pairs.
+    Facts(Vec<(String, String)>),
+    Table {
+        header: Vec<&'static str>,
+        rows: Vec<Vec<String>>,
+    },
+    List(Vec<String>),
+}
+
+pub struct Section {
+    pub title: String,
+    /// 2 for a top-level section, 3 for one inside the previous (a fault).
+    pub level: u8,
+    pub blocks: Vec<Block>,
+}
+
+impl Section {
+    pub(super) fn new(title: impl Into<String>, blocks: Vec<Block>) -> Self {
+        Section {
+            title: title.into(),
+            level: 2,
+            blocks,
+        }
+    }
+}
+
+pub fn verdict_text(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Passed => "PASSED",
+        Verdict::GateFailed => "FAILED (a gate failed)",
+        Verdict::DrillFailed => "FAILED (the drill could not complete)",
+        Verdict::Interrupted => "INTERRUPTED",
+    }
+}
+
+pub fn status_text(s: StepStatus) -> &'static str {
+    match s {
+        StepStatus::Passed => "passed",
+        StepStatus::Failed => "FAILED",
+        StepStatus::NotRun => "not run",
+    }
+}
+
+pub fn ms(v: Option<u64>) -> String {
+    v.map(|v| format!("{v} ms")).unwrap_or_else(|| "-".into())
+}
+
+/// Milliseconds since the run started, as seconds: how the timeline's axis reads.
+pub fn at(v: Option<u64>) -> String {
+    v.map(|v| format!("{:.3} s", v as f64 / 1000.0))
+        .unwrap_or_else(|| "-".into())
+}
+
+pub(super) fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+pub(super) fn fact(name: &str, value: impl Into<String>) -> (String, String) {
+    (name.to_string(), value.into())
+}
+
+/// Every section, in reading order.
+pub fn sections(r: &RunReport) -> Vec<Section> {
+    let mut out = vec![summary(r), scenario(r), environment(r), steps(r)];
+    out.extend(recovery(r));
+    out.extend(data(r));
+    out.extend(integrity(r));
+    if !r.faults.is_empty() {
+        out.push(Section::new("Faults", Vec::new()));
+        out.extend(r.faults.iter().map(fault));
+    }
+    out.extend(backups(r));
+    out.extend(workload(r));
+    out.push(gates(r));
+    out
+}
+
+fn summary(r: &RunReport) -> Section {
+    let mut f = vec![
+        fact("verdict", verdict_text(r.verdict)),
+        fact("run id", r.run_id.clone()),
+        fact("scenario", r.scenario.name.clone()),
+        fact("started (UTC)", r.started_at.clone()),
+        fact("finished (UTC)", r.finished_at.clone()),
+        fact("duration", format!("{} ms", r.duration_ms)),
+    ];
+    if let Some(e) = &r.error {
+        f.push(fact("error", e.clone()));
+    }
+    Section::new("Summary", vec![Block::Facts(f)])
+}
+
+fn scenario(r: &RunReport) -> Section {
+    let s = &r.scenario;
+    let mut f = vec![fact("name", s.name.clone())];
+    if let Some(d) = &s.description {
+        f.push(fact(
+            "description",
+            d.split_whitespace().collect::<Vec<_>>().join(" "),
+        ));
+    }
+    f.push(fact("path", s.path.display().to_string()));
+    f.push(fact("sha256", s.sha256.clone()));
+    f.push(fact("rng seed", opt(&r.rng_seed)));
+    Section::new("Scenario", vec![Block::Facts(f)])
+}
+
+fn environment(r: &RunReport) -> Section {
+    let e = &r.environment;
+    let c = &r.cluster;
+    let mut cluster = format!(
+        "{} members of {}, heartbeat {} ms, election timeout {} ms",
+        c.members,
+        c.image,
+        c.heartbeat_interval.as_millis(),
+        c.election_timeout.as_millis()
+    );
+    if let Some(q) = c.quota_backend_bytes {
+        cluster.push_str(&format!(", quota {q} bytes"));
+    }
+    if let Some(s) = c.snapshot_count {
+        cluster.push_str(&format!(", snapshot-count {s}"));
+    }
+    if let Some(p) = c.pre_vote {
+        cluster.push_str(&format!(", pre-vote {p}"));
+    }
+    if c.tls {
+        cluster.push_str(", client and peer mTLS");
+    }
+    let mut f = vec![
+        fact("tool", format!("{} {}", r.tool.name, r.tool.version)),
+        fact("etcd version", opt(&e.etcd_version)),
+        fact("image", opt(&e.image.as_ref().map(|i| i.name.clone()))),
+        fact("image id", opt(&e.image.as_ref().map(|i| i.id.clone()))),
+        fact(
+            "image source",
+            opt(&e.image.as_ref().map(|i| i.source.clone())),
+        ),
+        fact("docker", opt(&e.docker)),
+        fact("cluster", cluster),
+    ];
+    if let Some(t) = &r.tls {
+        f.push(fact(
+            "TLS certificates",
+            format!("CA {}, client {}", t.ca.display(), t.client_cert.display()),
+        ));
+        f.push(fact("etcdctl", t.etcdctl.clone()));
+    }
+    Section::new("Environment", vec![Block::Facts(f)])
+}
+
+fn steps(r: &RunReport) -> Section {
+    let rows = r
+        .steps
+        .iter()
+        .map(|s| {
+            vec![
+                s.index.to_string(),
+                s.step.clone(),
+                status_text(s.status).to_string(),
+                at(s.started_ms),
+                opt(&s.started_at),
+                ms(s.duration_ms),
+                s.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    Section::new(
+        "Steps",
+        vec![Block::Table {
+            header: vec![
+                "#",
+                "step",
+                "status",
+                "started",
+                "started (UTC)",
+                "duration",
+                "error",
+            ],
+            rows,
+        }],
+    )
+}
+
+/// A measured figure beside the gate that judges it, if the scenario set one.
+fn gates(r: &RunReport) -> Section {
+    let rows = r
+        .gates
+        .iter()
+        .map(|g| {
+            vec![
+                g.gate.clone(),
+                g.target.clone(),
+                g.actual.clone(),
+                if g.passed { "pass" } else { "FAIL" }.to_string(),
+            ]
+        })
+        .collect();
+    let mut blocks = vec![Block::Table {
+        header: vec!["gate", "target", "actual", "result"],
+        rows,
+    }];
+    let mut verdict = vec![fact("verdict", verdict_text(r.verdict))];
+    if let Some(e) = &r.error {
+        verdict.push(fact("error", e.clone()));
+    }
+    blocks.push(Block::Facts(verdict));
+    Section::new("Gates and verdict", blocks)
+}

@@ -1,0 +1,245 @@
+//! Recovery: RTO and RPO against their gates, what the drill put in (seed, snapshots) and
+//! destroyed (the disaster), and what came back (integrity).
+
+use super::{at, fact, ms, opt, Block, Section};
+use crate::report::RunReport;
+
+fn judged(r: &RunReport, what: &str, value: String, gate: &str) -> Vec<String> {
+    let g = r.gates.iter().find(|g| g.gate == gate);
+    vec![
+        what.to_string(),
+        value,
+        g.map(|g| g.target.clone()).unwrap_or_else(|| "-".into()),
+        g.map(|g| if g.passed { "pass" } else { "FAIL" })
+            .unwrap_or("")
+            .to_string(),
+    ]
+}
+
+pub(super) fn recovery(r: &RunReport) -> Option<Section> {
+    let x = r.restore.as_ref()?;
+    let mut rows = vec![judged(
+        r,
+        "RTO (first quorum write)",
+        ms(Some(x.rto_first_write_ms)),
+        "rto",
+    )];
+    let verified = r.verification.as_ref().and_then(|v| v.rto_verified_ms);
+    rows.push(judged(r, "RTO (verified)", ms(verified), "rto-verified"));
+    if let Some(p) = &r.rpo {
+        let time = format!("{} ms (snapshot {} → disaster)", p.time_gap_ms, p.snapshot);
+        rows.push(judged(r, "RPO (time)", time, "rpo"));
+        let gap = match p.revision_gap {
+            Some(g) => format!(
+                "{g} (last acknowledged {} − snapshot {})",
+                opt(&p.last_acknowledged_revision),
+                p.snapshot_revision
+            ),
+            None => "-".into(),
+        };
+        rows.push(judged(r, "RPO (revision gap)", gap, "max-revision-gap"));
+        let lost = match (p.lost_acknowledged_writes, p.acknowledged_before_disaster) {
+            (Some(l), Some(a)) => format!("{l} of {a}"),
+            (l, _) => opt(&l),
+        };
+        rows.push(judged(
+            r,
+            "RPO (acknowledged writes lost)",
+            lost,
+            "max-lost-acknowledged-writes",
+        ));
+    }
+    let phases = x
+        .phases
+        .iter()
+        .map(|p| vec![p.name.clone(), ms(Some(p.duration_ms)), ms(Some(p.at_ms))])
+        .collect();
+    let facts = vec![
+        fact(
+            "restored from",
+            format!(
+                "snapshot {} at revision {}",
+                x.snapshot, x.snapshot_revision
+            ),
+        ),
+        fact("RTO clock started", at(Some(x.rto_from_ms))),
+        fact("cluster token", x.cluster_token.clone()),
+        fact("leader after restore", opt(&x.leader)),
+    ];
+    let mut blocks = vec![
+        Block::Table {
+            header: vec!["measurement", "value", "target", "result"],
+            rows,
+        },
+        Block::Facts(facts),
+        Block::Table {
+            header: vec!["RTO phase", "duration", "done after disaster end"],
+            rows: phases,
+        },
+    ];
+    if !x.refused.is_empty() {
+        blocks.push(Block::List(
+            x.refused
+                .iter()
+                .map(|f| format!("refused backup {}: {}", f.name, f.reason))
+                .collect(),
+        ));
+    }
+    if let Some(p) = r.rpo.as_ref().filter(|p| !p.lost_examples.is_empty()) {
+        blocks.push(Block::List(
+            p.lost_examples
+                .iter()
+                .map(|k| format!("lost: {k}"))
+                .collect(),
+        ));
+    }
+    Some(Section::new("Recovery: RTO and RPO", blocks))
+}
+
+/// Seed, snapshots and the disaster: what the drill put in and what it destroyed.
+pub(super) fn data(r: &RunReport) -> Vec<Section> {
+    let mut out = Vec::new();
+    if let Some(s) = &r.seed {
+        out.push(Section::new(
+            "Seed",
+            vec![Block::Facts(vec![
+                fact(
+                    "keys",
+                    format!("{} × {} B ({} bytes)", s.keys, s.value_size, s.bytes),
+                ),
+                fact("transactions", s.transactions.to_string()),
+                fact("duration", ms(Some(s.duration_ms))),
+                fact(
+                    "throughput",
+                    format!("{:.0} keys/s, {:.1} MB/s", s.keys_per_sec, s.mb_per_sec),
+                ),
+                fact("revision after seeding", s.revision.to_string()),
+            ])],
+        ));
+    }
+    if !r.snapshots.is_empty() {
+        let rows = r
+            .snapshots
+            .iter()
+            .map(|s| {
+                vec![
+                    s.name.clone(),
+                    s.file.display().to_string(),
+                    format!("{} bytes", s.size_bytes),
+                    s.sha256.clone(),
+                    s.revision.to_string(),
+                    s.total_keys.to_string(),
+                    format!(
+                        "{} ({} ms, {:.1} MB/s)",
+                        s.taken_at, s.duration_ms, s.mb_per_sec
+                    ),
+                    format!("{} ({} keys)", s.keyspace_sha256, s.keyspace_keys),
+                ]
+            })
+            .collect();
+        let header = vec![
+            "name",
+            "file",
+            "size",
+            "sha256",
+            "revision",
+            "keys",
+            "taken",
+            "keyspace digest",
+        ];
+        out.push(Section::new(
+            "Snapshots",
+            vec![Block::Table { header, rows }],
+        ));
+    }
+    if let Some(d) = &r.disaster {
+        out.push(Section::new(
+            "Disaster",
+            vec![Block::Facts(vec![
+                fact("from", at(Some(d.started_ms))),
+                fact("to", format!("{} ({})", at(Some(d.ended_ms)), d.ended_at)),
+                fact("destroyed containers", d.destroyed_containers.join(", ")),
+                fact("destroyed volumes", d.destroyed_volumes.join(", ")),
+            ])],
+        ));
+    }
+    out
+}
+
+pub(super) fn integrity(r: &RunReport) -> Option<Section> {
+    let v = r.verification.as_ref()?;
+    let mut f = Vec::new();
+    if let Some(s) = &v.seed {
+        let mut text = format!(
+            "{} of {} intact ({} missing, {} with another value)",
+            s.expected.saturating_sub(s.missing + s.wrong_value),
+            s.expected,
+            s.missing,
+            s.wrong_value
+        );
+        if !s.examples.is_empty() {
+            text.push_str(&format!("; e.g. {}", s.examples.join(", ")));
+        }
+        f.push(fact("seeded keys", text));
+    }
+    if let Some(d) = &v.snapshot_digest {
+        f.push(fact(
+            &format!(
+                "keyspace digest at revision {} (snapshot {})",
+                d.revision, d.snapshot
+            ),
+            format!(
+                "{}: expected {} ({} keys), actual {} ({} keys)",
+                if d.equal { "equal" } else { "DIFFERS" },
+                d.expected_sha256,
+                d.expected_keys,
+                d.actual_sha256,
+                d.actual_keys
+            ),
+        ));
+    }
+    if let Some(d) = &v.durability {
+        let mut text = format!(
+            "{} of {} acknowledged writes lost (not by a restore)",
+            d.lost, d.checked
+        );
+        if !d.examples.is_empty() {
+            text.push_str(&format!("; e.g. {}", d.examples.join(", ")));
+        }
+        f.push(fact("durability", text));
+    }
+    if let Some(k) = &v.keyspace {
+        let prefixes: Vec<String> = k
+            .per_prefix
+            .iter()
+            .map(|(p, n)| format!("{p} {n}"))
+            .collect();
+        f.push(fact(
+            "restored keyspace",
+            format!(
+                "{} keys at revision {} ({})",
+                k.keys,
+                k.revision,
+                prefixes.join(", ")
+            ),
+        ));
+    }
+    f.push(fact(
+        "HashKV",
+        if v.hashkv_equal { "equal" } else { "DIFFERS" },
+    ));
+    f.push(fact(
+        "verification",
+        if v.passed { "passed" } else { "FAILED" },
+    ));
+    let rows = v
+        .hashkv
+        .iter()
+        .map(|h| vec![h.member.clone(), h.hash.to_string(), h.revision.to_string()])
+        .collect();
+    let table = Block::Table {
+        header: vec!["member", "HashKV", "revision"],
+        rows,
+    };
+    Some(Section::new("Integrity", vec![Block::Facts(f), table]))
+}

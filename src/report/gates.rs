@@ -1,0 +1,172 @@
+//! Gates: the scenario's expectations, judged against the report. Each present gate yields one
+//! verdict; a gate whose figure was never measured fails (a drill that did not measure RTO has
+//! not proven it).
+
+use super::RunReport;
+use crate::plan::Gates;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GateVerdict {
+    pub gate: String,
+    pub target: String,
+    pub actual: String,
+    pub passed: bool,
+}
+
+fn ms(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
+}
+
+fn at_most(gate: &str, limit: u64, actual: Option<u64>, unit: &str) -> GateVerdict {
+    GateVerdict {
+        gate: gate.into(),
+        target: format!("≤ {limit}{unit}"),
+        actual: actual
+            .map(|a| format!("{a}{unit}"))
+            .unwrap_or_else(|| "not measured".into()),
+        passed: actual.is_some_and(|a| a <= limit),
+    }
+}
+
+pub fn evaluate(gates: &Gates, r: &RunReport) -> Vec<GateVerdict> {
+    let mut out = Vec::new();
+    let rpo = r.rpo.as_ref();
+    if let Some(limit) = gates.rto {
+        let actual = r.restore.as_ref().map(|x| x.rto_first_write_ms);
+        out.push(GateVerdict {
+            target: format!("≤ {}", ms(limit)),
+            ..at_most("rto", limit.as_millis() as u64, actual, " ms")
+        });
+    }
+    if let Some(limit) = gates.rto_verified {
+        let actual = r.verification.as_ref().and_then(|v| v.rto_verified_ms);
+        out.push(at_most(
+            "rto-verified",
+            limit.as_millis() as u64,
+            actual,
+            " ms",
+        ));
+    }
+    if let Some(limit) = gates.rpo {
+        out.push(at_most(
+            "rpo",
+            limit.as_millis() as u64,
+            rpo.map(|x| x.time_gap_ms),
+            " ms",
+        ));
+    }
+    if let Some(limit) = gates.max_lost_acknowledged_writes {
+        let rolled_back = rpo.and_then(|x| x.lost_acknowledged_writes);
+        let violated = r
+            .verification
+            .as_ref()
+            .and_then(|v| v.durability.as_ref())
+            .map(|d| d.lost);
+        let lost = match (rolled_back, violated) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
+        out.push(at_most("max-lost-acknowledged-writes", limit, lost, ""));
+    }
+    if let Some(limit) = gates.max_revision_gap {
+        let gap = rpo.and_then(|x| x.revision_gap).map(|g| g.max(0) as u64);
+        out.push(at_most("max-revision-gap", limit, gap, ""));
+    }
+    // Every fault here leaves a quorum's data intact: no acknowledged write may be lost, and
+    // the members must agree again afterwards.
+    for f in &r.faults {
+        if f.healed_ms.is_none() {
+            continue;
+        }
+        if let Some(lost) = f.lost_acknowledged_writes {
+            out.push(at_most(
+                &format!("fault {}: lost acknowledged writes", f.name),
+                0,
+                Some(lost),
+                "",
+            ));
+        }
+        if let Some(eq) = f.hashkv_equal {
+            out.push(GateVerdict {
+                gate: format!("fault {}: HashKV equal after recovery", f.name),
+                target: "equal".into(),
+                actual: if eq { "equal" } else { "differs" }.into(),
+                passed: eq,
+            });
+        }
+    }
+    let keyspace = r.verification.as_ref().and_then(|v| v.keyspace.as_ref());
+    if let Some(want) = gates.snapshot_revision {
+        let got = keyspace
+            .map(|k| k.revision)
+            .or(r.restore.as_ref().map(|x| x.snapshot_revision));
+        out.push(GateVerdict {
+            gate: "snapshot-revision".into(),
+            target: format!("= {want}"),
+            actual: got
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "not measured".into()),
+            passed: got == Some(want),
+        });
+    }
+    if let Some(want) = gates.snapshot_keys {
+        let got = keyspace.map(|k| k.keys);
+        out.push(GateVerdict {
+            gate: "snapshot-keys".into(),
+            target: format!("= {want}"),
+            actual: got
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "not measured".into()),
+            passed: got == Some(want),
+        });
+    }
+    checks(r, &mut out);
+    if gates.integrity {
+        let v = r.verification.as_ref();
+        out.push(GateVerdict {
+            gate: "integrity".into(),
+            target: "seeded keys intact, snapshot digest equal, HashKV equal".into(),
+            actual: match v {
+                None => "not verified".into(),
+                Some(v) => v.summary(),
+            },
+            passed: v.is_some_and(|v| v.passed),
+        });
+    }
+    out
+}
+
+/// The correctness checkers, one verdict each, whenever the drill ran a workload.
+fn checks(r: &RunReport, out: &mut Vec<GateVerdict>) {
+    let Some(w) = &r.workload else { return };
+    let watch = &w.log.watch;
+    out.push(GateVerdict {
+        gate: "check: watch continuity".into(),
+        target: "every revision once, in order".into(),
+        actual: format!(
+            "{} events, {} gap(s), {} duplicate(s), {} backwards; {} restore(s) seen",
+            watch.events,
+            watch.gaps.len(),
+            watch.duplicates,
+            watch.backwards.len(),
+            watch.restores.len()
+        ),
+        passed: watch.passed(),
+    });
+    out.push(GateVerdict {
+        gate: "check: revisions never go back".into(),
+        target: "0 regressions outside a restore".into(),
+        actual: format!("{} regression(s)", w.log.revision_regressions.len()),
+        passed: w.log.revision_regressions.is_empty(),
+    });
+    if let Some(d) = r.verification.as_ref().and_then(|v| v.durability.as_ref()) {
+        out.push(GateVerdict {
+            gate: "check: durability".into(),
+            target: "every acknowledged write readable (restore rollbacks count in RPO)".into(),
+            actual: format!("{} of {} lost", d.lost, d.checked),
+            passed: d.lost == 0,
+        });
+    }
+}

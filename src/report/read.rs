@@ -1,0 +1,49 @@
+//! Reading a `report.json` back, for `etcd-drill report` and `etcd-drill compare`.
+
+use super::{RunReport, SCHEMA_VERSION};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not an etcd-drill report: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path} has schema version {found}; this etcd-drill reads version {SCHEMA_VERSION}")]
+    Version { path: PathBuf, found: u64 },
+}
+
+/// `path` is a `report.json` or a run directory holding one.
+pub fn read_report(path: &Path) -> Result<RunReport, ReadError> {
+    let file = if path.is_dir() {
+        path.join("report.json")
+    } else {
+        path.to_path_buf()
+    };
+    let bytes = std::fs::read(&file).map_err(|source| ReadError::Read {
+        path: file.clone(),
+        source,
+    })?;
+    // The version first: a newer report may not parse as this one, and saying so helps more.
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        schema_version: u64,
+    }
+    if let Ok(v) = serde_json::from_slice::<Versioned>(&bytes) {
+        if v.schema_version != u64::from(SCHEMA_VERSION) {
+            return Err(ReadError::Version {
+                path: file,
+                found: v.schema_version,
+            });
+        }
+    }
+    serde_json::from_slice(&bytes).map_err(|source| ReadError::Parse { path: file, source })
+}

@@ -1,0 +1,211 @@
+//! Builds the `RunReport` from the runner's events.
+
+use super::*;
+use crate::events::{EventKind, RunEvent, StepOutcome};
+use crate::plan::Plan;
+use crate::util::{ms, utc};
+use std::time::SystemTime;
+
+pub struct Recorder {
+    report: RunReport,
+    gates: crate::plan::Gates,
+    workload_plan: Option<crate::plan::WorkloadPlan>,
+    started: SystemTime,
+    failed: bool,
+    interrupted: bool,
+}
+
+impl Recorder {
+    pub fn new(plan: &Plan, run_id: &str) -> Self {
+        let now = SystemTime::now();
+        let steps = plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StepRecord {
+                index: i + 1,
+                step: s.kind.label(),
+                status: StepStatus::NotRun,
+                started_at: None,
+                started_ms: None,
+                duration_ms: None,
+                error: None,
+            })
+            .collect();
+        let report = RunReport {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool {
+                name: env!("CARGO_PKG_NAME").to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            run_id: run_id.to_string(),
+            scenario: ScenarioInfo {
+                name: plan.name.clone(),
+                description: plan.description.clone(),
+                path: plan.path.clone(),
+                sha256: plan.sha256.clone(),
+            },
+            environment: Environment::default(),
+            cluster: plan.cluster.clone(),
+            rng_seed: plan.seed.as_ref().map(|s| s.rng_seed),
+            started_at: utc(now),
+            finished_at: utc(now),
+            duration_ms: 0,
+            steps,
+            seed: None,
+            snapshots: Vec::new(),
+            disaster: None,
+            restore: None,
+            rpo: None,
+            verification: None,
+            faults: Vec::new(),
+            backups: None,
+            tls: None,
+            workload: None,
+            gates: Vec::new(),
+            verdict: Verdict::Passed,
+            error: None,
+        };
+        Recorder {
+            report,
+            gates: plan.gates.clone(),
+            workload_plan: plan.workload.clone(),
+            started: now,
+            failed: false,
+            interrupted: false,
+        }
+    }
+
+    pub fn on(&mut self, e: &RunEvent) {
+        let r = &mut self.report;
+        match &e.kind {
+            EventKind::RunStarted { .. } => {
+                self.started = e.at;
+                r.started_at = utc(e.at);
+            }
+            EventKind::Environment { docker, image } => {
+                r.environment.docker = Some(docker.clone());
+                r.environment.image = Some(image.clone());
+            }
+            EventKind::ClusterHealthy(h) => r.environment.etcd_version = Some(h.version.clone()),
+            EventKind::StepStarted { index, .. } => {
+                if let Some(s) = r.steps.get_mut(index - 1) {
+                    s.started_at = Some(utc(e.at));
+                    s.started_ms = Some(ms(e.elapsed));
+                }
+            }
+            EventKind::StepFinished {
+                index,
+                duration,
+                outcome,
+                ..
+            } => {
+                if let Some(s) = r.steps.get_mut(index - 1) {
+                    s.status = StepStatus::Passed;
+                    s.duration_ms = Some(ms(*duration));
+                }
+                match outcome.as_ref() {
+                    StepOutcome::Healthy(h) => r.environment.etcd_version = Some(h.version.clone()),
+                    StepOutcome::Seeded(s) => r.seed = Some(s.clone()),
+                    StepOutcome::Snapshot(s) => r.snapshots.push(s.clone()),
+                    StepOutcome::Disaster(d) => r.disaster = Some(d.clone()),
+                    StepOutcome::Restored(x) => {
+                        r.rpo = x.rpo.clone();
+                        r.restore = Some(x.clone());
+                    }
+                    StepOutcome::Verified(v) => {
+                        if v.rpo.is_some() {
+                            r.rpo = v.rpo.clone();
+                        }
+                        r.verification = Some(v.clone());
+                    }
+                    StepOutcome::Slept | StepOutcome::BackupDamaged { .. } => {}
+                    StepOutcome::Fault(f) => match r.faults.iter_mut().find(|x| x.name == f.name) {
+                        Some(x) => *x = f.clone(),
+                        None => r.faults.push(f.clone()),
+                    },
+                }
+            }
+            EventKind::StepFailed {
+                index,
+                duration,
+                error,
+                ..
+            } => {
+                self.failed = true;
+                if let Some(s) = r.steps.get_mut(index - 1) {
+                    s.status = StepStatus::Failed;
+                    s.duration_ms = Some(ms(*duration));
+                    s.error = Some(error.clone());
+                }
+                r.error
+                    .get_or_insert_with(|| format!("step {index} failed: {error}"));
+            }
+            EventKind::WorkloadStopped(log) => {
+                r.workload = Some(WorkloadReport {
+                    config: self.workload_plan.clone(),
+                    log: log.as_ref().clone(),
+                    phases: Vec::new(),
+                    timeline: stats::timeline(log),
+                })
+            }
+            EventKind::Interrupted => self.interrupted = true,
+            EventKind::BackupsStopped(log) => r.backups = Some(log.clone()),
+            EventKind::Tls(info) => r.tls = Some(info.clone()),
+            EventKind::SetupFailed(error) => {
+                self.failed = true;
+                r.error.get_or_insert_with(|| error.clone());
+            }
+            EventKind::Note(_)
+            | EventKind::ClusterCreated { .. }
+            | EventKind::SeedProgress { .. }
+            | EventKind::Kept { .. }
+            | EventKind::TornDown { .. } => {}
+        }
+    }
+
+    pub fn finish(mut self) -> RunReport {
+        let now = SystemTime::now();
+        let r = &mut self.report;
+        r.finished_at = utc(now);
+        r.duration_ms = now.duration_since(self.started).map(ms).unwrap_or(0);
+        let end = r.duration_ms;
+        let disturbances = disturbances(r);
+        if let Some(w) = &mut r.workload {
+            w.phases = stats::phases(&w.log, &disturbances, end);
+        }
+        r.gates = evaluate(&self.gates, r);
+        r.verdict = if self.interrupted {
+            Verdict::Interrupted
+        } else if self.failed {
+            Verdict::DrillFailed
+        } else if r.gates.iter().all(|g| g.passed) {
+            Verdict::Passed
+        } else {
+            Verdict::GateFailed
+        };
+        self.report
+    }
+}
+
+/// The stretches of the run when something was broken: each fault until the cluster was
+/// healthy again, and each disaster until the restored cluster took its first write.
+fn disturbances(r: &RunReport) -> Vec<(u64, u64, String)> {
+    let mut d: Vec<(u64, u64, String)> = r
+        .faults
+        .iter()
+        .map(|f| {
+            let end = f.recovered_ms.or(f.healed_ms).unwrap_or(r.duration_ms);
+            (f.injected_ms, end, format!("{} {}", f.fault, f.target))
+        })
+        .collect();
+    if let Some(dis) = &r.disaster {
+        let end = r
+            .restore
+            .as_ref()
+            .map(|x| dis.ended_ms + x.rto_first_write_ms)
+            .unwrap_or(r.duration_ms);
+        d.push((dis.started_ms, end, "disaster and restore".into()));
+    }
+    d
+}

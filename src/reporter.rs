@@ -1,0 +1,168 @@
+//! The terminal reporter: one line per event on stderr, and a progress bar while seeding.
+
+use crate::events::{EventKind, RunEvent, StepOutcome};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+
+pub struct TerminalReporter {
+    bar: Option<ProgressBar>,
+}
+
+impl Default for TerminalReporter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TerminalReporter {
+    pub fn new() -> Self {
+        TerminalReporter { bar: None }
+    }
+
+    fn line(&self, e: &RunEvent, text: &str) {
+        let line = format!("[{:>8.3}s] {text}", e.elapsed.as_secs_f64());
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+        }
+    }
+
+    pub fn on(&mut self, e: &RunEvent) {
+        match &e.kind {
+            EventKind::RunStarted { run_id, scenario } => {
+                self.line(e, &format!("run {run_id}: scenario {scenario}"))
+            }
+            EventKind::Note(n) => self.line(e, n),
+            EventKind::Environment { docker, image } => self.line(
+                e,
+                &format!(
+                    "docker {docker}; image {} ({}, {})",
+                    image.name,
+                    short(&image.id),
+                    image.source
+                ),
+            ),
+            EventKind::ClusterCreated { members } => {
+                let m: Vec<String> = members.iter().map(|(n, ep)| format!("{n} {ep}")).collect();
+                self.line(e, &format!("cluster up: {}", m.join(", ")))
+            }
+            EventKind::ClusterHealthy(h) => self.line(
+                e,
+                &format!("cluster healthy: etcd {}, leader {}", h.version, h.leader),
+            ),
+            EventKind::StepStarted {
+                index,
+                total,
+                label,
+            } => self.line(e, &format!("step {index}/{total} {label} ...")),
+            EventKind::SeedProgress { done, total } => {
+                let bar = self.bar.get_or_insert_with(|| {
+                    let b = ProgressBar::new(*total);
+                    if let Ok(style) = ProgressStyle::with_template(
+                        "  seeding {bar:30} {pos}/{len} keys {per_sec} eta {eta}",
+                    ) {
+                        b.set_style(style);
+                    }
+                    b
+                });
+                bar.set_position(*done);
+            }
+            EventKind::StepFinished {
+                index,
+                label,
+                duration,
+                outcome,
+            } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                let detail = describe(outcome);
+                self.line(
+                    e,
+                    &format!(
+                        "step {index} {label} ok in {} ms{detail}",
+                        duration.as_millis()
+                    ),
+                )
+            }
+            EventKind::StepFailed {
+                index,
+                label,
+                duration,
+                error,
+            } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.abandon();
+                }
+                self.line(
+                    e,
+                    &format!(
+                        "step {index} {label} FAILED after {} ms: {error}",
+                        duration.as_millis()
+                    ),
+                )
+            }
+            EventKind::WorkloadStopped(w) => self.line(
+                e,
+                &format!(
+                    "workload stopped: {} writes, {} acknowledged",
+                    w.attempts, w.acknowledged
+                ),
+            ),
+            EventKind::BackupsStopped(b) => self.line(
+                e,
+                &format!(
+                    "backups stopped: {} taken, {} failed, {} deleted by retention, {} in the store",
+                    b.taken.len(),
+                    b.failures.len(),
+                    b.deleted.len(),
+                    b.remaining.len()
+                ),
+            ),
+            EventKind::Tls(info) => self.line(e, &format!("TLS on: certificates in {}; try `{}`", info.dir.display(), info.etcdctl)),
+            EventKind::SetupFailed(err) => self.line(e, &format!("set-up failed: {err}")),
+            EventKind::Kept { hint } => self.line(e, hint),
+            EventKind::TornDown { leftovers } if leftovers.is_empty() => {
+                self.line(e, "sandbox removed")
+            }
+            EventKind::TornDown { leftovers } => self.line(
+                e,
+                &format!("sandbox teardown left errors: {}", leftovers.join("; ")),
+            ),
+            EventKind::Interrupted => self.line(e, "interrupted: tearing down"),
+        }
+    }
+}
+
+fn short(id: &str) -> &str {
+    let id = id.trim_start_matches("sha256:");
+    &id[..id.len().min(12)]
+}
+
+fn describe(o: &StepOutcome) -> String {
+    match o {
+        StepOutcome::Healthy(h) => format!(" (leader {})", h.leader),
+        StepOutcome::Seeded(s) => format!(" ({} keys, {:.0} keys/s)", s.keys, s.keys_per_sec),
+        StepOutcome::Snapshot(s) => format!(
+            " (revision {}, {} keys, {} bytes)",
+            s.revision, s.total_keys, s.size_bytes
+        ),
+        StepOutcome::Disaster(d) => {
+            format!(" ({} members destroyed)", d.destroyed_containers.len())
+        }
+        StepOutcome::Restored(r) => format!(" (RTO to first write {} ms)", r.rto_first_write_ms),
+        StepOutcome::Verified(v) => format!(
+            " ({})",
+            if v.passed {
+                "integrity ok"
+            } else {
+                "INTEGRITY VIOLATED"
+            }
+        ),
+        StepOutcome::Slept => String::new(),
+        StepOutcome::BackupDamaged { name, what } => format!(" ({name}: {what})"),
+        StepOutcome::Fault(f) => format!(" ({})", f.summary().join(", ")),
+    }
+}

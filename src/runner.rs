@@ -1,0 +1,429 @@
+//! The runner: sets up the sandbox and cluster, runs the plan's steps in order under their
+//! deadlines, and tears everything down on every path (success, failure, Ctrl-C). It never
+//! prints; it emits `RunEvent`s.
+
+use crate::cluster::{wait_healthy, Cluster};
+use crate::events::{Clock, EventKind, RunEvent};
+use crate::plan::Plan;
+use crate::sandbox::{Runtime, Sandbox};
+use crate::steps::{self, Ctx};
+use crate::workload::Workload;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// When to keep the sandbox for forensics instead of removing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Keep {
+    Never,
+    OnFailure,
+    Always,
+}
+
+pub struct RunOptions {
+    pub run_id: String,
+    /// `reports/<run-id>`: snapshots and the report go here.
+    pub run_dir: PathBuf,
+    pub keep: Keep,
+}
+
+/// A fresh run id: UTC time plus randomness, so two runs at once never collide.
+pub fn new_run_id() -> String {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let stamp: String = now.chars().filter(|c| c.is_ascii_digit()).collect();
+    format!(
+        "{}-{:04x}",
+        &stamp[..stamp.len().min(14)],
+        rand::random::<u16>()
+    )
+}
+
+/// Runs a drill. Returns whether any step (or the set-up) failed; the details are in the events.
+pub async fn run(
+    plan: &Plan,
+    runtime: Arc<dyn Runtime>,
+    opts: &RunOptions,
+    cancel: CancellationToken,
+    emit: &mut (dyn FnMut(RunEvent) + Send),
+) -> bool {
+    let clock = Clock::start();
+    emit(clock.event(EventKind::RunStarted {
+        run_id: opts.run_id.clone(),
+        scenario: plan.name.clone(),
+    }));
+    let sandbox = Arc::new(Sandbox::new(runtime, &opts.run_id));
+    let token = format!("{}-r0", opts.run_id);
+    let mut cluster = Cluster::new(sandbox.clone(), plan.cluster.clone(), token);
+    if plan.cluster.tls {
+        let names = crate::cluster::member_names(plan.cluster.members);
+        match crate::tls::TlsFiles::generate(&opts.run_dir.join("tls"), &names) {
+            Ok(files) => cluster.tls = Some(Arc::new(files)),
+            Err(e) => {
+                emit(clock.event(EventKind::SetupFailed(error_chain(&e))));
+                finish(&sandbox, opts, true, &clock, emit).await;
+                return true;
+            }
+        }
+    }
+
+    let setup = tokio::select! {
+        _ = cancel.cancelled() => Err(None),
+        r = tokio::time::timeout(Duration::from_secs(120), set_up(&sandbox, &mut cluster, plan.starts_empty())) => match r {
+            Ok(Ok(health)) => Ok(health),
+            Ok(Err(e)) => Err(Some(e)),
+            Err(_) => Err(Some("the cluster was not up and healthy within 120s".to_string())),
+        },
+    };
+    let mut failed = false;
+    match setup {
+        Err(None) => emit(clock.event(EventKind::Interrupted)),
+        Err(Some(e)) => {
+            failed = true;
+            emit(clock.event(EventKind::SetupFailed(e)));
+        }
+        Ok(health) => {
+            if let Some(health) = health {
+                let members = cluster
+                    .members
+                    .iter()
+                    .map(|m| (m.name.clone(), m.endpoint()))
+                    .collect();
+                emit(clock.event(EventKind::ClusterCreated { members }));
+                emit(clock.event(EventKind::ClusterHealthy(health)));
+            }
+            if let (Some(tls), Some(first)) = (&cluster.tls, cluster.members.first()) {
+                emit(clock.event(EventKind::Tls(tls.info(&first.endpoint()))));
+            }
+            failed = run_steps(plan, clock, sandbox.clone(), cluster, opts, &cancel, emit).await;
+        }
+    }
+    finish(
+        &sandbox,
+        opts,
+        failed || cancel.is_cancelled(),
+        &clock,
+        emit,
+    )
+    .await;
+    failed
+}
+
+/// The network, and the cluster unless the drill starts by restoring one from a file.
+async fn set_up(
+    sandbox: &Sandbox,
+    cluster: &mut Cluster,
+    empty: bool,
+) -> Result<Option<crate::cluster::Health>, String> {
+    sandbox.create_network().await.map_err(|e| e.to_string())?;
+    if empty {
+        return Ok(None);
+    }
+    cluster.create().await.map_err(|e| e.to_string())?;
+    wait_healthy(cluster, Duration::from_secs(60))
+        .await
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// The client the steps share, and the workload started on the cluster (if any).
+async fn begin(
+    plan: &Plan,
+    cluster: &Cluster,
+    clock: Clock,
+) -> Result<(etcd_client::Client, Option<Workload>), String> {
+    if plan.starts_empty() {
+        // Nothing to talk to until the first step restores a cluster, which replaces this
+        // (lazily connecting, never used) client.
+        let none = crate::cluster::connect(&["http://127.0.0.1:1".to_string()])
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok((none, None));
+    }
+    let client = cluster.client().await.map_err(|e| e.to_string())?;
+    let Some(w) = plan.workload.clone() else {
+        return Ok((client, None));
+    };
+    let clients = cluster.member_clients().await.map_err(|e| e.to_string())?;
+    let mut c = client.clone();
+    let head = crate::cluster::within(
+        "get",
+        "the cluster",
+        Duration::from_secs(5),
+        c.get("/drill/health", None),
+    );
+    let start_revision = head
+        .await
+        .map_err(|e| e.to_string())?
+        .header()
+        .map(|h| h.revision())
+        .unwrap_or(0)
+        + 1;
+    let seed = plan.seed.as_ref().map(|s| s.rng_seed).unwrap_or(1);
+    let clients = clients.into_iter().map(|(_, c)| c).collect();
+    Ok((
+        client,
+        Some(Workload::start(w, clients, clock.t0, seed, start_revision)),
+    ))
+}
+
+async fn run_steps(
+    plan: &Plan,
+    clock: Clock,
+    sandbox: Arc<Sandbox>,
+    cluster: Cluster,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+    emit: &mut (dyn FnMut(RunEvent) + Send),
+) -> bool {
+    let (client, workload) = match begin(plan, &cluster, clock).await {
+        Ok(x) => x,
+        Err(e) => {
+            emit(clock.event(EventKind::SetupFailed(e)));
+            return true;
+        }
+    };
+    let mut ctx = Ctx {
+        plan: plan.clone(),
+        clock,
+        sandbox,
+        cluster,
+        client,
+        workload,
+        run_dir: opts.run_dir.clone(),
+        snapshots: Vec::new(),
+        disaster: None,
+        restore: None,
+        seeded: false,
+        open_faults: Default::default(),
+        backups: None,
+        emit,
+    };
+    if let Some(b) = &plan.backup {
+        match crate::backup::store::Store::open(&b.store, &opts.run_dir) {
+            Ok(store) => {
+                let image = ctx.cluster.plan.image.clone();
+                let endpoints = ctx.cluster.endpoints();
+                let sched = crate::backup::schedule::Schedule::start(
+                    b.clone(),
+                    store,
+                    ctx.sandbox.clone(),
+                    image,
+                    endpoints,
+                    opts.run_dir.clone(),
+                    clock,
+                );
+                ctx.backups = Some(sched);
+            }
+            Err(e) => {
+                ctx.emit(EventKind::SetupFailed(error_chain(&e)));
+                if let Some(w) = ctx.workload.take() {
+                    w.stop().await;
+                }
+                return true;
+            }
+        }
+    }
+    let total = plan.steps.len();
+    let mut failed = false;
+    for (i, step) in plan.steps.iter().enumerate() {
+        let index = i + 1;
+        let label = step.kind.label();
+        ctx.emit(EventKind::StepStarted {
+            index,
+            total,
+            label: label.clone(),
+        });
+        let start = Instant::now();
+        let result = tokio::select! {
+            _ = cancel.cancelled() => None,
+            r = tokio::time::timeout(step.timeout, steps::run(&mut ctx, step, index)) => Some(r),
+        };
+        let duration = start.elapsed();
+        match result {
+            None => {
+                ctx.emit(EventKind::Interrupted);
+                break;
+            }
+            Some(Ok(Ok(outcome))) => ctx.emit(EventKind::StepFinished {
+                index,
+                label,
+                duration,
+                outcome: Box::new(outcome),
+            }),
+            Some(Ok(Err(e))) => {
+                failed = true;
+                ctx.emit(EventKind::StepFailed {
+                    index,
+                    label,
+                    duration,
+                    error: error_chain(&e),
+                });
+                break;
+            }
+            Some(Err(_)) => {
+                failed = true;
+                let error = format!(
+                    "deadline of {} exceeded",
+                    humantime::format_duration(step.timeout)
+                );
+                ctx.emit(EventKind::StepFailed {
+                    index,
+                    label,
+                    duration,
+                    error,
+                });
+                break;
+            }
+        }
+    }
+    // Faults still open when the drill ends stop being watched; teardown removes them.
+    for (_, open) in ctx.open_faults.drain() {
+        open.abandon();
+    }
+    if let Some(w) = ctx.workload.take() {
+        let log = w.stop().await;
+        ctx.emit(EventKind::WorkloadStopped(Box::new(log)));
+    }
+    if let Some(b) = ctx.backups.take() {
+        let log = b.stop().await;
+        ctx.emit(EventKind::BackupsStopped(log));
+    }
+    failed
+}
+
+/// The error and its causes, on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+        source = cause.source();
+    }
+    s
+}
+
+async fn finish(
+    sandbox: &Sandbox,
+    opts: &RunOptions,
+    failed: bool,
+    clock: &Clock,
+    emit: &mut (dyn FnMut(RunEvent) + Send),
+) {
+    let keep = match opts.keep {
+        Keep::Always => true,
+        Keep::OnFailure => failed,
+        Keep::Never => false,
+    };
+    if keep {
+        let hint = format!(
+            "sandbox kept: network {net}; containers labelled etcd-drill.run-id={id} \
+             (docker ps --filter label=etcd-drill.run-id={id}); inspect a member with \
+             `docker exec <container> etcdctl endpoint status --cluster -w table`; \
+             remove it with `etcd-drill clean --run-id {id}`",
+            net = sandbox.network,
+            id = sandbox.run_id
+        );
+        emit(clock.event(EventKind::Kept { hint }));
+        return;
+    }
+    let errors = sandbox.teardown().await;
+    emit(clock.event(EventKind::TornDown {
+        leftovers: errors.iter().map(|e| error_chain(e)).collect(),
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventKind;
+    use crate::sandbox::fake::FakeRuntime;
+
+    fn plan() -> Plan {
+        let yaml = "name: t\ncluster:\n  members: 3\nsteps:\n  - sleep: { duration: 1s }\n";
+        let file = crate::scenario::load_str(std::path::Path::new("t.yaml"), yaml).unwrap();
+        crate::plan::plan(file).unwrap()
+    }
+
+    /// Runs the one-sleep plan on the fake runtime; returns (failed, event kinds).
+    async fn drill(
+        fake: &Arc<FakeRuntime>,
+        run_id: &str,
+        keep: Keep,
+        cancel: CancellationToken,
+    ) -> (bool, Vec<EventKind>) {
+        let opts = RunOptions {
+            run_id: run_id.into(),
+            run_dir: std::env::temp_dir(),
+            keep,
+        };
+        let mut events = Vec::new();
+        let failed = run(&plan(), fake.clone(), &opts, cancel, &mut |e| {
+            events.push(e.kind)
+        })
+        .await;
+        (failed, events)
+    }
+
+    #[tokio::test]
+    async fn a_member_that_fails_to_start_leaves_nothing_behind() {
+        let fake = Arc::new(FakeRuntime::default());
+        *fake.fail.lock().unwrap() = Some(("start container", "etcd-2".into()));
+        let (failed, events) = drill(&fake, "x1", Keep::Never, CancellationToken::new()).await;
+        assert!(failed);
+        assert!(events
+            .iter()
+            .any(|k| matches!(k, EventKind::SetupFailed(e) if e.contains("etcd-2"))));
+        assert!(
+            fake.calls()
+                .iter()
+                .any(|c| c.starts_with("create container")),
+            "set-up got as far as containers"
+        );
+        assert_eq!(
+            fake.all(),
+            crate::sandbox::Resources::default(),
+            "everything created was removed"
+        );
+    }
+
+    #[tokio::test]
+    async fn keep_on_failure_keeps_the_scene_and_says_how_to_reach_it() {
+        let fake = Arc::new(FakeRuntime::default());
+        *fake.fail.lock().unwrap() = Some(("start container", "etcd-1".into()));
+        let (_, events) = drill(&fake, "x2", Keep::OnFailure, CancellationToken::new()).await;
+        assert!(events
+            .iter()
+            .any(|k| matches!(k, EventKind::Kept { hint } if hint.contains("clean --run-id x2"))));
+        assert_eq!(fake.all().networks, vec!["etcd-drill-x2"]);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_run_tears_down() {
+        let fake = Arc::new(FakeRuntime::default());
+        let cancel = CancellationToken::new();
+        let later = cancel.clone();
+        // The fake members never answer, so set-up sits in wait-healthy until the signal.
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            later.cancel();
+        });
+        let (_, events) = drill(&fake, "x3", Keep::Never, cancel).await;
+        assert!(events.iter().any(|k| matches!(k, EventKind::Interrupted)));
+        assert_eq!(
+            fake.calls()
+                .iter()
+                .filter(|c| c.starts_with("start container"))
+                .count(),
+            3
+        );
+        assert!(events
+            .iter()
+            .any(|k| matches!(k, EventKind::TornDown { .. })));
+        assert!(fake.all().networks.is_empty());
+    }
+}

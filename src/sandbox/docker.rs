@@ -1,0 +1,511 @@
+//! The real runtime: the Docker Engine API through bollard.
+
+use super::{BoxError, ContainerSpec, ContainerState, Resources, Runtime, SandboxError};
+use bollard::errors::Error as BollardError;
+use bollard::models::{
+    ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HostConfig,
+    NetworkCreateRequest, NetworkingConfig, PortBinding, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+/// Deadline of one ordinary Docker call.
+const CALL: Duration = Duration::from_secs(60);
+/// A container wait is bounded by the caller's step deadline, not by this.
+const WAIT: Duration = Duration::from_secs(3600);
+
+pub struct DockerRuntime {
+    docker: Docker,
+    host: String,
+}
+
+impl DockerRuntime {
+    /// Connects as the docker CLI would (DOCKER_HOST or the local socket) and negotiates the
+    /// API version: Debian's engine speaks 1.41, older than bollard's default.
+    pub async fn connect() -> Result<Self, SandboxError> {
+        let host =
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let connect_err = |e: BollardError| SandboxError::Connect {
+            hint: format!("{host}; is the daemon running and may this user use it?"),
+            source: Box::new(e),
+        };
+        let docker = Docker::connect_with_defaults()
+            .map_err(connect_err)?
+            .with_timeout(WAIT);
+        let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
+            .await
+            .map_err(|_| SandboxError::Timeout {
+                op: "negotiate the API version with",
+                target: host.clone(),
+                after: Duration::from_secs(10),
+            })?
+            .map_err(connect_err)?;
+        tokio::time::timeout(Duration::from_secs(10), docker.ping())
+            .await
+            .map_err(|_| SandboxError::Timeout {
+                op: "ping",
+                target: host.clone(),
+                after: Duration::from_secs(10),
+            })?
+            .map_err(connect_err)?;
+        Ok(DockerRuntime { docker, host })
+    }
+
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+}
+
+/// Runs one Docker call under a deadline, naming the operation and its target on failure.
+pub(crate) async fn call<T>(
+    op: &'static str,
+    target: &str,
+    after: Duration,
+    fut: impl Future<Output = Result<T, BollardError>>,
+) -> Result<T, SandboxError> {
+    match tokio::time::timeout(after, fut).await {
+        Err(_) => Err(SandboxError::Timeout {
+            op,
+            target: target.to_string(),
+            after,
+        }),
+        Ok(Err(e)) => Err(SandboxError::Docker {
+            op,
+            target: target.to_string(),
+            source: Box::new(e) as BoxError,
+        }),
+        Ok(Ok(v)) => Ok(v),
+    }
+}
+
+fn is_not_found(e: &SandboxError) -> bool {
+    matches!(e, SandboxError::Docker { source, .. }
+        if matches!(source.downcast_ref::<BollardError>(),
+            Some(BollardError::DockerResponseServerError { status_code: 404, .. })))
+}
+
+fn label_filter(label: &str, value: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_string(), vec![format!("{label}={value}")])])
+}
+
+#[async_trait::async_trait]
+impl Runtime for DockerRuntime {
+    fn describe(&self) -> String {
+        self.host.clone()
+    }
+
+    async fn create_network(
+        &self,
+        name: &str,
+        labels: &HashMap<String, String>,
+    ) -> Result<(), SandboxError> {
+        let req = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        };
+        call(
+            "create network",
+            name,
+            CALL,
+            self.docker.create_network(req),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn create_volume(
+        &self,
+        name: &str,
+        labels: &HashMap<String, String>,
+    ) -> Result<(), SandboxError> {
+        let req = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        };
+        call("create volume", name, CALL, self.docker.create_volume(req))
+            .await
+            .map(|_| ())
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<(), SandboxError> {
+        let port_bindings = spec.publish.map(|p| {
+            HashMap::from([(
+                format!("{p}/tcp"),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(String::new()),
+                }]),
+            )])
+        });
+        let host_config = HostConfig {
+            binds: Some(
+                spec.volumes
+                    .iter()
+                    .map(|(v, path)| format!("{v}:{path}"))
+                    .collect(),
+            ),
+            network_mode: Some(spec.network.clone()),
+            port_bindings,
+            ..Default::default()
+        };
+        let endpoint = EndpointSettings {
+            aliases: Some(spec.aliases.clone()),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            entrypoint: spec.entrypoint.clone(),
+            cmd: Some(spec.cmd.clone()),
+            labels: Some(spec.labels.clone()),
+            exposed_ports: spec.publish.map(|p| vec![format!("{p}/tcp")]),
+            host_config: Some(host_config),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(spec.network.clone(), endpoint)])),
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        call(
+            "create container",
+            &spec.name,
+            CALL,
+            self.docker.create_container(Some(options), body),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn upload(&self, container: &str, path: &str, tar: Vec<u8>) -> Result<(), SandboxError> {
+        let options = UploadToContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let body = bollard::body_full(tar.into());
+        call(
+            "upload files to container",
+            container,
+            CALL,
+            self.docker
+                .upload_to_container(container, Some(options), body),
+        )
+        .await
+    }
+
+    async fn start(&self, container: &str) -> Result<(), SandboxError> {
+        call(
+            "start container",
+            container,
+            CALL,
+            self.docker.start_container(container, None),
+        )
+        .await
+    }
+
+    async fn wait(&self, container: &str) -> Result<i64, SandboxError> {
+        let mut stream = self.docker.wait_container(container, None);
+        let first = tokio::time::timeout(WAIT, stream.next())
+            .await
+            .map_err(|_| SandboxError::Timeout {
+                op: "wait for container",
+                target: container.into(),
+                after: WAIT,
+            })?;
+        let fail = |source: BoxError| SandboxError::Docker {
+            op: "wait for container",
+            target: container.into(),
+            source,
+        };
+        match first {
+            Some(Ok(resp)) => Ok(resp.status_code),
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(fail(Box::new(e))),
+            None => Err(fail("the engine closed the wait stream".into())),
+        }
+    }
+
+    async fn logs(&self, container: &str) -> Result<(String, String), SandboxError> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let collect = async {
+            let mut out = String::new();
+            let mut err = String::new();
+            let mut stream = self.docker.logs(container, Some(options));
+            while let Some(item) = stream.next().await {
+                match item? {
+                    bollard::container::LogOutput::StdErr { message } => {
+                        err.push_str(&String::from_utf8_lossy(&message))
+                    }
+                    other => out.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+                }
+            }
+            Ok::<_, BollardError>((out, err))
+        };
+        call("read logs of container", container, CALL, collect).await
+    }
+
+    async fn kill(&self, container: &str, signal: &str) -> Result<(), SandboxError> {
+        let options = KillContainerOptionsBuilder::default()
+            .signal(signal)
+            .build();
+        call(
+            "kill container",
+            container,
+            CALL,
+            self.docker.kill_container(container, Some(options)),
+        )
+        .await
+    }
+
+    async fn state(&self, container: &str) -> Result<ContainerState, SandboxError> {
+        let info = call(
+            "inspect container",
+            container,
+            CALL,
+            self.docker.inspect_container(container, None),
+        )
+        .await?;
+        let state = info.state.unwrap_or_default();
+        Ok(match state.status {
+            Some(ContainerStateStatusEnum::RUNNING) => ContainerState::Running,
+            Some(ContainerStateStatusEnum::PAUSED) => ContainerState::Paused,
+            Some(ContainerStateStatusEnum::EXITED) | Some(ContainerStateStatusEnum::DEAD) => {
+                ContainerState::Exited(state.exit_code.unwrap_or(-1))
+            }
+            other => ContainerState::Other(format!("{other:?}")),
+        })
+    }
+
+    async fn host_port(&self, container: &str, port: u16) -> Result<u16, SandboxError> {
+        let info = call(
+            "inspect container",
+            container,
+            CALL,
+            self.docker.inspect_container(container, None),
+        )
+        .await?;
+        let key = format!("{port}/tcp");
+        info.network_settings
+            .and_then(|n| n.ports)
+            .and_then(|mut p| p.remove(&key))
+            .flatten()
+            .and_then(|bindings| {
+                bindings
+                    .into_iter()
+                    .find(|b| b.host_ip.as_deref() == Some("127.0.0.1"))
+            })
+            .and_then(|b| b.host_port)
+            .and_then(|p| p.parse().ok())
+            .ok_or(SandboxError::NoHostPort {
+                container: container.to_string(),
+                port,
+            })
+    }
+
+    async fn pause(&self, container: &str) -> Result<(), SandboxError> {
+        call(
+            "pause container",
+            container,
+            CALL,
+            self.docker.pause_container(container),
+        )
+        .await
+    }
+
+    async fn unpause(&self, container: &str) -> Result<(), SandboxError> {
+        call(
+            "unpause container",
+            container,
+            CALL,
+            self.docker.unpause_container(container),
+        )
+        .await
+    }
+
+    async fn pid(&self, container: &str) -> Result<u32, SandboxError> {
+        let info = call(
+            "inspect container",
+            container,
+            CALL,
+            self.docker.inspect_container(container, None),
+        )
+        .await?;
+        match info.state.and_then(|s| s.pid) {
+            Some(pid) if pid > 0 => Ok(pid as u32),
+            _ => Err(SandboxError::Docker {
+                op: "find the process of container",
+                target: container.into(),
+                source: "it is not running".into(),
+            }),
+        }
+    }
+
+    async fn ip(&self, container: &str, network: &str) -> Result<String, SandboxError> {
+        let info = call(
+            "inspect container",
+            container,
+            CALL,
+            self.docker.inspect_container(container, None),
+        )
+        .await?;
+        info.network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(network))
+            .and_then(|e| e.ip_address)
+            .filter(|ip| !ip.is_empty())
+            .ok_or_else(|| SandboxError::Docker {
+                op: "find the address of container",
+                target: container.into(),
+                source: format!("it has no address on network {network}").into(),
+            })
+    }
+
+    async fn download(&self, container: &str, path: &str) -> Result<Vec<u8>, SandboxError> {
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let collect = async {
+            let mut out = Vec::new();
+            let mut stream = self
+                .docker
+                .download_from_container(container, Some(options));
+            while let Some(chunk) = stream.next().await {
+                out.extend_from_slice(&chunk?);
+            }
+            Ok::<_, BollardError>(out)
+        };
+        call(
+            "download files from container",
+            &format!("{container}:{path}"),
+            CALL,
+            collect,
+        )
+        .await
+    }
+
+    async fn log_tail(&self, container: &str, tail: usize) -> Result<String, SandboxError> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&tail.to_string())
+            .build();
+        let collect = async {
+            let mut out = String::new();
+            let mut stream = self.docker.logs(container, Some(options));
+            while let Some(item) = stream.next().await {
+                out.push_str(&String::from_utf8_lossy(&item?.into_bytes()));
+            }
+            Ok::<_, BollardError>(out)
+        };
+        call("read logs of container", container, CALL, collect).await
+    }
+
+    async fn remove_container(&self, container: &str) -> Result<(), SandboxError> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match call(
+            "remove container",
+            container,
+            CALL,
+            self.docker.remove_container(container, Some(options)),
+        )
+        .await
+        {
+            Err(e) if is_not_found(&e) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), SandboxError> {
+        let options = RemoveVolumeOptionsBuilder::default().force(true).build();
+        match call(
+            "remove volume",
+            name,
+            CALL,
+            self.docker.remove_volume(name, Some(options)),
+        )
+        .await
+        {
+            Err(e) if is_not_found(&e) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<(), SandboxError> {
+        match call(
+            "remove network",
+            name,
+            CALL,
+            self.docker.remove_network(name),
+        )
+        .await
+        {
+            Err(e) if is_not_found(&e) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn list_labelled(&self, label: &str, value: &str) -> Result<Resources, SandboxError> {
+        let filters = label_filter(label, value);
+        let target = format!("{label}={value}");
+        let containers = call(
+            "list containers labelled",
+            &target,
+            CALL,
+            self.docker.list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            )),
+        )
+        .await?;
+        let networks = call(
+            "list networks labelled",
+            &target,
+            CALL,
+            self.docker.list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            )),
+        )
+        .await?;
+        let volumes = call(
+            "list volumes labelled",
+            &target,
+            CALL,
+            self.docker.list_volumes(Some(
+                ListVolumesOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            )),
+        )
+        .await?;
+        Ok(Resources {
+            containers: containers.into_iter().filter_map(|c| c.id).collect(),
+            networks: networks.into_iter().filter_map(|n| n.name).collect(),
+            volumes: volumes
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v.name)
+                .collect(),
+        })
+    }
+}

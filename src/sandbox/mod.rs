@@ -1,0 +1,305 @@
+//! The sandbox: one run's Docker network, volumes and containers, all labelled with the run id
+//! so that teardown (and `clean`) can find every one of them. `Runtime` is the seam to Docker;
+//! `docker::DockerRuntime` is the real one, tests may bring a fake.
+
+pub mod docker;
+#[cfg(test)]
+pub mod fake;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub const LABEL_MANAGED: &str = "etcd-drill.managed";
+pub const LABEL_RUN_ID: &str = "etcd-drill.run-id";
+pub const LABEL_ROLE: &str = "etcd-drill.role";
+/// The port etcd serves clients on, inside a member's container.
+pub const CLIENT_PORT: u16 = 2379;
+pub const PEER_PORT: u16 = 2380;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot reach the Docker engine ({hint}): {source}")]
+    Connect {
+        hint: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("failed to {op} {target}: {source}")]
+    Docker {
+        op: &'static str,
+        target: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("failed to {op} {target}: no answer from Docker within {after:?}")]
+    Timeout {
+        op: &'static str,
+        target: String,
+        after: Duration,
+    },
+    #[error("container {container} publishes no host port for {port}/tcp")]
+    NoHostPort { container: String, port: u16 },
+}
+
+/// What to run in one container. Only what etcd-drill needs, nothing more.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Vec<String>,
+    pub labels: HashMap<String, String>,
+    pub network: String,
+    /// Names other containers on the network reach this one by.
+    pub aliases: Vec<String>,
+    /// (volume name, path inside the container)
+    pub volumes: Vec<(String, String)>,
+    /// Publish this container port on 127.0.0.1 with an ephemeral host port.
+    pub publish: Option<u16>,
+}
+
+/// Everything labelled for one run (or for all runs, in `clean`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Resources {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+    pub volumes: Vec<String>,
+}
+
+impl Resources {
+    pub fn is_empty(&self) -> bool {
+        self.containers.is_empty() && self.networks.is_empty() && self.volumes.is_empty()
+    }
+}
+
+/// The container state etcd-drill cares about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerState {
+    Running,
+    Paused,
+    Exited(i64),
+    Other(String),
+}
+
+/// The Docker seam. Every method has a deadline inside the implementation.
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync {
+    fn describe(&self) -> String;
+    async fn create_network(
+        &self,
+        name: &str,
+        labels: &HashMap<String, String>,
+    ) -> Result<(), SandboxError>;
+    async fn create_volume(
+        &self,
+        name: &str,
+        labels: &HashMap<String, String>,
+    ) -> Result<(), SandboxError>;
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<(), SandboxError>;
+    /// Unpacks a tar archive at `path` (which must exist) inside a created container.
+    async fn upload(&self, container: &str, path: &str, tar: Vec<u8>) -> Result<(), SandboxError>;
+    async fn start(&self, container: &str) -> Result<(), SandboxError>;
+    /// Waits for the container to exit, returning its exit code.
+    async fn wait(&self, container: &str) -> Result<i64, SandboxError>;
+    /// The container's stdout and stderr, as (stdout, stderr).
+    async fn logs(&self, container: &str) -> Result<(String, String), SandboxError>;
+    async fn kill(&self, container: &str, signal: &str) -> Result<(), SandboxError>;
+    async fn state(&self, container: &str) -> Result<ContainerState, SandboxError>;
+    async fn host_port(&self, container: &str, port: u16) -> Result<u16, SandboxError>;
+    async fn pause(&self, container: &str) -> Result<(), SandboxError>;
+    async fn unpause(&self, container: &str) -> Result<(), SandboxError>;
+    /// The host PID of the container's main process (to reach its network namespace).
+    async fn pid(&self, container: &str) -> Result<u32, SandboxError>;
+    /// The container's IP address on `network`.
+    async fn ip(&self, container: &str, network: &str) -> Result<String, SandboxError>;
+    /// A tar archive of `path` inside the container (running or stopped; volumes included).
+    async fn download(&self, container: &str, path: &str) -> Result<Vec<u8>, SandboxError>;
+    /// The last `tail` lines of the container's logs, stdout and stderr together.
+    async fn log_tail(&self, container: &str, tail: usize) -> Result<String, SandboxError>;
+    async fn remove_container(&self, container: &str) -> Result<(), SandboxError>;
+    async fn remove_volume(&self, name: &str) -> Result<(), SandboxError>;
+    async fn remove_network(&self, name: &str) -> Result<(), SandboxError>;
+    /// Everything carrying `label=value`.
+    async fn list_labelled(&self, label: &str, value: &str) -> Result<Resources, SandboxError>;
+}
+
+/// One run's slice of Docker: names and labels derive from the run id, so two runs never collide.
+pub struct Sandbox {
+    pub runtime: std::sync::Arc<dyn Runtime>,
+    pub run_id: String,
+    pub network: String,
+}
+
+impl Sandbox {
+    pub fn new(runtime: std::sync::Arc<dyn Runtime>, run_id: &str) -> Self {
+        Sandbox {
+            runtime,
+            run_id: run_id.to_string(),
+            network: format!("etcd-drill-{run_id}"),
+        }
+    }
+
+    pub fn labels(&self, role: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL_MANAGED.to_string(), "true".to_string()),
+            (LABEL_RUN_ID.to_string(), self.run_id.clone()),
+            (LABEL_ROLE.to_string(), role.to_string()),
+        ])
+    }
+
+    /// A Docker object name for this run: `etcd-drill-<run-id>-<suffix>`.
+    pub fn name(&self, suffix: &str) -> String {
+        format!("etcd-drill-{}-{suffix}", self.run_id)
+    }
+
+    pub async fn create_network(&self) -> Result<(), SandboxError> {
+        self.runtime
+            .create_network(&self.network, &self.labels("network"))
+            .await
+    }
+
+    pub async fn create_volume(&self, suffix: &str) -> Result<String, SandboxError> {
+        let name = self.name(suffix);
+        self.runtime
+            .create_volume(&name, &self.labels("data"))
+            .await?;
+        Ok(name)
+    }
+
+    /// Runs a one-shot container to completion: create, upload files, start, wait, read logs,
+    /// remove. Returns (exit code, stdout, stderr). The container is removed on every path.
+    pub async fn run_once(
+        &self,
+        spec: &ContainerSpec,
+        upload: Option<Vec<u8>>,
+        deadline: Duration,
+    ) -> Result<(i64, String, String), SandboxError> {
+        self.runtime.create_container(spec).await?;
+        let result = tokio::time::timeout(deadline, async {
+            if let Some(tar) = upload {
+                self.runtime.upload(&spec.name, "/", tar).await?;
+            }
+            self.runtime.start(&spec.name).await?;
+            let code = self.runtime.wait(&spec.name).await?;
+            let (out, err) = self.runtime.logs(&spec.name).await?;
+            Ok::<_, SandboxError>((code, out, err))
+        })
+        .await;
+        let removed = self.runtime.remove_container(&spec.name).await;
+        let result = result.map_err(|_| SandboxError::Timeout {
+            op: "run one-shot container",
+            target: spec.name.clone(),
+            after: deadline,
+        })??;
+        removed?;
+        Ok(result)
+    }
+
+    /// Removes everything labelled with this run id: containers first (they hold the network
+    /// and volumes), then volumes and the network. Keeps going past errors and returns them.
+    pub async fn teardown(&self) -> Vec<SandboxError> {
+        sweep(self.runtime.as_ref(), LABEL_RUN_ID, &self.run_id).await
+    }
+}
+
+/// Removes every resource carrying `label=value`, collecting errors instead of stopping.
+pub async fn sweep(runtime: &dyn Runtime, label: &str, value: &str) -> Vec<SandboxError> {
+    let mut errors = Vec::new();
+    let found = match runtime.list_labelled(label, value).await {
+        Ok(r) => r,
+        Err(e) => return vec![e],
+    };
+    let removals = found.containers.iter().map(|c| runtime.remove_container(c));
+    errors.extend(
+        futures_util::future::join_all(removals)
+            .await
+            .into_iter()
+            .filter_map(Result::err),
+    );
+    for v in &found.volumes {
+        if let Err(e) = runtime.remove_volume(v).await {
+            errors.push(e);
+        }
+    }
+    for n in &found.networks {
+        if let Err(e) = runtime.remove_network(n).await {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
+/// Packs files into an in-memory tar: (path inside the archive, mode, bytes).
+pub fn tar_of(files: &[(&str, u32, &[u8])]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, mode, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(*mode);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder.append_data(&mut header, path, *data)?;
+    }
+    builder.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::FakeRuntime;
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn teardown_removes_only_this_runs_resources_and_keeps_going_past_errors() {
+        let fake = Arc::new(FakeRuntime::default());
+        let a = Sandbox::new(fake.clone(), "run-a");
+        let b = Sandbox::new(fake.clone(), "run-b");
+        for s in [&a, &b] {
+            s.create_network().await.unwrap();
+            s.create_volume("etcd-1-data").await.unwrap();
+            s.create_volume("etcd-2-data").await.unwrap();
+        }
+        *fake.fail.lock().unwrap() = Some(("remove volume", "run-a-etcd-1".into()));
+        let errors = a.teardown().await;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let left = fake.all();
+        assert_eq!(
+            left.volumes,
+            vec![
+                "etcd-drill-run-a-etcd-1-data",
+                "etcd-drill-run-b-etcd-1-data",
+                "etcd-drill-run-b-etcd-2-data"
+            ]
+        );
+        assert_eq!(left.networks, vec!["etcd-drill-run-b"]);
+        *fake.fail.lock().unwrap() = None;
+        assert!(a.teardown().await.is_empty());
+        assert!(fake
+            .list_labelled(LABEL_RUN_ID, "run-a")
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_one_shot_container_is_removed_even_when_it_fails() {
+        let fake = Arc::new(FakeRuntime::default());
+        let s = Sandbox::new(fake.clone(), "r");
+        let spec = ContainerSpec {
+            name: s.name("restore-etcd-1"),
+            labels: s.labels("oneshot"),
+            ..Default::default()
+        };
+        *fake.fail.lock().unwrap() = Some(("start container", "restore".into()));
+        assert!(s
+            .run_once(&spec, Some(vec![1, 2, 3]), Duration::from_secs(5))
+            .await
+            .is_err());
+        assert!(fake.all().containers.is_empty());
+        assert!(fake
+            .calls()
+            .contains(&"remove container etcd-drill-r-restore-etcd-1".to_string()));
+    }
+}

@@ -1,0 +1,362 @@
+//! The scenario file's serde model: typed, kebab-case, unknown keys rejected. No logic here;
+//! `crate::plan` validates it and resolves defaults. Every key is documented in
+//! scenarios/README.md.
+
+mod load;
+
+pub use load::{load, load_str, Problem, ScenarioError, ScenarioFile};
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Scenario {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub cluster: ClusterSpec,
+    #[serde(default)]
+    pub seed: Option<SeedSpec>,
+    #[serde(default)]
+    pub workload: Option<WorkloadSpec>,
+    pub steps: Vec<Spanned<Step>>,
+    #[serde(default)]
+    pub expect: Option<Expectations>,
+    #[serde(default)]
+    pub notify: Option<NotifySpec>,
+    #[serde(default)]
+    pub backup: Option<Spanned<BackupSpec>>,
+}
+
+/// Where to POST the run's summary when it ends. `ETCD_DRILL_WEBHOOK_URL` does the same.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NotifySpec {
+    pub webhook: Spanned<String>,
+    #[serde(default)]
+    pub on: Option<NotifyOn>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyOn {
+    Always,
+    Failure,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClusterSpec {
+    pub members: Spanned<u32>,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub etcd: Option<EtcdFlags>,
+    /// Client and peer mTLS with a CA and certificates made for the run.
+    #[serde(default)]
+    pub tls: Option<bool>,
+}
+
+/// etcd flags the scenario may tune; everything else is set by the harness.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EtcdFlags {
+    #[serde(default, with = "humantime_serde::option")]
+    pub heartbeat_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub election_timeout: Option<Duration>,
+    #[serde(default)]
+    pub quota_backend_bytes: Option<u64>,
+    #[serde(default)]
+    pub snapshot_count: Option<u64>,
+    /// etcd's `--pre-vote` (off by default in 3.5): a rejoining member cannot force an election.
+    #[serde(default)]
+    pub pre_vote: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SeedSpec {
+    pub keys: Spanned<u64>,
+    #[serde(default)]
+    pub value_size: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub key_prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    pub rng_seed: Option<u64>,
+    /// Operations per transaction (etcd's default `--max-txn-ops` is 128).
+    #[serde(default)]
+    pub batch: Option<Spanned<u32>>,
+    /// Transactions in flight at once.
+    #[serde(default)]
+    pub concurrency: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WorkloadSpec {
+    /// Operations per second, all kinds together.
+    pub rate: Spanned<u32>,
+    #[serde(default)]
+    pub key_prefix: Option<Spanned<String>>,
+    /// Deadline of one operation; an operation slower than this counts as failed.
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+    /// Operations in flight at once (each worker gets rate / concurrency).
+    #[serde(default)]
+    pub concurrency: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub mix: Option<Spanned<MixSpec>>,
+    /// Gets read one of the last `read-range` keys written (default 1000).
+    #[serde(default)]
+    pub read_range: Option<u64>,
+}
+
+/// Relative weights, e.g. `{ put: 1, linearizable-get: 2, serializable-get: 1 }`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MixSpec {
+    #[serde(default)]
+    pub put: u32,
+    #[serde(default)]
+    pub linearizable_get: u32,
+    #[serde(default)]
+    pub serializable_get: u32,
+}
+
+/// One step of the drill. Externally tagged: the key names the step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum Step {
+    WaitHealthy(WaitHealthyStep),
+    Seed(SeedStep),
+    Snapshot(SnapshotStep),
+    Disaster(DisasterStep),
+    Restore(RestoreStep),
+    Verify(VerifyStep),
+    Sleep(SleepStep),
+    Kill(FaultSpec),
+    Stop(FaultSpec),
+    Pause(FaultSpec),
+    Partition(FaultSpec),
+    SlowNetwork(SlowNetworkSpec),
+    Corrupt(CorruptSpec),
+    Heal(HealStep),
+    DamageBackup(DamageBackupStep),
+    /// Single-member restore: the member loses its disk; it is removed from the cluster, added
+    /// back and started on an empty data dir, re-syncing from the leader (etcd's runtime
+    /// reconfiguration procedure).
+    ReplaceMember(FaultSpec),
+}
+
+/// Damage a stored backup: the newest, or the one named.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DamageBackupStep {
+    pub how: crate::backup::Damage,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Scheduled snapshots during the drill, kept in a store under a retention policy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BackupSpec {
+    #[serde(with = "humantime_serde")]
+    pub every: Duration,
+    #[serde(default)]
+    pub keep_last: Option<Spanned<u32>>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub max_age: Option<Duration>,
+    /// Default: `{ local: { dir: backups } }` inside the run's folder.
+    #[serde(default)]
+    pub store: Option<crate::backup::store::StoreSpec>,
+}
+
+/// Which members a fault hits. `leader`, `follower` (one), `random` (one, from the scenario's
+/// RNG seed), `minority`, `majority`, `all`, or `{ member: etcd-2 }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum Target {
+    Leader,
+    Follower,
+    Random,
+    Minority,
+    Majority,
+    All,
+    Member(String),
+}
+
+/// kill, stop, pause, partition: inject, hold, heal.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FaultSpec {
+    pub target: Spanned<Target>,
+    /// How long the fault lasts before it is healed. Without `hold`, a fault with a `name`
+    /// stays until a `heal` step names it; one without a name is healed at once.
+    #[serde(default, with = "humantime_serde::option")]
+    pub hold: Option<Duration>,
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+/// A slow network on the target's peer traffic (port 2380), inside its network namespace.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SlowNetworkSpec {
+    pub target: Spanned<Target>,
+    /// Share of peer packets dropped, 0 < p ≤ 100 (iptables statistic match).
+    #[serde(default)]
+    pub loss_percent: Option<Spanned<f64>>,
+    /// Peer bandwidth limit (htb class on the peer port).
+    #[serde(default)]
+    pub bandwidth_kbit: Option<Spanned<u32>>,
+    /// Added delay; needs the kernel's netem qdisc.
+    #[serde(default, with = "humantime_serde::option")]
+    pub delay: Option<Duration>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub jitter: Option<Duration>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub hold: Option<Duration>,
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CorruptWhat {
+    /// Flip bytes in the member's bbolt file, member/snap/db.
+    Db,
+    /// Garble the newest WAL file.
+    Wal,
+    /// Start the member on an empty data dir.
+    Wipe,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recover {
+    /// Remove the member from the cluster and add it back with an empty data dir, so it
+    /// re-syncs from the leader (what an operator does).
+    ReAdd,
+    /// Leave it broken: a later disaster + restore recovers the cluster.
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CorruptSpec {
+    pub target: Spanned<Target>,
+    pub what: CorruptWhat,
+    #[serde(default)]
+    pub recover: Option<Recover>,
+    /// How long to watch etcd's reaction after starting the corrupted member.
+    #[serde(default, with = "humantime_serde::option")]
+    pub observe: Option<Duration>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HealStep {
+    pub fault: Spanned<String>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WaitHealthyStep {
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SeedStep {
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SnapshotStep {
+    pub name: Spanned<String>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DisasterStep {
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RestoreStep {
+    /// A snapshot taken by a `snapshot` step...
+    #[serde(default)]
+    pub snapshot: Option<Spanned<String>>,
+    /// ...or a stored backup from the `backup` schedule.
+    #[serde(default)]
+    pub backup: Option<Spanned<crate::backup::BackupPick>>,
+    /// Refused backups fall back to the next older one.
+    #[serde(default)]
+    pub fallback: Option<bool>,
+    /// ...or a snapshot file from elsewhere (last night's production backup): the drill then
+    /// starts with no cluster and this restore builds it.
+    #[serde(default)]
+    pub file: Option<Spanned<std::path::PathBuf>>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VerifyStep {
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SleepStep {
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+}
+
+/// Gates: each one present decides the exit code.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Expectations {
+    /// Longest allowed time from the end of the disaster to the first quorum write.
+    #[serde(default, with = "humantime_serde::option")]
+    pub rto: Option<Duration>,
+    /// Longest allowed time from the end of the disaster to a verified cluster.
+    #[serde(default, with = "humantime_serde::option")]
+    pub rto_verified: Option<Duration>,
+    /// Longest allowed time between the restored snapshot and the disaster.
+    #[serde(default, with = "humantime_serde::option")]
+    pub rpo: Option<Duration>,
+    #[serde(default)]
+    pub max_lost_acknowledged_writes: Option<u64>,
+    #[serde(default)]
+    pub max_revision_gap: Option<u64>,
+    #[serde(default)]
+    pub integrity: Option<bool>,
+    /// The revision a restored external snapshot must have.
+    #[serde(default)]
+    pub snapshot_revision: Option<i64>,
+    /// How many keys a restored external snapshot must hold at its revision.
+    #[serde(default)]
+    pub snapshot_keys: Option<u64>,
+}

@@ -1,0 +1,108 @@
+//! The drill's steps, one file each, dispatched by one `match`. A step gets the run's context,
+//! does its work under the runner's deadline and returns what it measured.
+
+mod damage_backup;
+mod disaster;
+mod fault;
+mod restore;
+mod seed;
+mod sleep;
+mod snapshot;
+mod verify;
+mod wait_healthy;
+mod watcher;
+
+pub use fault::OpenFault;
+
+use crate::cluster::{Cluster, ClusterError};
+use crate::events::{Clock, EventKind, RunEvent, StepOutcome};
+use crate::plan::{Plan, PlannedStep, StepKind};
+use crate::report::{DisasterRecord, RestoreRecord, SnapshotRecord};
+use crate::restore::RestoreError;
+use crate::sandbox::{Sandbox, SandboxError};
+use crate::snapshot::SnapshotError;
+use crate::workload::Workload;
+use etcd_client::Client;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What the steps share: the plan, the sandbox, the live cluster and what earlier steps left.
+pub struct Ctx<'e> {
+    pub plan: Plan,
+    pub clock: Clock,
+    pub sandbox: Arc<Sandbox>,
+    pub cluster: Cluster,
+    /// A client to every member of the current cluster.
+    pub client: Client,
+    pub workload: Option<Workload>,
+    pub run_dir: PathBuf,
+    pub snapshots: Vec<SnapshotRecord>,
+    pub disaster: Option<DisasterRecord>,
+    pub restore: Option<RestoreRecord>,
+    pub seeded: bool,
+    /// Faults injected without a hold, waiting for their `heal` step.
+    pub open_faults: std::collections::HashMap<String, OpenFault>,
+    /// The backup schedule, when the scenario has one.
+    pub backups: Option<crate::backup::schedule::Schedule>,
+    pub emit: &'e mut (dyn FnMut(RunEvent) + Send),
+}
+
+impl Ctx<'_> {
+    pub fn emit(&mut self, kind: EventKind) {
+        let e = self.clock.event(kind);
+        (self.emit)(e);
+    }
+}
+
+/// Points the workload at the current members (after a restart, a re-add or a restore).
+async fn repoint_workload(ctx: &Ctx<'_>, restored: bool) -> Result<(), StepError> {
+    if let Some(w) = &ctx.workload {
+        let clients = ctx
+            .cluster
+            .member_clients()
+            .await?
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        w.set_clients(clients, restored);
+    }
+    if let Some(b) = &ctx.backups {
+        b.set_endpoints(ctx.cluster.endpoints());
+    }
+    Ok(())
+}
+
+pub async fn run(
+    ctx: &mut Ctx<'_>,
+    step: &PlannedStep,
+    index: usize,
+) -> Result<StepOutcome, StepError> {
+    match &step.kind {
+        StepKind::WaitHealthy => wait_healthy::run(ctx, step.timeout).await,
+        StepKind::Seed => seed::run(ctx).await,
+        StepKind::Snapshot { name } => snapshot::run(ctx, name, step.timeout).await,
+        StepKind::Disaster => disaster::run(ctx).await,
+        StepKind::Restore { source } => restore::run(ctx, source, step.timeout).await,
+        StepKind::DamageBackup { how, name } => {
+            damage_backup::run(ctx, *how, name.as_deref()).await
+        }
+        StepKind::Verify => verify::run(ctx).await,
+        StepKind::Sleep { duration } => sleep::run(*duration).await,
+        StepKind::Fault(plan) => fault::run(ctx, plan, index).await,
+        StepKind::Heal { fault } => fault::heal(ctx, fault).await,
+    }
+}

@@ -1,0 +1,46 @@
+//! `snapshot`: save a named snapshot from a member, have etcdutl read it, and record the digest
+//! of the keyspace at its revision while the cluster still lives.
+
+use super::{Ctx, StepError};
+use crate::events::StepOutcome;
+use crate::report::SnapshotRecord;
+use std::time::Duration;
+
+pub async fn run(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    timeout: Duration,
+) -> Result<StepOutcome, StepError> {
+    let member = ctx
+        .cluster
+        .members
+        .first()
+        .ok_or_else(|| StepError::Failed("no member to snapshot".into()))?;
+    let endpoint = member.endpoint();
+    let client = crate::cluster::connect(std::slice::from_ref(&endpoint)).await?;
+    let taken_at_ms = ctx.clock.ms();
+    let dir = ctx.run_dir.join("snapshots");
+    let saved = crate::snapshot::save(&client, &endpoint, &dir, name, timeout).await?;
+    let status =
+        crate::snapshot::status(&ctx.sandbox, &ctx.cluster.plan.image, &saved.path, name).await?;
+    let (keyspace_keys, keyspace_sha256) =
+        crate::keyspace::digest_at(&ctx.client, status.revision).await?;
+    let secs = saved.duration.as_secs_f64().max(1e-9);
+    let record = SnapshotRecord {
+        name: name.to_string(),
+        file: saved.path.clone(),
+        size_bytes: saved.size,
+        sha256: saved.sha256,
+        revision: status.revision,
+        total_keys: status.total_key,
+        etcd_hash: status.hash,
+        taken_at: crate::util::utc(ctx.clock.wall_at_ms(taken_at_ms)),
+        taken_at_ms,
+        duration_ms: saved.duration.as_millis() as u64,
+        mb_per_sec: saved.size as f64 / 1e6 / secs,
+        keyspace_sha256,
+        keyspace_keys,
+    };
+    ctx.snapshots.push(record.clone());
+    Ok(StepOutcome::Snapshot(record))
+}

@@ -1,0 +1,63 @@
+//! Small serde and time helpers shared by the report and the plan.
+
+use std::time::{Duration, SystemTime};
+
+/// Durations as whole milliseconds in JSON: readable by people and by `jq`.
+pub mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+pub mod opt_millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-24T22:40:18.123Z`.
+pub fn utc(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+pub fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// `scheme://host:port` of a URL and nothing else: URLs may carry credentials or tokens in
+/// their user info, path or query, and reports must never hold secrets.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    if scheme.is_empty() {
+        host.to_string()
+    } else {
+        format!("{scheme}://{host}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_url_keeps_only_scheme_host_and_port() {
+        assert_eq!(
+            super::redact_url("https://u:p@hooks.example.com:8443/a/b?t=1"),
+            "https://hooks.example.com:8443"
+        );
+        assert_eq!(super::redact_url("127.0.0.1:9000/x"), "127.0.0.1:9000");
+    }
+}

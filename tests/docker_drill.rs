@@ -1,0 +1,601 @@
+//! Drills on real etcd in real Docker containers. With CI=true, missing Docker fails.
+
+mod common;
+
+use common::*;
+use etcd_drill::events::{EventKind, StepOutcome};
+use etcd_drill::exit_codes;
+use etcd_drill::runner::{self, Keep, RunOptions};
+use serde_json::Value;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_passes_measures_and_leaves_nothing() {
+    let Some(d) = docker().await else { return };
+    let reports = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["run", "scenarios/quickstart.yaml", "--report-dir"])
+        .arg(reports.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(exit_codes::PASSED),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for needle in [
+        "RTO (first quorum write)",
+        "RPO (acknowledged writes lost)",
+        "integrity",
+        "verdict: PASSED",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "summary lacks {needle:?}:\n{stdout}"
+        );
+    }
+    let run_dir = only_run_dir(reports.path());
+    let r = read_report(&run_dir);
+    assert_eq!(r["verdict"], "passed");
+    assert_eq!(r["seed"]["keys"], 10000);
+    let rto = r["restore"]["rto_first_write_ms"].as_u64().unwrap();
+    assert!(rto > 0 && rto < 30_000, "rto {rto}");
+    assert_eq!(r["restore"]["phases"].as_array().unwrap().len(), 4);
+    assert_eq!(r["verification"]["seed"]["missing"], 0);
+    assert_eq!(r["verification"]["snapshot_digest"]["equal"], true);
+    assert_eq!(r["verification"]["hashkv"].as_array().unwrap().len(), 3);
+    assert_eq!(r["environment"]["etcd_version"], "3.5.1");
+    let snap = &r["snapshots"][0];
+    assert!(snap["revision"].as_i64().unwrap() > 1);
+    assert!(std::path::Path::new(snap["file"].as_str().unwrap()).exists());
+    // Writes acknowledged after the snapshot and before the disaster are exactly the lost ones:
+    // with one writer doing only puts, each is one revision past the snapshot's (one more
+    // revision may belong to a put that committed but was never acknowledged).
+    let rpo = &r["rpo"];
+    let lost = rpo["lost_acknowledged_writes"].as_i64().unwrap();
+    let gap = rpo["revision_gap"].as_i64().unwrap();
+    assert!(
+        lost > 0 && (gap - 1..=gap).contains(&lost),
+        "lost {lost}, revision gap {gap}"
+    );
+    // The watcher saw the restore take the cluster's revision back, and said so.
+    let watch = &r["workload"]["watch"];
+    assert_eq!(watch["gaps"].as_array().unwrap().len(), 0);
+    assert!(
+        watch["restores"][0]["invisible_revisions"]
+            .as_i64()
+            .unwrap()
+            > 0,
+        "{watch}"
+    );
+    let run_id = r["run_id"].as_str().unwrap();
+    assert!(
+        leftovers(&d, run_id).await.is_empty(),
+        "{:?}",
+        leftovers(&d, run_id).await
+    );
+}
+
+/// A scenario planned for a run through the library (to watch or tamper with it through
+/// events), with its options and the temp dir holding its reports.
+fn library_run(scenario: &str) -> (etcd_drill::plan::Plan, RunOptions, tempfile::TempDir) {
+    let file = etcd_drill::scenario::load(&crate_dir().join(scenario)).unwrap();
+    let plan = etcd_drill::plan::plan(file).unwrap();
+    let reports = tempfile::tempdir().unwrap();
+    let run_id = runner::new_run_id();
+    let opts = RunOptions {
+        run_id: run_id.clone(),
+        run_dir: reports.path().join(&run_id),
+        keep: Keep::Never,
+    };
+    (plan, opts, reports)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_corrupted_on_disk_is_refused_before_any_member_is_touched() {
+    let Some(d) = docker().await else { return };
+    let (plan, opts, _reports) = library_run("tests/scenarios/corrupt-target.yaml");
+    let run_id = opts.run_id.clone();
+    let mut events = Vec::new();
+    let runtime = Arc::new(
+        etcd_drill::sandbox::docker::DockerRuntime::connect()
+            .await
+            .unwrap(),
+    );
+    let failed = runner::run(&plan, runtime, &opts, CancellationToken::new(), &mut |e| {
+        // The moment the snapshot is on disk, flip one byte in its middle, as a bad disk would.
+        if let EventKind::StepFinished { outcome, .. } = &e.kind {
+            if let StepOutcome::Snapshot(s) = outcome.as_ref() {
+                let mut bytes = std::fs::read(&s.file).unwrap();
+                let mid = bytes.len() / 2;
+                bytes[mid] ^= 0x5a;
+                std::fs::write(&s.file, bytes).unwrap();
+            }
+        }
+        events.push(e.kind);
+    })
+    .await;
+    assert!(failed);
+    let error = events
+        .iter()
+        .find_map(|k| match k {
+            EventKind::StepFailed { label, error, .. } if label == "restore doomed" => {
+                Some(error.clone())
+            }
+            _ => None,
+        })
+        .expect("the restore step failed");
+    assert!(
+        error.contains("corrupt") && error.contains("refusing"),
+        "{error}"
+    );
+    let restored = events.iter().any(|k| matches!(k, EventKind::StepFinished { outcome, .. } if matches!(outcome.as_ref(), StepOutcome::Restored(_))));
+    assert!(!restored);
+    assert!(!events
+        .iter()
+        .any(|k| matches!(k, EventKind::StepStarted { label, .. } if label == "verify")));
+    assert!(leftovers(&d, &run_id).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restoring_an_older_snapshot_than_the_gate_allows_fails_the_gate() {
+    let Some(d) = docker().await else { return };
+    let reports = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["run", "tests/scenarios/older-snapshot.yaml", "--report-dir"])
+        .arg(reports.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(exit_codes::GATE_FAILED),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = read_report(&only_run_dir(reports.path()));
+    assert_eq!(r["verdict"], "gate-failed");
+    let gates = r["gates"].as_array().unwrap();
+    let rpo = gates.iter().find(|g| g["gate"] == "rpo").unwrap();
+    assert_eq!(rpo["passed"], false);
+    assert!(r["rpo"]["time_gap_ms"].as_u64().unwrap() >= 3000);
+    // Integrity still holds: the old snapshot came back exactly.
+    assert_eq!(
+        gates.iter().find(|g| g["gate"] == "integrity").unwrap()["passed"],
+        true
+    );
+    assert!(r["rpo"]["lost_acknowledged_writes"].as_u64().unwrap() > 0);
+    assert!(leftovers(&d, r["run_id"].as_str().unwrap())
+        .await
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_in_the_middle_of_a_run_leaves_nothing_behind() {
+    use std::io::{BufRead, BufReader};
+    let Some(d) = docker().await else { return };
+    let reports = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args(["run", "tests/scenarios/long-sleep.yaml", "--report-dir"])
+        .arg(reports.path())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut run_id = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("] run ").nth(1) {
+            run_id = rest.split(':').next().unwrap().to_string();
+        }
+        if line.contains("step 2/2 sleep") {
+            break;
+        }
+    }
+    assert!(!run_id.is_empty());
+    assert!(
+        !leftovers(&d, &run_id).await.is_empty(),
+        "the cluster is up before the signal"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(exit_codes::INTERRUPTED), "{rest:?}");
+    assert!(
+        leftovers(&d, &run_id).await.is_empty(),
+        "{:?}",
+        leftovers(&d, &run_id).await
+    );
+    let r = read_report(&only_run_dir(reports.path()));
+    assert_eq!(r["verdict"], "interrupted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_catches_a_lost_write_and_a_changed_value() {
+    let Some(d) = docker().await else { return };
+    let (plan, opts, _reports) = library_run("tests/scenarios/tamper-target.yaml");
+    let run_id = opts.run_id.clone();
+    let mut recorder = etcd_drill::report::Recorder::new(&plan, &run_id);
+    let mut endpoints: Vec<String> = Vec::new();
+    let runtime = Arc::new(
+        etcd_drill::sandbox::docker::DockerRuntime::connect()
+            .await
+            .unwrap(),
+    );
+    runner::run(&plan, runtime, &opts, CancellationToken::new(), &mut |e| {
+        if let EventKind::ClusterCreated { members } = &e.kind {
+            endpoints = members.iter().map(|(_, ep)| ep.clone()).collect();
+        }
+        // After the sleep, before verify: delete an acknowledged write, change a seeded value.
+        if let EventKind::StepFinished { label, .. } = &e.kind {
+            if label.starts_with("sleep") {
+                let eps = endpoints.clone();
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(async move {
+                        let mut c = etcd_drill::cluster::connect(&eps).await.unwrap();
+                        let gone = c
+                            .delete("/drill/workload/000000000003", None)
+                            .await
+                            .unwrap();
+                        assert_eq!(gone.deleted(), 1, "write 3 was acknowledged and present");
+                        c.put("/drill/seed/0000000007", "not what was seeded", None)
+                            .await
+                            .unwrap();
+                    })
+                });
+            }
+        }
+        recorder.on(&e);
+    })
+    .await;
+    let r = recorder.finish();
+    let v = r.verification.as_ref().expect("verify ran");
+    let durability = v.durability.as_ref().unwrap();
+    assert_eq!(durability.lost, 1, "{durability:?}");
+    assert_eq!(
+        durability.examples,
+        vec!["/drill/workload/000000000003".to_string()]
+    );
+    let seed = v.seed.as_ref().unwrap();
+    assert_eq!((seed.missing, seed.wrong_value), (0, 1));
+    assert!(!v.passed);
+    let failed: Vec<&str> = r
+        .gates
+        .iter()
+        .filter(|g| !g.passed)
+        .map(|g| g.gate.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "max-lost-acknowledged-writes",
+            "check: durability",
+            "integrity"
+        ]
+    );
+    assert_eq!(r.verdict, etcd_drill::report::Verdict::GateFailed);
+    assert!(leftovers(&d, &run_id).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_backups_keep_exactly_the_last_ones_and_the_restore_takes_the_newest() {
+    let Some(d) = docker().await else { return };
+    let reports = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["run", "scenarios/scheduled-backup-rpo.yaml", "--report-dir"])
+        .arg(reports.path())
+        .output()
+        .unwrap();
+    let run_dir = only_run_dir(reports.path());
+    let r = read_report(&run_dir);
+    assert_eq!(
+        out.status.code(),
+        Some(exit_codes::PASSED),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let b = &r["backups"];
+    let mut taken: Vec<String> = b["taken"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    taken.sort();
+    assert!(taken.len() >= 4, "{b}");
+    let remaining: Vec<String> = b["remaining"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        remaining,
+        taken[taken.len() - 3..].to_vec(),
+        "keep-last 3 keeps exactly the 3 newest"
+    );
+    // The store really holds exactly those files.
+    let mut on_disk: Vec<String> = std::fs::read_dir(run_dir.join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    on_disk.sort();
+    assert_eq!(on_disk, remaining);
+    assert_eq!(b["deleted"].as_array().unwrap().len(), taken.len() - 3);
+    // The restore took the newest backup taken before the disaster; the RPO is its age.
+    let restored = r["restore"]["snapshot"].as_str().unwrap();
+    let disaster_ms = r["disaster"]["started_ms"].as_u64().unwrap();
+    let before: Vec<&Value> = b["taken"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["taken_at_ms"].as_u64().unwrap() < disaster_ms)
+        .collect();
+    assert_eq!(restored, before.last().unwrap()["name"].as_str().unwrap());
+    assert!(r["rpo"]["time_gap_ms"].as_u64().unwrap() > 0);
+    assert_eq!(r["verification"]["passed"], true);
+    assert!(leftovers(&d, r["run_id"].as_str().unwrap())
+        .await
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_latest_backup_is_refused_and_the_previous_one_restores() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/corrupt-backup-fallback.yaml").await;
+    assert_eq!(code, exit_codes::PASSED);
+    let refused = r["restore"]["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("trailer does not match"));
+    let used = r["restore"]["snapshot"].as_str().unwrap();
+    assert!(
+        used < refused[0]["name"].as_str().unwrap(),
+        "fell back to an older backup"
+    );
+    // The fallback costs at least one more backup period (3s) of RPO.
+    assert!(
+        r["rpo"]["time_gap_ms"].as_u64().unwrap() >= 3000,
+        "{}",
+        r["rpo"]
+    );
+    assert_eq!(r["verification"]["passed"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_snapshot_made_by_etcdctl_restores_and_is_described() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/verify-external-snapshot.yaml").await;
+    assert_eq!(code, exit_codes::PASSED);
+    // tests/fixtures/snapshots/external-3.5.1.db: `etcdctl snapshot save` of a stand-alone etcd
+    // holding 200 keys under /registry/pods/ and 100 under /registry/configmaps/, revision 302.
+    let k = &r["verification"]["keyspace"];
+    assert_eq!(k["revision"], 302);
+    assert_eq!(k["keys"], 300);
+    assert_eq!(k["per_prefix"]["/registry/pods/"], 200);
+    assert_eq!(k["per_prefix"]["/registry/configmaps/"], 100);
+    assert_eq!(r["verification"]["hashkv"].as_array().unwrap().len(), 3);
+    assert_eq!(r["verification"]["hashkv_equal"], true);
+    assert!(r["restore"]["rto_first_write_ms"].as_u64().unwrap() > 0);
+    assert!(r["rpo"].is_null(), "no disaster, no RPO");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_cluster_restores_and_refuses_plaintext_and_certless_clients() {
+    let Some(d) = docker().await else { return };
+    let (plan, opts, _reports) = library_run("scenarios/tls-cluster-restore.yaml");
+    let run_id = opts.run_id.clone();
+    let run_dir = opts.run_dir.clone();
+    let mut recorder = etcd_drill::report::Recorder::new(&plan, &run_id);
+    let mut probes: Vec<(String, bool)> = Vec::new();
+    let runtime = Arc::new(
+        etcd_drill::sandbox::docker::DockerRuntime::connect()
+            .await
+            .unwrap(),
+    );
+    runner::run(&plan, runtime, &opts, CancellationToken::new(), &mut |e| {
+        if let EventKind::ClusterCreated { members } = &e.kind {
+            let (member, https) = members[0].clone();
+            let container = format!("etcd-drill-{}-{member}", run_id);
+            let tls_dir = run_dir.join("tls");
+            probes = tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(async move {
+                    let mut out = Vec::new();
+                    // Plaintext to the TLS port: refused.
+                    let plain = https.replacen("https://", "http://", 1);
+                    let opts = etcd_client::ConnectOptions::new()
+                        .with_connect_timeout(std::time::Duration::from_secs(2))
+                        .with_timeout(std::time::Duration::from_secs(2));
+                    let ok =
+                        match etcd_client::Client::connect([plain.as_str()], Some(opts.clone()))
+                            .await
+                        {
+                            Ok(mut c) => c.get("k", None).await.is_ok(),
+                            Err(_) => false,
+                        };
+                    out.push(("plaintext".to_string(), ok));
+                    // TLS with the CA but without a client certificate: refused (client-cert-auth).
+                    let ca = std::fs::read(tls_dir.join("ca.crt")).unwrap();
+                    let tls = etcd_client::TlsOptions::new()
+                        .ca_certificate(etcd_client::Certificate::from_pem(ca))
+                        .domain_name("localhost");
+                    let ok = match etcd_client::Client::connect(
+                        [https.as_str()],
+                        Some(opts.with_tls(tls)),
+                    )
+                    .await
+                    {
+                        Ok(mut c) => c.get("k", None).await.is_ok(),
+                        Err(_) => false,
+                    };
+                    out.push(("no client certificate".to_string(), ok));
+                    // An operator's etcdctl with the generated files: works.
+                    let f = |n: &str| format!("{}/{n}", etcd_drill::tls::IN_CONTAINER);
+                    let status = std::process::Command::new("docker")
+                        .args([
+                            "exec",
+                            &container,
+                            "etcdctl",
+                            "--endpoints",
+                            &format!("https://{member}:2379"),
+                        ])
+                        .args([
+                            "--cacert",
+                            &f("ca.crt"),
+                            "--cert",
+                            &f("client.crt"),
+                            "--key",
+                            &f("client.key"),
+                            "endpoint",
+                            "health",
+                        ])
+                        .output()
+                        .unwrap();
+                    out.push((
+                        "etcdctl with the run's certificates".to_string(),
+                        status.status.success(),
+                    ));
+                    out
+                })
+            });
+        }
+        recorder.on(&e);
+    })
+    .await;
+    let r = recorder.finish();
+    assert_eq!(
+        probes,
+        vec![
+            ("plaintext".to_string(), false),
+            ("no client certificate".to_string(), false),
+            ("etcdctl with the run's certificates".to_string(), true)
+        ]
+    );
+    assert_eq!(
+        r.verdict,
+        etcd_drill::report::Verdict::Passed,
+        "{:?}",
+        r.error
+    );
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(
+        !json.contains("PRIVATE KEY"),
+        "no key material in the report"
+    );
+    let tls = r.tls.as_ref().unwrap();
+    assert!(tls.client_key.exists() && tls.etcdctl.contains("--cacert"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&tls.client_key)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert!(leftovers(&d, &run_id).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_snapshot_reports_revision_and_keys_and_gates_on_them() {
+    let Some(d) = docker().await else { return };
+    let snap = "tests/fixtures/snapshots/external-3.5.1.db";
+    let reports = tempfile::tempdir().unwrap();
+    let ok = bin()
+        .args([
+            "verify-snapshot",
+            snap,
+            "--expect-revision",
+            "302",
+            "--expect-keys",
+            "300",
+            "--report-dir",
+        ])
+        .arg(reports.path().join("ok"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(exit_codes::PASSED),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(stdout.contains("revision 302, 300 keys"), "{stdout}");
+    // A wrong expectation is a failed gate, with the documented code.
+    let wrong = bin()
+        .args([
+            "verify-snapshot",
+            snap,
+            "--expect-keys",
+            "301",
+            "--report-dir",
+        ])
+        .arg(reports.path().join("wrong"))
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(exit_codes::GATE_FAILED));
+    for dir in ["ok", "wrong"] {
+        let r = read_report(&only_run_dir(&reports.path().join(dir)));
+        assert!(leftovers(&d, r["run_id"].as_str().unwrap())
+            .await
+            .is_empty());
+    }
+    let missing = bin()
+        .args(["verify-snapshot", "no/such.db"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(exit_codes::BAD_INPUT));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_backup_store_fails_the_restore_clearly() {
+    let Some(d) = docker().await else { return };
+    let reports = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "run",
+            "tests/scenarios/unreachable-store.yaml",
+            "--report-dir",
+        ])
+        .arg(reports.path())
+        .output()
+        .unwrap();
+    let r = read_report(&only_run_dir(reports.path()));
+    assert_eq!(out.status.code(), Some(exit_codes::DRILL_FAILED));
+    let restore = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "restore backup latest-good")
+        .unwrap();
+    assert_eq!(restore["status"], "failed");
+    let error = restore["error"].as_str().unwrap();
+    assert!(
+        error.contains("backup store") || error.contains("no stored backup"),
+        "{error}"
+    );
+    assert_eq!(
+        r["backups"]["remaining"].as_array().unwrap().len(),
+        0,
+        "nothing reachable in the store"
+    );
+    assert!(leftovers(&d, r["run_id"].as_str().unwrap())
+        .await
+        .is_empty());
+}

@@ -1,0 +1,240 @@
+//! Every fault on real containers: it took effect (the proof), the cluster recovered, and the
+//! numbers are plausible. With CI=true, missing Docker fails.
+
+mod common;
+
+use common::*;
+use etcd_drill::exit_codes;
+use serde_json::Value;
+
+fn fault(r: &Value) -> &Value {
+    let f = &r["faults"][0];
+    assert!(f.is_object(), "no fault recorded: {r}");
+    f
+}
+
+fn proof(f: &Value) -> String {
+    f["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The common promise of every fault that leaves a quorum's data intact.
+fn recovered_intact(f: &Value) {
+    assert!(f["healed_ms"].as_u64().is_some(), "{f}");
+    assert!(f["recovered_ms"].as_u64().unwrap() >= f["healed_ms"].as_u64().unwrap());
+    assert_eq!(f["lost_acknowledged_writes"], 0, "{f}");
+    assert_eq!(f["hashkv_equal"], true, "{f}");
+    assert!(
+        !f["health"].as_array().unwrap().is_empty(),
+        "health sampled while the fault held"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_leader_elects_a_new_leader_within_a_few_election_timeouts() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/kill-leader.yaml").await;
+    assert_eq!(code, exit_codes::PASSED);
+    let f = fault(&r);
+    recovered_intact(f);
+    assert!(
+        proof(f).contains("exited with code 137 after SIGKILL"),
+        "{}",
+        proof(f)
+    );
+    let old = f["leader_before"].as_str().unwrap();
+    assert_eq!(f["members"][0], old, "the leader was the one killed");
+    assert_ne!(f["leader_after"].as_str().unwrap(), old);
+    // Election timeout 1 s: a new leader after about 1× to 3× it.
+    let new_leader = f["new_leader_after_ms"].as_u64().unwrap();
+    assert!(
+        (900..=3500).contains(&new_leader),
+        "new leader after {new_leader} ms"
+    );
+    let gap = f["unavailable_ms"].as_u64().unwrap();
+    assert!((500..=4000).contains(&gap), "writes unavailable {gap} ms");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_follower_costs_no_election() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/kill-follower.yaml").await;
+    assert_eq!(code, exit_codes::PASSED);
+    let f = fault(&r);
+    recovered_intact(f);
+    assert_ne!(f["members"][0], f["leader_before"]);
+    assert!(
+        f["new_leader_after_ms"].is_null(),
+        "no election expected: {f}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_leader_freezes_it_and_the_others_take_over() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/pause-leader.yaml").await;
+    assert_eq!(code, exit_codes::PASSED);
+    let f = fault(&r);
+    recovered_intact(f);
+    assert!(proof(f).contains("container paused"));
+    let new_leader = f["new_leader_after_ms"].as_u64().unwrap();
+    assert!(
+        (900..=3500).contains(&new_leader),
+        "new leader after {new_leader} ms"
+    );
+    assert_ne!(f["leader_after"], f["leader_before"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_leader_isolates_it_and_the_rest_serves() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/partition-leader.yaml").await;
+    assert_eq!(code, exit_codes::PASSED);
+    let f = fault(&r);
+    recovered_intact(f);
+    let p = proof(f);
+    assert!(
+        p.contains("a linearizable read through it fails") && p.contains("still serve writes"),
+        "{p}"
+    );
+    assert_ne!(f["leader_after"], f["leader_before"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_minority_keeps_the_majority_serving_and_the_minority_catches_up() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/partition-minority.yaml").await;
+    assert_eq!(code, exit_codes::PASSED);
+    let f = fault(&r);
+    recovered_intact(f);
+    assert_eq!(f["members"].as_array().unwrap().len(), 2, "2 of 5 cut off");
+    assert!(
+        !f["members"]
+            .as_array()
+            .unwrap()
+            .contains(&f["leader_before"]),
+        "the leader stays with the majority"
+    );
+    assert!(proof(f).contains("the other 3 members still serve writes"));
+    // The majority kept serving: the writer never waited more than a failover.
+    assert!(f["unavailable_ms"].as_u64().unwrap_or(0) < 2000, "{f}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_peer_network_drops_and_shapes_real_packets() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/slow-peer-network.yaml").await;
+    assert_eq!(code, exit_codes::PASSED);
+    let f = fault(&r);
+    recovered_intact(f);
+    let p = proof(f);
+    let dropped: u64 = p
+        .lines()
+        .find(|l| l.contains("peer packets dropped"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(dropped > 0, "{p}");
+    assert!(p.contains("went through the shaped class"), "{p}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_member_db_is_recorded_and_the_member_resyncs() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/corrupt-member-db.yaml").await;
+    assert_eq!(code, exit_codes::PASSED);
+    let f = fault(&r);
+    recovered_intact(f);
+    let p = proof(f);
+    assert!(
+        p.contains("member/snap/db") && p.contains("→"),
+        "checksum change recorded: {p}"
+    );
+    assert!(p.contains("re-added"), "{p}");
+    assert!(!f["reaction"].as_str().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_member_wal_is_recorded_and_the_member_resyncs() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/corrupt-member-wal.yaml").await;
+    assert_eq!(code, exit_codes::PASSED);
+    let f = fault(&r);
+    recovered_intact(f);
+    assert!(proof(f).contains(".wal sha256"));
+    assert!(!f["reaction"].as_str().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_loss_is_seen_and_a_restore_brings_the_cluster_back() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/quorum-loss-restore.yaml").await;
+    assert_eq!(code, exit_codes::PASSED);
+    let f = fault(&r);
+    assert!(
+        proof(f).contains("quorum lost: a write through the 1 survivor(s) fails"),
+        "{}",
+        proof(f)
+    );
+    assert!(r["restore"]["rto_first_write_ms"].as_u64().unwrap() > 0);
+    assert_eq!(r["verification"]["passed"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_that_cannot_take_effect_fails_the_step() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("tests/scenarios/fault-no-effect.yaml").await;
+    assert_eq!(code, exit_codes::DRILL_FAILED);
+    let step = &r["steps"][1];
+    assert_eq!(step["status"], "failed");
+    let error = step["error"].as_str().unwrap();
+    assert!(
+        error.contains("did not take effect on etcd-2") && error.contains("not running"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_member_removes_re_adds_and_resyncs_a_follower() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/replace-member.yaml").await;
+    assert_eq!(code, exit_codes::PASSED);
+    let f = fault(&r);
+    recovered_intact(f);
+    let p = proof(f);
+    assert!(
+        p.contains("exited with code 137") && p.contains("removed (id") && p.contains("re-added"),
+        "{p}"
+    );
+    assert_ne!(
+        f["members"][0], f["leader_before"],
+        "a follower was replaced"
+    );
+}

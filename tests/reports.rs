@@ -1,0 +1,492 @@
+//! The evidence formats, without Docker: the JSON schema (and that it rejects a doctored
+//! report), JUnit, Markdown, the standalone HTML with its timeline, the manifest (and that it
+//! catches tampering), and the `report` and `compare` commands through the real binary.
+
+#[path = "reports/fixture.rs"]
+mod fixture;
+
+use etcd_drill::report::manifest::{verify_manifest, Problem};
+use etcd_drill::report::{artifacts, html, junit, markdown, RunReport, Verdict};
+use fixture::{failed_report, full_report, NASTY};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn validate(instance: &Value) -> Result<(), String> {
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.enable_format_assertions();
+    let path = root().join("src/report/report.schema.json");
+    let index = compiler
+        .compile(path.to_str().expect("utf-8 path"), &mut schemas)
+        .unwrap_or_else(|e| panic!("the schema compiles: {e:#}"));
+    schemas
+        .validate(instance, index)
+        .map_err(|e| format!("{e}"))
+}
+
+fn to_value(r: &RunReport) -> Value {
+    serde_json::to_value(r).expect("a report serializes")
+}
+
+fn render(f: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> String {
+    let mut out = Vec::new();
+    f(&mut out).expect("renders");
+    String::from_utf8(out).expect("utf-8")
+}
+
+#[test]
+fn schema_accepts_real_reports() {
+    let full = to_value(&full_report());
+    // The full report fills every top-level part that may be null (but `error`), so every
+    // definition of the schema is exercised; a new optional part must be added to the fixture.
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("src/report/report.schema.json")).expect("schema"),
+    )
+    .expect("schema is JSON");
+    let props = schema["properties"].as_object().expect("properties");
+    let nullable =
+        |p: &Value| p.to_string().contains(r#"{"type":"null"}"#) || p["type"][1] == "null";
+    for (key, p) in props.iter().filter(|(k, p)| *k != "error" && nullable(p)) {
+        assert!(!full[key].is_null(), "the fixture lacks {key}: {p}");
+    }
+    assert!(props.len() > 20 && full["backups"].is_object());
+    validate(&full).unwrap_or_else(|e| panic!("the full report is valid: {e}"));
+    validate(&to_value(&failed_report())).unwrap_or_else(|e| panic!("a failed run is valid: {e}"));
+}
+
+#[test]
+fn schema_rejects_doctored_reports() {
+    type Doctor = fn(&mut Value);
+    let cases: [(&str, Doctor, &str); 8] = [
+        (
+            "wrong type",
+            |v| v["duration_ms"] = json!("12 s"),
+            "/duration_ms",
+        ),
+        (
+            "missing required field",
+            |v| drop(v.as_object_mut().map(|o| o.remove("verdict"))),
+            "verdict",
+        ),
+        (
+            "verdict outside its enum",
+            |v| v["verdict"] = json!("mostly-passed"),
+            "/verdict",
+        ),
+        (
+            "step status outside its enum",
+            |v| v["steps"][0]["status"] = json!("skipped"),
+            "/steps/0/status",
+        ),
+        (
+            "unknown field",
+            |v| v["restore"]["surprise"] = json!(1),
+            "/restore",
+        ),
+        (
+            "negative duration",
+            |v| v["restore"]["rto_first_write_ms"] = json!(-5),
+            "/restore/rto_first_write_ms",
+        ),
+        (
+            "flattened workload field",
+            |v| v["workload"]["unavailability"][0]["to_ms"] = json!("later"),
+            "/workload/unavailability/0/to_ms",
+        ),
+        (
+            "not a UTC time",
+            |v| v["started_at"] = json!("yesterday"),
+            "/started_at",
+        ),
+    ];
+    let good = to_value(&full_report());
+    for (what, doctor, path) in cases {
+        let mut v = good.clone();
+        doctor(&mut v);
+        match validate(&v) {
+            Ok(()) => panic!("{what}: the doctored report validated"),
+            Err(e) => assert!(
+                e.contains(path),
+                "{what}: the error does not name {path}: {e}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn report_json_reads_back_unchanged() {
+    for r in [full_report(), failed_report()] {
+        let v = to_value(&r);
+        let back: RunReport = serde_json::from_value(v.clone()).expect("reads back");
+        assert_eq!(to_value(&back), v);
+    }
+}
+
+#[test]
+fn committed_sample_is_valid_and_readable() {
+    let dir = root().join("reports/examples/kill-leader");
+    let r = etcd_drill::report::read::read_report(&dir).expect("the sample reads");
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("the sample exists");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    validate(&v).unwrap_or_else(|e| panic!("the committed sample is valid: {e}"));
+    assert!(!r.faults.is_empty() && r.workload.is_some());
+    assert!(
+        verify_manifest(&dir).expect("manifest").is_empty(),
+        "the sample was edited after it was sealed"
+    );
+}
+
+fn cases<'a>(suite: roxmltree::Node<'a, 'a>, prefix: &str) -> Vec<roxmltree::Node<'a, 'a>> {
+    suite
+        .children()
+        .filter(|c| c.has_tag_name("testcase"))
+        .filter(|c| c.attribute("name").is_some_and(|n| n.starts_with(prefix)))
+        .collect()
+}
+
+#[test]
+fn junit_has_a_suite_per_drill_and_a_case_per_gate_and_step() {
+    let (full, mut failed) = (full_report(), failed_report());
+    failed.scenario.name = "evidence-failed".into();
+    let xml = render(|out| junit::render(&[full.clone(), failed.clone()], out));
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let suites: Vec<_> = doc
+        .root_element()
+        .children()
+        .filter(|c| c.has_tag_name("testsuite"))
+        .collect();
+    assert_eq!(suites.len(), 2);
+    assert_eq!(suites[0].attribute("name"), Some("evidence"));
+    assert_eq!(cases(suites[0], "gate: ").len(), full.gates.len());
+    assert_eq!(cases(suites[0], "step ").len(), full.steps.len());
+    assert!(full.gates.len() >= 6, "{:?}", full.gates);
+    assert_eq!(suites[0].attribute("failures"), Some("0"));
+
+    // The failed drill: its step failed with the error, the rest skipped, its gates failed.
+    let failures: Vec<_> = suites[1]
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .collect();
+    assert_eq!(
+        failures.len(),
+        1 + failed.gates.iter().filter(|g| !g.passed).count()
+    );
+    assert_eq!(failures[0].attribute("message"), Some(NASTY));
+    let skipped = suites[1]
+        .descendants()
+        .filter(|n| n.has_tag_name("skipped"))
+        .count();
+    assert_eq!(skipped, failed.steps.len() - 1);
+    let rto = cases(suites[1], "gate: rto")
+        .into_iter()
+        .next()
+        .expect("rto gate");
+    let message = rto
+        .first_element_child()
+        .and_then(|f| f.attribute("message"))
+        .unwrap_or("");
+    assert!(
+        message.contains("≤ 30000 ms") && message.contains("not measured"),
+        "{message}"
+    );
+}
+
+#[test]
+fn markdown_carries_the_audit_facts() {
+    let r = full_report();
+    let md = render(|out| markdown::render(&r, out));
+    let image = r.environment.image.as_ref().expect("image");
+    for needle in [
+        r.scenario.sha256.as_str(),
+        "scenarios/evidence.yaml",
+        &image.id,
+        "etcd version**: 3.5.1",
+        &r.started_at,
+        &r.finished_at,
+        "| # | step | status |",
+        "| RTO (first quorum write) | 2000 ms | ≤ 30000 ms | pass |",
+        "| RPO (acknowledged writes lost) | 190 of 300 |",
+        "seeded keys**: 100 of 100 intact",
+        "### Fault kill-leader",
+        "`etcd-2: container state exited (137) after SIGKILL`",
+        "| phase | window | ops | errors |",
+        "| gate | target | actual | result |",
+        "**Verdict: PASSED**",
+    ] {
+        assert!(md.contains(needle), "report.md lacks {needle:?}:\n{md}");
+    }
+    let failed = render(|out| markdown::render(&failed_report(), out));
+    assert!(!failed.contains("<script"), "markup leaked into report.md");
+    let row = failed
+        .lines()
+        .find(|l| l.starts_with("| 1 | seed"))
+        .expect("step row");
+    assert_eq!(
+        row.matches(" | ").count(),
+        6,
+        "a '|' in the error split the row: {row}"
+    );
+}
+
+#[test]
+fn html_is_standalone_and_escaped() {
+    for r in [full_report(), failed_report()] {
+        let page = render(|out| html::render(&r, out));
+        assert!(page.contains("<svg"), "no inline chart");
+        let rest = page.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+        for bad in [
+            "http://", "https://", "<script", "src=", "href=", "url(", "@import", "<link",
+        ] {
+            assert!(!rest.contains(bad), "report.html contains {bad:?}");
+        }
+    }
+    let page = render(|out| html::render(&failed_report(), out));
+    assert!(page.contains("refused &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; | &amp; done"));
+}
+
+/// The chart as XML, to check what it draws and where.
+fn chart(page: &str) -> String {
+    let from = page.find("<svg").expect("svg");
+    let to = page.find("</svg>").expect("svg end") + "</svg>".len();
+    page[from..to].to_string()
+}
+
+#[test]
+fn timeline_marks_every_event_and_shades_unavailability() {
+    let r = full_report();
+    let page = render(|out| html::render(&r, out));
+    let svg = chart(&page);
+    let doc = roxmltree::Document::parse(&svg).expect("the chart is well-formed XML");
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .collect();
+    for label in [
+        "step 1 seed",
+        "step 5 restore nightly",
+        "kill-leader injected",
+        "kill-leader healed",
+        "kill-leader healthy again",
+        "disaster",
+        "disaster over",
+        "restore: first write",
+    ] {
+        assert!(
+            texts.contains(&label),
+            "no marker labelled {label:?} in {texts:?}"
+        );
+    }
+    let num =
+        |n: roxmltree::Node, a: &str| n.attribute(a).and_then(|v| v.parse::<f64>().ok()).expect(a);
+    let shaded: Vec<(f64, f64)> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("unavailable"))
+        .map(|n| (num(n, "x"), num(n, "x") + num(n, "width")))
+        .collect();
+    assert_eq!(shaded.len(), 2);
+    let injected = doc
+        .descendants()
+        .find(|n| {
+            n.has_tag_name("g")
+                && n.descendants()
+                    .any(|t| t.text() == Some("kill-leader injected"))
+        })
+        .and_then(|g| g.descendants().find(|l| l.has_tag_name("line")))
+        .map(|l| num(l, "x1"))
+        .expect("the injection marker");
+    assert!(
+        shaded[0].0 <= injected && injected <= shaded[0].1,
+        "{injected} outside {shaded:?}"
+    );
+    let errors = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("error"))
+        .count();
+    assert!(errors >= 10, "{errors} error bars");
+    // Latency lines break where nothing succeeded: before, between and after the outages.
+    let p50 = doc
+        .descendants()
+        .find(|n| n.attribute("stroke") == Some("#2e86c1"))
+        .and_then(|n| n.attribute("d"))
+        .expect("p50");
+    assert_eq!(p50.matches('M').count(), 3, "{p50}");
+}
+
+fn sha256sum_check(dir: &Path) -> Option<bool> {
+    let out = Command::new("sha256sum")
+        .args(["-c", "--quiet", "MANIFEST.sha256"])
+        .current_dir(dir)
+        .output()
+        .ok()?;
+    Some(out.status.success())
+}
+
+#[test]
+fn manifest_seals_the_run_dir_and_catches_tampering() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run");
+    std::fs::create_dir_all(dir.join("snapshots")).expect("mkdir");
+    std::fs::write(dir.join("snapshots/nightly.db"), vec![7u8; 100_000]).expect("snapshot");
+    let written = artifacts::write_run_dir(&full_report(), &dir);
+    assert!(written.errors.is_empty(), "{:?}", written.errors);
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.sha256")).expect("manifest");
+    let names: Vec<&str> = manifest.lines().map(|l| &l[66..]).collect();
+    assert_eq!(
+        names,
+        [
+            "junit.xml",
+            "report.html",
+            "report.json",
+            "report.md",
+            "snapshots/nightly.db"
+        ]
+    );
+    assert_eq!(
+        verify_manifest(&dir).expect("verify"),
+        Vec::<Problem>::new()
+    );
+    assert_ne!(
+        sha256sum_check(&dir),
+        Some(false),
+        "sha256sum -c rejects a fresh manifest"
+    );
+
+    let mut bytes = std::fs::read(dir.join("snapshots/nightly.db")).expect("read");
+    bytes[50_000] ^= 1;
+    std::fs::write(dir.join("snapshots/nightly.db"), bytes).expect("tamper");
+    std::fs::remove_file(dir.join("report.md")).expect("remove");
+    std::fs::write(dir.join("extra.txt"), "added later").expect("add");
+    assert_eq!(
+        verify_manifest(&dir).expect("verify"),
+        [
+            Problem::Missing("report.md".into()),
+            Problem::Mismatch("snapshots/nightly.db".into()),
+            Problem::Unlisted("extra.txt".into()),
+        ]
+    );
+    assert_ne!(
+        sha256sum_check(&dir),
+        Some(true),
+        "sha256sum -c accepts a tampered dir"
+    );
+}
+
+/// Writes `r` as `<tmp>/<name>/report.json` and returns the run directory.
+fn run_dir(tmp: &Path, name: &str, r: &RunReport) -> PathBuf {
+    let dir = tmp.join(name);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("report.json"),
+        serde_json::to_vec(r).expect("json"),
+    )
+    .expect("write");
+    dir
+}
+
+fn bin(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_etcd-drill"))
+        .args(args)
+        .output()
+        .expect("runs");
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(out.stdout),
+        text(out.stderr),
+    )
+}
+
+fn compare(base: &Path, cur: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        std::ffi::OsStr::new("compare"),
+        base.as_os_str(),
+        cur.as_os_str(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    bin(&args)
+}
+
+fn with_rto(factor: f64) -> RunReport {
+    let mut r = full_report();
+    let x = r.restore.as_mut().expect("restore");
+    x.rto_first_write_ms = (x.rto_first_write_ms as f64 * factor) as u64;
+    r
+}
+
+#[test]
+fn compare_exits_1_on_a_regression_and_0_within_the_threshold() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = run_dir(tmp.path(), "base", &full_report());
+    let (code, out, err) = compare(&base, &run_dir(tmp.path(), "slower", &with_rto(1.5)), &[]);
+    assert_eq!(code, 1, "RTO +50%: {out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("RTO (first quorum write)") && l.contains("REGRESSED")),
+        "{out}"
+    );
+    let (code, out, _) = compare(&base, &run_dir(tmp.path(), "noise", &with_rto(1.1)), &[]);
+    assert_eq!(code, 0, "RTO +10%: {out}");
+    let slower = tmp.path().join("slower/report.json");
+    assert_eq!(
+        compare(&base, &slower, &["--max-regression", "60"]).0,
+        0,
+        "within 60%"
+    );
+
+    let mut failed = full_report();
+    failed.verdict = Verdict::GateFailed;
+    assert_eq!(
+        compare(&base, &run_dir(tmp.path(), "failed", &failed), &[]).0,
+        1,
+        "passed → failed"
+    );
+    let mut fault = full_report();
+    fault.faults[0].unavailable_ms = Some(5000);
+    let (code, out, _) = compare(&base, &run_dir(tmp.path(), "fault", &fault), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.lines().any(|l| l.contains("fault kill-leader: writes unavailable") && l.contains("REGRESSED")), "{out}");
+    let mut slow_seed = full_report();
+    slow_seed.seed.as_mut().expect("seed").keys_per_sec /= 2.0;
+    let (code, out, _) = compare(&base, &run_dir(tmp.path(), "seed", &slow_seed), &[]);
+    assert_eq!(code, 0, "throughput does not gate: {out}");
+    assert!(out.contains("worse (not gated)"), "{out}");
+
+    std::fs::write(tmp.path().join("garbage.json"), "{\"schema_version\": 1}").expect("write");
+    assert_eq!(compare(&base, &tmp.path().join("garbage.json"), &[]).0, 2);
+    assert_eq!(compare(&base, &tmp.path().join("nowhere"), &[]).0, 2);
+}
+
+#[test]
+fn report_command_renders_every_format_from_report_json() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = full_report();
+    let dir = run_dir(tmp.path(), "run", &r);
+    let run = |format: &str| {
+        let (code, out, err) = bin(&[
+            "report".as_ref(),
+            dir.as_os_str(),
+            "--format".as_ref(),
+            format.as_ref(),
+        ]);
+        assert_eq!(code, 0, "{format}: {err}");
+        out
+    };
+    assert!(run("table").contains("verdict: PASSED"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&run("json")).expect("json"),
+        to_value(&r)
+    );
+    assert!(roxmltree::Document::parse(&run("junit")).is_ok());
+    assert_eq!(run("md"), render(|out| markdown::render(&r, out)));
+    assert!(run("html").contains("<svg"));
+    assert_eq!(
+        bin(&["report".as_ref(), tmp.path().join("nowhere").as_os_str()]).0,
+        2
+    );
+}

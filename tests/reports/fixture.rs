@@ -1,0 +1,375 @@
+//! Reports built the way a real run builds them: a real plan, and the `Recorder` fed the events
+//! a drill would emit, with made-up figures.
+
+use etcd_drill::backup::schedule::{BackupLog, BackupRecord};
+use etcd_drill::backup::Refusal;
+use etcd_drill::cluster::Health;
+use etcd_drill::events::{EventKind, RunEvent, StepOutcome};
+use etcd_drill::image::ImageInfo;
+use etcd_drill::report::*;
+use etcd_drill::seed::{SeedCheck, SeedStats};
+use etcd_drill::workload::{Op, OpKind, WorkloadLog};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+pub const SCENARIO: &str = "name: evidence
+description: >
+  Every kind of record: seed, snapshot, a fault, a disaster, a restore, verification.
+cluster:
+  members: 3
+seed:
+  keys: 100
+  rng-seed: 7
+workload:
+  rate: 50
+steps:
+  - seed: {}
+  - snapshot: { name: nightly }
+  - kill: { target: leader, hold: 2s }
+  - disaster: {}
+  - restore: { snapshot: nightly }
+  - verify: {}
+expect:
+  rto: 30s
+  rto-verified: 60s
+  rpo: 10s
+  max-lost-acknowledged-writes: 200
+  max-revision-gap: 500
+  integrity: true
+";
+
+/// A step error with markup in it: every renderer must escape it.
+pub const NASTY: &str = "refused <script>alert(\"x\")</script> | & done";
+
+pub fn plan() -> etcd_drill::plan::Plan {
+    let file = etcd_drill::scenario::load_str(Path::new("scenarios/evidence.yaml"), SCENARIO)
+        .expect("the fixture scenario loads");
+    etcd_drill::plan::plan(file).expect("the fixture scenario plans")
+}
+
+struct Feed {
+    t0: SystemTime,
+    rec: Recorder,
+}
+
+impl Feed {
+    fn at(&mut self, ms: u64, kind: EventKind) {
+        let elapsed = Duration::from_millis(ms);
+        self.rec.on(&RunEvent {
+            at: self.t0 + elapsed,
+            elapsed,
+            kind,
+        });
+    }
+
+    fn step(&mut self, index: usize, from: u64, to: u64, outcome: StepOutcome) {
+        let label = format!("step {index}");
+        self.at(
+            from,
+            EventKind::StepStarted {
+                index,
+                total: 6,
+                label: label.clone(),
+            },
+        );
+        self.at(
+            to,
+            EventKind::StepFinished {
+                index,
+                label,
+                duration: Duration::from_millis(to - from),
+                outcome: Box::new(outcome),
+            },
+        );
+    }
+}
+
+fn feed() -> Feed {
+    let mut f = Feed {
+        // The recorder ends the run at the real now: start 22 s before it.
+        t0: SystemTime::now() - Duration::from_secs(22),
+        rec: Recorder::new(&plan(), "20261124225433-5992"),
+    };
+    f.at(
+        0,
+        EventKind::RunStarted {
+            run_id: "20261124225433-5992".into(),
+            scenario: "evidence".into(),
+        },
+    );
+    f.at(
+        1,
+        EventKind::Environment {
+            docker: "unix:///var/run/docker.sock".into(),
+            image: ImageInfo {
+                name: "etcd-drill/etcd:v3.5.1".into(),
+                id: "sha256:08f40e0c97165c86fe9be6ca37c7c89abcdc025a44756595ff1ffc2aaf217d7f"
+                    .into(),
+                source: "present".into(),
+            },
+        },
+    );
+    f.at(
+        800,
+        EventKind::Tls(etcd_drill::tls::TlsInfo {
+            dir: "reports/20261124225433-5992/tls".into(),
+            ca: "reports/20261124225433-5992/tls/ca.pem".into(),
+            client_cert: "reports/20261124225433-5992/tls/client.pem".into(),
+            client_key: "reports/20261124225433-5992/tls/client-key.pem".into(),
+            etcdctl: "etcdctl --cacert ca.pem --cert client.pem --key client-key.pem".into(),
+        }),
+    );
+    f.at(
+        900,
+        EventKind::ClusterHealthy(Health {
+            leader: "etcd-2".into(),
+            version: "3.5.1".into(),
+            took_ms: 12,
+        }),
+    );
+    f
+}
+
+fn sha(c: char) -> String {
+    c.to_string().repeat(64)
+}
+
+fn rpo() -> Rpo {
+    Rpo {
+        snapshot: "nightly".into(),
+        snapshot_revision: 120,
+        time_gap_ms: 3900,
+        last_acknowledged_revision: Some(310),
+        revision_gap: Some(190),
+        acknowledged_before_disaster: Some(300),
+        lost_acknowledged_writes: Some(190),
+        lost_examples: vec!["/drill/w/000000000121".into()],
+    }
+}
+
+/// 20 seconds of writes every 20 ms; writes fail from 4.0 s to 5.5 s (the fault) and from
+/// 9.0 s to 11.0 s (the disaster and restore).
+fn workload() -> WorkloadLog {
+    let mut l = WorkloadLog::default();
+    for i in 0..1000u64 {
+        let at_ms = 1000 + i * 20;
+        let ok = !(4000..5500).contains(&at_ms) && !(9000..11000).contains(&at_ms);
+        l.attempts += 1;
+        l.ops.push(Op {
+            kind: OpKind::Put,
+            at_ms,
+            latency_us: if ok { 1500 + i % 7 * 300 } else { 1_000_000 },
+            ok,
+        });
+        if ok {
+            l.acknowledged += 1;
+        }
+    }
+    l.failures.insert("grpc Unavailable".into(), 175);
+    l.unavailability = vec![
+        etcd_drill::workload::Window {
+            from_ms: 3980,
+            to_ms: Some(5500),
+            failed_writes: 75,
+        },
+        etcd_drill::workload::Window {
+            from_ms: 8980,
+            to_ms: Some(11000),
+            failed_writes: 100,
+        },
+    ];
+    l
+}
+
+fn fault() -> FaultRecord {
+    FaultRecord {
+        name: "kill-leader".into(),
+        fault: "kill".into(),
+        target: "leader".into(),
+        members: vec!["etcd-2".into()],
+        injected_at: "2026-11-18T21:20:04.000Z".into(),
+        injected_ms: 4000,
+        healed_ms: Some(6000),
+        recovered_ms: Some(6800),
+        leader_before: Some("etcd-2".into()),
+        leader_after: Some("etcd-1".into()),
+        new_leader_after_ms: Some(1400),
+        proof: vec!["etcd-2: container state exited (137) after SIGKILL".into()],
+        reaction: None,
+        unavailable_ms: Some(1520),
+        failed_writes: 75,
+        lost_acknowledged_writes: Some(0),
+        hashkv_equal: Some(true),
+        health: vec![HealthSample {
+            at_ms: 4250,
+            member: "etcd-2".into(),
+            up: false,
+            leader: None,
+            raft_term: None,
+        }],
+    }
+}
+
+fn restore() -> RestoreRecord {
+    RestoreRecord {
+        snapshot: "nightly".into(),
+        refused: vec![Refusal {
+            name: "2026-11-18T21-20-03Z-rev000000000130.db".into(),
+            reason: "sha256 differs from the recorded one".into(),
+        }],
+        snapshot_revision: 120,
+        cluster_token: "etcd-drill-restored".into(),
+        phases: vec![
+            Phase {
+                name: "restore files".into(),
+                duration_ms: 800,
+                at_ms: 800,
+            },
+            Phase {
+                name: "first write".into(),
+                duration_ms: 1200,
+                at_ms: 2000,
+            },
+        ],
+        rto_first_write_ms: 2000,
+        rto_from_ms: 9300,
+        leader: Some("etcd-3".into()),
+        rpo: Some(rpo()),
+    }
+}
+
+fn verified() -> VerifyRecord {
+    VerifyRecord {
+        rto_verified_ms: Some(2600),
+        seed: Some(SeedCheck {
+            expected: 100,
+            missing: 0,
+            wrong_value: 0,
+            examples: Vec::new(),
+        }),
+        hashkv: (1..=3)
+            .map(|i| MemberHash {
+                member: format!("etcd-{i}"),
+                hash: 3_642_004_128,
+                revision: 121,
+            })
+            .collect(),
+        hashkv_equal: true,
+        snapshot_digest: Some(DigestCheck {
+            snapshot: "nightly".into(),
+            revision: 120,
+            expected_sha256: sha('c'),
+            actual_sha256: sha('c'),
+            expected_keys: 117,
+            actual_keys: 117,
+            equal: true,
+        }),
+        keyspace: Some(KeyspaceSummary {
+            revision: 121,
+            keys: 217,
+            per_prefix: [
+                ("/drill/seed/".to_string(), 100),
+                ("/drill/w/".to_string(), 117),
+            ]
+            .into(),
+        }),
+        rpo: Some(rpo()),
+        durability: Some(Durability {
+            checked: 825,
+            lost: 0,
+            examples: Vec::new(),
+        }),
+        passed: true,
+    }
+}
+
+fn backups() -> BackupLog {
+    BackupLog {
+        store: "s3://drill-backups/etcd".into(),
+        taken: vec![BackupRecord {
+            name: "2026-11-18T21-20-02Z-rev000000000125.db".into(),
+            size_bytes: 3_800_000,
+            sha256: sha('d'),
+            revision: 125,
+            taken_at: "2026-11-18T21:20:02.000Z".into(),
+            taken_at_ms: 2000,
+            keyspace_sha256: sha('e'),
+            keyspace_keys: 121,
+        }],
+        failures: vec![(3000, "no snapshot within the deadline".into())],
+        deleted: vec![(
+            "2026-11-18T21-19-00Z-rev000000000090.db".into(),
+            "keep-last 1".into(),
+        )],
+        remaining: vec!["2026-11-18T21-20-02Z-rev000000000125.db".into()],
+    }
+}
+
+/// A drill that ran every step: every optional part of the report is present.
+pub fn full_report() -> RunReport {
+    let mut f = feed();
+    let seeded = SeedStats {
+        keys: 100,
+        value_size: 256,
+        bytes: 27_800,
+        transactions: 1,
+        duration_ms: 20,
+        keys_per_sec: 5000.0,
+        mb_per_sec: 1.39,
+        revision: 101,
+    };
+    f.step(1, 1000, 1020, StepOutcome::Seeded(seeded));
+    let snapshot = SnapshotRecord {
+        name: "nightly".into(),
+        file: "reports/20261124225433-5992/snapshots/nightly.db".into(),
+        size_bytes: 3_797_024,
+        sha256: sha('a'),
+        revision: 120,
+        total_keys: 117,
+        etcd_hash: 1_234_567,
+        taken_at: "2026-11-18T21:20:01.100Z".into(),
+        taken_at_ms: 1100,
+        duration_ms: 400,
+        mb_per_sec: 9.5,
+        keyspace_sha256: sha('c'),
+        keyspace_keys: 117,
+    };
+    f.step(2, 1050, 1500, StepOutcome::Snapshot(snapshot));
+    f.step(3, 3990, 6900, StepOutcome::Fault(fault()));
+    let disaster = DisasterRecord {
+        started_ms: 9000,
+        ended_ms: 9300,
+        ended_at: "2026-11-18T21:20:09.300Z".into(),
+        destroyed_containers: vec!["etcd-1".into(), "etcd-2".into(), "etcd-3".into()],
+        destroyed_volumes: vec!["etcd-drill-5992-etcd-1".into()],
+    };
+    f.step(4, 9000, 9300, StepOutcome::Disaster(disaster));
+    f.step(5, 9300, 11300, StepOutcome::Restored(restore()));
+    f.step(6, 11300, 11900, StepOutcome::Verified(verified()));
+    f.at(21_000, EventKind::WorkloadStopped(Box::new(workload())));
+    f.at(21_001, EventKind::BackupsStopped(backups()));
+    f.rec.finish()
+}
+
+/// A drill whose snapshot step failed: later steps never ran, most records are absent.
+pub fn failed_report() -> RunReport {
+    let mut f = feed();
+    f.at(
+        1000,
+        EventKind::StepStarted {
+            index: 1,
+            total: 6,
+            label: "seed".into(),
+        },
+    );
+    f.at(
+        1300,
+        EventKind::StepFailed {
+            index: 1,
+            label: "seed".into(),
+            duration: Duration::from_millis(300),
+            error: NASTY.into(),
+        },
+    );
+    f.rec.finish()
+}

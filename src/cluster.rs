@@ -194,6 +194,34 @@ pub async fn within<T>(
     }
 }
 
+/// Runs a membership change. With `--strict-reconfig-check` (etcd's default) the leader refuses
+/// a change while too few peers have been connected for its 5 s health interval, with "unhealthy
+/// cluster"; an operator waits and retries, so this does, until `deadline` runs out.
+pub async fn reconfigure<T, F, Fut>(
+    op: &'static str,
+    target: &str,
+    deadline: Duration,
+    mut call: F,
+) -> Result<T, ClusterError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+{
+    let give_up = tokio::time::Instant::now() + deadline;
+    loop {
+        let left = give_up.saturating_duration_since(tokio::time::Instant::now());
+        match within(op, target, left.min(Duration::from_secs(10)), call()).await {
+            Err(ClusterError::Etcd { source, .. })
+                if source.to_string().contains("unhealthy cluster")
+                    && tokio::time::Instant::now() + Duration::from_millis(500) < give_up =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Cluster {
     pub fn new(sandbox: Arc<Sandbox>, plan: ClusterPlan, token: String) -> Self {
         Cluster {
@@ -467,5 +495,62 @@ mod tests {
         assert_eq!(suffix("etcd-1", "data", 0), "etcd-1-data");
         assert_eq!(suffix("etcd-1", "data", 2), "etcd-1-data-r2");
         assert_eq!(suffix("etcd-2", "", 1), "etcd-2-r1");
+    }
+}
+
+#[cfg(test)]
+mod reconfigure_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn refused() -> etcd_client::Error {
+        etcd_client::Error::InvalidArgs("etcdserver: unhealthy cluster".into())
+    }
+
+    #[tokio::test]
+    async fn reconfigure_retries_unhealthy_cluster_until_it_is_accepted() {
+        let calls = AtomicU32::new(0);
+        let got = reconfigure("member remove", "etcd-1", Duration::from_secs(5), || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 2 {
+                    Err(refused())
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(got.unwrap(), 2);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn reconfigure_gives_up_at_its_deadline_and_on_other_errors() {
+        let calls = AtomicU32::new(0);
+        let started = std::time::Instant::now();
+        let got: Result<(), _> =
+            reconfigure("member add", "etcd-1", Duration::from_secs(1), || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(refused()) }
+            })
+            .await;
+        assert!(got.unwrap_err().to_string().contains("unhealthy cluster"));
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(calls.load(Ordering::SeqCst) >= 2);
+
+        let calls = AtomicU32::new(0);
+        let got: Result<(), _> =
+            reconfigure("member add", "etcd-1", Duration::from_secs(5), || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(etcd_client::Error::InvalidArgs("peer URL exists".into())) }
+            })
+            .await;
+        assert!(got.is_err());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "other errors are not retried"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! re-sync from the leader.
 
 use super::{container_of, kill, poll, Active, FaultError};
-use crate::cluster::{connect, peer_url, within, Cluster, DATA_DIR};
+use crate::cluster::{connect, peer_url, reconfigure, within, Cluster, DATA_DIR};
 use crate::plan::FaultAction;
 use crate::sandbox::{tar_of, ContainerState};
 use crate::scenario::{CorruptWhat, Recover};
@@ -290,27 +290,19 @@ pub async fn re_add(cluster: &mut Cluster, m: &str, tag: &str) -> Result<String,
             member: m.clone(),
             why: "it is not in the member list".into(),
         })?;
-    within(
-        "member remove",
-        &m,
-        Duration::from_secs(10),
-        client.member_remove(id),
-    )
+    // Each change may be refused for a while ("unhealthy cluster") right after a start or a
+    // member loss; `reconfigure` retries within its deadline.
+    let wait = Duration::from_secs(30);
+    reconfigure("member remove", &m, wait, || {
+        let mut c = client.clone();
+        async move { c.member_remove(id).await }
+    })
     .await?;
-    // etcd refuses to add a voting member until every remaining member has been connected for
-    // a while ("unhealthy cluster"); an operator retries, so do we, within a deadline.
-    let mut tries = 0;
-    loop {
-        let add = client.member_add([url.as_str()], None);
-        match within("member add", &m, Duration::from_secs(10), add).await {
-            Ok(_) => break,
-            Err(e) if tries < 60 && e.to_string().contains("unhealthy cluster") => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    reconfigure("member add", &m, wait, || {
+        let (mut c, url) = (client.clone(), url.clone());
+        async move { c.member_add([url.as_str()], None).await }
+    })
+    .await?;
     let volume = fresh_member(cluster, &m, tag, true).await?;
     Ok(format!(
         "{m}: removed (id {id:x}), re-added and started on the empty volume {volume}"

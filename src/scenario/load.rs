@@ -110,8 +110,17 @@ fn all_problems(text: &str, first: &serde_saphyr::Error) -> Vec<Problem> {
         serde_saphyr::from_str::<Sections<I, I, I, I, Vec<Step>, I>>(text).err(),
         serde_saphyr::from_str::<Sections<I, I, I, I, I, Expectations>>(text).err(),
     ];
+    // Steps are many and independent: one more pass per step finds a mistake in each of them.
+    let steps = serde_saphyr::from_str::<Sections<I, I, I, I, Vec<I>, I>>(text)
+        .map(|s| s.steps.len())
+        .unwrap_or(0);
+    let step_passes = (0..steps).filter_map(|i| {
+        ONLY_STEP.with(|c| c.set(i));
+        serde_saphyr::from_str::<Sections<I, I, I, I, OnlyStep, I>>(text).err()
+    });
+    let step_passes: Vec<serde_saphyr::Error> = step_passes.collect();
     let mut problems = vec![problem_of(first)];
-    for e in passes.iter().flatten() {
+    for e in passes.iter().flatten().chain(&step_passes) {
         let p = problem_of(e);
         if !problems
             .iter()
@@ -122,6 +131,44 @@ fn all_problems(text: &str, first: &serde_saphyr::Error) -> Vec<Problem> {
     }
     problems.sort_by_key(|p| (p.line, p.column));
     problems
+}
+
+thread_local! {
+    /// Which step an `OnlyStep` pass reads as a `Step` (see `all_problems`).
+    static ONLY_STEP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The steps list with only the step `ONLY_STEP` read as a `Step`, every other one skipped.
+struct OnlyStep;
+
+impl<'de> serde::Deserialize<'de> for OnlyStep {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = OnlyStep;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of steps")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<OnlyStep, A::Error> {
+                let want = ONLY_STEP.with(|c| c.get());
+                for i in 0.. {
+                    let more = if i == want {
+                        seq.next_element::<super::Step>()?.is_some()
+                    } else {
+                        seq.next_element::<serde::de::IgnoredAny>()?.is_some()
+                    };
+                    if !more {
+                        break;
+                    }
+                }
+                Ok(OnlyStep)
+            }
+        }
+        d.deserialize_seq(Visit)
+    }
 }
 
 /// The scenario's top level with each section's type chosen per pass (see `all_problems`).

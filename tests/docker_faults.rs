@@ -155,6 +155,53 @@ async fn slow_peer_network_drops_and_shapes_real_packets() {
     assert!(p.contains("went through the shaped class"), "{p}");
 }
 
+/// The number of milliseconds written just before `unit` in `line` ("… 158.8 ms with …").
+fn ms_before(line: &str, after: &str) -> f64 {
+    let rest = &line[line
+        .find(after)
+        .unwrap_or_else(|| panic!("{after:?} in {line}"))
+        + after.len()..];
+    rest.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a number after {after:?} in {line}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delay_lengthens_the_leaders_round_trips_and_its_writes() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/delay-leader-network.yaml").await;
+    assert_eq!(code, exit_codes::PASSED);
+    let f = fault(&r);
+    recovered_intact(f);
+    let p = proof(f);
+    // The link itself, measured from inside the leader's namespace: 150 ms ± 30 ms added.
+    let line = p
+        .lines()
+        .find(|l| l.contains("peer round trip"))
+        .unwrap_or_else(|| panic!("{p}"));
+    let before = ms_before(line, "2380 ");
+    let during = ms_before(line, "before, ");
+    assert!(during >= before + 100.0, "{line}");
+    assert!(during < before + 400.0, "{line}");
+    assert!(p.contains("the delay proxy carried"), "{p}");
+    // And what clients see: writes wait for a follower's answer, so the slow tail of the
+    // fault's phase is about the delay slower than before it.
+    let phases = r["workload"]["phases"].as_array().unwrap();
+    let p90 = |name: &str| {
+        phases
+            .iter()
+            .find(|ph| ph["name"].as_str().unwrap().starts_with(name))
+            .unwrap_or_else(|| panic!("phase {name}"))["p90_ms"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(p90("during") >= p90("before") + 100.0, "{phases:?}");
+    assert!(p90("after") < p90("during"), "{phases:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_member_db_is_recorded_and_the_member_resyncs() {
     if docker().await.is_none() {

@@ -1,5 +1,5 @@
-//! Network faults are checked before anything starts: a kernel without netem refuses delay,
-//! a remote Docker engine refuses namespace faults. No Docker needed.
+//! Network faults are checked before anything starts: a missing tool refuses the drill, a
+//! remote Docker engine refuses namespace faults. No Docker needed.
 
 use etcd_drill::exit_codes;
 use std::process::Command;
@@ -18,33 +18,33 @@ fn run(scenario: &str, docker_host: &str) -> (i32, String) {
     )
 }
 
-fn kernel_has_netem() -> bool {
-    let config = Command::new("sh")
-        .args([
-            "-c",
-            "zcat /proc/config.gz 2>/dev/null | grep -E '^CONFIG_NET_SCH_NETEM=(y|m)'",
-        ])
-        .output();
-    config.is_ok_and(|o| !o.stdout.is_empty())
-}
-
 #[test]
-fn delay_without_netem_is_refused_before_the_run_with_the_reason() {
-    if kernel_has_netem() {
-        eprintln!("skipping: this kernel has netem, so delay is allowed here");
-        return;
-    }
-    // A local socket path that does not exist: had the preflight let it through, the run
-    // would have failed on Docker instead, with another message.
-    let (code, stderr) = run(
-        "tests/scenarios/delay-peer.yaml",
-        "unix:///nonexistent/docker.sock",
-    );
-    assert_eq!(code, exit_codes::ENVIRONMENT, "{stderr}");
-    assert!(
-        stderr.contains("netem") && stderr.contains("delay-peer.yaml"),
-        "{stderr}"
-    );
+fn a_tool_a_network_fault_needs_is_checked_before_the_run() {
+    // A PATH with `nsenter` but no `ss` (the delay proxy makes etcd re-dial its peers with
+    // `ss -K`): the drill is refused before Docker is contacted, naming the tool and the file.
+    let dir = tempfile::tempdir().unwrap();
+    let nsenter = ["/usr/bin/nsenter", "/bin/nsenter"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("nsenter (util-linux) is installed by .ci/setup");
+    std::os::unix::fs::symlink(nsenter, dir.path().join("nsenter")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_etcd-drill"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", "tests/scenarios/delay-peer.yaml", "--report-dir"])
+        .arg(dir.path().join("reports"))
+        .env("PATH", dir.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit_codes::ENVIRONMENT), "{stderr}");
+    assert!(stderr.contains("delay-peer.yaml"), "{stderr}");
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    let why = if root { "`ss`" } else { "root" };
+    assert!(stderr.contains(why), "{stderr}");
     assert!(
         !stderr.contains("Docker engine"),
         "refused before contacting Docker: {stderr}"

@@ -1,10 +1,11 @@
 //! The fault library: each fault in its own file, injected and healed through one `match`.
 //! A fault proves it took effect (the killed container exited, the partitioned member cannot
-//! reach a leader, the shaped class really delayed packets, the corrupted file's checksum
+//! reach a leader, a peer round trip really got slower, the corrupted file's checksum
 //! changed); when it cannot prove it, the step fails: a fault that silently did nothing is the
 //! worst failure of a chaos tool.
 
 mod corrupt;
+pub mod delay;
 mod kill;
 pub mod netns;
 mod partition;
@@ -44,6 +45,8 @@ pub struct Active {
     pub proof: Vec<String>,
     /// What etcd did (corruption), if anything worth telling.
     pub reaction: Option<String>,
+    /// Delay proxies in the members' network namespaces (slow-network with a delay).
+    pub proxies: Vec<slow::ProxyHandle>,
 }
 
 /// Injects the fault on `members` and proves it took effect.
@@ -57,6 +60,7 @@ pub async fn inject(
         members,
         proof: Vec::new(),
         reaction: None,
+        proxies: Vec::new(),
     };
     match &plan.action {
         FaultAction::Kill => kill::inject(cluster, &mut active).await?,

@@ -36,8 +36,8 @@ pub async fn run(pid: u32, cmd: &str, args: &[&str]) -> Result<String, FaultErro
 }
 
 /// Why network faults cannot run here, or `None` when they can. `tc` is only needed for
-/// bandwidth and delay; `netem` only for delay.
-pub fn preflight(docker_host: &str, need_tc: bool, need_netem: bool) -> Option<String> {
+/// bandwidth; `ss` only for delay (it makes etcd re-dial its peers through the delay proxy).
+pub fn preflight(docker_host: &str, need_tc: bool, need_ss: bool) -> Option<String> {
     if !(docker_host.starts_with("unix://") || docker_host.is_empty()) {
         return Some(format!(
             "network faults enter the members' network namespaces from this host, but the Docker engine is remote ({docker_host})"
@@ -52,19 +52,15 @@ pub fn preflight(docker_host: &str, need_tc: bool, need_netem: bool) -> Option<S
     if need_tc {
         tools.push("tc");
     }
+    if need_ss {
+        tools.push("ss");
+    }
     for tool in tools {
         if !on_path(tool) {
             return Some(format!(
                 "network faults need `{tool}` on PATH (Debian: util-linux, iptables, iproute2)"
             ));
         }
-    }
-    if need_netem && !kernel_has_netem() {
-        return Some(
-            "delay and jitter need the kernel's netem qdisc (CONFIG_NET_SCH_NETEM), which this kernel does not have; \
-             use loss-percent or bandwidth-kbit instead"
-                .into(),
-        );
     }
     None
 }
@@ -89,27 +85,6 @@ fn on_path(tool: &str) -> bool {
             .any(|d| std::path::Path::new(d).join(tool).is_file())
 }
 
-/// netem is there when the kernel config says so or the module is loaded or loadable.
-fn kernel_has_netem() -> bool {
-    if let Ok(out) = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "zcat /proc/config.gz 2>/dev/null | grep -E '^CONFIG_NET_SCH_NETEM=(y|m)'",
-        ])
-        .output()
-    {
-        if out.status.success() && !out.stdout.is_empty() {
-            return true;
-        }
-    }
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let boot = format!("/boot/config-{}", release.trim());
-    std::fs::read_to_string(boot).is_ok_and(|c| {
-        c.lines()
-            .any(|l| l == "CONFIG_NET_SCH_NETEM=y" || l == "CONFIG_NET_SCH_NETEM=m")
-    }) || std::fs::read_to_string("/proc/modules").is_ok_and(|m| m.contains("sch_netem"))
-}
-
 /// Checks, before anything starts, that every network fault in `plans` can run here. Returns
 /// the first reason one cannot, naming the scenario.
 pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<(), String> {
@@ -121,22 +96,19 @@ pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<(), String> {
             let StepKind::Fault(f) = &step.kind else {
                 continue;
             };
-            let (tc, netem) = need.unwrap_or((false, false));
+            let (tc, ss) = need.unwrap_or((false, false));
             need = match &f.action {
-                FaultAction::Partition => Some((tc, netem)),
+                FaultAction::Partition => Some((tc, ss)),
                 FaultAction::SlowNetwork {
                     bandwidth_kbit,
                     delay,
                     ..
-                } => Some((
-                    tc || bandwidth_kbit.is_some() || delay.is_some(),
-                    netem || delay.is_some(),
-                )),
+                } => Some((tc || bandwidth_kbit.is_some(), ss || delay.is_some())),
                 _ => need,
             };
         }
-        if let Some((tc, netem)) = need {
-            if let Some(why) = preflight(&host, tc, netem) {
+        if let Some((tc, ss)) = need {
+            if let Some(why) = preflight(&host, tc, ss) {
                 return Err(format!(
                     "{}: cannot run this drill here: {why}",
                     plan.path.display()

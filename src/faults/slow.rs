@@ -1,12 +1,15 @@
-//! slow-network: a member's peer traffic (port 2380, both directions) slowed inside its
-//! network namespace. Loss with iptables' statistic match; bandwidth with an htb class that
-//! only peer traffic is filtered into; delay and jitter with netem under that class, where the
-//! kernel has it (checked before the drill starts). The kernel's own counters prove the effect
-//! before healing: dropped packets, or packets the shaper held back.
+//! slow-network: a member's peer traffic (port 2380) slowed inside its network namespace.
+//! Loss with iptables' statistic match (both directions); bandwidth with an htb class that only
+//! peer traffic is filtered into; delay and jitter with a proxy in the namespace (`delay.rs`),
+//! which needs no netem. Each is proven: dropped-packet counters, the shaped class's counters,
+//! and a peer round trip timed before and during the fault.
 
+use super::delay::{self, Delay, Proxy};
 use super::{container_of, netns, Active, FaultError};
 use crate::cluster::Cluster;
 use crate::plan::FaultAction;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const DEV: &str = "eth0";
 
@@ -63,7 +66,8 @@ async fn tc(pid: u32, args: &str) -> Result<String, FaultError> {
 
 pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
     let (loss, kbit, delay, jitter) = params(active);
-    for m in &active.members {
+    for m in active.members.clone() {
+        let m = m.as_str();
         let pid = cluster
             .sandbox
             .runtime
@@ -84,10 +88,8 @@ pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), Fa
                 .proof
                 .push(format!("{m}: dropping {p}% of peer packets"));
         }
-        if kbit.is_some() || delay.is_some() {
-            let rate = kbit
-                .map(|k| format!("{k}kbit"))
-                .unwrap_or_else(|| "10gbit".into());
+        if let Some(k) = kbit {
+            let rate = format!("{k}kbit");
             tc(
                 pid,
                 &format!("qdisc add dev {DEV} root handle 1: htb default 10"),
@@ -103,31 +105,87 @@ pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), Fa
                 &format!("class add dev {DEV} parent 1: classid 1:20 htb rate {rate} ceil {rate}"),
             )
             .await?;
-            if let Some(d) = delay {
-                let j = jitter
-                    .map(|j| format!(" {}ms", j.as_millis()))
-                    .unwrap_or_default();
-                tc(
-                    pid,
-                    &format!(
-                        "qdisc add dev {DEV} parent 1:20 handle 20: netem delay {}ms{j}",
-                        d.as_millis()
-                    ),
-                )
-                .await?;
-            }
             for dir in ["dport", "sport"] {
                 tc(pid, &format!("filter add dev {DEV} protocol ip parent 1: prio 1 u32 match ip {dir} 2380 0xffff flowid 1:20")).await?;
             }
-            active.proof.push(format!(
-                "{m}: peer traffic shaped to {rate}{}",
-                delay
-                    .map(|d| format!(", delayed {}ms", d.as_millis()))
-                    .unwrap_or_default()
-            ));
+            active
+                .proof
+                .push(format!("{m}: peer traffic shaped to {rate}"));
+        }
+        if let Some(base) = delay {
+            let d = Delay {
+                base,
+                jitter: jitter.unwrap_or_default(),
+            };
+            let line = slow_down(cluster, active, m, pid, d).await?;
+            active.proof.push(line);
         }
     }
     Ok(())
+}
+
+/// A delay proxy in effect on one member; shared so `Active` stays `Clone`. Dropping the last
+/// handle stops the proxy (a disaster abandons the fault).
+#[derive(Debug, Clone)]
+pub struct ProxyHandle {
+    pub member: String,
+    proxy: Arc<Mutex<Option<Proxy>>>,
+}
+
+/// Puts the delay proxy on member `m` and proves the link got slower: a request to a peer's
+/// port, timed from the member's namespace before and with the proxy, must take at least half
+/// the delay longer.
+async fn slow_down(
+    cluster: &Cluster,
+    active: &mut Active,
+    m: &str,
+    pid: u32,
+    d: Delay,
+) -> Result<String, FaultError> {
+    let rt = &cluster.sandbox.runtime;
+    let peer = cluster
+        .names()
+        .into_iter()
+        .find(|p| p != m)
+        .ok_or_else(|| FaultError::Target("a delay needs a peer to delay".into()))?;
+    let ip: std::net::IpAddr = rt
+        .ip(&container_of(cluster, &peer)?, &cluster.sandbox.network)
+        .await?
+        .parse()
+        .map_err(|e| FaultError::Target(format!("{peer}'s address: {e}")))?;
+    let to = std::net::SocketAddr::new(ip, 2380);
+    let before = delay::round_trip(pid, to).await?;
+    let seed = active.plan.name.bytes().fold(0x2380u64, |h, b| {
+        h.wrapping_mul(31).wrapping_add(u64::from(b))
+    });
+    let proxy = delay::install(pid, d, seed).await?;
+    active.proxies.push(ProxyHandle {
+        member: m.to_string(),
+        proxy: Arc::new(Mutex::new(Some(proxy))),
+    });
+    let during = delay::round_trip(pid, to).await?;
+    let jitter = if d.jitter.is_zero() {
+        String::new()
+    } else {
+        format!(" ± {} ms", d.jitter.as_millis())
+    };
+    let line = format!(
+        "{m}: peer round trip to {peer}:2380 {:.1} ms before, {:.1} ms with {} ms{jitter} of delay",
+        ms(before),
+        ms(during),
+        d.base.as_millis()
+    );
+    if during < before + d.base / 2 {
+        return Err(FaultError::NoEffect {
+            member: m.to_string(),
+            why: line,
+        });
+    }
+    Ok(line)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// Reads the counters (the proof), then removes the rules and the qdisc.
@@ -168,7 +226,21 @@ pub async fn heal(cluster: &mut Cluster, active: &mut Active) -> Result<(), Faul
                 .await?;
             }
         }
-        if kbit.is_some() || delay.is_some() {
+        if delay.is_some() {
+            if let Some(h) = active.proxies.iter().find(|h| h.member == m) {
+                let taken = h.proxy.lock().ok().and_then(|mut p| p.take());
+                if let Some(proxy) = taken {
+                    let c = &proxy.counters;
+                    active.proof.push(format!(
+                        "{m}: the delay proxy carried {} peer connection(s) and held back {} bytes",
+                        c.connections.load(std::sync::atomic::Ordering::Relaxed),
+                        c.bytes_held.load(std::sync::atomic::Ordering::Relaxed)
+                    ));
+                    delay::remove(pid, proxy).await?;
+                }
+            }
+        }
+        if kbit.is_some() {
             let stats = tc(pid, &format!("-s class show dev {DEV} classid 1:20")).await?;
             let (sent, delayed) = class_counters(&stats);
             active.proof.push(format!("{m}: {sent} peer packets went through the shaped class, {delayed} held back or dropped by it"));

@@ -215,7 +215,7 @@ pub struct SlowNetworkSpec {
     /// Peer bandwidth limit (htb class on the peer port).
     #[serde(default)]
     pub bandwidth_kbit: Option<Spanned<u32>>,
-    /// Added delay; needs the kernel's netem qdisc.
+    /// Added to every round trip with a peer (a proxy in the member's namespace).
     #[serde(default, with = "humantime_serde::option")]
     pub delay: Option<Duration>,
     #[serde(default, with = "humantime_serde::option")]

@@ -302,16 +302,11 @@ fn redirect_rule(op: &str, port: u16) -> Vec<String> {
     .collect()
 }
 
-async fn iptables(pid: u32, args: &[String]) -> Result<String, FaultError> {
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    netns::run(pid, "iptables", &a).await
-}
-
 /// Puts a proxy in front of the member's peer connections: start it, redirect, and make etcd
 /// re-dial its peers through it.
 pub async fn install(pid: u32, delay: Delay, seed: u64) -> Result<Proxy, FaultError> {
     let proxy = Proxy::start(Some(pid), Upstream::OriginalDst, delay, seed).await?;
-    iptables(pid, &redirect_rule("-I", proxy.port)).await?;
+    netns::iptables(pid, &redirect_rule("-I", proxy.port)).await?;
     let filter = format!("dport = :{PEER_PORT}");
     netns::run(pid, "ss", &["-K", "-t", "-n", filter.as_str()]).await?;
     Ok(proxy)
@@ -321,7 +316,7 @@ pub async fn install(pid: u32, delay: Delay, seed: u64) -> Result<Proxy, FaultEr
 /// (the connections it carries close and etcd re-dials them directly).
 pub async fn remove(pid: u32, proxy: Proxy) -> Result<(), FaultError> {
     let port = proxy.port;
-    let removed = iptables(pid, &redirect_rule("-D", port)).await;
+    let removed = netns::iptables(pid, &redirect_rule("-D", port)).await;
     proxy.stop().await;
     removed.map(|_| ())
 }

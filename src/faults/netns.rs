@@ -35,6 +35,12 @@ pub async fn run(pid: u32, cmd: &str, args: &[&str]) -> Result<String, FaultErro
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs `iptables args…` in the network namespace of process `pid`.
+pub async fn iptables(pid: u32, args: &[String]) -> Result<String, FaultError> {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(pid, "iptables", &a).await
+}
+
 /// Why network faults cannot run here, or `None` when they can. `tc` is only needed for
 /// bandwidth; `ss` only for delay (it makes etcd re-dial its peers through the delay proxy).
 pub fn preflight(docker_host: &str, need_tc: bool, need_ss: bool) -> Option<String> {

@@ -13,12 +13,14 @@ use std::time::Duration;
 
 const DEV: &str = "eth0";
 
-fn loss_rules(p: f64) -> Vec<Vec<String>> {
+/// The two rules (`op`: `-I` or `-D`) dropping `p`% of outgoing peer packets.
+fn loss_rules(op: &str, p: f64) -> Vec<Vec<String>> {
     let prob = format!("{:.4}", p / 100.0);
     ["--dport", "--sport"]
         .iter()
         .map(|dir| {
             [
+                op,
                 "OUTPUT",
                 "-p",
                 "tcp",
@@ -74,15 +76,8 @@ pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), Fa
             .pid(&container_of(cluster, m)?)
             .await?;
         if let Some(p) = loss {
-            for rule in loss_rules(p) {
-                let mut args = vec!["-I".to_string()];
-                args.extend(rule);
-                netns::run(
-                    pid,
-                    "iptables",
-                    &args.iter().map(String::as_str).collect::<Vec<_>>(),
-                )
-                .await?;
+            for rule in loss_rules("-I", p) {
+                netns::iptables(pid, &rule).await?;
             }
             active
                 .proof
@@ -215,15 +210,8 @@ pub async fn heal(cluster: &mut Cluster, active: &mut Active) -> Result<(), Faul
             if dropped == 0 {
                 errors.push(format!("{m}: no peer packet was dropped"));
             }
-            for rule in loss_rules(p) {
-                let mut args = vec!["-D".to_string()];
-                args.extend(rule);
-                netns::run(
-                    pid,
-                    "iptables",
-                    &args.iter().map(String::as_str).collect::<Vec<_>>(),
-                )
-                .await?;
+            for rule in loss_rules("-D", p) {
+                netns::iptables(pid, &rule).await?;
             }
         }
         if delay.is_some() {
@@ -294,7 +282,7 @@ mod tests {
 
     #[test]
     fn loss_rules_cover_both_directions_of_peer_traffic() {
-        let r = loss_rules(20.0);
+        let r = loss_rules("-I", 20.0);
         assert_eq!(r.len(), 2);
         assert!(r[0].contains(&"--dport".to_string()) && r[1].contains(&"--sport".to_string()));
         assert!(r[0].contains(&"0.2000".to_string()));

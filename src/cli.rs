@@ -276,14 +276,22 @@ async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -> i3
     let mut reports = Vec::new();
     for plan in plans {
         let mut say = |m: String| eprint(m);
-        let image = match crate::image::ensure_image(
+        // Building the image can take minutes on a fresh machine: Ctrl-C ends it too.
+        let ensure = crate::image::ensure_image(
             docker.client(),
             &plan.cluster.image,
             opts.bin_dir.as_deref(),
             &mut say,
-        )
-        .await
-        {
+        );
+        let ensured = tokio::select! {
+            r = ensure => r,
+            _ = cancel.cancelled() => {
+                eprint(format!("interrupted while preparing the image {}", plan.cluster.image));
+                worst = worse(worst, exit_codes::INTERRUPTED);
+                break;
+            }
+        };
+        let image = match ensured {
             Ok(i) => i,
             Err(e) => {
                 eprint(runner::error_chain(&e));

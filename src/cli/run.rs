@@ -1,0 +1,193 @@
+//! `etcd-drill run`: the drills in order, each with its image ensured first, then the combined
+//! JUnit file and, for several drills, one summary table. The exit code is the worst drill's.
+
+use super::eprint;
+use crate::exit_codes;
+use crate::plan::Plan;
+use crate::report::{Recorder, RunReport, Verdict};
+use crate::runner::{self, Keep, RunOptions};
+use crate::sandbox::docker::DockerRuntime;
+use crate::sandbox::Runtime;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub struct RunAll {
+    pub report_dir: PathBuf,
+    pub keep: Keep,
+    pub bin_dir: Option<PathBuf>,
+    pub fail_fast: bool,
+}
+
+pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -> i32 {
+    // Network faults need this host's namespaces: refuse before anything starts.
+    if let Err(e) = crate::faults::netns::preflight_plans(plans) {
+        eprint(e);
+        return exit_codes::ENVIRONMENT;
+    }
+    let docker = match DockerRuntime::connect().await {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            eprint(runner::error_chain(&e));
+            return exit_codes::ENVIRONMENT;
+        }
+    };
+    let mut worst = exit_codes::PASSED;
+    let mut reports = Vec::new();
+    for plan in plans {
+        let mut say = |m: String| eprint(m);
+        // Building the image can take minutes on a fresh machine: Ctrl-C ends it too.
+        let ensure = crate::image::ensure_image(
+            docker.client(),
+            &plan.cluster.image,
+            opts.bin_dir.as_deref(),
+            &mut say,
+        );
+        let ensured = tokio::select! {
+            r = ensure => r,
+            _ = cancel.cancelled() => {
+                eprint(format!("interrupted while preparing the image {}", plan.cluster.image));
+                worst = worse(worst, exit_codes::INTERRUPTED);
+                break;
+            }
+        };
+        let image = match ensured {
+            Ok(i) => i,
+            Err(e) => {
+                eprint(runner::error_chain(&e));
+                worst = worse(worst, exit_codes::ENVIRONMENT);
+                break;
+            }
+        };
+        let (code, report) = run_one(plan, docker.clone(), image, opts, cancel.clone()).await;
+        reports.push(report);
+        worst = worse(worst, code);
+        if cancel.is_cancelled() {
+            break;
+        }
+        if opts.fail_fast && code != exit_codes::PASSED && reports.len() < plans.len() {
+            eprint(format!(
+                "--fail-fast: stopping after {}; {} drill(s) not run",
+                plan.name,
+                plans.len() - reports.len()
+            ));
+            break;
+        }
+    }
+    finish_all(&reports, &opts.report_dir);
+    worst
+}
+
+/// After every drill: the combined JUnit file for CI, and a summary when there were several.
+fn finish_all(reports: &[RunReport], report_dir: &Path) {
+    if reports.is_empty() {
+        return;
+    }
+    let path = report_dir.join("junit.xml");
+    match crate::report::artifacts::write_file(&path, |out| {
+        crate::report::junit::render(reports, out)
+    }) {
+        Ok(()) => eprint(format!("junit: {}", path.display())),
+        Err(e) => eprint(format!("cannot write {}: {e}", path.display())),
+    }
+    if reports.len() > 1 {
+        if let Err(e) = crate::report::summary::render(reports, &mut std::io::stdout()) {
+            eprint(format!("cannot print the summary: {e}"));
+        }
+    }
+}
+
+/// The exit code that says more: interrupted > environment > drill failed > gate failed > passed.
+fn worse(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        exit_codes::INTERRUPTED => 5,
+        exit_codes::ENVIRONMENT => 4,
+        exit_codes::DRILL_FAILED => 3,
+        exit_codes::GATE_FAILED => 2,
+        exit_codes::BAD_INPUT => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+async fn run_one(
+    plan: &Plan,
+    docker: Arc<DockerRuntime>,
+    image: crate::image::ImageInfo,
+    all: &RunAll,
+    cancel: CancellationToken,
+) -> (i32, RunReport) {
+    let run_id = runner::new_run_id();
+    let opts = RunOptions {
+        run_id: run_id.clone(),
+        run_dir: all.report_dir.join(&run_id),
+        keep: all.keep,
+    };
+    let mut recorder = Recorder::new(plan, &run_id);
+    let mut terminal = crate::reporter::TerminalReporter::new();
+    let describe = docker.describe();
+    let runtime: Arc<dyn Runtime> = docker;
+    let mut emit = |e: crate::events::RunEvent| {
+        terminal.on(&e);
+        recorder.on(&e);
+    };
+    let clock = crate::events::Clock::start();
+    emit(clock.event(crate::events::EventKind::Environment {
+        docker: describe,
+        image,
+    }));
+    runner::run(plan, runtime, &opts, cancel, &mut emit).await;
+    let report = recorder.finish();
+    write_run_dir(&report, &opts.run_dir);
+    let mut stdout = std::io::stdout();
+    if let Err(e) = crate::report::table::render(&report, &mut stdout) {
+        eprint(format!("cannot print the summary: {e}"));
+    }
+    notify(plan, &report, &opts.run_dir).await;
+    let code = if report.verdict == Verdict::DrillFailed
+        && report
+            .steps
+            .iter()
+            .all(|s| s.status != crate::report::StepStatus::Failed)
+    {
+        // Set-up failed before any step: the environment could not run a drill.
+        exit_codes::ENVIRONMENT
+    } else {
+        report.verdict.exit_code()
+    };
+    (code, report)
+}
+
+fn write_run_dir(report: &RunReport, run_dir: &Path) {
+    let written = crate::report::artifacts::write_run_dir(report, run_dir);
+    for (path, e) in &written.errors {
+        eprint(format!("cannot write {}: {e}", path.display()));
+    }
+    if let Some(json) = written.files.iter().find(|p| p.ends_with("report.json")) {
+        eprint(format!("report: {}", json.display()));
+    }
+    if written.errors.is_empty() {
+        eprint(format!(
+            "evidence: report.md, report.html, junit.xml, sealed by {} (sha256sum -c)",
+            crate::report::manifest::MANIFEST
+        ));
+    }
+}
+
+/// The scenario's webhook, if it asks for one now. A failed notification is a warning: the
+/// drill's verdict and exit code stay what the drill proved.
+async fn notify(plan: &Plan, report: &RunReport, run_dir: &Path) {
+    let Some(n) = &plan.notify else { return };
+    if n.on == crate::scenario::NotifyOn::Failure && report.verdict == Verdict::Passed {
+        return;
+    }
+    let payload = crate::notify::payload(report, Some(&run_dir.join("report.json")));
+    let deadline = std::time::Duration::from_secs(10);
+    if let Err(e) = crate::notify::notify(&n.url, &payload, deadline).await {
+        eprint(format!("warning: notification not delivered: {e}"));
+    }
+}

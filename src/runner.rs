@@ -331,10 +331,20 @@ async fn finish(
         emit(clock.event(EventKind::Kept { hint }));
         return;
     }
-    let errors = sandbox.teardown().await;
-    emit(clock.event(EventKind::TornDown {
-        leftovers: errors.iter().map(|e| error_chain(e)).collect(),
-    }));
+    let mut leftovers: Vec<String> = sandbox
+        .teardown()
+        .await
+        .iter()
+        .map(|e| error_chain(e))
+        .collect();
+    // The cluster is gone: its TLS private keys go too (kept with the sandbox by --keep).
+    if let Err(e) = crate::tls::TlsFiles::remove_keys(&opts.run_dir.join("tls")) {
+        leftovers.push(format!(
+            "TLS private keys in {}: {e}",
+            opts.run_dir.display()
+        ));
+    }
+    emit(clock.event(EventKind::TornDown { leftovers }));
 }
 
 #[cfg(test)]

@@ -127,6 +127,21 @@ impl TlsFiles {
         ]
     }
 
+    /// Deletes the private keys once the cluster they open is gone. The run's folder is
+    /// evidence that gets archived and uploaded (CI artifacts), and keys are secrets; the
+    /// certificates stay, to show what the cluster ran with. Returns how many were deleted.
+    pub fn remove_keys(dir: &Path) -> std::io::Result<usize> {
+        let mut n = 0;
+        for name in ["server.key", "peer.key", "client.key"] {
+            match std::fs::remove_file(dir.join(name)) {
+                Ok(()) => n += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
     fn write(&self) -> Result<(), TlsError> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;

@@ -423,7 +423,14 @@ async fn a_tls_cluster_restores_and_refuses_plaintext_and_certless_clients() {
             .await
             .unwrap(),
     );
+    let mut key_mode = None;
     runner::run(&plan, runtime, &opts, CancellationToken::new(), &mut |e| {
+        if let EventKind::Tls(info) = &e.kind {
+            use std::os::unix::fs::PermissionsExt;
+            key_mode = std::fs::metadata(&info.client_key)
+                .ok()
+                .map(|m| m.permissions().mode() & 0o777);
+        }
         if let EventKind::ClusterCreated { members } = &e.kind {
             let (member, https) = members[0].clone();
             let container = format!("etcd-drill-{}-{member}", run_id);
@@ -513,16 +520,21 @@ async fn a_tls_cluster_restores_and_refuses_plaintext_and_certless_clients() {
         "no key material in the report"
     );
     let tls = r.tls.as_ref().unwrap();
-    assert!(tls.client_key.exists() && tls.etcdctl.contains("--cacert"));
-    use std::os::unix::fs::PermissionsExt;
+    assert!(tls.etcdctl.contains("--cacert"));
     assert_eq!(
-        std::fs::metadata(&tls.client_key)
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
-        0o600
+        key_mode,
+        Some(0o600),
+        "the client key, while the cluster ran"
     );
+    // With the sandbox gone, the run's folder keeps the certificates but no private key.
+    let tls_dir = run_dir.join("tls");
+    assert!(tls_dir.join("ca.crt").exists() && tls_dir.join("client.crt").exists());
+    let keys: Vec<_> = std::fs::read_dir(&tls_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".key"))
+        .collect();
+    assert!(keys.is_empty(), "{keys:?}");
     assert!(leftovers(&d, &run_id).await.is_empty());
 }
 

@@ -194,6 +194,18 @@ pub fn slow(
             "expected at least one of loss-percent, bandwidth-kbit or delay",
         ));
     }
+    if members == 1 {
+        problems.push(Problem::at(
+            &spec.target.referenced,
+            "expected at least 3 members: a single member has no peer traffic to slow",
+        ));
+    }
+    if spec.delay.is_some_and(|d| d.is_zero() || d > Duration::from_secs(5)) {
+        problems.push(Problem::at(
+            &spec.target.referenced,
+            "expected a delay above 0 and at most 5s",
+        ));
+    }
     if spec.jitter.is_some() && spec.delay.is_none() {
         problems.push(Problem::at(
             &spec.target.referenced,

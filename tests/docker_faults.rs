@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use etcd_drill::exit_codes;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn fault(r: &Value) -> &Value {
     let f = &r["faults"][0];
@@ -35,15 +35,65 @@ fn recovered_intact(f: &Value) {
     );
 }
 
+/// etcd 3.5.0 to 3.5.2 can lose applied entries on a member SIGKILLed under load
+/// (etcd-io/etcd#13766, fixed in 3.5.3), and these tests run 3.5.1. The drill then rightly
+/// reports the killed member's HashKV as different and fails its HashKV gates (seen in about
+/// one kill drill in ten on this 2-core machine under load). A kill test accepts that outcome
+/// in exactly that shape and no other: every divergence found names killed members only, no
+/// acknowledged write is lost, every seeded key is intact, and every failed gate is a HashKV
+/// one. Anything else fails as before. Returns whether etcd's bug showed.
+fn passed_or_etcd_13766(code: i32, r: &Value) -> bool {
+    let f = fault(r);
+    if code == exit_codes::PASSED {
+        recovered_intact(f);
+        return false;
+    }
+    assert_eq!(code, exit_codes::GATE_FAILED, "{}", r["error"]);
+    let killed = f["members"].as_array().unwrap();
+    let found: Vec<&Value> = [&f["divergence"], &r["verification"]["divergence"]]
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect();
+    assert!(
+        !found.is_empty(),
+        "a gate failed without a divergence: {}",
+        r["gates"]
+    );
+    for d in &found {
+        let odd = d["members"].as_array().unwrap();
+        assert!(
+            !odd.is_empty() && odd.iter().all(|m| killed.contains(m)),
+            "the divergence is not the killed member's: {d}"
+        );
+    }
+    assert_eq!(f["lost_acknowledged_writes"], 0, "{f}");
+    let seed = &r["verification"]["seed"];
+    assert_eq!(
+        (&seed["missing"], &seed["wrong_value"]),
+        (&json!(0), &json!(0)),
+        "{seed}"
+    );
+    for g in r["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["passed"] == false)
+    {
+        let name = g["gate"].as_str().unwrap();
+        assert!(name.contains("HashKV") || name == "integrity", "{g}");
+    }
+    eprintln!("etcd-io/etcd#13766 showed (etcd 3.5.1): {}", found[0]);
+    true
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_leader_elects_a_new_leader_within_a_few_election_timeouts() {
     if docker().await.is_none() {
         return;
     }
     let (code, r) = drill("scenarios/kill-leader.yaml").await;
-    assert_eq!(code, exit_codes::PASSED);
+    passed_or_etcd_13766(code, &r);
     let f = fault(&r);
-    recovered_intact(f);
     assert!(
         proof(f).contains("exited with code 137 after SIGKILL"),
         "{}",
@@ -68,9 +118,8 @@ async fn kill_follower_costs_no_election() {
         return;
     }
     let (code, r) = drill("scenarios/kill-follower.yaml").await;
-    assert_eq!(code, exit_codes::PASSED);
+    passed_or_etcd_13766(code, &r);
     let f = fault(&r);
-    recovered_intact(f);
     assert_ne!(f["members"][0], f["leader_before"]);
     assert!(
         f["new_leader_after_ms"].is_null(),

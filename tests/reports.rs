@@ -60,6 +60,25 @@ fn schema_accepts_real_reports() {
 }
 
 #[test]
+fn schema_describes_a_divergence() {
+    let mut v = to_value(&full_report());
+    let d = etcd_drill::checks::divergence::Divergence {
+        revision: 1234,
+        members: vec!["etcd-3".into()],
+        differing_keys: 2,
+        examples: vec![
+            "/drill/workload/00000041: missing on etcd-3".into(),
+            "/drill/workload/00000042: missing on etcd-3".into(),
+        ],
+    };
+    v["verification"]["divergence"] = serde_json::to_value(&d).unwrap();
+    v["faults"][0]["divergence"] = serde_json::to_value(&d).unwrap();
+    validate(&v).unwrap_or_else(|e| panic!("a divergence is valid: {e}"));
+    v["faults"][0]["divergence"]["differing_keys"] = json!("two");
+    assert!(validate(&v).is_err());
+}
+
+#[test]
 fn schema_rejects_doctored_reports() {
     type Doctor = fn(&mut Value);
     let cases: [(&str, Doctor, &str); 8] = [

@@ -200,7 +200,10 @@ pub fn slow(
             "expected at least 3 members: a single member has no peer traffic to slow",
         ));
     }
-    if spec.delay.is_some_and(|d| d.is_zero() || d > Duration::from_secs(5)) {
+    if spec
+        .delay
+        .is_some_and(|d| d.is_zero() || d > Duration::from_secs(5))
+    {
         problems.push(Problem::at(
             &spec.target.referenced,
             "expected a delay above 0 and at most 5s",

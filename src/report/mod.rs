@@ -193,6 +193,9 @@ pub struct VerifyRecord {
     pub seed: Option<SeedCheck>,
     pub hashkv: Vec<MemberHash>,
     pub hashkv_equal: bool,
+    /// Where the members part, when HashKV differs.
+    #[serde(default)]
+    pub divergence: Option<crate::checks::divergence::Divergence>,
     pub snapshot_digest: Option<DigestCheck>,
     /// What a restored external snapshot holds.
     pub keyspace: Option<KeyspaceSummary>,
@@ -253,6 +256,9 @@ pub struct FaultRecord {
     pub failed_writes: u64,
     pub lost_acknowledged_writes: Option<u64>,
     pub hashkv_equal: Option<bool>,
+    /// Where the members part, when HashKV differs after recovery.
+    #[serde(default)]
+    pub divergence: Option<crate::checks::divergence::Divergence>,
     pub health: Vec<HealthSample>,
 }
 
@@ -277,6 +283,9 @@ impl VerifyRecord {
             verdict(self.hashkv_equal),
             self.hashkv.len()
         ));
+        if let Some(d) = &self.divergence {
+            parts.push(d.summary());
+        }
         parts.join(", ")
     }
 }
@@ -305,6 +314,9 @@ impl FaultRecord {
         }
         if let Some(eq) = self.hashkv_equal {
             parts.push(format!("HashKV {}", if eq { "equal" } else { "DIFFERS" }));
+        }
+        if let Some(d) = &self.divergence {
+            parts.push(d.summary());
         }
         if let Some(reaction) = &self.reaction {
             parts.push(reaction.clone());

@@ -78,6 +78,7 @@ pub async fn run(
         failed_writes: 0,
         lost_acknowledged_writes: None,
         hashkv_equal: None,
+        divergence: None,
         health: Vec::new(),
     };
     let open = OpenFault {
@@ -163,6 +164,7 @@ async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepE
         super::repoint_workload(ctx, false).await?;
         let hashes = super::verify::hashkv_all(ctx).await?;
         record.hashkv_equal = Some(hashes.windows(2).all(|w| w[0].hash == w[1].hash));
+        record.divergence = super::verify::divergence(ctx, &hashes).await?;
         if ctx.workload.is_some() {
             record.lost_acknowledged_writes = Some(missing_since_restore(ctx).await?);
         }

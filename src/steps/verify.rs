@@ -21,6 +21,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
     };
     let hashkv = hashkv_all(ctx).await?;
     let hashkv_equal = hashkv.windows(2).all(|w| w[0].hash == w[1].hash);
+    let divergence = divergence(ctx, &hashkv).await?;
     let restored = ctx
         .restore
         .as_ref()
@@ -58,12 +59,28 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
         seed,
         hashkv,
         hashkv_equal,
+        divergence,
         snapshot_digest,
         keyspace,
         rpo,
         durability,
         passed,
     }))
+}
+
+/// When the hashes differ: which members, and which keys (`None` when they are equal).
+pub(super) async fn divergence(
+    ctx: &Ctx<'_>,
+    hashes: &[MemberHash],
+) -> Result<Option<crate::checks::divergence::Divergence>, StepError> {
+    if hashes.windows(2).all(|w| w[0].hash == w[1].hash) {
+        return Ok(None);
+    }
+    let revision = hashes.first().map(|h| h.revision).unwrap_or(0);
+    let members = ctx.cluster.member_clients().await?;
+    Ok(Some(
+        crate::checks::divergence::find(&members, hashes, revision).await?,
+    ))
 }
 
 /// HashKV of every member at one revision every member has applied.

@@ -200,6 +200,7 @@ fn fault() -> FaultRecord {
         failed_writes: 75,
         lost_acknowledged_writes: Some(0),
         hashkv_equal: Some(true),
+        divergence: None,
         health: vec![HealthSample {
             at_ms: 4250,
             member: "etcd-2".into(),
@@ -255,6 +256,7 @@ fn verified() -> VerifyRecord {
             })
             .collect(),
         hashkv_equal: true,
+        divergence: None,
         snapshot_digest: Some(DigestCheck {
             snapshot: "nightly".into(),
             revision: 120,

@@ -36,6 +36,12 @@ pub(super) fn fault(f: &FaultRecord) -> Section {
             },
         ),
     ];
+    if let Some(d) = &f.divergence {
+        facts.push(fact("HashKV divergence", d.summary()));
+        for e in d.examples.iter().skip(1) {
+            facts.push(fact("", e.clone()));
+        }
+    }
     if let Some(x) = &f.reaction {
         facts.push(fact("etcd's reaction", x.clone()));
     }

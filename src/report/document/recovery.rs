@@ -228,6 +228,12 @@ pub(super) fn integrity(r: &RunReport) -> Option<Section> {
         "HashKV",
         if v.hashkv_equal { "equal" } else { "DIFFERS" },
     ));
+    if let Some(d) = &v.divergence {
+        f.push(fact("HashKV divergence", d.summary()));
+        for e in d.examples.iter().skip(1) {
+            f.push(fact("", e.clone()));
+        }
+    }
     f.push(fact(
         "verification",
         if v.passed { "passed" } else { "FAILED" },

@@ -28,21 +28,29 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// What every drill-running command takes: where the evidence goes, whether the sandbox stays,
+/// where the image's binaries come from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DrillArgs {
+    /// Where `<run-id>/report.json` and the snapshots go.
+    #[arg(long, default_value = "reports", env = "ETCD_DRILL_REPORT_DIR")]
+    pub report_dir: PathBuf,
+    /// Keep the sandbox (containers, volumes, network) for forensics.
+    #[arg(long, value_enum, default_value = "never")]
+    pub keep: Keep,
+    /// A directory holding etcd, etcdctl and etcdutl v3.5.1, to build the image from.
+    #[arg(long, env = "ETCD_DRILL_BIN_DIR")]
+    pub etcd_bin_dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one or more drills, in order.
     Run {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
-        /// Where `<run-id>/report.json` and the snapshots go.
-        #[arg(long, default_value = "reports", env = "ETCD_DRILL_REPORT_DIR")]
-        report_dir: PathBuf,
-        /// Keep the sandbox (containers, volumes, network) for forensics.
-        #[arg(long, value_enum, default_value = "never")]
-        keep: Keep,
-        /// A directory holding etcd, etcdctl and etcdutl v3.5.1, to build the image from.
-        #[arg(long, env = "ETCD_DRILL_BIN_DIR")]
-        etcd_bin_dir: Option<PathBuf>,
+        #[command(flatten)]
+        drill: DrillArgs,
         /// Stop after the first drill that does not pass.
         #[arg(long)]
         fail_fast: bool,
@@ -79,12 +87,8 @@ pub enum Command {
         /// Gate: the snapshot must hold this many keys at its revision.
         #[arg(long)]
         expect_keys: Option<u64>,
-        #[arg(long, default_value = "reports", env = "ETCD_DRILL_REPORT_DIR")]
-        report_dir: PathBuf,
-        #[arg(long, value_enum, default_value = "never")]
-        keep: Keep,
-        #[arg(long, env = "ETCD_DRILL_BIN_DIR")]
-        etcd_bin_dir: Option<PathBuf>,
+        #[command(flatten)]
+        drill: DrillArgs,
     },
     /// Check scenarios without Docker: every error with file:line:column.
     Validate {
@@ -169,21 +173,14 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
         },
         Command::Run {
             scenarios,
-            report_dir,
-            keep,
-            etcd_bin_dir,
+            drill,
             fail_fast,
         } => {
             let plans = match plan_all(&scenarios) {
                 Ok(p) => p,
                 Err(code) => return code,
             };
-            let opts = RunAll {
-                report_dir,
-                keep,
-                bin_dir: etcd_bin_dir,
-                fail_fast,
-            };
+            let opts = RunAll { drill, fail_fast };
             run_all(&plans, &opts, cancel).await
         }
         Command::VerifySnapshot {
@@ -191,9 +188,7 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
             members,
             expect_revision,
             expect_keys,
-            report_dir,
-            keep,
-            etcd_bin_dir,
+            drill,
         } => {
             if !file.is_file() {
                 eprint(format!("{}: no such snapshot file", file.display()));
@@ -208,9 +203,7 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
                     }
                 };
             let opts = RunAll {
-                report_dir,
-                keep,
-                bin_dir: etcd_bin_dir,
+                drill,
                 fail_fast: false,
             };
             run_all(&[plan], &opts, cancel).await

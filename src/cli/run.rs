@@ -5,17 +5,15 @@ use super::eprint;
 use crate::exit_codes;
 use crate::plan::Plan;
 use crate::report::{Recorder, RunReport, Verdict};
-use crate::runner::{self, Keep, RunOptions};
+use crate::runner::{self, RunOptions};
 use crate::sandbox::docker::DockerRuntime;
 use crate::sandbox::Runtime;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub struct RunAll {
-    pub report_dir: PathBuf,
-    pub keep: Keep,
-    pub bin_dir: Option<PathBuf>,
+    pub drill: super::DrillArgs,
     pub fail_fast: bool,
 }
 
@@ -40,7 +38,7 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
         let ensure = crate::image::ensure_image(
             docker.client(),
             &plan.cluster.image,
-            opts.bin_dir.as_deref(),
+            opts.drill.etcd_bin_dir.as_deref(),
             &mut say,
         );
         let ensured = tokio::select! {
@@ -74,7 +72,7 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
             break;
         }
     }
-    finish_all(&reports, &opts.report_dir);
+    finish_all(&reports, &opts.drill.report_dir);
     worst
 }
 
@@ -124,8 +122,8 @@ async fn run_one(
     let run_id = runner::new_run_id();
     let opts = RunOptions {
         run_id: run_id.clone(),
-        run_dir: all.report_dir.join(&run_id),
-        keep: all.keep,
+        run_dir: all.drill.report_dir.join(&run_id),
+        keep: all.drill.keep,
     };
     let mut recorder = Recorder::new(plan, &run_id);
     let mut terminal = crate::reporter::TerminalReporter::new();

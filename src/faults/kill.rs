@@ -1,7 +1,7 @@
 //! kill: SIGKILL, the default, because SIGTERM lets a leader hand off leadership gracefully and
 //! hides the election. Healing restarts the container on its data volume.
 
-use super::{container_of, poll, Active, FaultError};
+use super::{container_of, poll, running_container, Active, FaultError};
 use crate::cluster::Cluster;
 use crate::sandbox::ContainerState;
 use std::time::Duration;
@@ -18,18 +18,9 @@ pub async fn signal_all(
     limit: Duration,
 ) -> Result<(), FaultError> {
     let rt = cluster.sandbox.runtime.clone();
+    let what = format!("there is nothing to {}", active.plan.action.verb());
     for m in &active.members {
-        let c = container_of(cluster, m)?;
-        let state = rt.state(&c).await?;
-        if state != ContainerState::Running {
-            return Err(FaultError::NoEffect {
-                member: m.clone(),
-                why: format!(
-                    "it is not running ({state:?}), so there is nothing to {}",
-                    active.plan.action.verb()
-                ),
-            });
-        }
+        let c = running_container(cluster, m, &what).await?;
         rt.kill(&c, signal).await?;
     }
     for m in &active.members {

@@ -154,6 +154,23 @@ pub fn container_of(cluster: &Cluster, member: &str) -> Result<String, FaultErro
         .ok_or_else(|| FaultError::Target(format!("no member named {member}")))
 }
 
+/// The member's container, when it is running: a fault on a member that is already down would
+/// prove nothing, so the step fails instead (`what` says what could not be done).
+pub async fn running_container(
+    cluster: &Cluster,
+    member: &str,
+    what: &str,
+) -> Result<String, FaultError> {
+    let c = container_of(cluster, member)?;
+    match cluster.sandbox.runtime.state(&c).await? {
+        crate::sandbox::ContainerState::Running => Ok(c),
+        state => Err(FaultError::NoEffect {
+            member: member.to_string(),
+            why: format!("it is not running ({state:?}), so {what}"),
+        }),
+    }
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, or gives up after `limit`.
 pub async fn poll<T, F, Fut>(limit: std::time::Duration, mut check: F) -> Option<T>
 where

@@ -1,21 +1,14 @@
 //! pause: the member frozen (cgroup freezer, like SIGSTOP for the whole container): its
 //! sockets stay open but nothing answers. Healing unfreezes it.
 
-use super::{container_of, Active, FaultError};
+use super::{container_of, running_container, Active, FaultError};
 use crate::cluster::Cluster;
 use crate::sandbox::ContainerState;
 
 pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
     let rt = cluster.sandbox.runtime.clone();
     for m in &active.members {
-        let c = container_of(cluster, m)?;
-        let state = rt.state(&c).await?;
-        if state != ContainerState::Running {
-            return Err(FaultError::NoEffect {
-                member: m.clone(),
-                why: format!("it is not running ({state:?}), so it cannot be paused"),
-            });
-        }
+        let c = running_container(cluster, m, "it cannot be paused").await?;
         rt.pause(&c).await?;
         match rt.state(&c).await? {
             ContainerState::Paused => active.proof.push(format!("{m}: container paused")),

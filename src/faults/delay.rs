@@ -308,7 +308,11 @@ pub async fn install(pid: u32, delay: Delay, seed: u64) -> Result<Proxy, FaultEr
     let proxy = Proxy::start(Some(pid), Upstream::OriginalDst, delay, seed).await?;
     netns::iptables(pid, &redirect_rule("-I", proxy.port)).await?;
     let filter = format!("dport = :{PEER_PORT}");
-    netns::run(pid, "ss", &["-K", "-t", "-n", filter.as_str()]).await?;
+    if let Err(e) = netns::run(pid, "ss", &["-K", "-t", "-n", filter.as_str()]).await {
+        // Without the proxy behind it the rule would cut the member off: take both away.
+        let _ = remove(pid, proxy).await;
+        return Err(e);
+    }
     Ok(proxy)
 }
 

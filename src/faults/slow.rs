@@ -154,11 +154,13 @@ async fn slow_down(
         h.wrapping_mul(31).wrapping_add(u64::from(b))
     });
     let proxy = delay::install(pid, d, seed).await?;
-    active.proxies.push(ProxyHandle {
-        member: m.to_string(),
-        proxy: Arc::new(Mutex::new(Some(proxy))),
-    });
-    let during = delay::round_trip(pid, to).await?;
+    let during = match delay::round_trip(pid, to).await {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = delay::remove(pid, proxy).await;
+            return Err(e);
+        }
+    };
     let jitter = if d.jitter.is_zero() {
         String::new()
     } else {
@@ -171,11 +173,17 @@ async fn slow_down(
         d.base.as_millis()
     );
     if during < before + d.base / 2 {
+        // Not in effect: take it away rather than leave a rule nobody will heal.
+        let _ = delay::remove(pid, proxy).await;
         return Err(FaultError::NoEffect {
             member: m.to_string(),
             why: line,
         });
     }
+    active.proxies.push(ProxyHandle {
+        member: m.to_string(),
+        proxy: Arc::new(Mutex::new(Some(proxy))),
+    });
     Ok(line)
 }
 

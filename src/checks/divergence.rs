@@ -95,23 +95,31 @@ pub fn differing_keys(reference: &View, odd: &[(String, View)]) -> (u64, Vec<Str
     (keys.len() as u64, lines)
 }
 
-/// Reads the keyspace of every member at `revision` from that member alone and says where the
-/// members whose HashKV differs part from the others.
+/// Reads each member's keyspace from that member alone, at the revision it was hashed at, and
+/// says where the members whose HashKV differs part from the others.
 pub async fn find(
     members: &[(String, Client)],
     hashes: &[MemberHash],
-    revision: i64,
 ) -> Result<Divergence, ClusterError> {
     let odd = odd_members(hashes);
+    let at = |name: &str| {
+        hashes
+            .iter()
+            .find(|h| h.member == name)
+            .map(|h| h.revision)
+            .unwrap_or(0)
+    };
     let mut reference = None;
+    let mut reference_rev = 0;
     let mut odd_views = Vec::new();
+    let mut behind = Vec::new();
     for (name, client) in members {
         let is_odd = odd.contains(name);
         if !is_odd && reference.is_some() {
             continue;
         }
         let mut view = View::new();
-        scan(client, b"\0", &[], revision, |k, v| {
+        scan(client, b"\0", &[], at(name), |k, v| {
             view.insert(k.to_vec(), Sha256::digest(v).into());
         })
         .await?;
@@ -119,14 +127,25 @@ pub async fn find(
             odd_views.push((name.clone(), view));
         } else {
             reference = Some(view);
+            reference_rev = at(name);
         }
     }
-    let (differing_keys, examples) = differing_keys(&reference.unwrap_or_default(), &odd_views);
+    for name in &odd {
+        if at(name) < reference_rev {
+            behind.push(format!(
+                "{name}: stopped at revision {}, the others are at {reference_rev}",
+                at(name)
+            ));
+        }
+    }
+    let (differing_keys, mut examples) = differing_keys(&reference.unwrap_or_default(), &odd_views);
+    behind.append(&mut examples);
+    behind.truncate(EXAMPLES);
     Ok(Divergence {
-        revision,
+        revision: reference_rev,
         members: odd,
         differing_keys,
-        examples,
+        examples: behind,
     })
 }
 

@@ -2,4 +2,5 @@
 //! saw, so a test can feed it a violation; the live parts only collect.
 
 pub mod divergence;
+pub mod hashkv;
 pub mod watch;

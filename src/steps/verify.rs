@@ -3,7 +3,6 @@
 //! it was before the disaster, and the acknowledged writes that were lost, counted.
 
 use super::{Ctx, StepError};
-use crate::cluster::within;
 use crate::events::StepOutcome;
 use crate::keyspace::{prefix_end, scan};
 use crate::report::{DigestCheck, Durability, MemberHash, VerifyRecord};
@@ -76,50 +75,15 @@ pub(super) async fn divergence(
     if hashes.windows(2).all(|w| w[0].hash == w[1].hash) {
         return Ok(None);
     }
-    let revision = hashes.first().map(|h| h.revision).unwrap_or(0);
     let members = ctx.cluster.member_clients().await?;
     Ok(Some(
-        crate::checks::divergence::find(&members, hashes, revision).await?,
+        crate::checks::divergence::find(&members, hashes).await?,
     ))
 }
 
-/// HashKV of every member at one revision every member has applied.
+/// HashKV of every member at one revision (see `checks::hashkv`).
 pub(super) async fn hashkv_all(ctx: &Ctx<'_>) -> Result<Vec<MemberHash>, StepError> {
-    let mut c = ctx.client.clone();
-    let head = within(
-        "get",
-        "the cluster",
-        Duration::from_secs(5),
-        c.get("/drill/health", None),
-    )
-    .await?;
-    let rev = head.header().map(|h| h.revision()).unwrap_or(0);
-    let mut out = Vec::new();
-    for (name, client) in ctx.cluster.member_clients().await? {
-        let mut last = None;
-        // A follower may not have applied `rev` yet: give it a moment.
-        for _ in 0..50 {
-            let mut c = client.clone();
-            match within("hashkv", &name, Duration::from_secs(5), c.hash_kv(rev)).await {
-                Ok(h) => {
-                    last = Some(h.hash());
-                    break;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-        let hash = last.ok_or_else(|| {
-            StepError::Failed(format!(
-                "member {name} never answered HashKV at revision {rev}"
-            ))
-        })?;
-        out.push(MemberHash {
-            member: name,
-            hash,
-            revision: rev,
-        });
-    }
-    Ok(out)
+    Ok(crate::checks::hashkv::all(&ctx.cluster).await?)
 }
 
 /// Sequence numbers of acknowledged writes the cluster does not hold now.

@@ -216,6 +216,35 @@ fn junit_has_a_suite_per_drill_and_a_case_per_gate_and_step() {
 }
 
 #[test]
+fn a_divergence_is_named_in_markdown_and_html() {
+    let mut r = full_report();
+    let d = etcd_drill::checks::divergence::Divergence {
+        revision: 27,
+        members: vec!["etcd-3".into()],
+        differing_keys: 2,
+        examples: vec![
+            "/d/20: missing on etcd-3".into(),
+            "/d/05: another value on etcd-3".into(),
+        ],
+    };
+    let v = r.verification.as_mut().expect("the fixture verified");
+    v.hashkv_equal = false;
+    v.divergence = Some(d.clone());
+    r.faults[0].hashkv_equal = Some(false);
+    r.faults[0].divergence = Some(d);
+    let md = render(|out| markdown::render(&r, out));
+    let html = render(|out| etcd_drill::report::html::render(&r, out));
+    for page in [&md, &html] {
+        for needle in [
+            "etcd-3 differ(s) at revision 27: 2 key(s), e.g. /d/20: missing on etcd-3",
+            "/d/05: another value on etcd-3",
+        ] {
+            assert!(page.contains(needle), "lacks {needle:?}:\n{page}");
+        }
+    }
+}
+
+#[test]
 fn markdown_carries_the_audit_facts() {
     let r = full_report();
     let md = render(|out| markdown::render(&r, out));

@@ -20,6 +20,7 @@ pub async fn run(
     let client = crate::cluster::connect(std::slice::from_ref(&endpoint)).await?;
     let taken_at_ms = ctx.clock.ms();
     let dir = ctx.run_dir.join("snapshots");
+    crate::snapshot::caught_up(&client, &endpoint, timeout).await?;
     let saved = crate::snapshot::save(&client, &endpoint, &dir, name, timeout).await?;
     let status =
         crate::snapshot::status(&ctx.sandbox, &ctx.cluster.plan.image, &saved.path, name).await?;

@@ -58,6 +58,23 @@ pub struct Counters {
     pub failed_connects: AtomicU64,
 }
 
+impl Counters {
+    /// For the proof: what the proxy carried, and the peer connections it could not open.
+    pub fn describe(&self) -> String {
+        let failed = self.failed_connects.load(Ordering::Relaxed);
+        format!(
+            "the delay proxy carried {} peer connection(s) and held back {} bytes{}",
+            self.connections.load(Ordering::Relaxed),
+            self.bytes_held.load(Ordering::Relaxed),
+            if failed > 0 {
+                format!("; {failed} connection(s) to a peer could not be opened")
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
 /// Where an accepted connection is forwarded.
 #[derive(Debug, Clone, Copy)]
 pub enum Upstream {
@@ -426,11 +443,41 @@ mod tests {
         assert!(slow < direct + Duration::from_millis(1000), "{slow:?}");
         assert_eq!(proxy.counters.connections.load(Ordering::Relaxed), 1);
         assert_eq!(proxy.counters.bytes_held.load(Ordering::Relaxed), 2);
+        assert_eq!(
+            proxy.counters.describe(),
+            "the delay proxy carried 1 peer connection(s) and held back 2 bytes"
+        );
         proxy.stop().await;
         assert!(
             TcpStream::connect(via).await.is_err(),
             "stopped proxy still listens"
         );
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_cannot_be_reached_is_counted() {
+        // A port nothing listens on: bind, note it, close.
+        let closed = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let delay = Delay {
+            base: Duration::from_millis(10),
+            jitter: Duration::ZERO,
+        };
+        let proxy = Proxy::start(None, Upstream::Fixed(closed), delay, 1)
+            .await
+            .unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", proxy.port)).await.unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got).await;
+        assert!(got.is_empty());
+        assert_eq!(proxy.counters.failed_connects.load(Ordering::Relaxed), 1);
+        assert!(proxy
+            .counters
+            .describe()
+            .ends_with("1 connection(s) to a peer could not be opened"));
     }
 
     #[tokio::test]

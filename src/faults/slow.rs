@@ -226,12 +226,9 @@ pub async fn heal(cluster: &mut Cluster, active: &mut Active) -> Result<(), Faul
             if let Some(h) = active.proxies.iter().find(|h| h.member == m) {
                 let taken = h.proxy.lock().ok().and_then(|mut p| p.take());
                 if let Some(proxy) = taken {
-                    let c = &proxy.counters;
-                    active.proof.push(format!(
-                        "{m}: the delay proxy carried {} peer connection(s) and held back {} bytes",
-                        c.connections.load(std::sync::atomic::Ordering::Relaxed),
-                        c.bytes_held.load(std::sync::atomic::Ordering::Relaxed)
-                    ));
+                    active
+                        .proof
+                        .push(format!("{m}: {}", proxy.counters.describe()));
                     delay::remove(pid, proxy).await?;
                 }
             }

@@ -107,37 +107,24 @@ impl Proxy {
         let counters = Arc::new(Counters::default());
         let (ready, port) = tokio::sync::oneshot::channel::<Result<u16, String>>();
         let (stop, stats) = (cancel.clone(), counters.clone());
-        let thread = std::thread::Builder::new()
-            .name("etcd-drill-delay".into())
-            .spawn(move || {
-                let rt = match enter(netns).and_then(|_| {
-                    tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| e.to_string())
-                }) {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready.send(Err(e));
-                        return;
-                    }
-                };
-                rt.block_on(serve(ready, upstream, delay, seed, stats, stop));
-                // Dropping the runtime here ends every relay and closes its sockets.
-            })
-            .map_err(|e| FaultError::Command {
-                line: "delay proxy".into(),
-                error: e.to_string(),
-            })?;
-        let failed = |error: String| FaultError::Command {
-            line: format!("delay proxy in the network namespace of pid {netns:?}"),
-            error,
-        };
-        let port = tokio::time::timeout(CONNECT_DEADLINE, port)
-            .await
-            .map_err(|_| failed("did not start within 5s".into()))?
-            .map_err(|_| failed("its thread ended before it started".into()))?
-            .map_err(failed)?;
+        let thread = spawn("etcd-drill-delay", move || {
+            let rt = match enter(netns).and_then(|_| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+            };
+            rt.block_on(serve(ready, upstream, delay, seed, stats, stop));
+            // Dropping the runtime here ends every relay and closes its sockets.
+        })?;
+        let what = format!("delay proxy in the network namespace of pid {netns:?}");
+        let port = answer(port, CONNECT_DEADLINE, what).await?;
         Ok(Proxy {
             port,
             counters,
@@ -346,23 +333,42 @@ pub async fn remove(pid: u32, proxy: Proxy) -> Result<(), FaultError> {
 /// (bytes, or the connection closing), timed from inside the namespace of process `pid`.
 pub async fn round_trip(pid: u32, peer: SocketAddr) -> Result<Duration, FaultError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
+    spawn("etcd-drill-probe", move || {
+        let _ = tx.send(enter(Some(pid)).and_then(|_| time_requests(peer, 5)));
+    })?;
+    let what = format!("round trip to {peer} from the network namespace of pid {pid}");
+    answer(rx, Duration::from_secs(60), what).await
+}
+
+/// A thread of its own: `setns` changes the namespace of the calling thread only, so work in a
+/// member's namespace never runs on a runtime's shared threads.
+fn spawn(
+    name: &str,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, FaultError> {
     std::thread::Builder::new()
-        .name("etcd-drill-probe".into())
-        .spawn(move || {
-            let _ = tx.send(enter(Some(pid)).and_then(|_| time_requests(peer, 5)));
-        })
+        .name(name.into())
+        .spawn(f)
         .map_err(|e| FaultError::Command {
-            line: "delay probe".into(),
+            line: name.into(),
             error: e.to_string(),
-        })?;
+        })
+}
+
+/// What such a thread sends back, within `deadline`; `what` names it in errors.
+async fn answer<T>(
+    rx: tokio::sync::oneshot::Receiver<Result<T, String>>,
+    deadline: Duration,
+    what: String,
+) -> Result<T, FaultError> {
     let failed = |error: String| FaultError::Command {
-        line: format!("round trip to {peer} from the network namespace of pid {pid}"),
+        line: what.clone(),
         error,
     };
-    tokio::time::timeout(Duration::from_secs(60), rx)
+    tokio::time::timeout(deadline, rx)
         .await
-        .map_err(|_| failed("no answer within 60s".into()))?
-        .map_err(|_| failed("the probe thread ended".into()))?
+        .map_err(|_| failed(format!("no answer within {deadline:?}")))?
+        .map_err(|_| failed("its thread ended without answering".into()))?
         .map_err(failed)
 }
 

@@ -13,6 +13,11 @@ use std::time::Duration;
 /// How long a member may take to apply up to the common revision before it counts as behind.
 const CATCH_UP: Duration = Duration::from_secs(10);
 
+/// Whether every member's hash is the same.
+pub fn equal(hashes: &[MemberHash]) -> bool {
+    hashes.windows(2).all(|w| w[0].hash == w[1].hash)
+}
+
 pub async fn all(cluster: &Cluster) -> Result<Vec<MemberHash>, ClusterError> {
     let members = cluster.member_clients().await?;
     let mut rev = 0;

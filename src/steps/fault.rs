@@ -163,7 +163,7 @@ async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepE
         ctx.client = ctx.cluster.client().await?;
         super::repoint_workload(ctx, false).await?;
         let hashes = super::verify::hashkv_all(ctx).await?;
-        record.hashkv_equal = Some(hashes.windows(2).all(|w| w[0].hash == w[1].hash));
+        record.hashkv_equal = Some(crate::checks::hashkv::equal(&hashes));
         record.divergence = super::verify::divergence(ctx, &hashes).await?;
         if ctx.workload.is_some() {
             record.lost_acknowledged_writes = Some(missing_since_restore(ctx).await?);

@@ -19,7 +19,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
         _ => None,
     };
     let hashkv = hashkv_all(ctx).await?;
-    let hashkv_equal = hashkv.windows(2).all(|w| w[0].hash == w[1].hash);
+    let hashkv_equal = crate::checks::hashkv::equal(&hashkv);
     let divergence = divergence(ctx, &hashkv).await?;
     let restored = ctx
         .restore
@@ -72,7 +72,7 @@ pub(super) async fn divergence(
     ctx: &Ctx<'_>,
     hashes: &[MemberHash],
 ) -> Result<Option<crate::checks::divergence::Divergence>, StepError> {
-    if hashes.windows(2).all(|w| w[0].hash == w[1].hash) {
+    if crate::checks::hashkv::equal(hashes) {
         return Ok(None);
     }
     let members = ctx.cluster.member_clients().await?;

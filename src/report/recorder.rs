@@ -164,8 +164,13 @@ impl Recorder {
         }
     }
 
-    pub fn finish(mut self) -> RunReport {
-        let now = SystemTime::now();
+    /// Ends the run now.
+    pub fn finish(self) -> RunReport {
+        self.finish_at(SystemTime::now())
+    }
+
+    /// Ends the run at `now`: a report rebuilt from recorded events is the same every time.
+    pub fn finish_at(mut self, now: SystemTime) -> RunReport {
         let r = &mut self.report;
         r.finished_at = utc(now);
         r.duration_ms = now.duration_since(self.started).map(ms).unwrap_or(0);

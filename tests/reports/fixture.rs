@@ -53,6 +53,11 @@ struct Feed {
 }
 
 impl Feed {
+    /// Ends the run 22 s after it started.
+    fn finish(self) -> RunReport {
+        self.rec.finish_at(self.t0 + Duration::from_secs(22))
+    }
+
     fn at(&mut self, ms: u64, kind: EventKind) {
         let elapsed = Duration::from_millis(ms);
         self.rec.on(&RunEvent {
@@ -86,8 +91,8 @@ impl Feed {
 
 fn feed() -> Feed {
     let mut f = Feed {
-        // The recorder ends the run at the real now: start 22 s before it.
-        t0: SystemTime::now() - Duration::from_secs(22),
+        // A fixed clock (2026-11-18T21:20:00Z): every run of a test builds the same report.
+        t0: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_036_800),
         rec: Recorder::new(&plan(), "20261124225433-5992"),
     };
     f.at(
@@ -350,7 +355,7 @@ pub fn full_report() -> RunReport {
     f.step(6, 11300, 11900, StepOutcome::Verified(verified()));
     f.at(21_000, EventKind::WorkloadStopped(Box::new(workload())));
     f.at(21_001, EventKind::BackupsStopped(backups()));
-    f.rec.finish()
+    f.finish()
 }
 
 /// A drill whose snapshot step failed: later steps never ran, most records are absent.
@@ -373,5 +378,5 @@ pub fn failed_report() -> RunReport {
             error: NASTY.into(),
         },
     );
-    f.rec.finish()
+    f.finish()
 }

@@ -1,7 +1,8 @@
 //! etcd knowledge: how members are named, started, reached and judged healthy.
 //! The harness reaches a member only through its client port published on 127.0.0.1.
 
-use crate::plan::ClusterPlan;
+use crate::plan::{member_names, ClusterPlan};
+use crate::record::Health;
 use crate::sandbox::{ContainerSpec, Sandbox, SandboxError, CLIENT_PORT, PEER_PORT};
 use etcd_client::{Client, ConnectOptions};
 use std::sync::Arc;
@@ -64,10 +65,6 @@ pub struct Cluster {
     pub members: Vec<Member>,
     /// The run's certificates when the cluster speaks TLS.
     pub tls: Option<Arc<crate::tls::TlsFiles>>,
-}
-
-pub fn member_names(n: u32) -> Vec<String> {
-    (1..=n).map(|i| format!("etcd-{i}")).collect()
 }
 
 pub fn scheme(tls: bool) -> &'static str {
@@ -369,14 +366,6 @@ impl Cluster {
         self.members.clear();
         Ok(())
     }
-}
-
-/// What a health check saw.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Health {
-    pub leader: String,
-    pub version: String,
-    pub took_ms: u64,
 }
 
 /// Waits until every member answers Status, they agree on one leader and a quorum write

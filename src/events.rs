@@ -1,11 +1,11 @@
 //! What the runner tells the world. The runner never prints: it emits `RunEvent`s, and the
 //! terminal reporter and the report recorder each make what they need of them.
 
-use crate::cluster::Health;
-use crate::image::ImageInfo;
-use crate::report::{DisasterRecord, FaultRecord, RestoreRecord, SnapshotRecord, VerifyRecord};
-use crate::seed::SeedStats;
-use crate::workload::WorkloadLog;
+use crate::record::Health;
+use crate::record::ImageInfo;
+use crate::record::SeedStats;
+use crate::record::WorkloadLog;
+use crate::record::{DisasterRecord, FaultRecord, RestoreRecord, SnapshotRecord, VerifyRecord};
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Debug, Clone)]
@@ -55,9 +55,9 @@ pub enum EventKind {
     },
     WorkloadStopped(Box<WorkloadLog>),
     /// The backup schedule ended: what it took, deleted and left in the store.
-    BackupsStopped(crate::backup::schedule::BackupLog),
+    BackupsStopped(crate::record::BackupLog),
     /// The cluster speaks TLS: where the run's certificates are (paths only).
-    Tls(crate::tls::TlsInfo),
+    Tls(crate::record::TlsInfo),
     /// The sandbox or cluster could not be set up; no step ran.
     SetupFailed(String),
     /// The sandbox was kept (`--keep`): how to reach it.

@@ -1,24 +1,47 @@
 //! etcd-drill: rehearse etcd disasters on real containers and prove the recovery.
 //!
-//! The data flow, one module per stage:
-//! - `scenario`: the YAML file's serde model and loading, with file:line:column errors.
-//! - `plan`: validation and defaults; only a `Plan` reaches the runner.
-//! - `runner`: set-up, `steps` in order under deadlines, teardown; emits `events`.
-//! - `steps`: one file per step (wait-healthy, seed, snapshot, disaster, restore, verify, sleep,
-//!   fault, heal, damage-backup).
-//! - `faults`: one file per fault (kill, stop, pause, partition, slow, corrupt), target choice
-//!   apart from the action, and the proof that each took effect.
-//! - `sandbox`: the Docker seam (`Runtime`), labels, teardown; `sandbox::docker` is bollard.
-//! - `cluster`: etcd knowledge (flags, names, clients, health); `image`: the etcd image;
-//!   `tls`: the run's CA and certificates.
-//! - `seed`, `workload`, `snapshot`, `restore`, `keyspace`: the drill's real work;
-//!   `backup`: scheduled snapshots, stores (local, S3), retention, backup-file faults.
-//! - `checks`: correctness checkers fed by what clients saw (watch continuity; durability and
-//!   revision order live beside the workload).
-//! - `report`: `Recorder` turns events into a `RunReport`; gates, stats and renderers (table,
-//!   JSON, JUnit, Markdown, HTML) and the manifest; `reporter` prints events on the terminal;
-//!   `notify` posts the summary to a webhook.
-//! - `exit_codes`: what the process returns, documented in one place; `util`: small helpers.
+//! The data flow: `scenario` (the YAML file's serde model, file:line:column errors) → `plan`
+//! (validated, defaults resolved; only a `Plan` reaches the runner) → `runner` (set-up, `steps`
+//! in order under deadlines, teardown) → `events` (carrying `record`s) → `report::Recorder` →
+//! `RunReport` → renderers.
+//!
+//! The layers, bottom up (`LAYERS`; `tests/layers.rs` fails on an import that climbs, or on a
+//! cycle inside a layer):
+//! - `util`, `exit_codes`: small helpers; what the process returns.
+//! - `scenario`, then `plan`: the input, as written and as resolved.
+//! - `record`: every serialisable fact a drill produces, and `RunReport` (report.json's shape).
+//! - `events`: what the runner tells the world; they carry records.
+//! - `sandbox` (the Docker seam; bollard stays inside), `tls` (the run's CA and certificates),
+//!   `image` (the etcd image); then `cluster` (etcd knowledge: flags, names, clients, health).
+//! - The drill's real work: `keyspace` (paged reads, digests) and `snapshot` (stream, check);
+//!   then `restore` (`etcdutl snapshot restore`), `seed`, `workload` (background traffic and
+//!   the watching client), `backup` (scheduled snapshots, stores, retention, damage) and
+//!   `checks` (every correctness check: HashKV, divergence, watch continuity, …).
+//! - `faults`: one file per fault, target choice apart from the action, and the proof each took
+//!   effect; then `steps`: one file per step.
+//! - `runner`: the drill's life cycle.
+//! - `report` (Recorder, gates, renderers, manifest; reads records, never Docker or etcd),
+//!   `reporter` (the terminal), `notify` (the webhook).
+//! - `cli`: parses, wires and renders; no drill logic.
+
+/// The layers of the crate, bottom up. A module may import from its own layer (without a
+/// cycle) and from the layers below, never from one above.
+pub const LAYERS: &[&[&str]] = &[
+    &["util", "exit_codes"],
+    &["scenario"],
+    &["plan"],
+    &["record"],
+    &["events"],
+    &["sandbox", "tls", "image"],
+    &["cluster"],
+    &["keyspace", "snapshot"],
+    &["restore", "seed", "workload", "backup", "checks"],
+    &["faults"],
+    &["steps"],
+    &["runner"],
+    &["report", "reporter", "notify"],
+    &["cli"],
+];
 
 pub mod backup;
 pub mod checks;
@@ -31,6 +54,7 @@ pub mod image;
 pub mod keyspace;
 pub mod notify;
 pub mod plan;
+pub mod record;
 pub mod report;
 pub mod reporter;
 pub mod restore;

@@ -9,7 +9,7 @@
 //! are not followed: a 3xx answer is reported as [`NotifyError::Status`]. The usual proxy
 //! variables (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`) are honoured.
 
-use crate::report::{RunReport, Verdict};
+use crate::record::{RunReport, Verdict};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;

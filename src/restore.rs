@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn etcdutl_gets_the_member_identity_and_a_fresh_data_dir() {
-        let names = crate::cluster::member_names(3);
+        let names = crate::plan::member_names(3);
         let args = etcdutl_args("etcd-2", &names, "tok-r1", false);
         assert_eq!(&args[..3], ["snapshot", "restore", IN_CONTAINER]);
         assert!(args.contains(&"--name=etcd-2".to_string()));

@@ -56,11 +56,11 @@ pub async fn run(
     let token = format!("{}-r0", opts.run_id);
     let mut cluster = Cluster::new(sandbox.clone(), plan.cluster.clone(), token);
     if plan.cluster.tls {
-        let names = crate::cluster::member_names(plan.cluster.members);
+        let names = crate::plan::member_names(plan.cluster.members);
         match crate::tls::TlsFiles::generate(&opts.run_dir.join("tls"), &names) {
             Ok(files) => cluster.tls = Some(Arc::new(files)),
             Err(e) => {
-                emit(clock.event(EventKind::SetupFailed(error_chain(&e))));
+                emit(clock.event(EventKind::SetupFailed(crate::util::error_chain(&e))));
                 finish(&sandbox, opts, true, &clock, emit).await;
                 return true;
             }
@@ -114,7 +114,7 @@ async fn set_up(
     sandbox: &Sandbox,
     cluster: &mut Cluster,
     empty: bool,
-) -> Result<Option<crate::cluster::Health>, String> {
+) -> Result<Option<crate::record::Health>, String> {
     sandbox.create_network().await.map_err(|e| e.to_string())?;
     if empty {
         return Ok(None);
@@ -216,7 +216,7 @@ async fn run_steps(
                 ctx.backups = Some(sched);
             }
             Err(e) => {
-                ctx.emit(EventKind::SetupFailed(error_chain(&e)));
+                ctx.emit(EventKind::SetupFailed(crate::util::error_chain(&e)));
                 if let Some(w) = ctx.workload.take() {
                     w.stop().await;
                 }
@@ -257,7 +257,7 @@ async fn run_steps(
                     index,
                     label,
                     duration,
-                    error: error_chain(&e),
+                    error: crate::util::error_chain(&e),
                 });
                 break;
             }
@@ -292,21 +292,6 @@ async fn run_steps(
     failed
 }
 
-/// The error and its causes, on one line.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let c = cause.to_string();
-        if !s.contains(&c) {
-            s.push_str(": ");
-            s.push_str(&c);
-        }
-        source = cause.source();
-    }
-    s
-}
-
 async fn finish(
     sandbox: &Sandbox,
     opts: &RunOptions,
@@ -335,7 +320,7 @@ async fn finish(
         .teardown()
         .await
         .iter()
-        .map(|e| error_chain(e))
+        .map(|e| crate::util::error_chain(e))
         .collect();
     // The cluster is gone: its TLS private keys go too (kept with the sandbox by --keep).
     if let Err(e) = crate::tls::TlsFiles::remove_keys(&opts.run_dir.join("tls")) {

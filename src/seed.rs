@@ -4,11 +4,11 @@
 
 use crate::cluster::{within, ClusterError};
 use crate::plan::SeedPlan;
+use crate::record::{SeedCheck, SeedStats};
 use etcd_client::{Client, Txn, TxnOp};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
 use std::time::{Duration, Instant};
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -27,19 +27,6 @@ pub fn value(plan: &SeedPlan, i: u64) -> Vec<u8> {
         *b = ALPHABET[(*b & 63) as usize];
     }
     v
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct SeedStats {
-    pub keys: u64,
-    pub value_size: u32,
-    pub bytes: u64,
-    pub transactions: u64,
-    pub duration_ms: u64,
-    pub keys_per_sec: f64,
-    pub mb_per_sec: f64,
-    /// The revision after the last transaction.
-    pub revision: i64,
 }
 
 /// Loads the seed. `progress` is called with the number of keys written so far.
@@ -94,21 +81,6 @@ pub async fn load(
         mb_per_sec: bytes as f64 / 1e6 / secs,
         revision: max_rev.into_inner(),
     })
-}
-
-/// Seeded keys that are missing or hold another value: (missing, wrong), with up to 10 examples.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub struct SeedCheck {
-    pub expected: u64,
-    pub missing: u64,
-    pub wrong_value: u64,
-    pub examples: Vec<String>,
-}
-
-impl SeedCheck {
-    pub fn ok(&self) -> bool {
-        self.missing == 0 && self.wrong_value == 0
-    }
 }
 
 /// Compares what a cluster holds under the seed prefix with what the seed says it should hold.

@@ -3,11 +3,11 @@
 //! The files live in `<run dir>/tls/` so an operator's usual `etcdctl --cacert --cert --key`
 //! works; reports name the paths, never the keys.
 
+use crate::record::TlsInfo;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -42,16 +42,6 @@ pub struct TlsFiles {
     peer_key: String,
     pub client_cert: String,
     client_key: String,
-}
-
-/// What a report may say about TLS: where the files are and how to use them. No key material.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TlsInfo {
-    pub dir: PathBuf,
-    pub ca: PathBuf,
-    pub client_cert: PathBuf,
-    pub client_key: PathBuf,
-    pub etcdctl: String,
 }
 
 fn leaf(

@@ -282,7 +282,7 @@ async fn verification_catches_a_lost_write_and_a_changed_value() {
             "integrity"
         ]
     );
-    assert_eq!(r.verdict, etcd_drill::report::Verdict::GateFailed);
+    assert_eq!(r.verdict, etcd_drill::record::Verdict::GateFailed);
     assert!(leftovers(&d, &run_id).await.is_empty());
 }
 
@@ -510,7 +510,7 @@ async fn a_tls_cluster_restores_and_refuses_plaintext_and_certless_clients() {
     );
     assert_eq!(
         r.verdict,
-        etcd_drill::report::Verdict::Passed,
+        etcd_drill::record::Verdict::Passed,
         "{:?}",
         r.error
     );

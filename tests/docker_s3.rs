@@ -46,7 +46,7 @@ async fn backups_go_to_s3_and_the_restore_from_s3_passes_integrity() {
     assert_eq!(r["verification"]["snapshot_digest"]["equal"], true);
     // What the bucket holds is what the report says remains: keep-last 4.
     let store = etcd_drill::backup::store::Store::open(
-        &etcd_drill::backup::store::StoreSpec::S3 {
+        &etcd_drill::scenario::StoreSpec::S3 {
             bucket: "etcd-drill".into(),
             prefix: Some("drills/".into()),
             endpoint: Some(server.endpoint.clone()),

@@ -97,7 +97,7 @@ notify:
   webhook: "https://hooks.example.com/services/T000/B000/XXXX?token=abc"
 "#;
 
-fn report() -> etcd_drill::report::RunReport {
+fn report() -> etcd_drill::record::RunReport {
     let file = etcd_drill::scenario::load_str(Path::new("t.yaml"), YAML).unwrap();
     let plan = etcd_drill::plan::plan(file).unwrap();
     assert_eq!(plan.notify.as_ref().unwrap().url, SECRET_URL);

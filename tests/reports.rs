@@ -5,8 +5,9 @@
 #[path = "reports/fixture.rs"]
 mod fixture;
 
+use etcd_drill::record::{RunReport, Verdict};
 use etcd_drill::report::manifest::{verify_manifest, Problem};
-use etcd_drill::report::{artifacts, html, junit, markdown, RunReport, Verdict};
+use etcd_drill::report::{artifacts, html, junit, markdown};
 use fixture::{failed_report, full_report, NASTY};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -62,7 +63,7 @@ fn schema_accepts_real_reports() {
 #[test]
 fn schema_describes_a_divergence() {
     let mut v = to_value(&full_report());
-    let d = etcd_drill::checks::divergence::Divergence {
+    let d = etcd_drill::record::Divergence {
         revision: 1234,
         members: vec!["etcd-3".into()],
         differing_keys: 2,
@@ -218,7 +219,7 @@ fn junit_has_a_suite_per_drill_and_a_case_per_gate_and_step() {
 #[test]
 fn a_divergence_is_named_in_markdown_and_html() {
     let mut r = full_report();
-    let d = etcd_drill::checks::divergence::Divergence {
+    let d = etcd_drill::record::Divergence {
         revision: 27,
         members: vec!["etcd-3".into()],
         differing_keys: 2,

@@ -4,7 +4,8 @@
 #[path = "common/s3.rs"]
 mod s3;
 
-use etcd_drill::backup::store::{Object, Store, StoreError, StoreSpec};
+use etcd_drill::backup::store::{Object, Store, StoreError};
+use etcd_drill::scenario::StoreSpec;
 use s3::S3Server;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

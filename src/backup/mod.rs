@@ -4,32 +4,10 @@
 pub mod schedule;
 pub mod store;
 
-use crate::report::SnapshotRecord;
-use schedule::BackupRecord;
-use serde::{Deserialize, Serialize};
+use crate::record::{BackupRecord, Refusal, SnapshotRecord};
+use crate::scenario::{BackupPick, Damage};
 use std::path::Path;
-use std::time::Duration;
 use store::Store;
-
-/// Which stored backup a restore takes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub enum BackupPick {
-    /// The newest; refused if it does not check out.
-    Latest,
-    /// The newest that checks out, falling back to older ones.
-    LatestGood,
-    Named(String),
-    /// The newest taken at least this long before the disaster ("as of T").
-    Before(#[serde(with = "humantime_serde")] Duration),
-}
-
-/// A stored backup the restore would not use, and why.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Refusal {
-    pub name: String,
-    pub reason: String,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -111,21 +89,6 @@ pub async fn pick(
         }
     }
     Err(BackupError::AllRefused(refused))
-}
-
-/// Backup-file faults: damage what the store holds, as a bad disk, a cut upload or a wrong
-/// retention script would.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Damage {
-    /// Cut the file in half.
-    Truncate,
-    /// Flip bytes in the middle (the trailer no longer matches).
-    FlipBytes,
-    Delete,
-    /// The whole store goes away (a local store's directory is replaced by a plain file, as an
-    /// unmounted or broken share would look): every later upload, list and download fails.
-    Unreachable,
 }
 
 /// Damages the newest (or named) stored backup; returns its name and what was done.

@@ -5,59 +5,13 @@
 use super::store::Store;
 use crate::events::Clock;
 use crate::plan::BackupPlan;
-use crate::report::SnapshotRecord;
+use crate::record::{BackupLog, BackupRecord};
 use crate::sandbox::Sandbox;
-use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct BackupRecord {
-    pub name: String,
-    pub size_bytes: u64,
-    pub sha256: String,
-    pub revision: i64,
-    pub taken_at: String,
-    pub taken_at_ms: u64,
-    pub keyspace_sha256: String,
-    pub keyspace_keys: u64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub struct BackupLog {
-    pub store: String,
-    pub taken: Vec<BackupRecord>,
-    /// (ms since start, why) of every scheduled snapshot that could not be made.
-    pub failures: Vec<(u64, String)>,
-    /// Objects removed by the retention policy, with the rule that removed them.
-    pub deleted: Vec<(String, String)>,
-    /// What the store held when the drill ended.
-    pub remaining: Vec<String>,
-}
-
-impl BackupRecord {
-    /// The record as a snapshot a restore can use (digest and recorded hash included).
-    pub fn as_snapshot(&self, file: PathBuf) -> SnapshotRecord {
-        SnapshotRecord {
-            name: self.name.clone(),
-            file,
-            size_bytes: self.size_bytes,
-            sha256: self.sha256.clone(),
-            revision: self.revision,
-            total_keys: 0,
-            etcd_hash: 0,
-            taken_at: self.taken_at.clone(),
-            taken_at_ms: self.taken_at_ms,
-            duration_ms: 0,
-            mb_per_sec: 0.0,
-            keyspace_sha256: self.keyspace_sha256.clone(),
-            keyspace_keys: self.keyspace_keys,
-        }
-    }
-}
 
 pub struct Schedule {
     pub store: Store,
@@ -204,7 +158,7 @@ impl Job {
             {
                 Ok(s) => s,
                 Err(e) => {
-                    last = crate::runner::error_chain(&e);
+                    last = crate::util::error_chain(&e);
                     continue;
                 }
             };
@@ -215,7 +169,7 @@ impl Job {
                 &format!("scheduled-{n}"),
             )
             .await
-            .map_err(|e| crate::runner::error_chain(&e))?;
+            .map_err(|e| crate::util::error_chain(&e))?;
             let (keys, digest) = crate::keyspace::digest_at(&client, status.revision)
                 .await
                 .map_err(|e| e.to_string())?;

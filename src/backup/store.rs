@@ -2,55 +2,16 @@
 //! `object_store` (no hand-written S3 signing). Credentials come from the environment
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and never reach a report.
 
+use crate::scenario::StoreSpec;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Deadline of one store operation.
 const DEADLINE: Duration = Duration::from_secs(120);
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub enum StoreSpec {
-    /// A directory on this machine; relative paths are under the run's folder.
-    Local { dir: PathBuf },
-    /// S3 or an S3-compatible server (MinIO, moto, ...).
-    S3 {
-        bucket: String,
-        #[serde(default)]
-        prefix: Option<String>,
-        /// e.g. http://127.0.0.1:9000 for a local server; absent for AWS.
-        #[serde(default)]
-        endpoint: Option<String>,
-        #[serde(default)]
-        region: Option<String>,
-    },
-}
-
-impl StoreSpec {
-    /// What a report may say about the store: no credentials, ever.
-    pub fn describe(&self) -> String {
-        match self {
-            StoreSpec::Local { dir } => format!("local {}", dir.display()),
-            StoreSpec::S3 {
-                bucket,
-                prefix,
-                endpoint,
-                ..
-            } => format!(
-                "s3://{bucket}/{}{}",
-                prefix.as_deref().unwrap_or(""),
-                endpoint
-                    .as_deref()
-                    .map(|e| format!(" at {}", crate::util::redact_url(e)))
-                    .unwrap_or_default()
-            ),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -9,44 +9,14 @@
 
 use crate::cluster::ClusterError;
 use crate::keyspace::scan;
-use crate::report::MemberHash;
+use crate::record::Divergence;
+use crate::record::MemberHash;
 use etcd_client::Client;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// At most this many differing keys are named in the report.
 const EXAMPLES: usize = 10;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Divergence {
-    /// The revision the hashes and the keyspaces were read at.
-    pub revision: i64,
-    /// The members whose HashKV is not the most common one.
-    pub members: Vec<String>,
-    /// Keys whose value (or presence) differs between members at that revision; 0 when only
-    /// the histories differ (revisions of deleted or overwritten versions).
-    pub differing_keys: u64,
-    /// A few of them, each with how it differs ("/k: missing on etcd-3").
-    pub examples: Vec<String>,
-}
-
-impl Divergence {
-    /// One line: who differs, where, and the first example.
-    pub fn summary(&self) -> String {
-        let first = self
-            .examples
-            .first()
-            .map(|e| format!(", e.g. {e}"))
-            .unwrap_or_default();
-        format!(
-            "{} differ(s) at revision {}: {} key(s){first}",
-            self.members.join(","),
-            self.revision,
-            self.differing_keys
-        )
-    }
-}
 
 /// A member's keyspace at one revision: key → SHA-256 of its value.
 pub type View = BTreeMap<Vec<u8>, [u8; 32]>;

@@ -6,7 +6,7 @@
 //! hash differs and the divergence finder names it.
 
 use crate::cluster::{within, Cluster, ClusterError};
-use crate::report::MemberHash;
+use crate::record::MemberHash;
 use etcd_client::GetOptions;
 use std::time::Duration;
 

@@ -2,50 +2,9 @@
 //! revision once, in order: no gap, no duplicate, never backwards. A restore to an older
 //! revision is not a crash: it is reported as what a client sees (the cluster's revision went
 //! back, and the revisions between it and what the client had seen are never delivered).
+//! The watching client is `workload::watcher`; this is the check of what it saw.
 
-use etcd_client::{Client, WatchOptions};
-use serde::Serialize;
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct Jump {
-    pub from: i64,
-    pub to: i64,
-}
-
-/// What a watching client saw when the cluster came back from a snapshot.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct RestoreView {
-    /// The last revision the watcher had seen before the cluster went away.
-    pub last_seen: i64,
-    /// The revision the restored cluster reported when the watch resumed.
-    pub cluster_revision: i64,
-    /// New writes at revisions cluster_revision+1..=last_seen are never delivered to a client
-    /// that resumes its watch where it left off.
-    pub invisible_revisions: i64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub struct WatchLog {
-    pub events: u64,
-    pub first_revision: Option<i64>,
-    pub last_revision: i64,
-    pub gaps: Vec<Jump>,
-    pub backwards: Vec<Jump>,
-    pub duplicates: u64,
-    pub reconnects: u64,
-    pub compacted: Vec<i64>,
-    pub restores: Vec<RestoreView>,
-    /// The cluster epoch (restores so far) the watcher last got an answer in.
-    #[serde(skip)]
-    pub epoch: u64,
-    #[serde(skip)]
-    keys_at_last: HashSet<Vec<u8>>,
-}
+use crate::record::{Jump, RestoreView, WatchLog};
 
 impl WatchLog {
     /// One event, in the order the stream delivered it.
@@ -88,86 +47,6 @@ impl WatchLog {
 
     pub fn passed(&self) -> bool {
         self.gaps.is_empty() && self.backwards.is_empty() && self.duplicates == 0
-    }
-}
-
-/// Runs a watcher on every key from `start_revision` until `stop`, following the current
-/// clients; `epoch` changes when the cluster was restored.
-pub fn spawn(
-    clients: watch::Receiver<Vec<Client>>,
-    epoch: watch::Receiver<u64>,
-    start_revision: i64,
-    stop: CancellationToken,
-) -> (Arc<Mutex<WatchLog>>, tokio::task::JoinHandle<()>) {
-    let log = Arc::new(Mutex::new(WatchLog::default()));
-    let task = tokio::spawn(run(clients, epoch, start_revision, stop, log.clone()));
-    (log, task)
-}
-
-async fn run(
-    clients: watch::Receiver<Vec<Client>>,
-    epoch: watch::Receiver<u64>,
-    start_revision: i64,
-    stop: CancellationToken,
-    log: Arc<Mutex<WatchLog>>,
-) {
-    let mut next = start_revision;
-    let mut member = 0usize;
-    let mut seen_epoch = *epoch.borrow();
-    loop {
-        if stop.is_cancelled() {
-            return;
-        }
-        let list = clients.borrow().clone();
-        let Some(mut client) = list.get(member % list.len().max(1)).cloned() else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        };
-        let options = WatchOptions::new()
-            .with_all_keys()
-            .with_start_revision(next);
-        let opened = tokio::select! {
-            _ = stop.cancelled() => return,
-            r = tokio::time::timeout(Duration::from_secs(2), client.watch(vec![0u8], Some(options))) => r,
-        };
-        let Ok(Ok(mut stream)) = opened else {
-            member += 1;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        };
-        let restored = *epoch.borrow() != seen_epoch;
-        seen_epoch = *epoch.borrow();
-        let mut first = true;
-        loop {
-            let msg = tokio::select! {
-                _ = stop.cancelled() => return,
-                m = stream.message() => m,
-            };
-            let Ok(Some(resp)) = msg else { break };
-            let Ok(mut l) = log.lock() else { return };
-            if first && restored {
-                l.observe_restore(resp.header().map(|h| h.revision()).unwrap_or(0));
-            }
-            l.epoch = seen_epoch;
-            first = false;
-            if resp.compact_revision() > 0 {
-                l.compacted.push(resp.compact_revision());
-            }
-            for event in resp.events() {
-                if let Some(kv) = event.kv() {
-                    l.observe(kv.mod_revision(), kv.key());
-                }
-            }
-            next = l.last_revision.max(next - 1) + 1;
-            if resp.canceled() {
-                break;
-            }
-        }
-        if let Ok(mut l) = log.lock() {
-            l.reconnects += 1;
-        }
-        member += 1;
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

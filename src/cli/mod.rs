@@ -3,7 +3,7 @@
 
 use crate::exit_codes;
 use crate::plan::Plan;
-use crate::runner::{self, Keep};
+use crate::runner::Keep;
 use crate::sandbox::docker::DockerRuntime;
 use crate::sandbox::{self, Runtime};
 use clap::{Parser, Subcommand};
@@ -238,7 +238,7 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
                     exit_codes::PASSED
                 }
                 Err(e) => {
-                    eprint(runner::error_chain(&e));
+                    eprint(crate::util::error_chain(&e));
                     exit_codes::ENVIRONMENT
                 }
             }
@@ -313,7 +313,7 @@ async fn clean(run_id: Option<&str>) -> i32 {
     let docker = match DockerRuntime::connect().await {
         Ok(d) => d,
         Err(e) => {
-            eprint(runner::error_chain(&e));
+            eprint(crate::util::error_chain(&e));
             return exit_codes::ENVIRONMENT;
         }
     };
@@ -336,7 +336,7 @@ async fn clean(run_id: Option<&str>) -> i32 {
         found.networks.len()
     );
     for e in &errors {
-        eprint(runner::error_chain(e));
+        eprint(crate::util::error_chain(e));
     }
     if errors.is_empty() {
         exit_codes::PASSED

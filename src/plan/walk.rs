@@ -242,10 +242,10 @@ impl<'a> Walk<'a> {
             .as_ref()
             .is_some_and(|b| match &b.value.store {
                 None => true,
-                Some(crate::backup::store::StoreSpec::Local { dir }) => dir.is_relative(),
+                Some(crate::scenario::StoreSpec::Local { dir }) => dir.is_relative(),
                 Some(_) => false,
             });
-        if d.how == crate::backup::Damage::Unreachable && !owned {
+        if d.how == crate::scenario::Damage::Unreachable && !owned {
             self.problems.push(Problem::at(at, "`how: unreachable` works on a local store inside the run's folder only (a relative `dir`): a drill never takes away a real store"));
         }
         (

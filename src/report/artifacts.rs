@@ -2,7 +2,7 @@
 //! `junit.xml` (for CI), `report.md` and `report.html` (for people and audits), and last
 //! `MANIFEST.sha256`, which seals all of them and the snapshots.
 
-use super::RunReport;
+use crate::record::RunReport;
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};

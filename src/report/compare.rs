@@ -5,7 +5,7 @@
 //! measures the machine as much as etcd.
 
 use super::document::verdict_text;
-use super::{RunReport, Verdict};
+use crate::record::{RunReport, Verdict};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table};
 use std::io::{self, Write};
 
@@ -153,10 +153,10 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
     ) {
         let fault = |r: &RunReport| r.faults.iter().find(|f| f.name == name).cloned();
         let (fb, fc) = (fault(b), fault(c));
-        let unavailable = |f: &Option<super::FaultRecord>| {
+        let unavailable = |f: &Option<crate::record::FaultRecord>| {
             f.as_ref().and_then(|f| f.unavailable_ms).map(|v| v as f64)
         };
-        let leader = |f: &Option<super::FaultRecord>| {
+        let leader = |f: &Option<crate::record::FaultRecord>| {
             f.as_ref()
                 .and_then(|f| f.new_leader_after_ms)
                 .map(|v| v as f64)
@@ -190,7 +190,7 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
         pc.iter().map(|p| p.name.as_str()),
     ) {
         let p99 =
-            |ps: &[super::stats::PhaseStats]| ps.iter().find(|p| p.name == name).map(|p| p.p99_ms);
+            |ps: &[crate::record::PhaseStats]| ps.iter().find(|p| p.name == name).map(|p| p.p99_ms);
         rows.push(row(
             format!("p99 {name}"),
             "ms",

@@ -2,18 +2,10 @@
 //! verdict; a gate whose figure was never measured fails (a drill that did not measure RTO has
 //! not proven it).
 
-use super::RunReport;
 use crate::plan::Gates;
-use serde::{Deserialize, Serialize};
+use crate::record::GateVerdict;
+use crate::record::RunReport;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct GateVerdict {
-    pub gate: String,
-    pub target: String,
-    pub actual: String,
-    pub passed: bool,
-}
 
 fn ms(d: Duration) -> String {
     format!("{} ms", d.as_millis())

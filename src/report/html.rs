@@ -3,7 +3,7 @@
 //! from an artifact store, an email or an air-gapped laptop. The timeline is inline SVG.
 
 use super::document::{sections, verdict_text, Block, Section};
-use super::{RunReport, Verdict};
+use crate::record::{RunReport, Verdict};
 use std::io::{self, Write};
 
 /// Escapes text for HTML and SVG, in element content and in quoted attributes.

@@ -4,7 +4,7 @@
 //! is skipped. A drill that failed outside any step (set-up, interrupted) gets one more case,
 //! an error, so that its suite can never look green.
 
-use super::{RunReport, StepStatus, Verdict};
+use crate::record::{RunReport, StepStatus, Verdict};
 use chrono::{DateTime, FixedOffset};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use std::io::{self, Write};

@@ -1,7 +1,7 @@
 //! `report.md`: the run for an audit file or a pull request, readable raw and rendered.
 
 use super::document::{sections, verdict_text, Block};
-use super::RunReport;
+use crate::record::RunReport;
 use std::io::{self, Write};
 
 /// Text for Markdown: one line, no table breakage, no raw HTML.

@@ -1,6 +1,6 @@
 //! Reading a `report.json` back, for `etcd-drill report` and `etcd-drill compare`.
 
-use super::{RunReport, SCHEMA_VERSION};
+use crate::record::{RunReport, SCHEMA_VERSION};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]

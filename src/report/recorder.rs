@@ -3,6 +3,10 @@
 use super::*;
 use crate::events::{EventKind, RunEvent, StepOutcome};
 use crate::plan::Plan;
+use crate::record::{
+    Environment, RunReport, ScenarioInfo, StepRecord, StepStatus, Tool, Verdict, WorkloadReport,
+    SCHEMA_VERSION,
+};
 use crate::util::{ms, utc};
 use std::time::SystemTime;
 

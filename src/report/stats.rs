@@ -1,36 +1,12 @@
 //! Latency and errors of the workload, per phase of the drill and over time, from every
 //! operation the workload recorded (HdrHistogram, microsecond precision).
 
-use crate::workload::{Op, WorkloadLog};
+use crate::record::{Bucket, PhaseStats};
+use crate::record::{Op, WorkloadLog};
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
 
 /// Width of one timeline bucket.
 pub const BUCKET_MS: u64 = 250;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PhaseStats {
-    pub name: String,
-    pub from_ms: u64,
-    pub to_ms: u64,
-    pub count: u64,
-    pub errors: u64,
-    pub ops_per_sec: f64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Bucket {
-    pub at_ms: u64,
-    pub ok: u64,
-    pub errors: u64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-}
 
 fn histogram(ops: &[&Op]) -> Option<Histogram<u64>> {
     let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok()?;
@@ -137,7 +113,7 @@ pub fn timeline(log: &WorkloadLog) -> Vec<Bucket> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::OpKind;
+    use crate::record::OpKind;
 
     fn log() -> WorkloadLog {
         let mut l = WorkloadLog::default();

@@ -1,7 +1,7 @@
 //! One line per drill, after several drills ran: which passed, and their headline figures.
 
 use super::document::verdict_text;
-use super::RunReport;
+use crate::record::RunReport;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table};
 use std::io::{self, Write};
 
@@ -42,7 +42,7 @@ pub fn render(reports: &[RunReport], out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "\n{t}")?;
     let passed = reports
         .iter()
-        .filter(|r| r.verdict == super::Verdict::Passed)
+        .filter(|r| r.verdict == crate::record::Verdict::Passed)
         .count();
     writeln!(out, "{passed} of {} drills passed", reports.len())
 }

@@ -5,8 +5,9 @@
 //! stay readable.
 
 use super::html::escape;
-use super::stats::{Bucket, BUCKET_MS};
-use super::RunReport;
+use super::stats::BUCKET_MS;
+use crate::record::Bucket;
+use crate::record::RunReport;
 
 const W: f64 = 1000.0;
 const LEFT: f64 = 64.0;

@@ -1,6 +1,6 @@
 //! The terminal summary: what an operator reads at the end of a drill.
 
-use super::{RunReport, StepStatus, Verdict};
+use crate::record::{RunReport, StepStatus, Verdict};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table};
 use std::io::Write;
 

@@ -2,8 +2,10 @@
 //! `crate::plan` validates it and resolves defaults. Every key is documented in
 //! scenarios/README.md.
 
+mod backup;
 mod load;
 
+pub use backup::{BackupPick, Damage, StoreSpec};
 pub use load::{load, load_str, Problem, ScenarioError, ScenarioFile};
 
 use serde::Deserialize;
@@ -155,7 +157,7 @@ pub enum Step {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DamageBackupStep {
-    pub how: crate::backup::Damage,
+    pub how: Damage,
     #[serde(default)]
     pub name: Option<String>,
 }
@@ -172,7 +174,7 @@ pub struct BackupSpec {
     pub max_age: Option<Duration>,
     /// Default: `{ local: { dir: backups } }` inside the run's folder.
     #[serde(default)]
-    pub store: Option<crate::backup::store::StoreSpec>,
+    pub store: Option<StoreSpec>,
 }
 
 /// Which members a fault hits. `leader`, `follower` (one), `random` (one, from the scenario's
@@ -308,7 +310,7 @@ pub struct RestoreStep {
     pub snapshot: Option<Spanned<String>>,
     /// ...or a stored backup from the `backup` schedule.
     #[serde(default)]
-    pub backup: Option<Spanned<crate::backup::BackupPick>>,
+    pub backup: Option<Spanned<BackupPick>>,
     /// Refused backups fall back to the next older one.
     #[serde(default)]
     pub fallback: Option<bool>,

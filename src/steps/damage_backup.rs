@@ -2,8 +2,8 @@
 //! upload or an overeager retention script would.
 
 use super::{Ctx, StepError};
-use crate::backup::Damage;
 use crate::events::{EventKind, StepOutcome};
+use crate::scenario::Damage;
 
 pub async fn run(
     ctx: &mut Ctx<'_>,

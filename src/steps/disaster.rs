@@ -3,7 +3,7 @@
 
 use super::{Ctx, StepError};
 use crate::events::StepOutcome;
-use crate::report::DisasterRecord;
+use crate::record::DisasterRecord;
 
 pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
     let started_ms = ctx.clock.ms();

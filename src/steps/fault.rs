@@ -8,7 +8,7 @@ use crate::cluster::{wait_healthy_except, wait_stable};
 use crate::events::StepOutcome;
 use crate::faults::{self, Active};
 use crate::plan::{FaultAction, FaultPlan};
-use crate::report::FaultRecord;
+use crate::record::FaultRecord;
 use crate::scenario::Recover;
 use std::time::Duration;
 
@@ -117,7 +117,7 @@ fn endpoints(ctx: &Ctx<'_>) -> Vec<(String, String)> {
 }
 
 fn fault_err(e: faults::FaultError) -> StepError {
-    StepError::Failed(crate::runner::error_chain(&e))
+    StepError::Failed(crate::util::error_chain(&e))
 }
 
 async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepError> {

@@ -17,7 +17,7 @@ pub use fault::OpenFault;
 use crate::cluster::{Cluster, ClusterError};
 use crate::events::{Clock, EventKind, RunEvent, StepOutcome};
 use crate::plan::{Plan, PlannedStep, StepKind};
-use crate::report::{DisasterRecord, RestoreRecord, SnapshotRecord};
+use crate::record::{DisasterRecord, RestoreRecord, SnapshotRecord};
 use crate::restore::RestoreError;
 use crate::sandbox::{Sandbox, SandboxError};
 use crate::snapshot::SnapshotError;

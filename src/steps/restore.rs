@@ -3,11 +3,11 @@
 //! dir, the members start, and the harness probes every 10 ms for a leader and a quorum write.
 
 use super::{Ctx, StepError};
-use crate::backup::Refusal;
 use crate::cluster::{connect, within, Cluster};
 use crate::events::StepOutcome;
 use crate::plan::RestoreSource;
-use crate::report::{Phase, RestoreRecord, Rpo, SnapshotRecord};
+use crate::record::Refusal;
+use crate::record::{Phase, RestoreRecord, Rpo, SnapshotRecord};
 use std::time::{Duration, Instant};
 
 /// Probe period while waiting for the restored cluster (the issue asks for ≤ 20 ms).

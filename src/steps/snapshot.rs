@@ -3,7 +3,7 @@
 
 use super::{Ctx, StepError};
 use crate::events::StepOutcome;
-use crate::report::SnapshotRecord;
+use crate::record::SnapshotRecord;
 use std::time::Duration;
 
 pub async fn run(

@@ -5,7 +5,7 @@
 use super::{Ctx, StepError};
 use crate::events::StepOutcome;
 use crate::keyspace::{prefix_end, scan};
-use crate::report::{DigestCheck, Durability, MemberHash, VerifyRecord};
+use crate::record::{DigestCheck, Durability, MemberHash, VerifyRecord};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -71,7 +71,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
 pub(super) async fn divergence(
     ctx: &Ctx<'_>,
     hashes: &[MemberHash],
-) -> Result<Option<crate::checks::divergence::Divergence>, StepError> {
+) -> Result<Option<crate::record::Divergence>, StepError> {
     if crate::checks::hashkv::equal(hashes) {
         return Ok(None);
     }
@@ -114,7 +114,7 @@ pub(super) async fn missing_acks(ctx: &Ctx<'_>) -> Result<Vec<u64>, StepError> {
 /// be there; writes acknowledged before the disaster and after the snapshot are the RPO.
 async fn lost_writes(
     ctx: &Ctx<'_>,
-) -> Result<(Option<crate::report::Rpo>, Option<Durability>), StepError> {
+) -> Result<(Option<crate::record::Rpo>, Option<Durability>), StepError> {
     let Some(w) = &ctx.workload else {
         return Ok((ctx.restore.as_ref().and_then(|r| r.rpo.clone()), None));
     };
@@ -133,7 +133,7 @@ async fn lost_writes(
         .iter()
         .filter(|a| missing.contains(&a.seq))
         .partition(|a| rollback.is_some_and(|(until, rev)| a.at_ms <= until && a.revision > rev));
-    let name = |a: &&crate::workload::Ack| crate::workload::key(w.plan(), a.seq);
+    let name = |a: &&crate::record::Ack| crate::workload::key(w.plan(), a.seq);
     let durability = Durability {
         checked: log.acks.len() as u64,
         lost: violated.len() as u64,
@@ -156,7 +156,7 @@ async fn lost_writes(
 async fn summarize(
     ctx: &Ctx<'_>,
     revision: i64,
-) -> Result<crate::report::KeyspaceSummary, StepError> {
+) -> Result<crate::record::KeyspaceSummary, StepError> {
     let mut per_prefix = std::collections::BTreeMap::<String, u64>::new();
     let mut keys = 0u64;
     scan(&ctx.client, &[0], &[], revision, |k, _| {
@@ -171,7 +171,7 @@ async fn summarize(
         *per_prefix.entry(prefix).or_default() += 1;
     })
     .await?;
-    Ok(crate::report::KeyspaceSummary {
+    Ok(crate::record::KeyspaceSummary {
         revision,
         keys,
         per_prefix,

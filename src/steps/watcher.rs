@@ -3,7 +3,7 @@
 
 use crate::cluster::{connect, within};
 use crate::events::Clock;
-use crate::report::HealthSample;
+use crate::record::HealthSample;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,14 +1,9 @@
 //! Reports built the way a real run builds them: a real plan, and the `Recorder` fed the events
 //! a drill would emit, with made-up figures.
 
-use etcd_drill::backup::schedule::{BackupLog, BackupRecord};
-use etcd_drill::backup::Refusal;
-use etcd_drill::cluster::Health;
 use etcd_drill::events::{EventKind, RunEvent, StepOutcome};
-use etcd_drill::image::ImageInfo;
-use etcd_drill::report::*;
-use etcd_drill::seed::{SeedCheck, SeedStats};
-use etcd_drill::workload::{Op, OpKind, WorkloadLog};
+use etcd_drill::record::*;
+use etcd_drill::report::Recorder;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -116,7 +111,7 @@ fn feed() -> Feed {
     );
     f.at(
         800,
-        EventKind::Tls(etcd_drill::tls::TlsInfo {
+        EventKind::Tls(etcd_drill::record::TlsInfo {
             dir: "reports/20261124225433-5992/tls".into(),
             ca: "reports/20261124225433-5992/tls/ca.pem".into(),
             client_cert: "reports/20261124225433-5992/tls/client.pem".into(),
@@ -172,12 +167,12 @@ fn workload() -> WorkloadLog {
     }
     l.failures.insert("grpc Unavailable".into(), 175);
     l.unavailability = vec![
-        etcd_drill::workload::Window {
+        etcd_drill::record::Window {
             from_ms: 3980,
             to_ms: Some(5500),
             failed_writes: 75,
         },
-        etcd_drill::workload::Window {
+        etcd_drill::record::Window {
             from_ms: 8980,
             to_ms: Some(11000),
             failed_writes: 100,

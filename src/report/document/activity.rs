@@ -1,7 +1,7 @@
 //! What ran beside the recovery: faults with their proof, scheduled backups, the workload.
 
 use super::{at, fact, ms, opt, Block, Section};
-use crate::report::{FaultRecord, RunReport};
+use crate::record::{FaultRecord, RunReport};
 
 pub(super) fn fault(f: &FaultRecord) -> Section {
     let mut facts = vec![

@@ -6,7 +6,7 @@
 mod activity;
 mod recovery;
 
-use super::{RunReport, StepStatus, Verdict};
+use crate::record::{RunReport, StepStatus, Verdict};
 use activity::{backups, fault, workload};
 use recovery::{data, integrity, recovery};
 

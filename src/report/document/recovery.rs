@@ -2,7 +2,7 @@
 //! destroyed (the disaster), and what came back (integrity).
 
 use super::{at, fact, ms, opt, Block, Section};
-use crate::report::RunReport;
+use crate::record::RunReport;
 
 fn judged(r: &RunReport, what: &str, value: String, gate: &str) -> Vec<String> {
     let g = r.gates.iter().find(|g| g.gate == gate);

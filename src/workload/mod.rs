@@ -4,78 +4,17 @@
 //! per-phase percentiles), and every linearizable answer is checked: its revision may not be
 //! below one an earlier, completed operation already saw (outside a restore).
 
+mod watcher;
+
 use crate::plan::WorkloadPlan;
+use crate::record::{Ack, Op, OpKind, Regression, Window, WorkloadLog};
 use etcd_client::{Client, GetOptions};
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-pub struct Ack {
-    pub seq: u64,
-    pub revision: i64,
-    /// Milliseconds since the run started, when the acknowledgement arrived.
-    pub at_ms: u64,
-}
-
-#[derive(
-    Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum OpKind {
-    Put,
-    LinearizableGet,
-    SerializableGet,
-}
-
-/// One operation as the client saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Op {
-    pub kind: OpKind,
-    /// When it completed, ms since the run started.
-    pub at_ms: u64,
-    pub latency_us: u64,
-    pub ok: bool,
-}
-
-/// From the last success before a failure to the first success after it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct Window {
-    pub from_ms: u64,
-    pub to_ms: Option<u64>,
-    pub failed_writes: u64,
-}
-
-/// A linearizable answer older than what a completed operation had already seen.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct Regression {
-    pub at_ms: u64,
-    pub kind: OpKind,
-    pub seen_before: i64,
-    pub got: i64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub struct WorkloadLog {
-    pub attempts: u64,
-    #[serde(skip)]
-    pub acks: Vec<Ack>,
-    #[serde(skip)]
-    pub ops: Vec<Op>,
-    pub acknowledged: u64,
-    pub failures: BTreeMap<String, u64>,
-    pub unavailability: Vec<Window>,
-    pub revision_regressions: Vec<Regression>,
-    /// The watch-continuity checker's findings.
-    pub watch: crate::checks::watch::WatchLog,
-    #[serde(skip)]
-    last_success_ms: Option<u64>,
-}
 
 impl WorkloadLog {
     /// A linearizable operation succeeded (puts and linearizable gets decide availability).
@@ -165,7 +104,7 @@ pub struct Workload {
     shared: Arc<Shared>,
     clients: watch::Sender<Clients>,
     epoch: watch::Sender<u64>,
-    watch_log: Arc<Mutex<crate::checks::watch::WatchLog>>,
+    watch_log: Arc<Mutex<crate::record::WatchLog>>,
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -202,8 +141,7 @@ impl Workload {
                 ))
             })
             .collect();
-        let (watch_log, watcher) =
-            crate::checks::watch::spawn(rx, epoch_rx, start_revision, stop.clone());
+        let (watch_log, watcher) = watcher::spawn(rx, epoch_rx, start_revision, stop.clone());
         tasks.push(watcher);
         Workload {
             shared,

@@ -1,0 +1,128 @@
+//! Recovery evidence: snapshots, the disaster, the restore and its RTO phases, the RPO, and
+//! the scheduled backups a restore can take.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotRecord {
+    pub name: String,
+    pub file: PathBuf,
+    pub size_bytes: u64,
+    /// SHA-256 of the whole file, trailer included.
+    pub sha256: String,
+    /// From `etcdutl snapshot status`.
+    pub revision: i64,
+    pub total_keys: u64,
+    pub etcd_hash: u64,
+    /// When the stream started: the moment the snapshot captures.
+    pub taken_at: String,
+    pub taken_at_ms: u64,
+    pub duration_ms: u64,
+    pub mb_per_sec: f64,
+    /// Digest of every key/value at `revision`, read from the live cluster before any disaster.
+    pub keyspace_sha256: String,
+    pub keyspace_keys: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DisasterRecord {
+    pub started_ms: u64,
+    pub ended_ms: u64,
+    pub ended_at: String,
+    pub destroyed_containers: Vec<String>,
+    pub destroyed_volumes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Phase {
+    pub name: String,
+    pub duration_ms: u64,
+    /// Since the end of the disaster.
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestoreRecord {
+    pub snapshot: String,
+    /// Stored backups refused before this one (bad size, hash or trailer), newest first.
+    pub refused: Vec<Refusal>,
+    pub snapshot_revision: i64,
+    pub cluster_token: String,
+    pub phases: Vec<Phase>,
+    /// Disaster end → first successful quorum write on the restored cluster.
+    pub rto_first_write_ms: u64,
+    /// When the RTO clock started (ms since the run started): the end of the disaster, or the
+    /// start of a restore from an external file.
+    pub rto_from_ms: u64,
+    pub leader: Option<String>,
+    /// What the restore gave up, before verification counts the lost writes (none for a
+    /// drill that started from an external file).
+    pub rpo: Option<Rpo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rpo {
+    pub snapshot: String,
+    pub snapshot_revision: i64,
+    /// Disaster − snapshot time.
+    pub time_gap_ms: u64,
+    pub last_acknowledged_revision: Option<i64>,
+    /// Last acknowledged revision before the disaster − snapshot revision.
+    pub revision_gap: Option<i64>,
+    pub acknowledged_before_disaster: Option<u64>,
+    pub lost_acknowledged_writes: Option<u64>,
+    pub lost_examples: Vec<String>,
+}
+
+/// A stored backup the restore would not use, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Refusal {
+    pub name: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct BackupRecord {
+    pub name: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub revision: i64,
+    pub taken_at: String,
+    pub taken_at_ms: u64,
+    pub keyspace_sha256: String,
+    pub keyspace_keys: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct BackupLog {
+    pub store: String,
+    pub taken: Vec<BackupRecord>,
+    /// (ms since start, why) of every scheduled snapshot that could not be made.
+    pub failures: Vec<(u64, String)>,
+    /// Objects removed by the retention policy, with the rule that removed them.
+    pub deleted: Vec<(String, String)>,
+    /// What the store held when the drill ended.
+    pub remaining: Vec<String>,
+}
+
+impl BackupRecord {
+    /// The record as a snapshot a restore can use (digest and recorded hash included).
+    pub fn as_snapshot(&self, file: PathBuf) -> SnapshotRecord {
+        SnapshotRecord {
+            name: self.name.clone(),
+            file,
+            size_bytes: self.size_bytes,
+            sha256: self.sha256.clone(),
+            revision: self.revision,
+            total_keys: 0,
+            etcd_hash: 0,
+            taken_at: self.taken_at.clone(),
+            taken_at_ms: self.taken_at_ms,
+            duration_ms: 0,
+            mb_per_sec: 0.0,
+            keyspace_sha256: self.keyspace_sha256.clone(),
+            keyspace_keys: self.keyspace_keys,
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! What clients saw: the background workload's operations and acknowledgements, windows of
+//! unavailability, revision regressions, watch continuity, and per-phase latency.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+/// The background workload: its totals, per-phase latency and its timeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkloadReport {
+    pub config: Option<crate::plan::WorkloadPlan>,
+    #[serde(flatten)]
+    pub log: WorkloadLog,
+    pub phases: Vec<PhaseStats>,
+    pub timeline: Vec<Bucket>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Ack {
+    pub seq: u64,
+    pub revision: i64,
+    /// Milliseconds since the run started, when the acknowledgement arrived.
+    pub at_ms: u64,
+}
+
+#[derive(
+    Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpKind {
+    Put,
+    LinearizableGet,
+    SerializableGet,
+}
+
+/// One operation as the client saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Op {
+    pub kind: OpKind,
+    /// When it completed, ms since the run started.
+    pub at_ms: u64,
+    pub latency_us: u64,
+    pub ok: bool,
+}
+
+/// From the last success before a failure to the first success after it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Window {
+    pub from_ms: u64,
+    pub to_ms: Option<u64>,
+    pub failed_writes: u64,
+}
+
+/// A linearizable answer older than what a completed operation had already seen.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Regression {
+    pub at_ms: u64,
+    pub kind: OpKind,
+    pub seen_before: i64,
+    pub got: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct WorkloadLog {
+    pub attempts: u64,
+    #[serde(skip)]
+    pub acks: Vec<Ack>,
+    #[serde(skip)]
+    pub ops: Vec<Op>,
+    pub acknowledged: u64,
+    pub failures: BTreeMap<String, u64>,
+    pub unavailability: Vec<Window>,
+    pub revision_regressions: Vec<Regression>,
+    /// The watch-continuity checker's findings.
+    pub watch: WatchLog,
+    #[serde(skip)]
+    pub(crate) last_success_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Jump {
+    pub from: i64,
+    pub to: i64,
+}
+
+/// What a watching client saw when the cluster came back from a snapshot.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct RestoreView {
+    /// The last revision the watcher had seen before the cluster went away.
+    pub last_seen: i64,
+    /// The revision the restored cluster reported when the watch resumed.
+    pub cluster_revision: i64,
+    /// New writes at revisions cluster_revision+1..=last_seen are never delivered to a client
+    /// that resumes its watch where it left off.
+    pub invisible_revisions: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct WatchLog {
+    pub events: u64,
+    pub first_revision: Option<i64>,
+    pub last_revision: i64,
+    pub gaps: Vec<Jump>,
+    pub backwards: Vec<Jump>,
+    pub duplicates: u64,
+    pub reconnects: u64,
+    pub compacted: Vec<i64>,
+    pub restores: Vec<RestoreView>,
+    /// The cluster epoch (restores so far) the watcher last got an answer in.
+    #[serde(skip)]
+    pub epoch: u64,
+    #[serde(skip)]
+    pub(crate) keys_at_last: HashSet<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PhaseStats {
+    pub name: String,
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub count: u64,
+    pub errors: u64,
+    pub ops_per_sec: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Bucket {
+    pub at_ms: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}

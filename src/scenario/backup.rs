@@ -1,0 +1,74 @@
+//! The backup vocabulary of a scenario: where backups are stored, which one a restore takes,
+//! and how a stored backup is damaged. `backup` acts on them.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum StoreSpec {
+    /// A directory on this machine; relative paths are under the run's folder.
+    Local { dir: PathBuf },
+    /// S3 or an S3-compatible server (MinIO, moto, ...).
+    S3 {
+        bucket: String,
+        #[serde(default)]
+        prefix: Option<String>,
+        /// e.g. http://127.0.0.1:9000 for a local server; absent for AWS.
+        #[serde(default)]
+        endpoint: Option<String>,
+        #[serde(default)]
+        region: Option<String>,
+    },
+}
+
+impl StoreSpec {
+    /// What a report may say about the store: no credentials, ever.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreSpec::Local { dir } => format!("local {}", dir.display()),
+            StoreSpec::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                ..
+            } => format!(
+                "s3://{bucket}/{}{}",
+                prefix.as_deref().unwrap_or(""),
+                endpoint
+                    .as_deref()
+                    .map(|e| format!(" at {}", crate::util::redact_url(e)))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// Which stored backup a restore takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum BackupPick {
+    /// The newest; refused if it does not check out.
+    Latest,
+    /// The newest that checks out, falling back to older ones.
+    LatestGood,
+    Named(String),
+    /// The newest taken at least this long before the disaster ("as of T").
+    Before(#[serde(with = "humantime_serde")] Duration),
+}
+
+/// Backup-file faults: damage what the store holds, as a bad disk, a cut upload or a wrong
+/// retention script would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Damage {
+    /// Cut the file in half.
+    Truncate,
+    /// Flip bytes in the middle (the trailer no longer matches).
+    FlipBytes,
+    Delete,
+    /// The whole store goes away (a local store's directory is replaced by a plain file, as an
+    /// unmounted or broken share would look): every later upload, list and download fails.
+    Unreachable,
+}

@@ -1,0 +1,90 @@
+//! The watching client: a watch on every key, through the whole drill, following the members
+//! the workload follows and re-opening where it left off. What it sees goes to
+//! `checks::watch`'s continuity check.
+
+use crate::record::WatchLog;
+use etcd_client::{Client, WatchOptions};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Runs a watcher on every key from `start_revision` until `stop`, following the current
+/// clients; `epoch` changes when the cluster was restored.
+pub fn spawn(
+    clients: watch::Receiver<Vec<Client>>,
+    epoch: watch::Receiver<u64>,
+    start_revision: i64,
+    stop: CancellationToken,
+) -> (Arc<Mutex<WatchLog>>, tokio::task::JoinHandle<()>) {
+    let log = Arc::new(Mutex::new(WatchLog::default()));
+    let task = tokio::spawn(run(clients, epoch, start_revision, stop, log.clone()));
+    (log, task)
+}
+
+async fn run(
+    clients: watch::Receiver<Vec<Client>>,
+    epoch: watch::Receiver<u64>,
+    start_revision: i64,
+    stop: CancellationToken,
+    log: Arc<Mutex<WatchLog>>,
+) {
+    let mut next = start_revision;
+    let mut member = 0usize;
+    let mut seen_epoch = *epoch.borrow();
+    loop {
+        if stop.is_cancelled() {
+            return;
+        }
+        let list = clients.borrow().clone();
+        let Some(mut client) = list.get(member % list.len().max(1)).cloned() else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let options = WatchOptions::new()
+            .with_all_keys()
+            .with_start_revision(next);
+        let opened = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = tokio::time::timeout(Duration::from_secs(2), client.watch(vec![0u8], Some(options))) => r,
+        };
+        let Ok(Ok(mut stream)) = opened else {
+            member += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let restored = *epoch.borrow() != seen_epoch;
+        seen_epoch = *epoch.borrow();
+        let mut first = true;
+        loop {
+            let msg = tokio::select! {
+                _ = stop.cancelled() => return,
+                m = stream.message() => m,
+            };
+            let Ok(Some(resp)) = msg else { break };
+            let Ok(mut l) = log.lock() else { return };
+            if first && restored {
+                l.observe_restore(resp.header().map(|h| h.revision()).unwrap_or(0));
+            }
+            l.epoch = seen_epoch;
+            first = false;
+            if resp.compact_revision() > 0 {
+                l.compacted.push(resp.compact_revision());
+            }
+            for event in resp.events() {
+                if let Some(kv) = event.kv() {
+                    l.observe(kv.mod_revision(), kv.key());
+                }
+            }
+            next = l.last_revision.max(next - 1) + 1;
+            if resp.canceled() {
+                break;
+            }
+        }
+        if let Ok(mut l) = log.lock() {
+            l.reconnects += 1;
+        }
+        member += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -5,7 +5,9 @@ use crate::record::Health;
 use crate::record::ImageInfo;
 use crate::record::SeedStats;
 use crate::record::WorkloadLog;
-use crate::record::{DisasterRecord, FaultRecord, RestoreRecord, SnapshotRecord, VerifyRecord};
+use crate::record::{
+    DisasterRecord, FaultRecord, RestoreRecord, Rpo, SnapshotRecord, VerifyRecord,
+};
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Debug, Clone)]
@@ -51,7 +53,9 @@ pub enum EventKind {
         index: usize,
         label: String,
         duration: Duration,
+        /// The error and its causes, on one line.
         error: String,
+        kind: crate::record::FailureKind,
     },
     WorkloadStopped(Box<WorkloadLog>),
     /// The backup schedule ended: what it took, deleted and left in the store.
@@ -76,8 +80,10 @@ pub enum StepOutcome {
     Seeded(SeedStats),
     Snapshot(SnapshotRecord),
     Disaster(DisasterRecord),
-    Restored(RestoreRecord),
-    Verified(VerifyRecord),
+    /// The restore, and what it gave up (`None` for an external file: no disaster to measure).
+    Restored(RestoreRecord, Option<Rpo>),
+    /// Verification, and the RPO with the acknowledged writes the restore rolled back counted.
+    Verified(VerifyRecord, Option<Rpo>),
     Slept,
     BackupDamaged {
         name: String,

@@ -135,6 +135,7 @@ fn verdict_word(v: Verdict) -> &'static str {
         Verdict::Passed => "PASSED",
         Verdict::GateFailed => "GATE FAILED",
         Verdict::DrillFailed => "DRILL FAILED",
+        Verdict::EnvironmentFailed => "ENVIRONMENT FAILED",
         Verdict::Interrupted => "INTERRUPTED",
     }
 }

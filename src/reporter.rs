@@ -92,6 +92,7 @@ impl TerminalReporter {
                 label,
                 duration,
                 error,
+                ..
             } => {
                 if let Some(bar) = self.bar.take() {
                     bar.abandon();
@@ -152,8 +153,8 @@ fn describe(o: &StepOutcome) -> String {
         StepOutcome::Disaster(d) => {
             format!(" ({} members destroyed)", d.destroyed_containers.len())
         }
-        StepOutcome::Restored(r) => format!(" (RTO to first write {} ms)", r.rto_first_write_ms),
-        StepOutcome::Verified(v) => format!(
+        StepOutcome::Restored(r, _) => format!(" (RTO to first write {} ms)", r.rto_first_write_ms),
+        StepOutcome::Verified(v, _) => format!(
             " ({})",
             if v.passed {
                 "integrity ok"

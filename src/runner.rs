@@ -194,6 +194,7 @@ async fn run_steps(
         snapshots: Vec::new(),
         disaster: None,
         restore: None,
+        rpo: None,
         seeded: false,
         open_faults: Default::default(),
         backups: None,
@@ -258,6 +259,7 @@ async fn run_steps(
                     label,
                     duration,
                     error: crate::util::error_chain(&e),
+                    kind: e.kind(),
                 });
                 break;
             }
@@ -272,6 +274,7 @@ async fn run_steps(
                     label,
                     duration,
                     error,
+                    kind: crate::record::FailureKind::Deadline,
                 });
                 break;
             }

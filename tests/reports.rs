@@ -559,3 +559,21 @@ fn report_json_read_back_keeps_every_float() {
         assert_eq!(back.snapshots[0].mb_per_sec.to_bits(), x.to_bits(), "{x}");
     }
 }
+
+/// The committed schema is the one derived from the types: a field added to the report, or a
+/// changed type, shows here. `ETCD_DRILL_WRITE_SCHEMA=1 cargo test --test reports` rewrites it.
+#[test]
+fn committed_schema_is_derived_from_the_types() {
+    let path = root().join("src/report/report.schema.json");
+    let derived = serde_json::to_string_pretty(&etcd_drill::record::schema()).expect("json") + "\n";
+    if std::env::var_os("ETCD_DRILL_WRITE_SCHEMA").is_some() {
+        std::fs::write(&path, &derived).expect("write the schema");
+    }
+    let committed = std::fs::read_to_string(&path).expect("schema");
+    assert!(
+        committed == derived,
+        "src/report/report.schema.json differs from the schema derived from the record types; \
+         run ETCD_DRILL_WRITE_SCHEMA=1 cargo test --test reports, and bump SCHEMA_VERSION if a \
+         meaning changed"
+    );
+}

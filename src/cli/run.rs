@@ -147,18 +147,7 @@ async fn run_one(
         eprint(format!("cannot print the summary: {e}"));
     }
     notify(plan, &report, &opts.run_dir).await;
-    let code = if report.verdict == Verdict::DrillFailed
-        && report
-            .steps
-            .iter()
-            .all(|s| s.status != crate::record::StepStatus::Failed)
-    {
-        // Set-up failed before any step: the environment could not run a drill.
-        exit_codes::ENVIRONMENT
-    } else {
-        report.verdict.exit_code()
-    };
-    (code, report)
+    (report.verdict.exit_code(), report)
 }
 
 fn write_run_dir(report: &RunReport, run_dir: &Path) {

@@ -85,13 +85,15 @@ pub struct NotifyPlan {
     pub on: crate::scenario::NotifyOn,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ClusterPlan {
     pub members: u32,
     pub image: String,
     #[serde(with = "crate::util::millis")]
+    #[schemars(with = "u64")]
     pub heartbeat_interval: Duration,
     #[serde(with = "crate::util::millis")]
+    #[schemars(with = "u64")]
     pub election_timeout: Duration,
     pub quota_backend_bytes: Option<u64>,
     pub snapshot_count: Option<u64>,
@@ -110,7 +112,7 @@ pub struct SeedPlan {
     pub concurrency: u32,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct WorkloadPlan {
     pub rate: u32,
     pub concurrency: u32,
@@ -119,11 +121,12 @@ pub struct WorkloadPlan {
     pub read_range: u64,
     pub key_prefix: String,
     #[serde(with = "crate::util::millis")]
+    #[schemars(with = "u64")]
     pub timeout: Duration,
 }
 
 /// Relative weights of the operations the workload issues.
-#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Mix {
     pub put: u32,
     pub linearizable_get: u32,

@@ -2,10 +2,11 @@
 //! sampled while it held.
 
 use super::Divergence;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One fault: what was hit, the proof it took effect, and what it cost.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct FaultRecord {
     pub name: String,
     pub fault: String,
@@ -75,7 +76,7 @@ impl FaultRecord {
 }
 
 /// One member's health at one moment, sampled every 250 ms while a fault is in effect.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct HealthSample {
     pub at_ms: u64,
     pub member: String,

@@ -1,17 +1,17 @@
 //! Integrity evidence: seeded keys, the keyspace digest, HashKV per member and, when members
 //! part, where; what a restored external snapshot holds; durability of acknowledged writes.
 
-use super::Rpo;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct MemberHash {
     pub member: String,
     pub hash: u32,
     pub revision: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct DigestCheck {
     pub snapshot: String,
     pub revision: i64,
@@ -22,7 +22,7 @@ pub struct DigestCheck {
     pub equal: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct VerifyRecord {
     /// Disaster end → verification finished, when a restore happened.
     pub rto_verified_ms: Option<u64>,
@@ -35,13 +35,12 @@ pub struct VerifyRecord {
     pub snapshot_digest: Option<DigestCheck>,
     /// What a restored external snapshot holds.
     pub keyspace: Option<KeyspaceSummary>,
-    pub rpo: Option<Rpo>,
     /// Acknowledged writes missing that no restore rolled back.
     pub durability: Option<Durability>,
     pub passed: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct KeyspaceSummary {
     pub revision: i64,
     pub keys: u64,
@@ -50,7 +49,7 @@ pub struct KeyspaceSummary {
 
 /// The durability checker: every acknowledged put is readable after recovery, unless a restore
 /// rolled it back (then it counts in the RPO).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Durability {
     pub checked: u64,
     pub lost: u64,
@@ -85,7 +84,7 @@ impl VerifyRecord {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Divergence {
     /// The revision the hashes and the keyspaces were read at.
     pub revision: i64,
@@ -116,7 +115,7 @@ impl Divergence {
 }
 
 /// Seeded keys that are missing or hold another value: (missing, wrong), with up to 10 examples.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, JsonSchema)]
 pub struct SeedCheck {
     pub expected: u64,
     pub missing: u64,

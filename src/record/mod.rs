@@ -5,22 +5,27 @@
 mod fault;
 mod integrity;
 mod recovery;
+mod schema;
 mod setup;
 mod workload;
 
 pub use fault::*;
 pub use integrity::*;
 pub use recovery::*;
+pub use schema::schema;
 pub use setup::*;
 pub use workload::*;
 
 use crate::plan::ClusterPlan;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: one RPO (top-level `rpo`; no copies under `restore` and `verification`), `steps[].failure`,
+/// and the verdict `environment-failed`. Version 1 reports still read (`report`, `compare`).
+pub const SCHEMA_VERSION: u32 = 2;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RunReport {
     pub schema_version: u32,
     pub tool: Tool,
@@ -49,13 +54,13 @@ pub struct RunReport {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
     pub name: String,
     pub version: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ScenarioInfo {
     pub name: String,
     pub description: Option<String>,
@@ -63,14 +68,14 @@ pub struct ScenarioInfo {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Environment {
     pub docker: Option<String>,
     pub image: Option<ImageInfo>,
     pub etcd_version: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepStatus {
     Passed,
@@ -78,7 +83,7 @@ pub enum StepStatus {
     NotRun,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StepRecord {
     pub index: usize,
     pub step: String,
@@ -87,14 +92,41 @@ pub struct StepRecord {
     pub started_ms: Option<u64>,
     pub duration_ms: Option<u64>,
     pub error: Option<String>,
+    /// What kind of failure stopped the step, when it failed.
+    #[serde(default)]
+    pub failure: Option<FailureKind>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What stopped a step: the layer that failed, kept from the error to the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The step's deadline passed.
+    Deadline,
+    /// etcd refused or did not answer (health, reads, writes, membership).
+    Cluster,
+    /// A snapshot could not be streamed, or `etcdutl snapshot status` refused it.
+    Snapshot,
+    /// `etcdutl snapshot restore` or starting the restored members failed.
+    Restore,
+    /// Docker refused or failed an operation.
+    Sandbox,
+    /// A fault could not be injected, proven or healed.
+    Fault,
+    /// The backup store failed, or every candidate backup was refused.
+    Backup,
+    /// What the step needs was not there (a named snapshot, an open fault).
+    Precondition,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Passed,
     GateFailed,
     DrillFailed,
+    /// The sandbox or the cluster could not be set up: no step ran.
+    EnvironmentFailed,
     Interrupted,
 }
 
@@ -105,6 +137,7 @@ impl Verdict {
             Verdict::Passed => PASSED,
             Verdict::GateFailed => GATE_FAILED,
             Verdict::DrillFailed => DRILL_FAILED,
+            Verdict::EnvironmentFailed => ENVIRONMENT,
             Verdict::Interrupted => INTERRUPTED,
         }
     }

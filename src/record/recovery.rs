@@ -1,10 +1,11 @@
 //! Recovery evidence: snapshots, the disaster, the restore and its RTO phases, the RPO, and
 //! the scheduled backups a restore can take.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SnapshotRecord {
     pub name: String,
     pub file: PathBuf,
@@ -25,7 +26,7 @@ pub struct SnapshotRecord {
     pub keyspace_keys: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct DisasterRecord {
     pub started_ms: u64,
     pub ended_ms: u64,
@@ -34,7 +35,7 @@ pub struct DisasterRecord {
     pub destroyed_volumes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Phase {
     pub name: String,
     pub duration_ms: u64,
@@ -42,7 +43,7 @@ pub struct Phase {
     pub at_ms: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RestoreRecord {
     pub snapshot: String,
     /// Stored backups refused before this one (bad size, hash or trailer), newest first.
@@ -56,12 +57,9 @@ pub struct RestoreRecord {
     /// start of a restore from an external file.
     pub rto_from_ms: u64,
     pub leader: Option<String>,
-    /// What the restore gave up, before verification counts the lost writes (none for a
-    /// drill that started from an external file).
-    pub rpo: Option<Rpo>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Rpo {
     pub snapshot: String,
     pub snapshot_revision: i64,
@@ -76,13 +74,13 @@ pub struct Rpo {
 }
 
 /// A stored backup the restore would not use, and why.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct Refusal {
     pub name: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, JsonSchema)]
 pub struct BackupRecord {
     pub name: String,
     pub size_bytes: u64,
@@ -94,7 +92,7 @@ pub struct BackupRecord {
     pub keyspace_keys: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, JsonSchema)]
 pub struct BackupLog {
     pub store: String,
     pub taken: Vec<BackupRecord>,

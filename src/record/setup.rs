@@ -1,10 +1,11 @@
 //! The run's setting: the image, TLS files, the cluster's health, the seed, and gate verdicts.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// The image a drill will run, and how etcd-drill got hold of it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, JsonSchema)]
 pub struct ImageInfo {
     pub name: String,
     pub id: String,
@@ -14,7 +15,7 @@ pub struct ImageInfo {
 }
 
 /// What a report may say about TLS: where the files are and how to use them. No key material.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TlsInfo {
     pub dir: PathBuf,
     pub ca: PathBuf,
@@ -24,14 +25,14 @@ pub struct TlsInfo {
 }
 
 /// What a health check saw.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, JsonSchema)]
 pub struct Health {
     pub leader: String,
     pub version: String,
     pub took_ms: u64,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, JsonSchema)]
 pub struct SeedStats {
     pub keys: u64,
     pub value_size: u32,
@@ -44,7 +45,7 @@ pub struct SeedStats {
     pub revision: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct GateVerdict {
     pub gate: String,
     pub target: String,

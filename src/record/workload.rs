@@ -1,11 +1,12 @@
 //! What clients saw: the background workload's operations and acknowledgements, windows of
 //! unavailability, revision regressions, watch continuity, and per-phase latency.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 
 /// The background workload: its totals, per-phase latency and its timeline.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct WorkloadReport {
     pub config: Option<crate::plan::WorkloadPlan>,
     #[serde(flatten)]
@@ -14,7 +15,7 @@ pub struct WorkloadReport {
     pub timeline: Vec<Bucket>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct Ack {
     pub seq: u64,
     pub revision: i64,
@@ -23,7 +24,17 @@ pub struct Ack {
 }
 
 #[derive(
-    Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord,
+    Debug,
+    Clone,
+    Copy,
+    Serialize,
+    serde::Deserialize,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    JsonSchema,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum OpKind {
@@ -43,7 +54,7 @@ pub struct Op {
 }
 
 /// From the last success before a failure to the first success after it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct Window {
     pub from_ms: u64,
     pub to_ms: Option<u64>,
@@ -51,7 +62,7 @@ pub struct Window {
 }
 
 /// A linearizable answer older than what a completed operation had already seen.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct Regression {
     pub at_ms: u64,
     pub kind: OpKind,
@@ -59,7 +70,7 @@ pub struct Regression {
     pub got: i64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, JsonSchema)]
 pub struct WorkloadLog {
     pub attempts: u64,
     #[serde(skip)]
@@ -76,14 +87,14 @@ pub struct WorkloadLog {
     pub(crate) last_success_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct Jump {
     pub from: i64,
     pub to: i64,
 }
 
 /// What a watching client saw when the cluster came back from a snapshot.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct RestoreView {
     /// The last revision the watcher had seen before the cluster went away.
     pub last_seen: i64,
@@ -94,7 +105,7 @@ pub struct RestoreView {
     pub invisible_revisions: i64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, JsonSchema)]
 pub struct WatchLog {
     pub events: u64,
     pub first_revision: Option<i64>,
@@ -112,7 +123,7 @@ pub struct WatchLog {
     pub(crate) keys_at_last: HashSet<Vec<u8>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct PhaseStats {
     pub name: String,
     pub from_ms: u64,
@@ -126,7 +137,7 @@ pub struct PhaseStats {
     pub max_ms: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct Bucket {
     pub at_ms: u64,
     pub ok: u64,

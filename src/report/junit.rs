@@ -100,7 +100,7 @@ fn outside_steps(r: &RunReport) -> Option<TestCase> {
     let step_failed = r.steps.iter().any(|s| s.status == StepStatus::Failed);
     let message = match r.verdict {
         Verdict::Interrupted => r.error.clone().unwrap_or_else(|| "interrupted".into()),
-        Verdict::DrillFailed if !step_failed => r
+        Verdict::DrillFailed | Verdict::EnvironmentFailed if !step_failed => r
             .error
             .clone()
             .unwrap_or_else(|| "the drill failed outside any step".into()),

@@ -17,7 +17,9 @@ pub enum ReadError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("{path} has schema version {found}; this etcd-drill reads version {SCHEMA_VERSION}")]
+    #[error(
+        "{path} has schema version {found}; this etcd-drill reads versions 1 to {SCHEMA_VERSION}"
+    )]
     Version { path: PathBuf, found: u64 },
 }
 
@@ -38,7 +40,9 @@ pub fn read_report(path: &Path) -> Result<RunReport, ReadError> {
         schema_version: u64,
     }
     if let Ok(v) = serde_json::from_slice::<Versioned>(&bytes) {
-        if v.schema_version != u64::from(SCHEMA_VERSION) {
+        // Version 2 only dropped the RPO's copies and added optional facts: a version 1 report
+        // reads as it is, so last month's baseline still compares.
+        if !(1..=u64::from(SCHEMA_VERSION)).contains(&v.schema_version) {
             return Err(ReadError::Version {
                 path: file,
                 found: v.schema_version,

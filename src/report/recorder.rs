@@ -16,6 +16,7 @@ pub struct Recorder {
     workload_plan: Option<crate::plan::WorkloadPlan>,
     started: SystemTime,
     failed: bool,
+    setup_failed: bool,
     interrupted: bool,
 }
 
@@ -33,6 +34,7 @@ impl Recorder {
                 started_at: None,
                 started_ms: None,
                 duration_ms: None,
+                failure: None,
                 error: None,
             })
             .collect();
@@ -76,6 +78,7 @@ impl Recorder {
             workload_plan: plan.workload.clone(),
             started: now,
             failed: false,
+            setup_failed: false,
             interrupted: false,
         }
     }
@@ -113,13 +116,13 @@ impl Recorder {
                     StepOutcome::Seeded(s) => r.seed = Some(s.clone()),
                     StepOutcome::Snapshot(s) => r.snapshots.push(s.clone()),
                     StepOutcome::Disaster(d) => r.disaster = Some(d.clone()),
-                    StepOutcome::Restored(x) => {
-                        r.rpo = x.rpo.clone();
+                    StepOutcome::Restored(x, rpo) => {
+                        r.rpo = rpo.clone();
                         r.restore = Some(x.clone());
                     }
-                    StepOutcome::Verified(v) => {
-                        if v.rpo.is_some() {
-                            r.rpo = v.rpo.clone();
+                    StepOutcome::Verified(v, rpo) => {
+                        if rpo.is_some() {
+                            r.rpo = rpo.clone();
                         }
                         r.verification = Some(v.clone());
                     }
@@ -134,6 +137,7 @@ impl Recorder {
                 index,
                 duration,
                 error,
+                kind,
                 ..
             } => {
                 self.failed = true;
@@ -141,6 +145,7 @@ impl Recorder {
                     s.status = StepStatus::Failed;
                     s.duration_ms = Some(ms(*duration));
                     s.error = Some(error.clone());
+                    s.failure = Some(*kind);
                 }
                 r.error
                     .get_or_insert_with(|| format!("step {index} failed: {error}"));
@@ -157,7 +162,7 @@ impl Recorder {
             EventKind::BackupsStopped(log) => r.backups = Some(log.clone()),
             EventKind::Tls(info) => r.tls = Some(info.clone()),
             EventKind::SetupFailed(error) => {
-                self.failed = true;
+                self.setup_failed = true;
                 r.error.get_or_insert_with(|| error.clone());
             }
             EventKind::Note(_)
@@ -186,6 +191,8 @@ impl Recorder {
         r.gates = evaluate(&self.gates, r);
         r.verdict = if self.interrupted {
             Verdict::Interrupted
+        } else if self.setup_failed {
+            Verdict::EnvironmentFailed
         } else if self.failed {
             Verdict::DrillFailed
         } else if r.gates.iter().all(|g| g.passed) {

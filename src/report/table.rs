@@ -1,6 +1,6 @@
 //! The terminal summary: what an operator reads at the end of a drill.
 
-use crate::record::{RunReport, StepStatus, Verdict};
+use crate::record::{RunReport, StepStatus};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table};
 use std::io::Write;
 
@@ -203,13 +203,7 @@ pub fn render(r: &RunReport, out: &mut dyn Write) -> std::io::Result<()> {
         }
         writeln!(out, "{g}")?;
     }
-    let verdict = match r.verdict {
-        Verdict::Passed => "PASSED",
-        Verdict::GateFailed => "FAILED (a gate failed)",
-        Verdict::DrillFailed => "FAILED (the drill could not complete)",
-        Verdict::Interrupted => "INTERRUPTED",
-    };
-    writeln!(out, "verdict: {verdict}")?;
+    writeln!(out, "verdict: {}", super::document::verdict_text(r.verdict))?;
     if let Some(e) = &r.error {
         writeln!(out, "error: {e}")?;
     }

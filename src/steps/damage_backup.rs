@@ -13,11 +13,9 @@ pub async fn run(
     let sched = ctx
         .backups
         .as_ref()
-        .ok_or_else(|| StepError::Failed("no backup schedule".into()))?;
+        .ok_or_else(|| StepError::Precondition("no backup schedule".into()))?;
     let own: Vec<String> = sched.records().into_iter().map(|r| r.name).collect();
-    let (target, what) = crate::backup::damage(&sched.store, &own, name, how)
-        .await
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+    let (target, what) = crate::backup::damage(&sched.store, &own, name, how).await?;
     ctx.emit(EventKind::Note(format!("backup {target}: {what}")));
     Ok(StepOutcome::BackupDamaged { name: target, what })
 }

@@ -47,9 +47,7 @@ pub async fn run(
         .unwrap_or(1)
         .wrapping_mul(1_000_003)
         .wrapping_add(index as u64);
-    let members = faults::resolve(&ctx.cluster, &plan.target, seed)
-        .await
-        .map_err(fault_err)?;
+    let members = faults::resolve(&ctx.cluster, &plan.target, seed).await?;
     let injected_ms = ctx.clock.ms();
     let ids = faults::member_ids(&ctx.cluster).await;
     let watcher = Watcher::start(endpoints(ctx), ids, leader_before.clone(), ctx.clock);
@@ -57,7 +55,7 @@ pub async fn run(
         Ok(a) => a,
         Err(e) => {
             watcher.stop().await;
-            return Err(fault_err(e));
+            return Err(e.into());
         }
     };
     let record = FaultRecord {
@@ -104,7 +102,7 @@ pub async fn heal(ctx: &mut Ctx<'_>, name: &str) -> Result<StepOutcome, StepErro
     let open = ctx
         .open_faults
         .remove(name)
-        .ok_or_else(|| StepError::Failed(format!("no fault named {name} is in effect")))?;
+        .ok_or_else(|| StepError::Precondition(format!("no fault named {name} is in effect")))?;
     Ok(StepOutcome::Fault(finish(ctx, open).await?))
 }
 
@@ -114,10 +112,6 @@ fn endpoints(ctx: &Ctx<'_>) -> Vec<(String, String)> {
         .iter()
         .map(|m| (m.name.clone(), m.endpoint()))
         .collect()
-}
-
-fn fault_err(e: faults::FaultError) -> StepError {
-    StepError::Failed(crate::util::error_chain(&e))
 }
 
 async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepError> {
@@ -156,7 +150,7 @@ async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepE
     record.new_leader_after_ms = seen
         .new_leader
         .map(|(at, _)| at.saturating_sub(record.injected_ms));
-    healed.map_err(fault_err)?;
+    healed?;
     if let Some(r) = recovered {
         r?;
         record.recovered_ms = Some(ctx.clock.ms());

@@ -17,6 +17,7 @@ pub use fault::OpenFault;
 use crate::cluster::{Cluster, ClusterError};
 use crate::events::{Clock, EventKind, RunEvent, StepOutcome};
 use crate::plan::{Plan, PlannedStep, StepKind};
+use crate::record::FailureKind;
 use crate::record::{DisasterRecord, RestoreRecord, SnapshotRecord};
 use crate::restore::RestoreError;
 use crate::sandbox::{Sandbox, SandboxError};
@@ -36,8 +37,29 @@ pub enum StepError {
     Restore(#[from] RestoreError),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Fault(#[from] crate::faults::FaultError),
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
+    /// What the step needs is not there (a snapshot by that name, a backup schedule, an open
+    /// fault): the plan forbids most of these, so this is a drill written against itself.
     #[error("{0}")]
-    Failed(String),
+    Precondition(String),
+}
+
+impl StepError {
+    /// What kind of failure this is, for the report.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            StepError::Cluster(_) => FailureKind::Cluster,
+            StepError::Snapshot(_) => FailureKind::Snapshot,
+            StepError::Restore(_) => FailureKind::Restore,
+            StepError::Sandbox(_) => FailureKind::Sandbox,
+            StepError::Fault(_) => FailureKind::Fault,
+            StepError::Backup(_) => FailureKind::Backup,
+            StepError::Precondition(_) => FailureKind::Precondition,
+        }
+    }
 }
 
 /// What the steps share: the plan, the sandbox, the live cluster and what earlier steps left.
@@ -53,6 +75,8 @@ pub struct Ctx<'e> {
     pub snapshots: Vec<SnapshotRecord>,
     pub disaster: Option<DisasterRecord>,
     pub restore: Option<RestoreRecord>,
+    /// What the last restore gave up; `verify` adds the acknowledged writes it rolled back.
+    pub rpo: Option<crate::record::Rpo>,
     pub seeded: bool,
     /// Faults injected without a hold, waiting for their `heal` step.
     pub open_faults: std::collections::HashMap<String, OpenFault>,

@@ -27,7 +27,7 @@ async fn source(
                 .iter()
                 .find(|s| &s.name == name)
                 .cloned()
-                .ok_or_else(|| StepError::Failed(format!("no snapshot named {name}")))?;
+                .ok_or_else(|| StepError::Precondition(format!("no snapshot named {name}")))?;
             crate::snapshot::check_file(&snap.file, &snap.sha256)?;
             Ok((snap, Vec::new()))
         }
@@ -35,7 +35,7 @@ async fn source(
             let sched = ctx
                 .backups
                 .as_ref()
-                .ok_or_else(|| StepError::Failed("no backup schedule".into()))?;
+                .ok_or_else(|| StepError::Precondition("no backup schedule".into()))?;
             let dir = ctx.run_dir.join("restore");
             let picked = crate::backup::pick(
                 &sched.store,
@@ -45,8 +45,7 @@ async fn source(
                 disaster_started_ms,
                 &dir,
             )
-            .await
-            .map_err(|e| StepError::Failed(e.to_string()))?;
+            .await?;
             ctx.snapshots.push(picked.snapshot.clone());
             Ok((picked.snapshot, picked.refused))
         }
@@ -163,12 +162,13 @@ pub async fn run(
         rto_first_write_ms: rto,
         rto_from_ms,
         leader: Some(leader),
-        rpo: disaster
-            .as_ref()
-            .map(|d| rpo(ctx, &snap, d.started_ms, d.ended_ms)),
     };
+    let rpo = disaster
+        .as_ref()
+        .map(|d| rpo(ctx, &snap, d.started_ms, d.ended_ms));
     ctx.restore = Some(record.clone());
-    Ok(StepOutcome::Restored(record))
+    ctx.rpo = rpo.clone();
+    Ok(StepOutcome::Restored(record, rpo))
 }
 
 /// The RPO a restore of `snap` gives: what was written between it and the disaster.

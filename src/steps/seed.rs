@@ -10,7 +10,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
         .plan
         .seed
         .clone()
-        .ok_or_else(|| StepError::Failed("no seed section".into()))?;
+        .ok_or_else(|| StepError::Precondition("no seed section".into()))?;
     let done = AtomicU64::new(0);
     let client = ctx.client.clone();
     let progress = |n: u64| done.store(n, Ordering::Relaxed);

@@ -15,7 +15,7 @@ pub async fn run(
         .cluster
         .members
         .first()
-        .ok_or_else(|| StepError::Failed("no member to snapshot".into()))?;
+        .ok_or_else(|| StepError::Precondition("no member to snapshot".into()))?;
     let endpoint = member.endpoint();
     let client = crate::cluster::connect(std::slice::from_ref(&endpoint)).await?;
     let taken_at_ms = ctx.clock.ms();

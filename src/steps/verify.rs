@@ -53,7 +53,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
     let passed = seed.as_ref().is_none_or(|s| s.ok())
         && hashkv_equal
         && snapshot_digest.as_ref().is_none_or(|d| d.equal);
-    Ok(StepOutcome::Verified(VerifyRecord {
+    let record = VerifyRecord {
         rto_verified_ms,
         seed,
         hashkv,
@@ -61,10 +61,10 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
         divergence,
         snapshot_digest,
         keyspace,
-        rpo,
         durability,
         passed,
-    }))
+    };
+    Ok(StepOutcome::Verified(record, rpo))
 }
 
 /// When the hashes differ: which members, and which keys (`None` when they are equal).
@@ -116,7 +116,7 @@ async fn lost_writes(
     ctx: &Ctx<'_>,
 ) -> Result<(Option<crate::record::Rpo>, Option<Durability>), StepError> {
     let Some(w) = &ctx.workload else {
-        return Ok((ctx.restore.as_ref().and_then(|r| r.rpo.clone()), None));
+        return Ok((ctx.rpo.clone(), None));
     };
     let log = w.log();
     let missing: HashSet<u64> = missing_acks(ctx).await?.into_iter().collect();
@@ -139,15 +139,11 @@ async fn lost_writes(
         lost: violated.len() as u64,
         examples: violated.iter().take(10).map(name).collect(),
     };
-    let rpo = ctx
-        .restore
-        .as_ref()
-        .and_then(|r| r.rpo.clone())
-        .map(|mut rpo| {
-            rpo.lost_acknowledged_writes = Some(rolled_back.len() as u64);
-            rpo.lost_examples = rolled_back.iter().take(10).map(name).collect();
-            rpo
-        });
+    let rpo = ctx.rpo.clone().map(|mut rpo| {
+        rpo.lost_acknowledged_writes = Some(rolled_back.len() as u64);
+        rpo.lost_examples = rolled_back.iter().take(10).map(name).collect();
+        rpo
+    });
     Ok((rpo, Some(durability)))
 }
 

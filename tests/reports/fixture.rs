@@ -235,7 +235,6 @@ fn restore() -> RestoreRecord {
         rto_first_write_ms: 2000,
         rto_from_ms: 9300,
         leader: Some("etcd-3".into()),
-        rpo: Some(rpo()),
     }
 }
 
@@ -275,7 +274,6 @@ fn verified() -> VerifyRecord {
             ]
             .into(),
         }),
-        rpo: Some(rpo()),
         durability: Some(Durability {
             checked: 825,
             lost: 0,
@@ -346,8 +344,18 @@ pub fn full_report() -> RunReport {
         destroyed_volumes: vec!["etcd-drill-5992-etcd-1".into()],
     };
     f.step(4, 9000, 9300, StepOutcome::Disaster(disaster));
-    f.step(5, 9300, 11300, StepOutcome::Restored(restore()));
-    f.step(6, 11300, 11900, StepOutcome::Verified(verified()));
+    f.step(
+        5,
+        9300,
+        11300,
+        StepOutcome::Restored(restore(), Some(rpo())),
+    );
+    f.step(
+        6,
+        11300,
+        11900,
+        StepOutcome::Verified(verified(), Some(rpo())),
+    );
     f.at(21_000, EventKind::WorkloadStopped(Box::new(workload())));
     f.at(21_001, EventKind::BackupsStopped(backups()));
     f.finish()
@@ -371,6 +379,7 @@ pub fn failed_report() -> RunReport {
             label: "seed".into(),
             duration: Duration::from_millis(300),
             error: NASTY.into(),
+            kind: FailureKind::Cluster,
         },
     );
     f.finish()

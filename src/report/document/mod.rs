@@ -42,6 +42,7 @@ pub fn verdict_text(v: Verdict) -> &'static str {
         Verdict::Passed => "PASSED",
         Verdict::GateFailed => "FAILED (a gate failed)",
         Verdict::DrillFailed => "FAILED (the drill could not complete)",
+        Verdict::EnvironmentFailed => "FAILED (the environment could not run the drill)",
         Verdict::Interrupted => "INTERRUPTED",
     }
 }

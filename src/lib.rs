@@ -13,15 +13,17 @@
 //! - `events`: what the runner tells the world; they carry records.
 //! - `sandbox` (the Docker seam; bollard stays inside), `tls` (the run's CA and certificates),
 //!   `image` (the etcd image); then `cluster` (etcd knowledge: flags, names, clients, health).
-//! - The drill's real work: `keyspace` (paged reads, digests) and `snapshot` (stream, check);
-//!   then `restore` (`etcdutl snapshot restore`), `seed`, `workload` (background traffic and
-//!   the watching client), `backup` (scheduled snapshots, stores, retention, damage) and
-//!   `checks` (every correctness check: HashKV, divergence, watch continuity, …).
+//! - The drill's real work: `keyspace` (paged reads, digests) and `snapshot_file` (stream a
+//!   member's snapshot to a file, check a file); then `restore_files` (`etcdutl snapshot
+//!   restore` into the members' volumes), `seed_data` (generate, load and check the seed),
+//!   `workload` (background traffic and the watching client), `backup` (scheduled snapshots,
+//!   stores, retention, damage) and `checks` (every correctness check, each a function from
+//!   what was observed to a verdict).
 //! - `faults`: one file per fault, target choice apart from the action, and the proof each took
 //!   effect; then `steps`: one file per step.
 //! - `runner`: the drill's life cycle.
 //! - `report` (Recorder, gates, renderers, manifest; reads records, never Docker or etcd),
-//!   `reporter` (the terminal), `notify` (the webhook).
+//!   `terminal` (progress and the summary on the terminal), `notify` (the webhook).
 //! - `cli`: parses, wires and renders; no drill logic.
 
 /// The layers of the crate, bottom up. A module may import from its own layer (without a
@@ -34,12 +36,12 @@ pub const LAYERS: &[&[&str]] = &[
     &["events"],
     &["sandbox", "tls", "image"],
     &["cluster"],
-    &["keyspace", "snapshot"],
-    &["restore", "seed", "workload", "backup", "checks"],
+    &["keyspace", "snapshot_file"],
+    &["restore_files", "seed_data", "workload", "backup", "checks"],
     &["faults"],
     &["steps"],
     &["runner"],
-    &["report", "reporter", "notify"],
+    &["report", "terminal", "notify"],
     &["cli"],
 ];
 
@@ -56,14 +58,14 @@ pub mod notify;
 pub mod plan;
 pub mod record;
 pub mod report;
-pub mod reporter;
-pub mod restore;
+pub mod restore_files;
 pub mod runner;
 pub mod sandbox;
 pub mod scenario;
-pub mod seed;
-pub mod snapshot;
+pub mod seed_data;
+pub mod snapshot_file;
 pub mod steps;
+pub mod terminal;
 pub mod tls;
 pub mod util;
 pub mod workload;

@@ -44,9 +44,15 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
             let (client, endpoint, dir) =
                 (client.clone(), endpoint.clone(), dir.path().to_path_buf());
             async move {
-                etcd_drill::snapshot::save(&client, &endpoint, &dir, name, Duration::from_secs(30))
-                    .await
-                    .map_err(|e| e.to_string())
+                etcd_drill::snapshot_file::save(
+                    &client,
+                    &endpoint,
+                    &dir,
+                    name,
+                    Duration::from_secs(30),
+                )
+                .await
+                .map_err(|e| e.to_string())
             }
         };
         let mut c = client.clone();
@@ -71,12 +77,12 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
         cluster.token = format!("{run_id}-r1");
         cluster.generation = 1;
         let from_old =
-            etcd_drill::restore::restore_files(&cluster, &old.path, Duration::from_secs(60))
+            etcd_drill::restore_files::restore_files(&cluster, &old.path, Duration::from_secs(60))
                 .await
                 .map_err(|e| e.to_string())?;
         cluster.generation = 2;
         let from_new =
-            etcd_drill::restore::restore_files(&cluster, &new.path, Duration::from_secs(60))
+            etcd_drill::restore_files::restore_files(&cluster, &new.path, Duration::from_secs(60))
                 .await
                 .map_err(|e| e.to_string())?;
         let mixed = [

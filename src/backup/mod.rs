@@ -66,7 +66,7 @@ pub async fn pick(
             Ok(size) if size != r.size_bytes => {
                 Some(format!("size {size} bytes, recorded {}", r.size_bytes))
             }
-            Ok(_) => crate::snapshot::check_file(&file, &r.sha256)
+            Ok(_) => crate::snapshot_file::check_file(&file, &r.sha256)
                 .err()
                 .map(|e| e.to_string()),
         };

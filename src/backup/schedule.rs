@@ -147,7 +147,7 @@ impl Job {
                     continue;
                 }
             };
-            let saved = match crate::snapshot::save(
+            let saved = match crate::snapshot_file::save(
                 &client,
                 ep,
                 &staging,
@@ -162,7 +162,7 @@ impl Job {
                     continue;
                 }
             };
-            let status = crate::snapshot::status(
+            let status = crate::snapshot_file::status(
                 &self.sandbox,
                 &self.image,
                 &saved.path,

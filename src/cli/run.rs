@@ -127,7 +127,7 @@ async fn run_one(
         keep: all.drill.keep,
     };
     let mut recorder = Recorder::new(plan, &run_id);
-    let mut terminal = crate::reporter::TerminalReporter::new();
+    let mut terminal = crate::terminal::TerminalReporter::new();
     let describe = docker.describe();
     let runtime: Arc<dyn Runtime> = docker;
     let mut emit = |e: crate::events::RunEvent| {

@@ -6,23 +6,12 @@
 
 use super::{container_of, kill, poll, Active, FaultError};
 use crate::cluster::{connect, peer_url, reconfigure, within, Cluster, DATA_DIR};
-use crate::plan::FaultAction;
+use crate::plan::Corrupt;
 use crate::sandbox::{tar_of, ContainerState};
 use crate::scenario::{CorruptWhat, Recover};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::time::Duration;
-
-fn settings(active: &Active) -> (CorruptWhat, Recover, Duration) {
-    match &active.plan.action {
-        FaultAction::Corrupt {
-            what,
-            recover,
-            observe,
-        } => (*what, *recover, *observe),
-        _ => (CorruptWhat::Db, Recover::None, Duration::ZERO),
-    }
-}
 
 /// Files (name, bytes) of a tar archive.
 fn untar(bytes: &[u8]) -> std::io::Result<Vec<(String, Vec<u8>)>> {
@@ -67,8 +56,12 @@ fn sha(b: &[u8]) -> String {
     hex::encode(&Sha256::digest(b)[..8])
 }
 
-pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
-    let (what, _, observe) = settings(active);
+pub async fn inject(
+    cluster: &mut Cluster,
+    active: &mut Active,
+    opts: &Corrupt,
+) -> Result<(), FaultError> {
+    let (what, observe) = (opts.what, opts.observe);
     let m = active
         .members
         .first()
@@ -250,8 +243,12 @@ async fn fresh_member(
 }
 
 /// Remove the member, add it back, start it on an empty data dir: it re-syncs from the leader.
-pub async fn recover(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
-    let (_, recover, _) = settings(active);
+pub async fn recover(
+    cluster: &mut Cluster,
+    active: &mut Active,
+    opts: &Corrupt,
+) -> Result<(), FaultError> {
+    let recover = opts.recover;
     if recover == Recover::None {
         active.proof.push("left as it is (recover: none)".into());
         return Ok(());

@@ -10,6 +10,7 @@ mod kill;
 pub mod netns;
 mod partition;
 mod pause;
+mod replace;
 mod slow;
 mod stop;
 mod target;
@@ -67,21 +68,9 @@ pub async fn inject(
         FaultAction::Stop => stop::inject(cluster, &mut active).await?,
         FaultAction::Pause => pause::inject(cluster, &mut active).await?,
         FaultAction::Partition => partition::inject(cluster, &mut active).await?,
-        FaultAction::SlowNetwork { .. } => slow::inject(cluster, &mut active).await?,
-        FaultAction::Corrupt { .. } => corrupt::inject(cluster, &mut active).await?,
-        FaultAction::ReplaceMember => {
-            // The member's disk is gone: it dies, and the operator replaces it.
-            kill::signal_all(
-                cluster,
-                &mut active,
-                "SIGKILL",
-                std::time::Duration::from_secs(10),
-            )
-            .await?;
-            let m = active.members.first().cloned().unwrap_or_default();
-            let line = corrupt::re_add(cluster, &m, &plan.name).await?;
-            active.proof.push(line);
-        }
+        FaultAction::SlowNetwork(opts) => slow::inject(cluster, &mut active, opts).await?,
+        FaultAction::Corrupt(opts) => corrupt::inject(cluster, &mut active, opts).await?,
+        FaultAction::ReplaceMember => replace::inject(cluster, &mut active).await?,
     }
     if matches!(
         plan.action,
@@ -137,8 +126,8 @@ pub async fn heal(cluster: &mut Cluster, active: &mut Active) -> Result<(), Faul
         FaultAction::Kill | FaultAction::Stop => kill::restart(cluster, active).await,
         FaultAction::Pause => pause::heal(cluster, active).await,
         FaultAction::Partition => partition::heal(cluster, active).await,
-        FaultAction::SlowNetwork { .. } => slow::heal(cluster, active).await,
-        FaultAction::Corrupt { .. } => corrupt::recover(cluster, active).await,
+        FaultAction::SlowNetwork(opts) => slow::heal(cluster, active, &opts).await,
+        FaultAction::Corrupt(opts) => corrupt::recover(cluster, active, &opts).await,
         // Replaced at injection: nothing left to heal.
         FaultAction::ReplaceMember => Ok(()),
     }

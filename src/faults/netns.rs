@@ -105,11 +105,9 @@ pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<(), String> {
             let (tc, ss) = need.unwrap_or((false, false));
             need = match &f.action {
                 FaultAction::Partition => Some((tc, ss)),
-                FaultAction::SlowNetwork {
-                    bandwidth_kbit,
-                    delay,
-                    ..
-                } => Some((tc || bandwidth_kbit.is_some(), ss || delay.is_some())),
+                FaultAction::SlowNetwork(s) => {
+                    Some((tc || s.bandwidth_kbit.is_some(), ss || s.delay.is_some()))
+                }
                 _ => need,
             };
         }

@@ -7,7 +7,7 @@
 use super::delay::{self, Delay, Proxy};
 use super::{container_of, netns, Active, FaultError};
 use crate::cluster::Cluster;
-use crate::plan::FaultAction;
+use crate::plan::SlowNetwork;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,32 +42,22 @@ fn loss_rules(op: &str, p: f64) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn params(
-    active: &Active,
-) -> (
-    Option<f64>,
-    Option<u32>,
-    Option<std::time::Duration>,
-    Option<std::time::Duration>,
-) {
-    match &active.plan.action {
-        FaultAction::SlowNetwork {
-            loss_percent,
-            bandwidth_kbit,
-            delay,
-            jitter,
-        } => (*loss_percent, *bandwidth_kbit, *delay, *jitter),
-        _ => (None, None, None, None),
-    }
-}
-
 async fn tc(pid: u32, args: &str) -> Result<String, FaultError> {
     let a: Vec<&str> = args.split_whitespace().collect();
     netns::run(pid, "tc", &a).await
 }
 
-pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
-    let (loss, kbit, delay, jitter) = params(active);
+pub async fn inject(
+    cluster: &mut Cluster,
+    active: &mut Active,
+    opts: &SlowNetwork,
+) -> Result<(), FaultError> {
+    let (loss, kbit, delay, jitter) = (
+        opts.loss_percent,
+        opts.bandwidth_kbit,
+        opts.delay,
+        opts.jitter,
+    );
     for m in active.members.clone() {
         let m = m.as_str();
         let pid = cluster
@@ -192,8 +182,12 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Reads the counters (the proof), then removes the rules and the qdisc.
-pub async fn heal(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
-    let (loss, kbit, delay, _) = params(active);
+pub async fn heal(
+    cluster: &mut Cluster,
+    active: &mut Active,
+    opts: &SlowNetwork,
+) -> Result<(), FaultError> {
+    let (loss, kbit, delay) = (opts.loss_percent, opts.bandwidth_kbit, opts.delay);
     let mut errors = Vec::new();
     for m in active.members.clone() {
         let pid = cluster

@@ -25,21 +25,29 @@ pub enum FaultAction {
     Stop,
     Pause,
     Partition,
-    SlowNetwork {
-        loss_percent: Option<f64>,
-        bandwidth_kbit: Option<u32>,
-        #[serde(with = "crate::util::opt_millis")]
-        delay: Option<Duration>,
-        #[serde(with = "crate::util::opt_millis")]
-        jitter: Option<Duration>,
-    },
-    Corrupt {
-        what: CorruptWhat,
-        recover: Recover,
-        #[serde(with = "crate::util::millis")]
-        observe: Duration,
-    },
+    SlowNetwork(SlowNetwork),
+    Corrupt(Corrupt),
     ReplaceMember,
+}
+
+/// `slow-network`'s options, resolved: the fault receives exactly these.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SlowNetwork {
+    pub loss_percent: Option<f64>,
+    pub bandwidth_kbit: Option<u32>,
+    #[serde(with = "crate::util::opt_millis")]
+    pub delay: Option<Duration>,
+    #[serde(with = "crate::util::opt_millis")]
+    pub jitter: Option<Duration>,
+}
+
+/// `corrupt`'s options, resolved: the fault receives exactly these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Corrupt {
+    pub what: CorruptWhat,
+    pub recover: Recover,
+    #[serde(with = "crate::util::millis")]
+    pub observe: Duration,
 }
 
 impl FaultAction {
@@ -49,8 +57,8 @@ impl FaultAction {
             FaultAction::Stop => "stop",
             FaultAction::Pause => "pause",
             FaultAction::Partition => "partition",
-            FaultAction::SlowNetwork { .. } => "slow-network",
-            FaultAction::Corrupt { .. } => "corrupt",
+            FaultAction::SlowNetwork(_) => "slow-network",
+            FaultAction::Corrupt(_) => "corrupt",
             FaultAction::ReplaceMember => "replace-member",
         }
     }
@@ -215,12 +223,12 @@ pub fn slow(
             "expected a delay for the jitter to vary",
         ));
     }
-    let action = FaultAction::SlowNetwork {
+    let action = FaultAction::SlowNetwork(SlowNetwork {
         loss_percent: spec.loss_percent.as_ref().map(|l| l.value),
         bandwidth_kbit: spec.bandwidth_kbit.as_ref().map(|b| b.value),
         delay: spec.delay,
         jitter: spec.jitter,
-    };
+    });
     let default = format!("slow-network-{}-{index}", target_label(&target));
     FaultPlan {
         name: name(&spec.name, default, problems),
@@ -244,11 +252,11 @@ pub fn corrupt(
             "expected 3 or 5 members to re-add a corrupted member (recover: re-add)",
         ));
     }
-    let action = FaultAction::Corrupt {
+    let action = FaultAction::Corrupt(Corrupt {
         what: spec.what,
         recover,
         observe: spec.observe.unwrap_or(Duration::from_secs(10)),
-    };
+    });
     let default = format!("corrupt-{}-{index}", target_label(&target));
     FaultPlan {
         name: default,

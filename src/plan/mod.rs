@@ -9,7 +9,7 @@ pub mod faults;
 mod steps;
 mod walk;
 
-pub use faults::{FaultAction, FaultPlan};
+pub use faults::{Corrupt, FaultAction, FaultPlan, SlowNetwork};
 use std::path::PathBuf;
 use std::time::Duration;
 

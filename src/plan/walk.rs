@@ -302,8 +302,8 @@ impl<'a> Walk<'a> {
     fn corrupt(&mut self, at: &Location, f: &CorruptSpec, index: usize) -> (StepKind, Duration) {
         self.needs_cluster(at, "corrupt");
         let plan = faults::corrupt(f, self.members, index, self.problems);
-        let observe = match plan.action {
-            FaultAction::Corrupt { observe, .. } => observe,
+        let observe = match &plan.action {
+            FaultAction::Corrupt(c) => c.observe,
             _ => Duration::ZERO,
         };
         let timeout = f.timeout.unwrap_or(observe.saturating_add(180 * SECOND));

@@ -2,12 +2,12 @@
 //! heal → wait healthy → check (no acknowledged write lost, HashKV equal). A fault without a
 //! hold but with a name stays in effect until a `heal` step.
 
-use super::watcher::Watcher;
+use super::health_sampler::Watcher;
 use super::{Ctx, StepError};
 use crate::cluster::{wait_healthy_except, wait_stable};
 use crate::events::StepOutcome;
 use crate::faults::{self, Active};
-use crate::plan::{FaultAction, FaultPlan};
+use crate::plan::{Corrupt, FaultAction, FaultPlan};
 use crate::record::FaultRecord;
 use crate::scenario::Recover;
 use std::time::Duration;
@@ -125,10 +125,10 @@ async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepE
     let _ = watcher.endpoints.send(endpoints(ctx));
     let left_broken = matches!(
         active.plan.action,
-        FaultAction::Corrupt {
+        FaultAction::Corrupt(Corrupt {
             recover: Recover::None,
             ..
-        }
+        })
     );
     let recovered = match (&healed, left_broken) {
         (Ok(()), false) => {

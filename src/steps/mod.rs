@@ -4,13 +4,13 @@
 mod damage_backup;
 mod disaster;
 mod fault;
+mod health_sampler;
 mod restore;
 mod seed;
 mod sleep;
 mod snapshot;
 mod verify;
 mod wait_healthy;
-mod watcher;
 
 pub use fault::OpenFault;
 
@@ -19,9 +19,9 @@ use crate::events::{Clock, EventKind, RunEvent, StepOutcome};
 use crate::plan::{Plan, PlannedStep, StepKind};
 use crate::record::FailureKind;
 use crate::record::{DisasterRecord, RestoreRecord, SnapshotRecord};
-use crate::restore::RestoreError;
+use crate::restore_files::RestoreError;
 use crate::sandbox::{Sandbox, SandboxError};
-use crate::snapshot::SnapshotError;
+use crate::snapshot_file::SnapshotError;
 use crate::workload::Workload;
 use etcd_client::Client;
 use std::path::PathBuf;

@@ -28,7 +28,7 @@ async fn source(
                 .find(|s| &s.name == name)
                 .cloned()
                 .ok_or_else(|| StepError::Precondition(format!("no snapshot named {name}")))?;
-            crate::snapshot::check_file(&snap.file, &snap.sha256)?;
+            crate::snapshot_file::check_file(&snap.file, &snap.sha256)?;
             Ok((snap, Vec::new()))
         }
         RestoreSource::Backup { pick, fallback } => {
@@ -60,14 +60,15 @@ async fn source(
 /// A snapshot file from outside the sandbox: its trailer checked, then read by etcdutl.
 async fn external(ctx: &Ctx<'_>, path: &std::path::Path) -> Result<SnapshotRecord, StepError> {
     use sha2::Digest;
-    crate::snapshot::check_trailer(path)?;
-    let read = |source| crate::snapshot::SnapshotError::Read {
+    crate::snapshot_file::check_trailer(path)?;
+    let read = |source| crate::snapshot_file::SnapshotError::Read {
         path: path.into(),
         source,
     };
     let bytes = std::fs::read(path).map_err(read)?;
     let status =
-        crate::snapshot::status(&ctx.sandbox, &ctx.cluster.plan.image, path, "external").await?;
+        crate::snapshot_file::status(&ctx.sandbox, &ctx.cluster.plan.image, path, "external")
+            .await?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -136,7 +137,7 @@ pub async fn run(
     cluster.generation += 1;
     cluster.token = format!("{}-r{}", ctx.sandbox.run_id, cluster.generation);
     let t = Instant::now();
-    let volumes = crate::restore::restore_files(cluster, &snap.file, timeout).await?;
+    let volumes = crate::restore_files::restore_files(cluster, &snap.file, timeout).await?;
     let t = mark("restore files", t);
     cluster.start_members(&volumes).await?;
     let t = mark("start members", t);

@@ -14,7 +14,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
     let done = AtomicU64::new(0);
     let client = ctx.client.clone();
     let progress = |n: u64| done.store(n, Ordering::Relaxed);
-    let load = crate::seed::load(&client, &plan, &progress);
+    let load = crate::seed_data::load(&client, &plan, &progress);
     tokio::pin!(load);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let stats = loop {

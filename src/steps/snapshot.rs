@@ -20,10 +20,11 @@ pub async fn run(
     let client = crate::cluster::connect(std::slice::from_ref(&endpoint)).await?;
     let taken_at_ms = ctx.clock.ms();
     let dir = ctx.run_dir.join("snapshots");
-    crate::snapshot::caught_up(&client, &endpoint, timeout).await?;
-    let saved = crate::snapshot::save(&client, &endpoint, &dir, name, timeout).await?;
+    crate::snapshot_file::caught_up(&client, &endpoint, timeout).await?;
+    let saved = crate::snapshot_file::save(&client, &endpoint, &dir, name, timeout).await?;
     let status =
-        crate::snapshot::status(&ctx.sandbox, &ctx.cluster.plan.image, &saved.path, name).await?;
+        crate::snapshot_file::status(&ctx.sandbox, &ctx.cluster.plan.image, &saved.path, name)
+            .await?;
     let (keyspace_keys, keyspace_sha256) =
         crate::keyspace::digest_at(&ctx.client, status.revision).await?;
     let secs = saved.duration.as_secs_f64().max(1e-9);

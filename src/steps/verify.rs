@@ -15,7 +15,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
         w.watch_caught_up(Duration::from_secs(5)).await;
     }
     let seed = match (&ctx.plan.seed, ctx.seeded) {
-        (Some(plan), true) => Some(crate::seed::check(&ctx.client, plan).await?),
+        (Some(plan), true) => Some(crate::seed_data::check(&ctx.client, plan).await?),
         _ => None,
     };
     let hashkv = hashkv_all(ctx).await?;

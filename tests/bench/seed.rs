@@ -77,7 +77,7 @@ async fn bench(
             batch: 128,
             concurrency: 16,
         };
-        let s = etcd_drill::seed::load(&client, &seed, &|_| {}).await?;
+        let s = etcd_drill::seed_data::load(&client, &seed, &|_| {}).await?;
         println!(
             "seed round {round}: {} keys × {} B in {} ms = {:.0} keys/s, {:.1} MB/s ({} txns)",
             s.keys, s.value_size, s.duration_ms, s.keys_per_sec, s.mb_per_sec, s.transactions
@@ -87,7 +87,7 @@ async fn bench(
     let dir = tempfile::tempdir()?;
     let endpoint = cluster.members[0].endpoint();
     let one = etcd_drill::cluster::connect(std::slice::from_ref(&endpoint)).await?;
-    let saved = etcd_drill::snapshot::save(
+    let saved = etcd_drill::snapshot_file::save(
         &one,
         &endpoint,
         dir.path(),

@@ -4,7 +4,7 @@
 
 use crate::cluster::{initial_cluster, peer_url, suffix, Cluster, DATA_DIR, DATA_MOUNT};
 use crate::sandbox::{ContainerSpec, SandboxError};
-use crate::snapshot::{upload_tar, SnapshotError, IN_CONTAINER};
+use crate::snapshot_file::{upload_tar, SnapshotError, IN_CONTAINER};
 use std::path::Path;
 use std::time::Duration;
 

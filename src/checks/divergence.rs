@@ -7,7 +7,7 @@
 //! under load (etcd-io/etcd#13766, fixed in 3.5.3), and a kill drill on 3.5.1 shows it here as
 //! the killed member's keys missing or stale.
 
-use crate::cluster::ClusterError;
+use crate::cluster::{Cluster, ClusterError};
 use crate::keyspace::scan;
 use crate::record::Divergence;
 use crate::record::MemberHash;
@@ -63,6 +63,18 @@ pub fn differing_keys(reference: &View, odd: &[(String, View)]) -> (u64, Vec<Str
         }
     }
     (keys.len() as u64, lines)
+}
+
+/// When the hashes differ: which members, and which keys (`None` when they are equal).
+pub async fn explain(
+    cluster: &Cluster,
+    hashes: &[MemberHash],
+) -> Result<Option<Divergence>, ClusterError> {
+    if super::hashkv::equal(hashes) {
+        return Ok(None);
+    }
+    let members = cluster.member_clients().await?;
+    Ok(Some(find(&members, hashes).await?))
 }
 
 /// Reads each member's keyspace from that member alone, at the revision it was hashed at, and

@@ -1,6 +1,12 @@
-//! Correctness checkers that run beside the drill. Each is plain logic fed by what a client
-//! saw, so a test can feed it a violation; the live parts only collect.
+//! Every correctness check of a drill, one file each. A check is plain logic from what was
+//! observed to a verdict, so a test can feed it a violation; where a check needs to observe
+//! the cluster first (HashKV, the keyspace of each member, which acknowledged keys are still
+//! there), the collecting function sits beside it and only collects.
 
+pub mod digest;
 pub mod divergence;
+pub mod durability;
 pub mod hashkv;
+pub mod revision_order;
+pub mod rpo;
 pub mod watch;

@@ -4,6 +4,7 @@
 
 use super::health_sampler::Watcher;
 use super::{Ctx, StepError};
+use crate::checks;
 use crate::cluster::{wait_healthy_except, wait_stable};
 use crate::events::StepOutcome;
 use crate::faults::{self, Active};
@@ -156,9 +157,9 @@ async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepE
         record.recovered_ms = Some(ctx.clock.ms());
         ctx.client = ctx.cluster.client().await?;
         super::repoint_workload(ctx, false).await?;
-        let hashes = super::verify::hashkv_all(ctx).await?;
-        record.hashkv_equal = Some(crate::checks::hashkv::equal(&hashes));
-        record.divergence = super::verify::divergence(ctx, &hashes).await?;
+        let hashes = checks::hashkv::all(&ctx.cluster).await?;
+        record.hashkv_equal = Some(checks::hashkv::equal(&hashes));
+        record.divergence = checks::divergence::explain(&ctx.cluster, &hashes).await?;
         if ctx.workload.is_some() {
             record.lost_acknowledged_writes = Some(missing_since_restore(ctx).await?);
         }
@@ -183,15 +184,12 @@ async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepE
 /// Acknowledged writes missing now, not counting those an earlier restore rolled back (they are
 /// that restore's RPO, not this fault's loss).
 async fn missing_since_restore(ctx: &Ctx<'_>) -> Result<u64, StepError> {
-    let missing = super::verify::missing_acks(ctx).await?;
+    let Some(w) = &ctx.workload else {
+        return Ok(0);
+    };
+    let acks = w.log().acks;
+    let prefix = w.plan().key_prefix.as_bytes();
+    let missing = checks::durability::missing(&ctx.client, prefix, &acks).await?;
     let since = ctx.restore.as_ref().map(|r| r.rto_from_ms).unwrap_or(0);
-    let acks = ctx
-        .workload
-        .as_ref()
-        .map(|w| w.log().acks)
-        .unwrap_or_default();
-    Ok(acks
-        .iter()
-        .filter(|a| a.at_ms > since && missing.contains(&a.seq))
-        .count() as u64)
+    Ok(checks::durability::lost_since(&acks, &missing, since))
 }

@@ -3,11 +3,11 @@
 //! dir, the members start, and the harness probes every 10 ms for a leader and a quorum write.
 
 use super::{Ctx, StepError};
+use crate::checks;
 use crate::cluster::{connect, within, Cluster};
 use crate::events::StepOutcome;
 use crate::plan::RestoreSource;
-use crate::record::Refusal;
-use crate::record::{Phase, RestoreRecord, Rpo, SnapshotRecord};
+use crate::record::{Phase, Refusal, RestoreRecord, SnapshotRecord};
 use std::time::{Duration, Instant};
 
 /// Probe period while waiting for the restored cluster (the issue asks for ≤ 20 ms).
@@ -164,43 +164,13 @@ pub async fn run(
         rto_from_ms,
         leader: Some(leader),
     };
-    let rpo = disaster
-        .as_ref()
-        .map(|d| rpo(ctx, &snap, d.started_ms, d.ended_ms));
+    let rpo = disaster.as_ref().map(|d| {
+        let acks = ctx.workload.as_ref().map(|w| w.log().acks);
+        checks::rpo::measure(&snap, d.started_ms, d.ended_ms, acks.as_deref())
+    });
     ctx.restore = Some(record.clone());
     ctx.rpo = rpo.clone();
     Ok(StepOutcome::Restored(record, rpo))
-}
-
-/// The RPO a restore of `snap` gives: what was written between it and the disaster.
-pub fn rpo(
-    ctx: &Ctx<'_>,
-    snap: &SnapshotRecord,
-    disaster_started_ms: u64,
-    disaster_ended_ms: u64,
-) -> Rpo {
-    let acks: Vec<_> = ctx
-        .workload
-        .as_ref()
-        .map(|w| {
-            w.log()
-                .acks
-                .into_iter()
-                .filter(|a| a.at_ms <= disaster_ended_ms)
-                .collect()
-        })
-        .unwrap_or_default();
-    let last = acks.iter().map(|a| a.revision).max();
-    Rpo {
-        snapshot: snap.name.clone(),
-        snapshot_revision: snap.revision,
-        time_gap_ms: disaster_started_ms.saturating_sub(snap.taken_at_ms),
-        last_acknowledged_revision: last,
-        revision_gap: last.map(|l| (l - snap.revision).max(0)),
-        acknowledged_before_disaster: ctx.workload.as_ref().map(|_| acks.len() as u64),
-        lost_acknowledged_writes: None,
-        lost_examples: Vec::new(),
-    }
 }
 
 /// Polls every member's status until one reports a leader. Bounded by the step deadline.

@@ -10,7 +10,7 @@ use crate::plan::WorkloadPlan;
 use crate::record::{Ack, Op, OpKind, Regression, Window, WorkloadLog};
 use etcd_client::{Client, GetOptions};
 use rand::{Rng, SeedableRng};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -56,30 +56,6 @@ impl WorkloadLog {
     }
 }
 
-/// The revisions-never-go-back checker. An operation takes the floor when it starts (the
-/// highest revision any already-completed linearizable operation saw); when it completes with
-/// a lower revision, a client has seen time go backwards. Operations running concurrently may
-/// legitimately finish in either order, so only what completed before the start counts.
-#[derive(Default)]
-pub struct RevisionFloor(AtomicI64);
-
-impl RevisionFloor {
-    pub fn floor(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// Records a completed operation; returns whether it regressed below `floor`.
-    pub fn complete(&self, floor: i64, got: i64) -> bool {
-        self.0.fetch_max(got, Ordering::SeqCst);
-        got < floor
-    }
-
-    /// A restore starts a new epoch.
-    pub fn reset(&self) {
-        self.0.store(0, Ordering::SeqCst);
-    }
-}
-
 pub fn key(plan: &WorkloadPlan, seq: u64) -> String {
     format!("{}{seq:012}", plan.key_prefix)
 }
@@ -94,7 +70,7 @@ struct Shared {
     log: Mutex<WorkloadLog>,
     seq: AtomicU64,
     /// Highest revision of any completed linearizable operation in this epoch.
-    completed: RevisionFloor,
+    completed: crate::checks::revision_order::RevisionFloor,
     /// A restore starts a new epoch: revisions may go back once.
     epoch: AtomicU64,
     t0: Instant,
@@ -125,7 +101,7 @@ impl Workload {
             plan: plan.clone(),
             log: Mutex::new(WorkloadLog::default()),
             seq: AtomicU64::new(0),
-            completed: RevisionFloor::default(),
+            completed: crate::checks::revision_order::RevisionFloor::default(),
             epoch: AtomicU64::new(0),
             t0,
         });
@@ -387,26 +363,6 @@ mod tests {
         assert_eq!(l.attempts, 5);
         assert_eq!(l.acknowledged, 2);
         assert_eq!(l.failures["timeout"], 2);
-    }
-
-    #[test]
-    fn an_answer_older_than_a_completed_one_is_a_regression_but_concurrency_is_not() {
-        let f = RevisionFloor::default();
-        let a = f.floor(); // op A starts
-        let b = f.floor(); // op B starts, concurrently
-        assert!(!f.complete(a, 10)); // A sees 10
-        assert!(!f.complete(b, 9), "B started before A completed: 9 is fine");
-        let c = f.floor(); // op C starts after A completed
-        assert_eq!(c, 10);
-        assert!(
-            f.complete(c, 8),
-            "C saw revision 8 after 10 was seen: a regression"
-        );
-        f.reset();
-        assert!(
-            !f.complete(f.floor(), 3),
-            "after a restore the epoch starts over"
-        );
     }
 
     #[test]

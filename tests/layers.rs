@@ -180,3 +180,62 @@ fn the_guard_names_a_climbing_import_and_a_cycle() {
     assert!(climbs(&fine, &at).is_empty());
     assert_eq!(cycle(&fine), None);
 }
+
+/// The files outside `src/sandbox/` that name bollard (a use, a path, a type).
+fn bollard_outside_sandbox(files: &[(String, String)]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(path, _)| !path.starts_with("sandbox/"))
+        .filter(|(_, text)| {
+            text.lines()
+                .map(|l| l.split("//").next().unwrap_or(""))
+                .any(|code| code.contains("bollard::") || code.contains("bollard ::"))
+        })
+        .map(|(path, _)| path.clone())
+        .collect()
+}
+
+fn sources() -> Vec<(String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let rel = path.strip_prefix(&src).expect("under src");
+                let text = std::fs::read_to_string(&path).expect("read source");
+                out.push((rel.to_string_lossy().into_owned(), text));
+            }
+        }
+    }
+    out
+}
+
+/// The Docker client library stays behind the sandbox seam (as testcontainers keeps bollard
+/// private to one client): nothing else can grow a dependency on its types.
+#[test]
+fn bollard_stays_inside_the_sandbox() {
+    let leaks = bollard_outside_sandbox(&sources());
+    assert!(
+        leaks.is_empty(),
+        "bollard named outside src/sandbox/: {leaks:?}"
+    );
+    let fed = [
+        (
+            "sandbox/docker.rs".to_string(),
+            "use bollard::Docker;".to_string(),
+        ),
+        (
+            "image/build.rs".to_string(),
+            "let d: bollard::Docker;".to_string(),
+        ),
+        (
+            "image/mod.rs".to_string(),
+            "// bollard::Docker is private".to_string(),
+        ),
+    ];
+    assert_eq!(bollard_outside_sandbox(&fed), ["image/build.rs"]);
+}

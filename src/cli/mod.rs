@@ -3,6 +3,7 @@
 
 use crate::exit_codes;
 use crate::plan::Plan;
+use crate::report::Format;
 use crate::runner::Keep;
 use crate::sandbox::docker::DockerRuntime;
 use crate::sandbox::{self, Runtime};
@@ -108,13 +109,30 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-    Junit,
-    Md,
-    Html,
+/// The renderings are the report's (`report::Format`); the command line only names them.
+impl clap::ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Format::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+/// `--keep`: the runner's policy, named on the command line.
+impl clap::ValueEnum for Keep {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Keep::Never, Keep::OnFailure, Keep::Always]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            Keep::Never => "never",
+            Keep::OnFailure => "on-failure",
+            Keep::Always => "always",
+        }))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,12 +244,8 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
                 }
             };
             let mut say = |m: String| eprint(m);
-            match crate::image::build_default_image(
-                docker.client(),
-                etcd_bin_dir.as_deref(),
-                &mut say,
-            )
-            .await
+            match crate::image::build_default_image(&docker, etcd_bin_dir.as_deref(), &mut say)
+                .await
             {
                 Ok(info) => {
                     println!("{} {} ({})", info.name, info.id, info.source);
@@ -257,15 +271,7 @@ fn report(run: &Path, format: Format) -> i32 {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let written = match format {
-        Format::Table => crate::report::table::render(&r, &mut out),
-        Format::Json => serde_json::to_writer_pretty(&mut out, &r)
-            .map_err(std::io::Error::other)
-            .and_then(|()| writeln!(out)),
-        Format::Junit => crate::report::junit::render(std::slice::from_ref(&r), &mut out),
-        Format::Md => crate::report::markdown::render(&r, &mut out),
-        Format::Html => crate::report::html::render(&r, &mut out),
-    };
+    let written = format.render(&r, &mut out);
     match written.and_then(|()| out.flush()) {
         Ok(()) => exit_codes::PASSED,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_codes::PASSED,

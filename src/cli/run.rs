@@ -37,7 +37,7 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
         let mut say = |m: String| eprint(m);
         // Building the image can take minutes on a fresh machine: Ctrl-C ends it too.
         let ensure = crate::image::ensure_image(
-            docker.client(),
+            &docker,
             &plan.cluster.image,
             opts.drill.etcd_bin_dir.as_deref(),
             &mut say,
@@ -143,7 +143,7 @@ async fn run_one(
     let report = recorder.finish();
     write_run_dir(&report, &opts.run_dir);
     let mut stdout = std::io::stdout();
-    if let Err(e) = crate::report::table::render(&report, &mut stdout) {
+    if let Err(e) = crate::report::Format::Table.render(&report, &mut stdout) {
         eprint(format!("cannot print the summary: {e}"));
     }
     notify(plan, &report, &opts.run_dir).await;

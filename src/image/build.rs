@@ -4,112 +4,64 @@
 use super::{
     deadline, ImageError, BINARIES, BUILD_DEADLINE, IMAGE_LABEL, INSPECT_DEADLINE, PULL_DEADLINE,
 };
-use bollard::errors::Error as BollardError;
-use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
-use bollard::Docker;
-use futures_util::StreamExt;
+use crate::sandbox::docker::DockerRuntime;
 use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
 
 /// The image's id, or `None` when the engine does not have it.
-pub(super) async fn inspect_id(docker: &Docker, image: &str) -> Result<Option<String>, ImageError> {
-    match deadline(
+pub(super) async fn inspect_id(
+    docker: &DockerRuntime,
+    image: &str,
+) -> Result<Option<String>, ImageError> {
+    deadline(
         "inspect image",
         image,
         INSPECT_DEADLINE,
-        docker.inspect_image(image),
+        docker.image_id(image),
     )
     .await?
-    {
-        Ok(inspect) => Ok(Some(inspect.id.unwrap_or_default())),
-        Err(BollardError::DockerResponseServerError {
-            status_code: 404, ..
-        }) => Ok(None),
-        Err(source) => Err(ImageError::Inspect {
+    .map_err(|source| ImageError::Inspect {
+        image: image.to_string(),
+        source,
+    })
+}
+
+pub(super) async fn pull(docker: &DockerRuntime, image: &str) -> Result<(), ImageError> {
+    deadline("pull image", image, PULL_DEADLINE, docker.pull_image(image))
+        .await?
+        .map_err(|source| ImageError::Pull {
             image: image.to_string(),
             source,
-        }),
-    }
-}
-
-/// Splits `repo[:tag]` / `repo@digest` into what the create-image call wants.
-fn split_reference(image: &str) -> (&str, Option<&str>) {
-    if image.contains('@') {
-        return (image, None);
-    }
-    let name_start = image.rfind('/').map_or(0, |i| i + 1);
-    match image[name_start..].rfind(':') {
-        Some(i) => (&image[..name_start + i], Some(&image[name_start + i + 1..])),
-        None => (image, Some("latest")),
-    }
-}
-
-pub(super) async fn pull(docker: &Docker, image: &str) -> Result<(), ImageError> {
-    let (repo, tag) = split_reference(image);
-    let mut options = CreateImageOptionsBuilder::default().from_image(repo);
-    if let Some(tag) = tag {
-        options = options.tag(tag);
-    }
-    let consume = async {
-        let mut stream = docker.create_image(Some(options.build()), None, None);
-        while let Some(item) = stream.next().await {
-            // bollard turns an `errorDetail` in the progress stream into an `Err` item.
-            item.map_err(|source| ImageError::Pull {
-                image: image.to_string(),
-                source,
-            })?;
-        }
-        Ok(())
-    };
-    deadline("pull image", image, PULL_DEADLINE, consume).await?
+        })
 }
 
 pub(super) async fn build(
-    docker: &Docker,
+    docker: &DockerRuntime,
     image: &str,
     context: Vec<u8>,
 ) -> Result<(), ImageError> {
     let labels = HashMap::from([(IMAGE_LABEL, "true")]);
-    let options = BuildImageOptionsBuilder::default()
-        .dockerfile("Dockerfile")
-        .t(image)
-        .rm(true)
-        .forcerm(true)
-        .labels(&labels)
-        .build();
-    let consume = async {
-        let mut stream =
-            docker.build_image(options, None, Some(bollard::body_full(context.into())));
-        let mut log: Vec<String> = Vec::new();
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(|source| ImageError::Build {
-                image: image.to_string(),
-                log_tail: tail(&log),
-                source,
-            })?;
-            if let Some(detail) = info.error_detail {
-                let message = detail
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| format!("{detail:?}"));
-                return Err(ImageError::BuildFailed {
-                    image: image.to_string(),
-                    message,
-                    log_tail: tail(&log),
-                });
-            }
-            if let Some(line) = info.stream.as_deref().or(info.status.as_deref()) {
-                let line = line.trim();
-                if !line.is_empty() {
-                    tracing::debug!(target: "etcd_drill::image", "build {image}: {line}");
-                    log.push(line.to_string());
-                }
-            }
-        }
-        Ok(())
+    let mut log: Vec<String> = Vec::new();
+    let mut on_line = |line: &str| {
+        tracing::debug!(target: "etcd_drill::image", "build {image}: {line}");
+        log.push(line.to_string());
     };
-    deadline("build image", image, BUILD_DEADLINE, consume).await?
+    let built = docker.build_image(image, context, &labels, &mut on_line);
+    let outcome = deadline("build image", image, BUILD_DEADLINE, built).await?;
+    match outcome {
+        Ok(None) => Ok(()),
+        Ok(Some(message)) => Err(ImageError::BuildFailed {
+            image: image.to_string(),
+            message,
+            log_tail: tail(&log),
+        }),
+        Err(source) => Err(ImageError::Build {
+            image: image.to_string(),
+            log_tail: tail(&log),
+            source,
+        }),
+    }
 }
 
 fn tail(log: &[String]) -> String {
@@ -150,7 +102,7 @@ pub(super) fn build_context(dockerfile: &str, binaries: &[PathBuf; 3]) -> io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::binaries::in_dir;
+    use crate::image::in_dir;
     use crate::image::DOCKERFILE;
     use std::io::Read;
 
@@ -194,29 +146,5 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = build_context(DOCKERFILE, &in_dir(dir.path())).unwrap_err();
         assert!(err.to_string().contains("etcd"), "{err}");
-    }
-
-    #[test]
-    fn references_split_into_repo_and_tag() {
-        assert_eq!(
-            split_reference("etcd-drill/etcd:v3.5.1"),
-            ("etcd-drill/etcd", Some("v3.5.1"))
-        );
-        assert_eq!(
-            split_reference("quay.io/coreos/etcd"),
-            ("quay.io/coreos/etcd", Some("latest"))
-        );
-        assert_eq!(
-            split_reference("localhost:5000/etcd"),
-            ("localhost:5000/etcd", Some("latest"))
-        );
-        assert_eq!(
-            split_reference("localhost:5000/etcd:v3"),
-            ("localhost:5000/etcd", Some("v3"))
-        );
-        assert_eq!(
-            split_reference("etcd@sha256:abc"),
-            ("etcd@sha256:abc", None)
-        );
     }
 }

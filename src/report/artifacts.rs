@@ -32,25 +32,10 @@ pub fn write_run_dir(r: &RunReport, dir: &Path) -> Written {
         w.errors.push((dir.to_path_buf(), e));
         return w;
     }
-    type Render<'a> = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + 'a>;
-    let renderings: [(&str, Render); 4] = [
-        (
-            "report.json",
-            Box::new(|out| {
-                serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::other)?;
-                writeln!(out)
-            }),
-        ),
-        (
-            "junit.xml",
-            Box::new(|out| super::junit::render(std::slice::from_ref(r), out)),
-        ),
-        ("report.md", Box::new(|out| super::markdown::render(r, out))),
-        ("report.html", Box::new(|out| super::html::render(r, out))),
-    ];
-    for (name, render) in renderings {
+    for format in super::Format::ALL {
+        let Some(name) = format.file() else { continue };
         let path = dir.join(name);
-        match write_file(&path, render) {
+        match write_file(&path, |out| format.render(r, out)) {
             Ok(()) => w.files.push(path),
             Err(e) => w.errors.push((path, e)),
         }

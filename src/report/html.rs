@@ -2,25 +2,10 @@
 //! or image, and a Content-Security-Policy that forbids fetching anything: it opens the same
 //! from an artifact store, an email or an air-gapped laptop. The timeline is inline SVG.
 
-use super::document::{sections, verdict_text, Block, Section};
+use super::document::{sections, verdict_text, Block, Cell, Section, Tone};
+use super::markup::escape;
 use crate::record::{RunReport, Verdict};
 use std::io::{self, Write};
-
-/// Escapes text for HTML and SVG, in element content and in quoted attributes.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const CSS: &str = "
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1c1c1c;margin:0 auto;
@@ -125,7 +110,7 @@ fn section(s: &Section, out: &mut dyn Write) -> io::Result<()> {
                 }
                 writeln!(out, "</tr></thead>\n<tbody>")?;
                 for row in rows {
-                    let cells: String = row.iter().map(|c| cell(c)).collect();
+                    let cells: String = row.iter().map(cell).collect();
                     writeln!(out, "<tr>{cells}</tr>")?;
                 }
                 writeln!(out, "</tbody>\n</table>")?;
@@ -135,13 +120,12 @@ fn section(s: &Section, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// A table cell, coloured when it is a verdict.
-fn cell(v: &str) -> String {
-    let class = match v {
-        "pass" | "passed" | "PASSED" => " class=\"good\"",
-        "FAIL" | "FAILED" | "DIFFERS" => " class=\"bad\"",
-        v if v.starts_with("FAILED") => " class=\"bad\"",
-        _ => "",
+/// A table cell, coloured by its tone.
+fn cell(c: &Cell) -> String {
+    let class = match c.tone {
+        Tone::Good => " class=\"good\"",
+        Tone::Bad => " class=\"bad\"",
+        Tone::Plain => "",
     };
-    format!("<td{class}>{}</td>", escape(v))
+    format!("<td{class}>{}</td>", escape(&c.text))
 }

@@ -41,7 +41,7 @@ fn block(b: &Block, out: &mut dyn Write) -> io::Result<()> {
     match b {
         Block::Facts(f) => {
             for (k, v) in f {
-                writeln!(out, "- **{}**: {}", md(k), md(v))?;
+                writeln!(out, "- **{}**: {}", md(k), md(&v.text))?;
             }
         }
         Block::List(items) => {
@@ -60,7 +60,7 @@ fn block(b: &Block, out: &mut dyn Write) -> io::Result<()> {
                 writeln!(out, "| {} |", header.join(" | "))?;
                 writeln!(out, "|{}", "---|".repeat(header.len()))?;
                 for row in rows {
-                    let cells: Vec<String> = row.iter().map(|c| md(c)).collect();
+                    let cells: Vec<String> = row.iter().map(|c| md(&c.text)).collect();
                     writeln!(out, "| {} |", cells.join(" | "))?;
                 }
             }

@@ -9,6 +9,7 @@ pub mod html;
 pub mod junit;
 pub mod manifest;
 pub mod markdown;
+mod markup;
 pub mod read;
 mod recorder;
 pub mod stats;
@@ -18,3 +19,63 @@ pub mod table;
 
 pub use gates::evaluate;
 pub use recorder::Recorder;
+
+use crate::record::RunReport;
+use std::io::{self, Write};
+
+/// Every rendering of a run, chosen here and nowhere else: `etcd-drill report --format`, the
+/// run directory and the terminal all go through `Format::render`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The terminal summary.
+    Table,
+    Json,
+    Junit,
+    Md,
+    Html,
+}
+
+impl Format {
+    pub const ALL: [Format; 5] = [
+        Format::Table,
+        Format::Json,
+        Format::Junit,
+        Format::Md,
+        Format::Html,
+    ];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Junit => "junit",
+            Format::Md => "md",
+            Format::Html => "html",
+        }
+    }
+
+    /// The file a run directory keeps this rendering in (the table is for the terminal).
+    pub fn file(self) -> Option<&'static str> {
+        match self {
+            Format::Table => None,
+            Format::Json => Some("report.json"),
+            Format::Junit => Some("junit.xml"),
+            Format::Md => Some("report.md"),
+            Format::Html => Some("report.html"),
+        }
+    }
+
+    pub fn render(self, r: &RunReport, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Format::Table => table::render(r, out),
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::other)?;
+                writeln!(out)
+            }
+            Format::Junit => junit::render(std::slice::from_ref(r), out),
+            Format::Md => markdown::render(r, out),
+            Format::Html => html::render(r, out),
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! and the restored cluster's first write. Labels sit in lanes above the plot so close markers
 //! stay readable.
 
-use super::html::escape;
+use super::markup::escape;
 use super::stats::BUCKET_MS;
 use crate::record::Bucket;
 use crate::record::RunReport;

@@ -59,7 +59,7 @@ impl DockerRuntime {
         Ok(DockerRuntime { docker, host })
     }
 
-    pub fn client(&self) -> &Docker {
+    pub(super) fn client(&self) -> &Docker {
         &self.docker
     }
 }

@@ -5,6 +5,7 @@
 pub mod docker;
 #[cfg(test)]
 pub mod fake;
+mod images;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -32,7 +32,7 @@ fn peak_rss_mib() -> f64 {
 async fn main() {
     let docker = DockerRuntime::connect().await.expect("Docker is running");
     let mut say = |m: String| eprintln!("{m}");
-    etcd_drill::image::ensure_image(docker.client(), DEFAULT_IMAGE, None, &mut say)
+    etcd_drill::image::ensure_image(&docker, DEFAULT_IMAGE, None, &mut say)
         .await
         .expect("image");
     let run_id = etcd_drill::runner::new_run_id();

@@ -28,7 +28,7 @@ async fn ensure_image(d: &DockerRuntime) {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _guard = LOCK.lock().await;
     let mut say = |m: String| eprintln!("{m}");
-    etcd_drill::image::ensure_image(d.client(), etcd_drill::plan::DEFAULT_IMAGE, None, &mut say)
+    etcd_drill::image::ensure_image(d, etcd_drill::plan::DEFAULT_IMAGE, None, &mut say)
         .await
         .expect("the etcd image is available or can be built");
 }

@@ -1,6 +1,6 @@
 //! What ran beside the recovery: faults with their proof, scheduled backups, the workload.
 
-use super::{at, fact, ms, opt, Block, Section};
+use super::{at, fact, ms, opt, Block, Cell, Section};
 use crate::record::{FaultRecord, RunReport};
 
 pub(super) fn fault(f: &FaultRecord) -> Section {
@@ -29,11 +29,9 @@ pub(super) fn fault(f: &FaultRecord) -> Section {
         fact("acknowledged writes lost", opt(&f.lost_acknowledged_writes)),
         fact(
             "HashKV after recovery",
-            match f.hashkv_equal {
-                Some(true) => "equal",
-                Some(false) => "DIFFERS",
-                None => "-",
-            },
+            f.hashkv_equal
+                .map(Cell::equal)
+                .unwrap_or_else(|| "-".into()),
         ),
     ];
     if let Some(d) = &f.divergence {
@@ -100,7 +98,7 @@ pub(super) fn backups(r: &RunReport) -> Option<Section> {
             fact("taken", b.taken.len().to_string()),
             fact("remaining in the store", b.remaining.join(", ")),
         ]),
-        Block::Table { header, rows },
+        Block::table(header, rows),
     ];
     if !notes.is_empty() {
         blocks.push(Block::List(notes));
@@ -198,6 +196,6 @@ pub(super) fn workload(r: &RunReport) -> Option<Section> {
     ];
     Some(Section::new(
         "Workload",
-        vec![Block::Facts(f), Block::Table { header, rows }],
+        vec![Block::Facts(f), Block::table(header, rows)],
     ))
 }

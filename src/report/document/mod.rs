@@ -5,19 +5,95 @@
 
 mod activity;
 mod recovery;
+mod terminal;
 
 use crate::record::{RunReport, StepStatus, Verdict};
 use activity::{backups, fault, workload};
 use recovery::{data, integrity, recovery};
+pub use terminal::terminal;
 
 pub enum Block {
     /// Name → value pairs.
-    Facts(Vec<(String, String)>),
+    Facts(Vec<(String, Cell)>),
     Table {
         header: Vec<&'static str>,
-        rows: Vec<Vec<String>>,
+        rows: Vec<Vec<Cell>>,
     },
     List(Vec<String>),
+}
+
+impl Block {
+    /// A table of plain values.
+    pub(super) fn table(header: Vec<&'static str>, rows: Vec<Vec<String>>) -> Block {
+        let rows = rows
+            .into_iter()
+            .map(|r| r.into_iter().map(Cell::from).collect())
+            .collect();
+        Block::Table { header, rows }
+    }
+}
+
+/// How a value reads: a verdict is a value with a tone, never a string a renderer matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Plain,
+    Good,
+    Bad,
+}
+
+/// One value of the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    pub text: String,
+    pub tone: Tone,
+}
+
+impl Cell {
+    /// `text`, good when `ok`, bad when not.
+    pub fn judged(ok: bool, text: impl Into<String>) -> Cell {
+        let tone = if ok { Tone::Good } else { Tone::Bad };
+        Cell {
+            text: text.into(),
+            tone,
+        }
+    }
+
+    /// A gate's result.
+    pub fn pass(passed: bool) -> Cell {
+        Cell::judged(passed, if passed { "pass" } else { "FAIL" })
+    }
+
+    /// Whether two things that must match do.
+    pub fn equal(equal: bool) -> Cell {
+        Cell::judged(equal, if equal { "equal" } else { "DIFFERS" })
+    }
+
+    pub fn status(s: StepStatus) -> Cell {
+        let text = status_text(s);
+        match s {
+            StepStatus::NotRun => Cell::from(text),
+            s => Cell::judged(s == StepStatus::Passed, text),
+        }
+    }
+
+    pub fn verdict(v: Verdict) -> Cell {
+        Cell::judged(v == Verdict::Passed, verdict_text(v))
+    }
+}
+
+impl From<String> for Cell {
+    fn from(text: String) -> Cell {
+        Cell {
+            text,
+            tone: Tone::Plain,
+        }
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(text: &str) -> Cell {
+        Cell::from(text.to_string())
+    }
 }
 
 pub struct Section {
@@ -71,7 +147,7 @@ pub(super) fn opt<T: ToString>(v: &Option<T>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-pub(super) fn fact(name: &str, value: impl Into<String>) -> (String, String) {
+pub(super) fn fact(name: &str, value: impl Into<Cell>) -> (String, Cell) {
     (name.to_string(), value.into())
 }
 
@@ -93,7 +169,7 @@ pub fn sections(r: &RunReport) -> Vec<Section> {
 
 fn summary(r: &RunReport) -> Section {
     let mut f = vec![
-        fact("verdict", verdict_text(r.verdict)),
+        fact("verdict", Cell::verdict(r.verdict)),
         fact("run id", r.run_id.clone()),
         fact("scenario", r.scenario.name.clone()),
         fact("started (UTC)", r.started_at.clone()),
@@ -171,13 +247,13 @@ fn steps(r: &RunReport) -> Section {
         .iter()
         .map(|s| {
             vec![
-                s.index.to_string(),
-                s.step.clone(),
-                status_text(s.status).to_string(),
-                at(s.started_ms),
-                opt(&s.started_at),
-                ms(s.duration_ms),
-                s.error.clone().unwrap_or_default(),
+                s.index.to_string().into(),
+                s.step.clone().into(),
+                Cell::status(s.status),
+                at(s.started_ms).into(),
+                opt(&s.started_at).into(),
+                ms(s.duration_ms).into(),
+                s.error.clone().unwrap_or_default().into(),
             ]
         })
         .collect();
@@ -205,10 +281,10 @@ fn gates(r: &RunReport) -> Section {
         .iter()
         .map(|g| {
             vec![
-                g.gate.clone(),
-                g.target.clone(),
-                g.actual.clone(),
-                if g.passed { "pass" } else { "FAIL" }.to_string(),
+                g.gate.clone().into(),
+                g.target.clone().into(),
+                g.actual.clone().into(),
+                Cell::pass(g.passed),
             ]
         })
         .collect();
@@ -216,7 +292,7 @@ fn gates(r: &RunReport) -> Section {
         header: vec!["gate", "target", "actual", "result"],
         rows,
     }];
-    let mut verdict = vec![fact("verdict", verdict_text(r.verdict))];
+    let mut verdict = vec![fact("verdict", Cell::verdict(r.verdict))];
     if let Some(e) = &r.error {
         verdict.push(fact("error", e.clone()));
     }

@@ -1,18 +1,18 @@
 //! Recovery: RTO and RPO against their gates, what the drill put in (seed, snapshots) and
 //! destroyed (the disaster), and what came back (integrity).
 
-use super::{at, fact, ms, opt, Block, Section};
+use super::{at, fact, ms, opt, Block, Cell, Section};
 use crate::record::RunReport;
 
-fn judged(r: &RunReport, what: &str, value: String, gate: &str) -> Vec<String> {
+fn judged(r: &RunReport, what: &str, value: String, gate: &str) -> Vec<Cell> {
     let g = r.gates.iter().find(|g| g.gate == gate);
     vec![
-        what.to_string(),
-        value,
-        g.map(|g| g.target.clone()).unwrap_or_else(|| "-".into()),
-        g.map(|g| if g.passed { "pass" } else { "FAIL" })
-            .unwrap_or("")
-            .to_string(),
+        what.into(),
+        value.into(),
+        g.map(|g| g.target.clone())
+            .unwrap_or_else(|| "-".into())
+            .into(),
+        g.map(|g| Cell::pass(g.passed)).unwrap_or_else(|| "".into()),
     ]
 }
 
@@ -54,6 +54,10 @@ pub(super) fn recovery(r: &RunReport) -> Option<Section> {
         .iter()
         .map(|p| vec![p.name.clone(), ms(Some(p.duration_ms)), ms(Some(p.at_ms))])
         .collect();
+    let phases = Block::table(
+        vec!["RTO phase", "duration", "done after disaster end"],
+        phases,
+    );
     let facts = vec![
         fact(
             "restored from",
@@ -72,10 +76,7 @@ pub(super) fn recovery(r: &RunReport) -> Option<Section> {
             rows,
         },
         Block::Facts(facts),
-        Block::Table {
-            header: vec!["RTO phase", "duration", "done after disaster end"],
-            rows: phases,
-        },
+        phases,
     ];
     if !x.refused.is_empty() {
         blocks.push(Block::List(
@@ -147,10 +148,7 @@ pub(super) fn data(r: &RunReport) -> Vec<Section> {
             "taken",
             "keyspace digest",
         ];
-        out.push(Section::new(
-            "Snapshots",
-            vec![Block::Table { header, rows }],
-        ));
+        out.push(Section::new("Snapshots", vec![Block::table(header, rows)]));
     }
     if let Some(d) = &r.disaster {
         out.push(Section::new(
@@ -188,13 +186,16 @@ pub(super) fn integrity(r: &RunReport) -> Option<Section> {
                 "keyspace digest at revision {} (snapshot {})",
                 d.revision, d.snapshot
             ),
-            format!(
-                "{}: expected {} ({} keys), actual {} ({} keys)",
-                if d.equal { "equal" } else { "DIFFERS" },
-                d.expected_sha256,
-                d.expected_keys,
-                d.actual_sha256,
-                d.actual_keys
+            Cell::judged(
+                d.equal,
+                format!(
+                    "{}: expected {} ({} keys), actual {} ({} keys)",
+                    if d.equal { "equal" } else { "DIFFERS" },
+                    d.expected_sha256,
+                    d.expected_keys,
+                    d.actual_sha256,
+                    d.actual_keys
+                ),
             ),
         ));
     }
@@ -224,10 +225,7 @@ pub(super) fn integrity(r: &RunReport) -> Option<Section> {
             ),
         ));
     }
-    f.push(fact(
-        "HashKV",
-        if v.hashkv_equal { "equal" } else { "DIFFERS" },
-    ));
+    f.push(fact("HashKV", Cell::equal(v.hashkv_equal)));
     if let Some(d) = &v.divergence {
         f.push(fact("HashKV divergence", d.summary()));
         for e in d.examples.iter().skip(1) {
@@ -236,16 +234,13 @@ pub(super) fn integrity(r: &RunReport) -> Option<Section> {
     }
     f.push(fact(
         "verification",
-        if v.passed { "passed" } else { "FAILED" },
+        Cell::judged(v.passed, if v.passed { "passed" } else { "FAILED" }),
     ));
     let rows = v
         .hashkv
         .iter()
         .map(|h| vec![h.member.clone(), h.hash.to_string(), h.revision.to_string()])
         .collect();
-    let table = Block::Table {
-        header: vec!["member", "HashKV", "revision"],
-        rows,
-    };
+    let table = Block::table(vec!["member", "HashKV", "revision"], rows);
     Some(Section::new("Integrity", vec![Block::Facts(f), table]))
 }

@@ -1,0 +1,217 @@
+//! The terminal summary: the few sections an operator reads at the end of a drill (steps,
+//! measurements in one line each, gates and the verdict), from the same typed cells as the
+//! audit document.
+
+use super::{fact, ms, Block, Cell, Section};
+use crate::record::{RunReport, StepStatus};
+
+pub fn terminal(r: &RunReport) -> Vec<Section> {
+    let steps = r
+        .steps
+        .iter()
+        .map(|s| {
+            let status = match s.status {
+                StepStatus::Passed => Cell::judged(true, "ok"),
+                StepStatus::Failed => Cell::judged(
+                    false,
+                    format!("FAILED: {}", s.error.as_deref().unwrap_or("")),
+                ),
+                StepStatus::NotRun => Cell::from("not run"),
+            };
+            vec![
+                s.index.to_string().into(),
+                s.step.clone().into(),
+                status,
+                ms(s.duration_ms).into(),
+            ]
+        })
+        .collect();
+    let mut out = vec![Section::new(
+        "Steps",
+        vec![Block::Table {
+            header: vec!["#", "step", "status", "duration"],
+            rows: steps,
+        }],
+    )];
+    let mut m: Vec<Vec<String>> = Vec::new();
+    if let Some(s) = &r.seed {
+        m.push(vec![
+            "seed".to_string(),
+            format!(
+                "{} keys × {} B in {} ms: {:.0} keys/s, {:.1} MB/s",
+                s.keys, s.value_size, s.duration_ms, s.keys_per_sec, s.mb_per_sec
+            ),
+        ]);
+    }
+    for s in &r.snapshots {
+        m.push(vec![
+            format!("snapshot {}", s.name),
+            format!(
+                "rev {}, {} keys, {:.1} MB in {} ms ({:.1} MB/s)",
+                s.revision,
+                s.total_keys,
+                s.size_bytes as f64 / 1e6,
+                s.duration_ms,
+                s.mb_per_sec
+            ),
+        ]);
+    }
+    if let Some(x) = &r.restore {
+        m.push(vec![
+            "RTO (first quorum write)".to_string(),
+            format!("{} ms", x.rto_first_write_ms),
+        ]);
+        if let Some(v) = r.verification.as_ref().and_then(|v| v.rto_verified_ms) {
+            m.push(vec!["RTO (verified)".to_string(), format!("{v} ms")]);
+        }
+        let phases: Vec<String> = x
+            .phases
+            .iter()
+            .map(|p| format!("{} {} ms", p.name, p.duration_ms))
+            .collect();
+        m.push(vec!["RTO phases".to_string(), phases.join(" · ")]);
+    }
+    if let Some(k) = r.verification.as_ref().and_then(|v| v.keyspace.as_ref()) {
+        let per: Vec<String> = k
+            .per_prefix
+            .iter()
+            .map(|(p, n)| format!("{p} {n}"))
+            .collect();
+        m.push(vec![
+            "snapshot contents".to_string(),
+            format!(
+                "revision {}, {} keys: {}",
+                k.revision,
+                k.keys,
+                per.join(", ")
+            ),
+        ]);
+    }
+    if let Some(t) = &r.tls {
+        m.push(vec![
+            "TLS".to_string(),
+            format!(
+                "client and peer mTLS; certificates in {}; e.g. {}",
+                t.dir.display(),
+                t.etcdctl
+            ),
+        ]);
+    }
+    if let Some(b) = &r.backups {
+        m.push(vec![
+            "backups".to_string(),
+            format!(
+                "{}: {} taken, {} failed, {} deleted by retention, {} kept",
+                b.store,
+                b.taken.len(),
+                b.failures.len(),
+                b.deleted.len(),
+                b.remaining.len()
+            ),
+        ]);
+    }
+    if let Some(x) = &r.restore {
+        for refusal in &x.refused {
+            m.push(vec![
+                format!("refused backup {}", refusal.name),
+                refusal.reason.clone(),
+            ]);
+        }
+    }
+    for f in &r.faults {
+        m.push(vec![format!("fault {}", f.name), f.summary().join("; ")]);
+    }
+    if let Some(d) = r.verification.as_ref().and_then(|v| v.durability.as_ref()) {
+        m.push(vec![
+            "durability (acknowledged writes lost, not by a restore)".to_string(),
+            format!("{} of {}", d.lost, d.checked),
+        ]);
+    }
+    if let (Some(p), Some(_)) = (&r.rpo, &r.restore) {
+        m.push(vec![
+            "RPO (time)".to_string(),
+            format!("{} ms (snapshot {} → disaster)", p.time_gap_ms, p.snapshot),
+        ]);
+        m.push(vec![
+            "RPO (revisions)".to_string(),
+            p.revision_gap
+                .map(|g| {
+                    format!(
+                        "{g} (last acked {} − snapshot {})",
+                        p.last_acknowledged_revision.unwrap_or(0),
+                        p.snapshot_revision
+                    )
+                })
+                .unwrap_or_else(|| "-".into()),
+        ]);
+        m.push(vec![
+            "RPO (acknowledged writes lost)".to_string(),
+            match (p.lost_acknowledged_writes, p.acknowledged_before_disaster) {
+                (Some(l), Some(a)) => format!("{l} of {a}"),
+                (Some(l), None) => l.to_string(),
+                _ => "-".into(),
+            },
+        ]);
+    }
+    if let Some(v) = &r.verification {
+        m.push(vec!["integrity".to_string(), v.summary()]);
+    }
+    if let Some(w) = &r.workload {
+        let l = &w.log;
+        let down: u64 = l
+            .unavailability
+            .iter()
+            .filter_map(|x| x.to_ms.map(|t| t.saturating_sub(x.from_ms)))
+            .sum();
+        m.push(vec![
+            "workload".to_string(),
+            format!(
+                "{} operations, {} writes acknowledged, {} ms unavailable in {} window(s), {} revision regression(s)",
+                l.attempts,
+                l.acknowledged,
+                down,
+                l.unavailability.len(),
+                l.revision_regressions.len()
+            ),
+        ]);
+        for p in &w.phases {
+            m.push(vec![
+                format!("latency {}", p.name),
+                format!(
+                    "{} ops ({} errors), {:.0} ops/s, p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                    p.count, p.errors, p.ops_per_sec, p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms
+                ),
+            ]);
+        }
+    }
+    out.push(Section::new(
+        "Measurements",
+        vec![Block::table(vec!["measurement", "value"], m)],
+    ));
+    let mut end = Vec::new();
+    if !r.gates.is_empty() {
+        let rows = r
+            .gates
+            .iter()
+            .map(|v| {
+                vec![
+                    v.gate.clone().into(),
+                    v.target.clone().into(),
+                    v.actual.clone().into(),
+                    Cell::pass(v.passed),
+                ]
+            })
+            .collect();
+        end.push(Block::Table {
+            header: vec!["gate", "target", "actual", "result"],
+            rows,
+        });
+    }
+    let mut verdict = vec![fact("verdict", Cell::verdict(r.verdict))];
+    if let Some(e) = &r.error {
+        verdict.push(fact("error", e.clone()));
+    }
+    end.push(Block::Facts(verdict));
+    out.push(Section::new("Gates and verdict", end));
+    out
+}

@@ -250,6 +250,7 @@ impl Cluster {
             aliases: vec![member.to_string()],
             volumes: vec![(volume.to_string(), DATA_MOUNT.to_string())],
             publish: Some(CLIENT_PORT),
+            host_files: Vec::new(),
         }
     }
 

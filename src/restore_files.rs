@@ -3,8 +3,9 @@
 //! joins the run's network under the member's name: etcdutl resolves the member's own peer URL.
 
 use crate::cluster::{initial_cluster, peer_url, suffix, Cluster, DATA_DIR, DATA_MOUNT};
-use crate::sandbox::{ContainerSpec, SandboxError};
-use crate::snapshot_file::{upload_tar, SnapshotError, IN_CONTAINER};
+use crate::sandbox::{ContainerSpec, Delivery, SandboxError};
+use crate::snapshot_file::{SnapshotError, IN_CONTAINER};
+use futures_util::StreamExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -36,37 +37,60 @@ pub fn etcdutl_args(member: &str, names: &[String], token: &str, tls: bool) -> V
     ]
 }
 
-/// Restores every member's data dir from `snapshot` onto fresh volumes of `cluster.generation`
-/// and returns the volumes, in member order. Starts nothing.
+/// What `restore_files` did: the members' volumes, in member order, and how the snapshot
+/// reached the etcdutl containers.
+pub struct Restored {
+    pub volumes: Vec<String>,
+    pub delivery: Delivery,
+    pub concurrency: usize,
+}
+
+/// How many members restore at once: one per engine core (etcdutl copies and hashes the
+/// db, which is disk and CPU work), at most every member. `ETCD_DRILL_RESTORE_CONCURRENCY`
+/// overrides it (the scale benchmark compares).
+pub fn concurrency(members: usize, cpus: usize) -> usize {
+    let wanted = std::env::var("ETCD_DRILL_RESTORE_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(cpus);
+    wanted.clamp(1, members.max(1))
+}
+
+/// Restores every member's data dir from `snapshot` onto fresh volumes of `cluster.generation`.
+/// Starts nothing. The snapshot is bind-mounted read-only where the engine shares this
+/// machine's files, else streamed from disk: never held in memory.
 pub async fn restore_files(
     cluster: &Cluster,
     snapshot: &Path,
     deadline: Duration,
-) -> Result<Vec<String>, RestoreError> {
-    let tar = upload_tar(snapshot)?;
+) -> Result<Restored, RestoreError> {
     let names = cluster.names();
     let sandbox = &cluster.sandbox;
-    let jobs = names.iter().map(|member| {
-        let tar = tar.clone();
-        let names = &names;
-        async move {
-            let volume = cluster.volume_name(member, cluster.generation);
+    let at_once = concurrency(names.len(), sandbox.runtime.cpus());
+    let mut delivery = Delivery::StreamedTar;
+    let mut jobs = Vec::new();
+    for member in &names {
+        let volume = cluster.volume_name(member, cluster.generation);
+        let mut spec = ContainerSpec {
+            name: sandbox.name(&suffix(member, "restore", cluster.generation)),
+            image: cluster.plan.image.clone(),
+            entrypoint: Some(vec!["/usr/local/bin/etcdutl".into()]),
+            cmd: etcdutl_args(member, &names, &cluster.token, cluster.plan.tls),
+            labels: sandbox.labels("oneshot"),
+            network: sandbox.network.clone(),
+            aliases: vec![member.clone()],
+            volumes: vec![(volume.clone(), DATA_MOUNT.into())],
+            publish: None,
+            host_files: Vec::new(),
+        };
+        let (how, upload) = sandbox.deliver(&mut spec, snapshot, IN_CONTAINER);
+        delivery = how;
+        jobs.push(async move {
             sandbox
                 .runtime
                 .create_volume(&volume, &sandbox.labels("data"))
                 .await?;
-            let spec = ContainerSpec {
-                name: sandbox.name(&suffix(member, "restore", cluster.generation)),
-                image: cluster.plan.image.clone(),
-                entrypoint: Some(vec!["/usr/local/bin/etcdutl".into()]),
-                cmd: etcdutl_args(member, names, &cluster.token, cluster.plan.tls),
-                labels: sandbox.labels("oneshot"),
-                network: sandbox.network.clone(),
-                aliases: vec![member.clone()],
-                volumes: vec![(volume.clone(), DATA_MOUNT.into())],
-                publish: None,
-            };
-            let (code, _out, stderr) = sandbox.run_once(&spec, Some(tar), deadline).await?;
+            let (code, _out, stderr) = sandbox.run_once(&spec, upload.as_ref(), deadline).await?;
             if code != 0 {
                 return Err(RestoreError::Etcdutl {
                     member: member.clone(),
@@ -75,9 +99,20 @@ pub async fn restore_files(
                 });
             }
             Ok(volume)
-        }
-    });
-    futures_util::future::try_join_all(jobs).await
+        });
+    }
+    // `buffered` keeps member order while at most `at_once` run.
+    let volumes: Vec<String> = futures_util::stream::iter(jobs)
+        .buffered(at_once)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    Ok(Restored {
+        volumes,
+        delivery,
+        concurrency: at_once,
+    })
 }
 
 fn last_lines(s: &str, n: usize) -> String {

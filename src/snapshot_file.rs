@@ -4,7 +4,7 @@
 //! one-shot container of the run's image) reads the file unchanged and says its revision.
 
 use crate::cluster::{within, ClusterError};
-use crate::sandbox::{tar_of, ContainerSpec, Sandbox, SandboxError};
+use crate::sandbox::{ContainerSpec, Sandbox, SandboxError};
 use etcd_client::Client;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -114,6 +114,7 @@ pub async fn save(
     let mut stream = within("snapshot", endpoint, deadline, c.snapshot()).await?;
     let mut file = tokio::fs::File::create(&part).await.map_err(write_err)?;
     let mut hasher = Sha256::new();
+    let mut trailer = Trailer::default();
     let mut size = 0u64;
     loop {
         let next =
@@ -138,6 +139,7 @@ pub async fn save(
             Ok(Ok(Some(m))) => m,
         };
         hasher.update(msg.blob());
+        trailer.update(msg.blob());
         size += msg.blob().len() as u64;
         file.write_all(msg.blob()).await.map_err(write_err)?;
     }
@@ -150,49 +152,108 @@ pub async fn save(
         sha256: hex::encode(hasher.finalize()),
         duration: start.elapsed(),
     };
-    check_trailer(&saved.path)?;
+    // The check etcdutl makes before restoring, on the bytes as they streamed past.
+    if size <= TRAILER as u64 {
+        return Err(SnapshotError::TooShort {
+            path: saved.path,
+            size,
+        });
+    }
+    if !trailer.ok() {
+        return Err(SnapshotError::BadTrailer {
+            path: saved.path,
+            size,
+        });
+    }
     Ok(saved)
+}
+
+/// One pass over a snapshot file in 1 MiB reads: its size, the SHA-256 of the whole file, and
+/// whether its last 32 bytes are the SHA-256 of the rest (etcd's trailer). Memory stays flat.
+fn read_digests(path: &Path) -> Result<(u64, String, bool), SnapshotError> {
+    use std::io::Read;
+    let read_err = |source| SnapshotError::Read {
+        path: path.into(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let mut whole = Sha256::new();
+    let mut trailer = Trailer::default();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        whole.update(&buf[..n]);
+        trailer.update(&buf[..n]);
+        size += n as u64;
+    }
+    let trailer_ok = size > TRAILER as u64 && trailer.ok();
+    Ok((size, hex::encode(whole.finalize()), trailer_ok))
+}
+
+/// etcd's trailer check over bytes fed in order: the last 32 bytes are the SHA-256 of the
+/// rest. The last 32 bytes seen are held back from the body until more bytes follow them.
+#[derive(Default)]
+struct Trailer {
+    body: Sha256,
+    held: Vec<u8>,
+}
+
+impl Trailer {
+    fn update(&mut self, chunk: &[u8]) {
+        self.held.extend_from_slice(chunk);
+        if self.held.len() > TRAILER {
+            let release = self.held.len() - TRAILER;
+            self.body.update(&self.held[..release]);
+            self.held.drain(..release);
+        }
+    }
+
+    fn ok(self) -> bool {
+        self.held.len() == TRAILER && self.body.finalize().as_slice() == self.held.as_slice()
+    }
+}
+
+/// A file's size and SHA-256, read in one streaming pass.
+pub fn file_digest(path: &Path) -> Result<(u64, String), SnapshotError> {
+    read_digests(path).map(|(size, sha, _)| (size, sha))
 }
 
 /// Checks a snapshot file's SHA-256 trailer, the check etcdutl makes before restoring.
 pub fn check_trailer(path: &Path) -> Result<(), SnapshotError> {
-    let bytes = std::fs::read(path).map_err(|source| SnapshotError::Read {
-        path: path.into(),
-        source,
-    })?;
-    let size = bytes.len() as u64;
-    if bytes.len() <= TRAILER {
+    check(path, None)
+}
+
+/// Refuses a snapshot whose trailer is wrong or whose bytes changed since it was recorded.
+pub fn check_file(path: &Path, recorded_sha256: &str) -> Result<(), SnapshotError> {
+    check(path, Some(recorded_sha256))
+}
+
+fn check(path: &Path, recorded_sha256: Option<&str>) -> Result<(), SnapshotError> {
+    let (size, actual, trailer_ok) = read_digests(path)?;
+    if size <= TRAILER as u64 {
         return Err(SnapshotError::TooShort {
             path: path.into(),
             size,
         });
     }
-    let (body, trailer) = bytes.split_at(bytes.len() - TRAILER);
-    if Sha256::digest(body).as_slice() != trailer {
+    if !trailer_ok {
         return Err(SnapshotError::BadTrailer {
             path: path.into(),
             size,
         });
     }
-    Ok(())
-}
-
-/// Refuses a snapshot whose trailer is wrong or whose bytes changed since it was recorded.
-pub fn check_file(path: &Path, recorded_sha256: &str) -> Result<(), SnapshotError> {
-    check_trailer(path)?;
-    let bytes = std::fs::read(path).map_err(|source| SnapshotError::Read {
-        path: path.into(),
-        source,
-    })?;
-    let actual = hex::encode(Sha256::digest(&bytes));
-    if actual != recorded_sha256 {
-        return Err(SnapshotError::Changed {
+    match recorded_sha256 {
+        Some(recorded) if recorded != actual => Err(SnapshotError::Changed {
             path: path.into(),
-            recorded: recorded_sha256.into(),
+            recorded: recorded.into(),
             actual,
-        });
+        }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// What `etcdutl snapshot status -w json` says.
@@ -208,20 +269,6 @@ pub struct Status {
 /// Where a snapshot file goes inside one-shot containers.
 pub const IN_CONTAINER: &str = "/restore/snapshot.db";
 
-/// The snapshot packed for upload into a one-shot container at `IN_CONTAINER`.
-pub fn upload_tar(path: &Path) -> Result<Vec<u8>, SnapshotError> {
-    let bytes = std::fs::read(path).map_err(|source| SnapshotError::Read {
-        path: path.into(),
-        source,
-    })?;
-    tar_of(&[(IN_CONTAINER.trim_start_matches('/'), 0o644, &bytes)]).map_err(|source| {
-        SnapshotError::Read {
-            path: path.into(),
-            source,
-        }
-    })
-}
-
 /// Runs `etcdutl snapshot status` on the file, in a one-shot container of `image`.
 pub async fn status(
     sandbox: &Sandbox,
@@ -229,7 +276,7 @@ pub async fn status(
     path: &Path,
     tag: &str,
 ) -> Result<Status, SnapshotError> {
-    let spec = ContainerSpec {
+    let mut spec = ContainerSpec {
         name: sandbox.name(&format!("status-{tag}")),
         image: image.to_string(),
         entrypoint: Some(vec!["/usr/local/bin/etcdutl".into()]),
@@ -240,9 +287,11 @@ pub async fn status(
         network: sandbox.network.clone(),
         ..Default::default()
     };
-    let (code, stdout, stderr) = sandbox
-        .run_once(&spec, Some(upload_tar(path)?), Duration::from_secs(120))
-        .await?;
+    let (_, upload) = sandbox.deliver(&mut spec, path, IN_CONTAINER);
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    // etcdutl reads the whole file; at 20 MB/s at the least.
+    let deadline = Duration::from_secs(120 + size / 20_000_000);
+    let (code, stdout, stderr) = sandbox.run_once(&spec, upload.as_ref(), deadline).await?;
     if code != 0 {
         return Err(SnapshotError::Status {
             path: path.into(),

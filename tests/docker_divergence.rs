@@ -86,9 +86,9 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
                 .await
                 .map_err(|e| e.to_string())?;
         let mixed = [
-            from_new[0].clone(),
-            from_new[1].clone(),
-            from_old[2].clone(),
+            from_new.volumes[0].clone(),
+            from_new.volumes[1].clone(),
+            from_old.volumes[2].clone(),
         ];
         cluster
             .start_members(&mixed)

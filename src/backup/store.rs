@@ -4,11 +4,14 @@
 
 use crate::scenario::StoreSpec;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Bytes per part of a multipart upload (S3's minimum is 5 MiB).
+const PART: usize = 8 << 20;
 
 /// Deadline of one store operation.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -151,20 +154,32 @@ impl Store {
         }
     }
 
+    /// Uploads `file` in parts of a few MiB read from disk: a snapshot of any size passes
+    /// through a bounded buffer.
     pub async fn upload(&self, name: &str, file: &Path) -> Result<u64, StoreError> {
-        let bytes = tokio::fs::read(file)
-            .await
-            .map_err(|source| StoreError::Io {
-                path: file.into(),
-                source,
-            })?;
-        let size = bytes.len() as u64;
-        self.timed(
-            "upload",
-            name,
-            self.inner.put(&self.path(name), PutPayload::from(bytes)),
-        )
-        .await?;
+        use tokio::io::AsyncReadExt;
+        let io_err = |source| StoreError::Io {
+            path: file.into(),
+            source,
+        };
+        let mut f = tokio::fs::File::open(file).await.map_err(io_err)?;
+        let upload = self
+            .timed("upload", name, self.inner.put_multipart(&self.path(name)))
+            .await?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut buf = vec![0u8; PART];
+        let mut size = 0u64;
+        loop {
+            let n = f.read(&mut buf).await.map_err(io_err)?;
+            if n == 0 {
+                break;
+            }
+            // At most a few parts in flight: memory stays bounded however large the file.
+            self.timed("upload", name, w.wait_for_capacity(2)).await?;
+            w.write(&buf[..n]);
+            size += n as u64;
+        }
+        self.timed("upload", name, w.finish()).await?;
         Ok(size)
     }
 
@@ -172,14 +187,30 @@ impl Store {
         let got = self
             .timed("download", name, self.inner.get(&self.path(name)))
             .await?;
-        let bytes = self.timed("download", name, got.bytes()).await?;
-        tokio::fs::write(dest, &bytes)
-            .await
-            .map_err(|source| StoreError::Io {
-                path: dest.into(),
-                source,
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let io_err = |source| StoreError::Io {
+            path: dest.into(),
+            source,
+        };
+        let mut out = tokio::fs::File::create(dest).await.map_err(io_err)?;
+        let mut stream = got.into_stream();
+        let mut size = 0u64;
+        while let Some(chunk) = self
+            .timed("download", name, async { Ok(stream.next().await) })
+            .await?
+        {
+            let chunk = chunk.map_err(|source| StoreError::Op {
+                store: self.spec.describe(),
+                op: "download",
+                name: name.into(),
+                source: Box::new(source),
             })?;
-        Ok(bytes.len() as u64)
+            out.write_all(&chunk).await.map_err(io_err)?;
+            size += chunk.len() as u64;
+        }
+        out.flush().await.map_err(io_err)?;
+        Ok(size)
     }
 
     pub async fn delete(&self, name: &str) -> Result<(), StoreError> {
@@ -215,7 +246,8 @@ impl Store {
         self.timed(
             "overwrite",
             name,
-            self.inner.put(&self.path(name), PutPayload::from(bytes)),
+            self.inner
+                .put(&self.path(name), object_store::PutPayload::from(bytes)),
         )
         .await
         .map(|_| ())

@@ -57,6 +57,13 @@ pub struct RestoreRecord {
     /// start of a restore from an external file.
     pub rto_from_ms: u64,
     pub leader: Option<String>,
+    /// How the snapshot reached the etcdutl containers: "read-only bind mount" or "tar
+    /// streamed from disk" (never through the harness's memory).
+    #[serde(default)]
+    pub snapshot_delivery: String,
+    /// How many members ran `etcdutl snapshot restore` at once.
+    #[serde(default)]
+    pub members_at_once: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

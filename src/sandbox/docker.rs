@@ -25,6 +25,7 @@ const WAIT: Duration = Duration::from_secs(3600);
 pub struct DockerRuntime {
     docker: Docker,
     host: String,
+    cpus: usize,
 }
 
 impl DockerRuntime {
@@ -56,7 +57,12 @@ impl DockerRuntime {
                 after: Duration::from_secs(10),
             })?
             .map_err(connect_err)?;
-        Ok(DockerRuntime { docker, host })
+        // The engine's cores (it may be another machine): how much parallel work pays.
+        let cpus = match tokio::time::timeout(Duration::from_secs(10), docker.info()).await {
+            Ok(Ok(info)) => info.ncpu.unwrap_or(1).max(1) as usize,
+            _ => 1,
+        };
+        Ok(DockerRuntime { docker, host, cpus })
     }
 
     pub(super) fn client(&self) -> &Docker {
@@ -153,6 +159,11 @@ impl Runtime for DockerRuntime {
                 spec.volumes
                     .iter()
                     .map(|(v, path)| format!("{v}:{path}"))
+                    .chain(
+                        spec.host_files
+                            .iter()
+                            .map(|(file, path)| format!("{}:{path}:ro", file.display())),
+                    )
                     .collect(),
             ),
             network_mode: Some(spec.network.clone()),
@@ -201,6 +212,45 @@ impl Runtime for DockerRuntime {
                 .upload_to_container(container, Some(options), body),
         )
         .await
+    }
+
+    async fn upload_file(
+        &self,
+        container: &str,
+        from: &std::path::Path,
+        to: &str,
+    ) -> Result<(), SandboxError> {
+        let failed = |e: std::io::Error| SandboxError::Docker {
+            op: "read the file to upload to",
+            target: container.to_string(),
+            source: Box::new(e),
+        };
+        // Extracted at the root, so the directories on the way are created.
+        let name = to.trim_start_matches('/');
+        let file = tokio::fs::File::open(from).await.map_err(failed)?;
+        let len = file.metadata().await.map_err(failed)?.len();
+        let options = UploadToContainerOptionsBuilder::default().path("/").build();
+        let body = bollard::body_try_stream(tar_stream(file, name, len));
+        // As long as a file of this size takes to stream, at 20 MB/s at the least.
+        let deadline = CALL + Duration::from_secs(len / 20_000_000);
+        call(
+            "upload a file to container",
+            container,
+            deadline,
+            self.docker
+                .upload_to_container(container, Some(options), body),
+        )
+        .await
+    }
+
+    fn shares_files(&self) -> bool {
+        // ETCD_DRILL_SNAPSHOT_DELIVERY=stream copies files as a remote engine needs (tests).
+        let streamed = std::env::var("ETCD_DRILL_SNAPSHOT_DELIVERY").is_ok_and(|v| v == "stream");
+        self.host.starts_with("unix://") && !streamed
+    }
+
+    fn cpus(&self) -> usize {
+        self.cpus
     }
 
     async fn start(&self, container: &str) -> Result<(), SandboxError> {
@@ -508,4 +558,29 @@ impl Runtime for DockerRuntime {
                 .collect(),
         })
     }
+}
+
+/// A one-file tar archive, streamed: the header, the file in chunks as it is read, the padding
+/// to a 512-byte block and the two empty blocks that end an archive.
+fn tar_stream(
+    file: tokio::fs::File,
+    name: &str,
+    len: u64,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    use futures_util::stream::{self, StreamExt};
+    let mut header = tar::Header::new_gnu();
+    let named = header.set_path(name);
+    header.set_size(len);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    let head =
+        stream::once(
+            async move { named.map(|()| bytes::Bytes::copy_from_slice(header.as_bytes())) },
+        );
+    let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+    let pad = (512 - (len % 512) as usize) % 512;
+    let tail = stream::once(async move { Ok(bytes::Bytes::from(vec![0u8; pad + 1024])) });
+    head.chain(body).chain(tail)
 }

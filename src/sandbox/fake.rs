@@ -117,6 +117,20 @@ impl Runtime for FakeRuntime {
     ) -> Result<(), SandboxError> {
         self.check("upload", container)
     }
+    async fn upload_file(
+        &self,
+        container: &str,
+        _from: &std::path::Path,
+        _to: &str,
+    ) -> Result<(), SandboxError> {
+        self.check("upload", container)
+    }
+    fn shares_files(&self) -> bool {
+        false
+    }
+    fn cpus(&self) -> usize {
+        2
+    }
     async fn start(&self, container: &str) -> Result<(), SandboxError> {
         self.check("start container", container)
     }

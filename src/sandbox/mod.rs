@@ -8,6 +8,7 @@ pub mod fake;
 mod images;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const LABEL_MANAGED: &str = "etcd-drill.managed";
@@ -57,8 +58,61 @@ pub struct ContainerSpec {
     pub aliases: Vec<String>,
     /// (volume name, path inside the container)
     pub volumes: Vec<(String, String)>,
+    /// (file on this machine, path inside the container), mounted read-only. Only where the
+    /// engine shares this machine's files (`Runtime::shares_files`).
+    pub host_files: Vec<(PathBuf, String)>,
     /// Publish this container port on 127.0.0.1 with an ephemeral host port.
     pub publish: Option<u16>,
+}
+
+/// A file for a one-shot container, copied in before it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileUpload {
+    pub from: PathBuf,
+    pub to: String,
+}
+
+/// How a file reaches a one-shot container: bind-mounted read-only where the engine shares this
+/// machine's files, otherwise copied in as a tar streamed from disk. Neither holds the file in
+/// memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    BindMount,
+    StreamedTar,
+}
+
+impl Delivery {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Delivery::BindMount => "read-only bind mount",
+            Delivery::StreamedTar => "tar streamed from disk",
+        }
+    }
+}
+
+impl Sandbox {
+    /// Gives `spec` the file `from` at `to`: a bind mount, or the upload `run_once` makes.
+    pub fn deliver(
+        &self,
+        spec: &mut ContainerSpec,
+        from: &Path,
+        to: &str,
+    ) -> (Delivery, Option<FileUpload>) {
+        if self.runtime.shares_files() {
+            // The engine resolves a bind's source itself: it must be an absolute path.
+            let from = std::fs::canonicalize(from)
+                .or_else(|_| std::path::absolute(from))
+                .unwrap_or_else(|_| from.to_path_buf());
+            spec.host_files.push((from, to.to_string()));
+            (Delivery::BindMount, None)
+        } else {
+            let upload = FileUpload {
+                from: from.to_path_buf(),
+                to: to.to_string(),
+            };
+            (Delivery::StreamedTar, Some(upload))
+        }
+    }
 }
 
 /// Everything labelled for one run (or for all runs, in `clean`).
@@ -101,6 +155,15 @@ pub trait Runtime: Send + Sync {
     async fn create_container(&self, spec: &ContainerSpec) -> Result<(), SandboxError>;
     /// Unpacks a tar archive at `path` (which must exist) inside a created container.
     async fn upload(&self, container: &str, path: &str, tar: Vec<u8>) -> Result<(), SandboxError>;
+    /// Copies the file `from` on this machine to `to` in the container, streamed from disk: a
+    /// file of any size passes through a bounded buffer, never whole through memory.
+    async fn upload_file(&self, container: &str, from: &Path, to: &str)
+        -> Result<(), SandboxError>;
+    /// Whether the engine sees this machine's files (a local socket): then a file can be bind
+    /// mounted instead of copied.
+    fn shares_files(&self) -> bool;
+    /// The engine's cores.
+    fn cpus(&self) -> usize;
     async fn start(&self, container: &str) -> Result<(), SandboxError>;
     /// Waits for the container to exit, returning its exit code.
     async fn wait(&self, container: &str) -> Result<i64, SandboxError>;
@@ -174,13 +237,13 @@ impl Sandbox {
     pub async fn run_once(
         &self,
         spec: &ContainerSpec,
-        upload: Option<Vec<u8>>,
+        upload: Option<&FileUpload>,
         deadline: Duration,
     ) -> Result<(i64, String, String), SandboxError> {
         self.runtime.create_container(spec).await?;
         let result = tokio::time::timeout(deadline, async {
-            if let Some(tar) = upload {
-                self.runtime.upload(&spec.name, "/", tar).await?;
+            if let Some(u) = upload {
+                self.runtime.upload_file(&spec.name, &u.from, &u.to).await?;
             }
             self.runtime.start(&spec.name).await?;
             let code = self.runtime.wait(&spec.name).await?;
@@ -295,7 +358,14 @@ mod tests {
         };
         *fake.fail.lock().unwrap() = Some(("start container", "restore".into()));
         assert!(s
-            .run_once(&spec, Some(vec![1, 2, 3]), Duration::from_secs(5))
+            .run_once(
+                &spec,
+                Some(&FileUpload {
+                    from: "/nowhere/snap.db".into(),
+                    to: "/snapshot.db".into(),
+                }),
+                Duration::from_secs(5),
+            )
             .await
             .is_err());
         assert!(fake.all().containers.is_empty());

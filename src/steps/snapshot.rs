@@ -18,9 +18,10 @@ pub async fn run(
         .ok_or_else(|| StepError::Precondition("no member to snapshot".into()))?;
     let endpoint = member.endpoint();
     let client = crate::cluster::connect(std::slice::from_ref(&endpoint)).await?;
-    let taken_at_ms = ctx.clock.ms();
     let dir = ctx.run_dir.join("snapshots");
     crate::snapshot_file::caught_up(&client, &endpoint, timeout).await?;
+    // The snapshot holds what the member had when the stream started: that is its time.
+    let taken_at_ms = ctx.clock.ms();
     let saved = crate::snapshot_file::save(&client, &endpoint, &dir, name, timeout).await?;
     let status =
         crate::snapshot_file::status(&ctx.sandbox, &ctx.cluster.plan.image, &saved.path, name)

@@ -235,6 +235,8 @@ fn restore() -> RestoreRecord {
         rto_first_write_ms: 2000,
         rto_from_ms: 9300,
         leader: Some("etcd-3".into()),
+        snapshot_delivery: "read-only bind mount".into(),
+        members_at_once: 2,
     }
 }
 

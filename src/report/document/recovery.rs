@@ -67,6 +67,13 @@ pub(super) fn recovery(r: &RunReport) -> Option<Section> {
             ),
         ),
         fact("RTO clock started", at(Some(x.rto_from_ms))),
+        fact(
+            "snapshot delivery",
+            format!(
+                "{} to etcdutl, {} member(s) at once",
+                x.snapshot_delivery, x.members_at_once
+            ),
+        ),
         fact("cluster token", x.cluster_token.clone()),
         fact("leader after restore", opt(&x.leader)),
     ];

@@ -720,3 +720,29 @@ expect:
     );
     eprintln!("peak RSS {peak_kb} KiB for a {size}-byte snapshot");
 }
+
+/// A drill that cannot fit on disk is refused before anything starts, with the numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_too_big_for_the_disk_is_refused_before_it_starts() {
+    let Some(_d) = docker().await else { return };
+    let reports = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "run",
+            "tests/scenarios/too-big-for-the-disk.yaml",
+            "--report-dir",
+        ])
+        .arg(reports.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit_codes::ENVIRONMENT), "{stderr}");
+    assert!(
+        stderr.contains("not enough free disk") && stderr.contains("GB where"),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::read_dir(reports.path()).unwrap().next().is_none(),
+        "no run started"
+    );
+}

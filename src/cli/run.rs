@@ -31,6 +31,13 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
             return exit_codes::ENVIRONMENT;
         }
     };
+    // Drills that cannot fit on disk are refused before anything starts.
+    for plan in plans {
+        if let Err(e) = disk_fits(plan, &docker, &opts.drill.report_dir) {
+            eprint(e);
+            return exit_codes::ENVIRONMENT;
+        }
+    }
     let mut worst = exit_codes::PASSED;
     let mut reports = Vec::new();
     for plan in plans {
@@ -177,5 +184,71 @@ async fn notify(plan: &Plan, report: &RunReport, run_dir: &Path) {
     let deadline = std::time::Duration::from_secs(10);
     if let Err(e) = crate::notify::notify(&n.url, &payload, deadline).await {
         eprint(format!("warning: notification not delivered: {e}"));
+    }
+}
+
+/// The filesystem holding `path` (or its nearest existing parent): its id and free bytes.
+fn filesystem(path: &Path) -> Option<(u64, u64)> {
+    let mut p = path.to_path_buf();
+    while !p.exists() {
+        p = p.parent()?.to_path_buf();
+    }
+    let s = nix::sys::statvfs::statvfs(&p).ok()?;
+    let free = s.blocks_available() as u64 * s.fragment_size() as u64;
+    Some((s.filesystem_id() as u64, free))
+}
+
+fn gb(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / 1e9)
+}
+
+/// Refuses a drill whose volumes (on the engine's disk) and snapshots (in the report dir) will
+/// not fit, with the numbers. An engine on another machine is not checked for its disk.
+fn disk_fits(plan: &Plan, docker: &DockerRuntime, report_dir: &Path) -> Result<(), String> {
+    let Some(f) = plan.footprint() else {
+        return Ok(());
+    };
+    let members = u64::from(plan.cluster.members.max(1));
+    let mut needs = vec![(
+        report_dir.to_path_buf(),
+        f.snapshots,
+        format!(
+            "{} snapshot(s) of about {}",
+            f.snapshots / f.db.max(1),
+            gb(f.db)
+        ),
+    )];
+    if let Some(root) = docker.local_root_dir() {
+        let generations = f.volumes / f.db.max(1) / members;
+        let what = format!(
+            "{members} members' volumes of about {} each, {generations} time(s) (first cluster and restores)",
+            gb(f.db)
+        );
+        needs.push((root.into(), f.volumes, what));
+    }
+    // Paths on one filesystem share its free space: (id, free, needed, what).
+    let mut filesystems: Vec<(u64, u64, u64, Vec<String>)> = Vec::new();
+    for (path, bytes, what) in needs {
+        let Some((id, free)) = filesystem(&path) else {
+            continue;
+        };
+        let what = format!("{what} in {}", path.display());
+        match filesystems.iter_mut().find(|f| f.0 == id) {
+            Some(fs) => {
+                fs.2 += bytes;
+                fs.3.push(what);
+            }
+            None => filesystems.push((id, free, bytes, vec![what])),
+        }
+    }
+    match filesystems.iter().find(|(_, free, need, _)| need > free) {
+        Some((_, free, need, what)) => Err(format!(
+            "{}: not enough free disk for this drill: it needs about {} where {} is free ({})",
+            plan.path.display(),
+            gb(*need),
+            gb(*free),
+            what.join("; ")
+        )),
+        None => Ok(()),
     }
 }

@@ -254,6 +254,29 @@ fn build(s: &Scenario, path: &std::path::Path, sha: &str, problems: &mut Vec<Pro
     }
     let cluster = cluster(s, problems);
     let seed = s.seed.as_ref().map(|spec| seed(spec, problems));
+    if let (Some(plan), Some(spec)) = (&seed, &s.seed) {
+        // etcd refuses writes past its quota (alarm NOSPACE): a seed that cannot fit would fail
+        // half-way, after minutes. The keys and values alone must fit.
+        let quota = cluster.quota_backend_bytes.unwrap_or(ETCD_DEFAULT_QUOTA);
+        let payload = seed_payload(plan);
+        if payload > quota {
+            problems.push(Problem::at(
+                &spec.keys.referenced,
+                format!(
+                    "expected a seed that fits etcd's backend quota: {} keys × {} B is {payload} \
+                     bytes of keys and values, above quota-backend-bytes {quota}{}; raise \
+                     cluster.etcd.quota-backend-bytes (etcd allows up to 8 GiB)",
+                    plan.keys,
+                    plan.value_size,
+                    if cluster.quota_backend_bytes.is_none() {
+                        " (etcd's default)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+    }
     let workload = s.workload.as_ref().map(|spec| workload(spec, problems));
     if let (Some(seed), Some(w), Some(spec)) = (&seed, &workload, &s.workload) {
         if seed.key_prefix.starts_with(&w.key_prefix) || w.key_prefix.starts_with(&seed.key_prefix)
@@ -359,6 +382,43 @@ fn cluster(s: &Scenario, problems: &mut Vec<Problem>) -> ClusterPlan {
         pre_vote: flags.and_then(|f| f.pre_vote),
         tls: c.tls.unwrap_or(false),
     }
+}
+
+/// What a drill writes to disk, estimated before anything starts: the members' volumes (every
+/// member, once per generation: the first cluster and each restore) and the snapshot files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// An estimate of one member's db.
+    pub db: u64,
+    pub volumes: u64,
+    pub snapshots: u64,
+}
+
+impl Plan {
+    /// The disk this drill needs, from its seed (etcd's db holds about 1.4 × the keys and
+    /// values); `None` without a seed (nothing large is written).
+    pub fn footprint(&self) -> Option<Footprint> {
+        let seed = self.seed.as_ref()?;
+        let db = seed_payload(seed) * 14 / 10;
+        let count = |f: fn(&StepKind) -> bool| self.steps.iter().filter(|s| f(&s.kind)).count();
+        let restores = count(|k| matches!(k, StepKind::Restore { .. }));
+        let snapshots = count(|k| matches!(k, StepKind::Snapshot { .. }));
+        let members = u64::from(self.cluster.members);
+        Some(Footprint {
+            db,
+            volumes: db * members * (1 + restores as u64),
+            snapshots: db * snapshots as u64,
+        })
+    }
+}
+
+/// etcd 3.5's backend quota when `--quota-backend-bytes` is not set: 2 GiB.
+pub const ETCD_DEFAULT_QUOTA: u64 = 2 << 30;
+
+/// The bytes of keys and values a seed writes (etcd's db holds about 1.4 × this).
+pub fn seed_payload(seed: &SeedPlan) -> u64 {
+    let key = seed.key_prefix.len() as u64 + 12;
+    seed.keys * (key + u64::from(seed.value_size))
 }
 
 fn seed(spec: &SeedSpec, problems: &mut Vec<Problem>) -> SeedPlan {

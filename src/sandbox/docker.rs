@@ -26,6 +26,7 @@ pub struct DockerRuntime {
     docker: Docker,
     host: String,
     cpus: usize,
+    root_dir: Option<String>,
 }
 
 impl DockerRuntime {
@@ -58,11 +59,24 @@ impl DockerRuntime {
             })?
             .map_err(connect_err)?;
         // The engine's cores (it may be another machine): how much parallel work pays.
-        let cpus = match tokio::time::timeout(Duration::from_secs(10), docker.info()).await {
-            Ok(Ok(info)) => info.ncpu.unwrap_or(1).max(1) as usize,
-            _ => 1,
-        };
-        Ok(DockerRuntime { docker, host, cpus })
+        let (cpus, root_dir) =
+            match tokio::time::timeout(Duration::from_secs(10), docker.info()).await {
+                Ok(Ok(info)) => (info.ncpu.unwrap_or(1).max(1) as usize, info.docker_root_dir),
+                _ => (1, None),
+            };
+        Ok(DockerRuntime {
+            docker,
+            host,
+            cpus,
+            root_dir,
+        })
+    }
+
+    /// Where the engine keeps volumes (`DockerRootDir`), when the engine is on this machine.
+    pub fn local_root_dir(&self) -> Option<&str> {
+        self.root_dir
+            .as_deref()
+            .filter(|_| self.host.starts_with("unix://"))
     }
 
     pub(super) fn client(&self) -> &Docker {

@@ -39,7 +39,10 @@ pub enum EventKind {
         total: usize,
         label: String,
     },
-    SeedProgress {
+    /// How far a long phase is: `done` of `total` `unit`s (0 = total unknown).
+    Progress {
+        phase: &'static str,
+        unit: &'static str,
         done: u64,
         total: u64,
     },

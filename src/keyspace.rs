@@ -256,10 +256,18 @@ impl KeyspaceDigest {
     }
 }
 
-/// The digest of every key at `revision`, read through `client`.
-pub async fn digest_at(client: &Client, revision: i64) -> Result<(u64, String), ClusterError> {
+/// The digest of every key at `revision`, read through `client`; `done` counts the keys read.
+pub async fn digest_at(
+    client: &Client,
+    revision: i64,
+    done: &std::sync::atomic::AtomicU64,
+) -> Result<(u64, String), ClusterError> {
     let mut d = KeyspaceDigest::default();
-    scan(client, &[0], &[], revision, |k, v| d.add(k, v)).await?;
+    scan(client, &[0], &[], revision, |k, v| {
+        d.add(k, v);
+        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    })
+    .await?;
     Ok(d.finish())
 }
 

@@ -84,7 +84,11 @@ pub async fn load(
 }
 
 /// Compares what a cluster holds under the seed prefix with what the seed says it should hold.
-pub async fn check(client: &Client, plan: &SeedPlan) -> Result<SeedCheck, ClusterError> {
+pub async fn check(
+    client: &Client,
+    plan: &SeedPlan,
+    done: &std::sync::atomic::AtomicU64,
+) -> Result<SeedCheck, ClusterError> {
     let prefix = plan.key_prefix.as_bytes();
     let mut found = vec![false; plan.keys as usize];
     let mut result = SeedCheck {
@@ -97,6 +101,7 @@ pub async fn check(client: &Client, plan: &SeedPlan) -> Result<SeedCheck, Cluste
         &crate::keyspace::prefix_end(prefix),
         0,
         |k, v| {
+            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let idx = std::str::from_utf8(&k[prefix.len()..])
                 .ok()
                 .and_then(|s| s.parse::<u64>().ok());

@@ -101,6 +101,7 @@ pub async fn save(
     dir: &Path,
     name: &str,
     deadline: Duration,
+    streamed: &std::sync::atomic::AtomicU64,
 ) -> Result<SavedFile, SnapshotError> {
     let path = dir.join(format!("{name}.db"));
     let part = dir.join(format!("{name}.db.part"));
@@ -141,6 +142,7 @@ pub async fn save(
         hasher.update(msg.blob());
         trailer.update(msg.blob());
         size += msg.blob().len() as u64;
+        streamed.store(size, std::sync::atomic::Ordering::Relaxed);
         file.write_all(msg.blob()).await.map_err(write_err)?;
     }
     file.sync_all().await.map_err(write_err)?;

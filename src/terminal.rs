@@ -57,16 +57,33 @@ impl TerminalReporter {
                 total,
                 label,
             } => self.line(e, &format!("step {index}/{total} {label} ...")),
-            EventKind::SeedProgress { done, total } => {
+            EventKind::Progress {
+                phase,
+                unit,
+                done,
+                total,
+            } => {
+                // A bar only on a terminal (indicatif draws nothing elsewhere): in a log the
+                // step's own line at its end says how long the phase took.
+                if self.bar.as_ref().is_some_and(|b| b.message() != *phase) {
+                    if let Some(old) = self.bar.take() {
+                        old.finish_and_clear();
+                    }
+                }
                 let bar = self.bar.get_or_insert_with(|| {
                     let b = ProgressBar::new(*total);
-                    if let Ok(style) = ProgressStyle::with_template(
-                        "  seeding {bar:30} {pos}/{len} keys {per_sec} eta {eta}",
-                    ) {
+                    let template = if *unit == "bytes" {
+                        "  {msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}".to_string()
+                    } else {
+                        format!("  {{msg}} {{bar:30}} {{pos}}/{{len}} {unit} {{per_sec}} eta {{eta}}")
+                    };
+                    if let Ok(style) = ProgressStyle::with_template(&template) {
                         b.set_style(style);
                     }
+                    b.set_message(*phase);
                     b
                 });
+                bar.set_length((*total).max(*done));
                 bar.set_position(*done);
             }
             EventKind::StepFinished {

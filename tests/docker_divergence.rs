@@ -50,6 +50,7 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
                     &dir,
                     name,
                     Duration::from_secs(30),
+                    &Default::default(),
                 )
                 .await
                 .map_err(|e| e.to_string())

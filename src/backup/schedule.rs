@@ -153,6 +153,7 @@ impl Job {
                 &staging,
                 &format!("scheduled-{n}"),
                 Duration::from_secs(60),
+                &Default::default(),
             )
             .await
             {
@@ -170,9 +171,10 @@ impl Job {
             )
             .await
             .map_err(|e| crate::util::error_chain(&e))?;
-            let (keys, digest) = crate::keyspace::digest_at(&client, status.revision)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (keys, digest) =
+                crate::keyspace::digest_at(&client, status.revision, &Default::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
             let name = object_name(self.clock.wall_at_ms(taken_ms), status.revision);
             let size = self
                 .store

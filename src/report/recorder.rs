@@ -167,7 +167,7 @@ impl Recorder {
             }
             EventKind::Note(_)
             | EventKind::ClusterCreated { .. }
-            | EventKind::SeedProgress { .. }
+            | EventKind::Progress { .. }
             | EventKind::Kept { .. }
             | EventKind::TornDown { .. } => {}
         }

@@ -25,6 +25,7 @@ use crate::snapshot_file::SnapshotError;
 use crate::workload::Workload;
 use etcd_client::Client;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,33 @@ impl Ctx<'_> {
     pub fn emit(&mut self, kind: EventKind) {
         let e = self.clock.event(kind);
         (self.emit)(e);
+    }
+
+    /// Runs `work`, emitting `Progress` from `done` every 200 ms and once at the end.
+    pub async fn with_progress<T>(
+        &mut self,
+        phase: &'static str,
+        unit: &'static str,
+        total: u64,
+        done: &AtomicU64,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+        let progress = |done: u64| EventKind::Progress {
+            phase,
+            unit,
+            done,
+            total,
+        };
+        let out = loop {
+            tokio::select! {
+                r = &mut work => break r,
+                _ = tick.tick() => self.emit(progress(done.load(Ordering::Relaxed))),
+            }
+        };
+        self.emit(progress(done.load(Ordering::Relaxed)));
+        out
     }
 }
 

@@ -1,9 +1,8 @@
 //! `seed`: load the deterministic data set, reporting progress as events.
 
 use super::{Ctx, StepError};
-use crate::events::{EventKind, StepOutcome};
+use crate::events::StepOutcome;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
     let plan = ctx
@@ -15,18 +14,9 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
     let client = ctx.client.clone();
     let progress = |n: u64| done.store(n, Ordering::Relaxed);
     let load = crate::seed_data::load(&client, &plan, &progress);
-    tokio::pin!(load);
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    let stats = loop {
-        tokio::select! {
-            r = &mut load => break r?,
-            _ = tick.tick() => ctx.emit(EventKind::SeedProgress { done: done.load(Ordering::Relaxed), total: plan.keys }),
-        }
-    };
-    ctx.emit(EventKind::SeedProgress {
-        done: plan.keys,
-        total: plan.keys,
-    });
+    let stats = ctx
+        .with_progress("seeding", "keys", plan.keys, &done, load)
+        .await?;
     ctx.seeded = true;
     Ok(StepOutcome::Seeded(stats))
 }

@@ -4,6 +4,7 @@
 use super::{Ctx, StepError};
 use crate::events::StepOutcome;
 use crate::record::SnapshotRecord;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 pub async fn run(
@@ -22,12 +23,26 @@ pub async fn run(
     crate::snapshot_file::caught_up(&client, &endpoint, timeout).await?;
     // The snapshot holds what the member had when the stream started: that is its time.
     let taken_at_ms = ctx.clock.ms();
-    let saved = crate::snapshot_file::save(&client, &endpoint, &dir, name, timeout).await?;
+    let bytes = AtomicU64::new(0);
+    let db_size = client
+        .clone()
+        .status()
+        .await
+        .map(|s| s.db_size().max(0) as u64)
+        .unwrap_or(0);
+    let save = crate::snapshot_file::save(&client, &endpoint, &dir, name, timeout, &bytes);
+    let saved = ctx
+        .with_progress("snapshot", "bytes", db_size, &bytes, save)
+        .await?;
     let status =
         crate::snapshot_file::status(&ctx.sandbox, &ctx.cluster.plan.image, &saved.path, name)
             .await?;
-    let (keyspace_keys, keyspace_sha256) =
-        crate::keyspace::digest_at(&ctx.client, status.revision).await?;
+    let keys = AtomicU64::new(0);
+    let client = ctx.client.clone();
+    let digest = crate::keyspace::digest_at(&client, status.revision, &keys);
+    let (keyspace_keys, keyspace_sha256) = ctx
+        .with_progress("digest", "keys", status.total_key, &keys, digest)
+        .await?;
     let secs = saved.duration.as_secs_f64().max(1e-9);
     let record = SnapshotRecord {
         name: name.to_string(),

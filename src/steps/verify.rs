@@ -7,6 +7,7 @@ use crate::checks::{self, durability::Rollback};
 use crate::events::StepOutcome;
 use crate::keyspace::scan;
 use crate::record::{Ack, Durability, Rpo, VerifyRecord};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
@@ -15,7 +16,14 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
         w.watch_caught_up(Duration::from_secs(5)).await;
     }
     let seed = match (&ctx.plan.seed, ctx.seeded) {
-        (Some(plan), true) => Some(crate::seed_data::check(&ctx.client, plan).await?),
+        (Some(plan), true) => {
+            let (plan, client, keys) = (plan.clone(), ctx.client.clone(), AtomicU64::new(0));
+            let check = crate::seed_data::check(&client, &plan, &keys);
+            Some(
+                ctx.with_progress("checking seeded keys", "keys", plan.keys, &keys, check)
+                    .await?,
+            )
+        }
         _ => None,
     };
     let hashkv = checks::hashkv::all(&ctx.cluster).await?;
@@ -29,7 +37,11 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
     let mut snapshot_digest = None;
     let mut keyspace = None;
     if let Some(s) = restored {
-        let (keys, sha) = crate::keyspace::digest_at(&ctx.client, s.revision).await?;
+        let (done, client) = (AtomicU64::new(0), ctx.client.clone());
+        let digest = crate::keyspace::digest_at(&client, s.revision, &done);
+        let (keys, sha) = ctx
+            .with_progress("digest", "keys", s.keyspace_keys, &done, digest)
+            .await?;
         if s.keyspace_sha256.is_empty() {
             // An external snapshot: nothing to compare with, so describe what it holds.
             keyspace = Some(summarize(ctx, s.revision).await?);

@@ -93,6 +93,7 @@ async fn bench(
         dir.path(),
         "bench",
         Duration::from_secs(120),
+        &Default::default(),
     )
     .await?;
     println!(

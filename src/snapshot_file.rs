@@ -147,6 +147,16 @@ pub async fn save(
     }
     file.sync_all().await.map_err(write_err)?;
     drop(file);
+    // The check etcdutl makes before restoring, on the bytes as they streamed past; a bad
+    // stream never takes the snapshot's name.
+    if size <= TRAILER as u64 || !trailer.ok() {
+        let _ = tokio::fs::remove_file(&part).await;
+        return Err(if size <= TRAILER as u64 {
+            SnapshotError::TooShort { path, size }
+        } else {
+            SnapshotError::BadTrailer { path, size }
+        });
+    }
     tokio::fs::rename(&part, &path).await.map_err(write_err)?;
     let saved = SavedFile {
         path,
@@ -154,19 +164,6 @@ pub async fn save(
         sha256: hex::encode(hasher.finalize()),
         duration: start.elapsed(),
     };
-    // The check etcdutl makes before restoring, on the bytes as they streamed past.
-    if size <= TRAILER as u64 {
-        return Err(SnapshotError::TooShort {
-            path: saved.path,
-            size,
-        });
-    }
-    if !trailer.ok() {
-        return Err(SnapshotError::BadTrailer {
-            path: saved.path,
-            size,
-        });
-    }
     Ok(saved)
 }
 

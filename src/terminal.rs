@@ -63,8 +63,11 @@ impl TerminalReporter {
                 done,
                 total,
             } => {
-                // A bar only on a terminal (indicatif draws nothing elsewhere): in a log the
-                // step's own line at its end says how long the phase took.
+                // A bar only on a terminal: in a log the step's own line at its end says how
+                // long the phase took (a hidden bar would swallow the lines printed through it).
+                if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    return;
+                }
                 if self.bar.as_ref().is_some_and(|b| b.message() != *phase) {
                     if let Some(old) = self.bar.take() {
                         old.finish_and_clear();
@@ -149,7 +152,12 @@ impl TerminalReporter {
                 e,
                 &format!("sandbox teardown left errors: {}", leftovers.join("; ")),
             ),
-            EventKind::Interrupted => self.line(e, "interrupted: tearing down"),
+            EventKind::Interrupted => {
+                if let Some(bar) = self.bar.take() {
+                    bar.abandon();
+                }
+                self.line(e, "interrupted: tearing down")
+            }
         }
     }
 }

@@ -167,20 +167,32 @@ impl Store {
             .timed("upload", name, self.inner.put_multipart(&self.path(name)))
             .await?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
-        let mut buf = vec![0u8; PART];
-        let mut size = 0u64;
-        loop {
-            let n = f.read(&mut buf).await.map_err(io_err)?;
-            if n == 0 {
-                break;
+        let written = async {
+            let mut buf = vec![0u8; PART];
+            let mut size = 0u64;
+            loop {
+                let n = f.read(&mut buf).await.map_err(io_err)?;
+                if n == 0 {
+                    return Ok(size);
+                }
+                // At most a few parts in flight: memory stays bounded however large the file.
+                self.timed("upload", name, w.wait_for_capacity(2)).await?;
+                w.write(&buf[..n]);
+                size += n as u64;
             }
-            // At most a few parts in flight: memory stays bounded however large the file.
-            self.timed("upload", name, w.wait_for_capacity(2)).await?;
-            w.write(&buf[..n]);
-            size += n as u64;
         }
-        self.timed("upload", name, w.finish()).await?;
-        Ok(size)
+        .await;
+        match written {
+            Ok(size) => {
+                self.timed("upload", name, w.finish()).await?;
+                Ok(size)
+            }
+            Err(e) => {
+                // An unfinished multipart upload stays (and is billed) until it is aborted.
+                let _ = tokio::time::timeout(DEADLINE, w.abort()).await;
+                Err(e)
+            }
+        }
     }
 
     pub async fn download(&self, name: &str, dest: &Path) -> Result<u64, StoreError> {

@@ -189,7 +189,7 @@ async fn notify(plan: &Plan, report: &RunReport, run_dir: &Path) {
 
 /// The filesystem holding `path` (or its nearest existing parent): its id and free bytes.
 fn filesystem(path: &Path) -> Option<(u64, u64)> {
-    let mut p = path.to_path_buf();
+    let mut p = std::path::absolute(path).ok()?;
     while !p.exists() {
         p = p.parent()?.to_path_buf();
     }

@@ -259,15 +259,17 @@ fn build(s: &Scenario, path: &std::path::Path, sha: &str, problems: &mut Vec<Pro
         // half-way, after minutes. The keys and values alone must fit.
         let quota = cluster.quota_backend_bytes.unwrap_or(ETCD_DEFAULT_QUOTA);
         let payload = seed_payload(plan);
-        if payload > quota {
+        if db_estimate(payload) > quota {
             problems.push(Problem::at(
                 &spec.keys.referenced,
                 format!(
                     "expected a seed that fits etcd's backend quota: {} keys × {} B is {payload} \
-                     bytes of keys and values, above quota-backend-bytes {quota}{}; raise \
-                     cluster.etcd.quota-backend-bytes (etcd allows up to 8 GiB)",
+                     bytes of keys and values, about {} bytes of etcd db, above \
+                     quota-backend-bytes {quota}{}; raise cluster.etcd.quota-backend-bytes \
+                     (etcd allows up to 8 GiB)",
                     plan.keys,
                     plan.value_size,
+                    db_estimate(payload),
                     if cluster.quota_backend_bytes.is_none() {
                         " (etcd's default)"
                     } else {
@@ -399,7 +401,7 @@ impl Plan {
     /// values); `None` without a seed (nothing large is written).
     pub fn footprint(&self) -> Option<Footprint> {
         let seed = self.seed.as_ref()?;
-        let db = seed_payload(seed) * 14 / 10;
+        let db = db_estimate(seed_payload(seed));
         let count = |f: fn(&StepKind) -> bool| self.steps.iter().filter(|s| f(&s.kind)).count();
         let restores = count(|k| matches!(k, StepKind::Restore { .. }));
         let snapshots = count(|k| matches!(k, StepKind::Snapshot { .. }));
@@ -415,10 +417,16 @@ impl Plan {
 /// etcd 3.5's backend quota when `--quota-backend-bytes` is not set: 2 GiB.
 pub const ETCD_DEFAULT_QUOTA: u64 = 2 << 30;
 
-/// The bytes of keys and values a seed writes (etcd's db holds about 1.4 × this).
+/// The bytes of keys and values a seed writes.
 pub fn seed_payload(seed: &SeedPlan) -> u64 {
     let key = seed.key_prefix.len() as u64 + 12;
-    seed.keys * (key + u64::from(seed.value_size))
+    seed.keys.saturating_mul(key + u64::from(seed.value_size))
+}
+
+/// etcd's db for `payload` bytes of keys and values: about 1.4 × (1,000,000 keys of 1000 B
+/// made a 1.38 GB snapshot).
+pub fn db_estimate(payload: u64) -> u64 {
+    payload.saturating_mul(14) / 10
 }
 
 fn seed(spec: &SeedSpec, problems: &mut Vec<Problem>) -> SeedPlan {

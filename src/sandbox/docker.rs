@@ -245,8 +245,9 @@ impl Runtime for DockerRuntime {
         let len = file.metadata().await.map_err(failed)?.len();
         let options = UploadToContainerOptionsBuilder::default().path("/").build();
         let body = bollard::body_try_stream(tar_stream(file, name, len));
-        // As long as a file of this size takes to stream, at 20 MB/s at the least.
-        let deadline = CALL + Duration::from_secs(len / 20_000_000);
+        // As long as a file of this size takes to stream over a slow link (2 MB/s); the step's
+        // own deadline bounds it too.
+        let deadline = CALL + Duration::from_secs(len / 2_000_000);
         call(
             "upload a file to container",
             container,
@@ -593,7 +594,11 @@ fn tar_stream(
         stream::once(
             async move { named.map(|()| bytes::Bytes::copy_from_slice(header.as_bytes())) },
         );
-    let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+    // Exactly `len` bytes, as the header says, even if the file changes meanwhile.
+    let body = tokio_util::io::ReaderStream::with_capacity(
+        tokio::io::AsyncReadExt::take(file, len),
+        1 << 20,
+    );
     let pad = (512 - (len % 512) as usize) % 512;
     let tail = stream::once(async move { Ok(bytes::Bytes::from(vec![0u8; pad + 1024])) });
     head.chain(body).chain(tail)

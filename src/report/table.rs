@@ -15,6 +15,7 @@ pub fn render(r: &RunReport, out: &mut dyn Write) -> std::io::Result<()> {
     for s in terminal(r) {
         for b in &s.blocks {
             match b {
+                Block::Table { rows, .. } if rows.is_empty() => {}
                 Block::Table { header, rows } => {
                     let mut t = Table::new();
                     t.load_preset(UTF8_FULL_CONDENSED)

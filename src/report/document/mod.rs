@@ -275,7 +275,7 @@ fn steps(r: &RunReport) -> Section {
 }
 
 /// A measured figure beside the gate that judges it, if the scenario set one.
-fn gates(r: &RunReport) -> Section {
+pub(super) fn gates(r: &RunReport) -> Section {
     let rows = r
         .gates
         .iter()

@@ -2,7 +2,7 @@
 //! measurements in one line each, gates and the verdict), from the same typed cells as the
 //! audit document.
 
-use super::{fact, ms, Block, Cell, Section};
+use super::{ms, Block, Cell, Section};
 use crate::record::{RunReport, StepStatus};
 
 pub fn terminal(r: &RunReport) -> Vec<Section> {
@@ -188,30 +188,6 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
         "Measurements",
         vec![Block::table(vec!["measurement", "value"], m)],
     ));
-    let mut end = Vec::new();
-    if !r.gates.is_empty() {
-        let rows = r
-            .gates
-            .iter()
-            .map(|v| {
-                vec![
-                    v.gate.clone().into(),
-                    v.target.clone().into(),
-                    v.actual.clone().into(),
-                    Cell::pass(v.passed),
-                ]
-            })
-            .collect();
-        end.push(Block::Table {
-            header: vec!["gate", "target", "actual", "result"],
-            rows,
-        });
-    }
-    let mut verdict = vec![fact("verdict", Cell::verdict(r.verdict))];
-    if let Some(e) = &r.error {
-        verdict.push(fact("error", e.clone()));
-    }
-    end.push(Block::Facts(verdict));
-    out.push(Section::new("Gates and verdict", end));
+    out.push(super::gates(r));
     out
 }

@@ -681,24 +681,7 @@ expect:
         .spawn()
         .unwrap();
     // The peak resident set of the harness process, as the kernel keeps it (VmHWM).
-    let status = format!("/proc/{}/status", child.id());
-    let mut peak_kb = 0u64;
-    let code = loop {
-        if let Ok(text) = std::fs::read_to_string(&status) {
-            if let Some(kb) = text
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-            {
-                peak_kb = peak_kb.max(kb);
-            }
-        }
-        if let Some(s) = child.try_wait().unwrap() {
-            break s.code();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let (code, peak_kb) = common::peak_rss::wait_with_peak_rss(&mut child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         code,

@@ -13,6 +13,9 @@
 //!
 //! Every Docker object carries etcd-drill's labels (`etcd-drill clean` sweeps a crashed run).
 
+#[path = "../common/peak_rss.rs"]
+mod peak_rss;
+
 use etcd_client::{Client, TxnOp};
 use etcd_drill::plan::{ClusterPlan, DEFAULT_IMAGE};
 use futures_util::{stream, StreamExt};
@@ -145,24 +148,7 @@ expect:
         .stderr(Stdio::inherit())
         .spawn()
         .expect("etcd-drill");
-    let status = format!("/proc/{}/status", child.id());
-    let mut peak_kib = 0u64;
-    let code = loop {
-        if let Ok(text) = std::fs::read_to_string(&status) {
-            if let Some(kib) = text
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-            {
-                peak_kib = peak_kib.max(kib);
-            }
-        }
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s.code();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (code, peak_kib) = peak_rss::wait_with_peak_rss(&mut child);
     let total = start.elapsed().as_secs_f64();
     assert_eq!(code, Some(0), "the harness's drill passes");
     let run = std::fs::read_dir(&reports)

@@ -1,6 +1,8 @@
 //! Shared by the Docker integration tests: Docker presence, the image, leftovers.
 #![allow(dead_code)]
 
+pub mod peak_rss;
+
 use etcd_drill::sandbox::docker::DockerRuntime;
 use etcd_drill::sandbox::{Resources, Runtime, LABEL_RUN_ID};
 use std::path::{Path, PathBuf};

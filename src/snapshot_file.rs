@@ -216,22 +216,23 @@ impl Trailer {
     }
 }
 
-/// A file's size and SHA-256, read in one streaming pass.
-pub fn file_digest(path: &Path) -> Result<(u64, String), SnapshotError> {
-    read_digests(path).map(|(size, sha, _)| (size, sha))
+/// Checks a snapshot file's trailer and returns its size and SHA-256, in one streaming pass.
+pub fn checked_digest(path: &Path) -> Result<(u64, String), SnapshotError> {
+    check(path, None)
 }
 
 /// Checks a snapshot file's SHA-256 trailer, the check etcdutl makes before restoring.
 pub fn check_trailer(path: &Path) -> Result<(), SnapshotError> {
-    check(path, None)
+    check(path, None).map(|_| ())
 }
 
 /// Refuses a snapshot whose trailer is wrong or whose bytes changed since it was recorded.
 pub fn check_file(path: &Path, recorded_sha256: &str) -> Result<(), SnapshotError> {
-    check(path, Some(recorded_sha256))
+    check(path, Some(recorded_sha256)).map(|_| ())
 }
 
-fn check(path: &Path, recorded_sha256: Option<&str>) -> Result<(), SnapshotError> {
+/// The trailer check (and, given one, the recorded digest); returns (size, SHA-256).
+fn check(path: &Path, recorded_sha256: Option<&str>) -> Result<(u64, String), SnapshotError> {
     let (size, actual, trailer_ok) = read_digests(path)?;
     if size <= TRAILER as u64 {
         return Err(SnapshotError::TooShort {
@@ -251,7 +252,7 @@ fn check(path: &Path, recorded_sha256: Option<&str>) -> Result<(), SnapshotError
             recorded: recorded.into(),
             actual,
         }),
-        _ => Ok(()),
+        _ => Ok((size, actual)),
     }
 }
 

@@ -59,8 +59,7 @@ async fn source(
 
 /// A snapshot file from outside the sandbox: its trailer checked, then read by etcdutl.
 async fn external(ctx: &Ctx<'_>, path: &std::path::Path) -> Result<SnapshotRecord, StepError> {
-    crate::snapshot_file::check_trailer(path)?;
-    let (size, sha256) = crate::snapshot_file::file_digest(path)?;
+    let (size, sha256) = crate::snapshot_file::checked_digest(path)?;
     let status =
         crate::snapshot_file::status(&ctx.sandbox, &ctx.cluster.plan.image, path, "external")
             .await?;

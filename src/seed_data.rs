@@ -90,46 +90,71 @@ pub async fn check(
     done: &std::sync::atomic::AtomicU64,
 ) -> Result<SeedCheck, ClusterError> {
     let prefix = plan.key_prefix.as_bytes();
-    let mut found = vec![false; plan.keys as usize];
-    let mut result = SeedCheck {
-        expected: plan.keys,
-        ..Default::default()
-    };
-    crate::keyspace::scan(
-        client,
-        prefix,
-        &crate::keyspace::prefix_end(prefix),
-        0,
-        |k, v| {
-            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let idx = std::str::from_utf8(&k[prefix.len()..])
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok());
-            if let Some(i) = idx.filter(|i| *i < plan.keys) {
-                found[i as usize] = true;
-                if v != value(plan, i).as_slice() {
-                    result.wrong_value += 1;
-                    if result.examples.len() < 10 {
-                        result
-                            .examples
-                            .push(format!("{} has another value", key(plan, i)));
-                    }
-                }
-            }
-        },
-    )
+    let mut tally = Tally::new(plan);
+    let end = crate::keyspace::prefix_end(prefix);
+    crate::keyspace::scan(client, prefix, &end, 0, |k, v| {
+        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tally.visit(k, v);
+    })
     .await?;
-    for (i, f) in found.iter().enumerate() {
-        if !f {
-            result.missing += 1;
-            if result.examples.len() < 10 {
-                result
-                    .examples
-                    .push(format!("{} is missing", key(plan, i as u64)));
-            }
+    Ok(tally.finish())
+}
+
+/// The seed check fed one pair at a time, so a pass that reads the whole keyspace for another
+/// reason (the digest) checks the seed too. Keys outside the seed's prefix are ignored. Holds
+/// one bit of state per seeded key, not the keys.
+pub struct Tally<'a> {
+    plan: &'a SeedPlan,
+    found: Vec<bool>,
+    result: SeedCheck,
+}
+
+impl<'a> Tally<'a> {
+    pub fn new(plan: &'a SeedPlan) -> Self {
+        Tally {
+            plan,
+            found: vec![false; plan.keys as usize],
+            result: SeedCheck {
+                expected: plan.keys,
+                ..Default::default()
+            },
         }
     }
-    Ok(result)
+
+    pub fn visit(&mut self, k: &[u8], v: &[u8]) {
+        let Some(index) = k.strip_prefix(self.plan.key_prefix.as_bytes()) else {
+            return;
+        };
+        let idx = std::str::from_utf8(index)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok());
+        let Some(i) = idx.filter(|i| *i < self.plan.keys) else {
+            return;
+        };
+        self.found[i as usize] = true;
+        if v != value(self.plan, i).as_slice() {
+            self.result.wrong_value += 1;
+            let plan = self.plan;
+            self.example(|| format!("{} has another value", key(plan, i)));
+        }
+    }
+
+    /// Keeps the first ten examples (built only when kept).
+    fn example(&mut self, text: impl FnOnce() -> String) {
+        if self.result.examples.len() < 10 {
+            self.result.examples.push(text());
+        }
+    }
+
+    pub fn finish(mut self) -> SeedCheck {
+        let found = std::mem::take(&mut self.found);
+        for (i, _) in found.iter().enumerate().filter(|(_, f)| !**f) {
+            self.result.missing += 1;
+            let plan = self.plan;
+            self.example(|| format!("{} is missing", key(plan, i as u64)));
+        }
+        self.result
+    }
 }
 
 #[cfg(test)]
@@ -159,5 +184,27 @@ mod tests {
     #[test]
     fn keys_sort_in_index_order() {
         assert!(key(&plan(1), 9) < key(&plan(1), 10));
+    }
+
+    #[test]
+    fn the_tally_counts_missing_and_altered_keys_and_ignores_others() {
+        let plan = plan(7);
+        let mut tally = Tally::new(&plan);
+        for i in (0..plan.keys).filter(|i| *i != 4) {
+            let mut v = value(&plan, i);
+            if i == 6 {
+                v[0] ^= 1;
+            }
+            tally.visit(key(&plan, i).as_bytes(), &v);
+        }
+        tally.visit(b"/other/0000000004", &value(&plan, 4));
+        tally.visit(b"/s/not-a-number", b"x");
+        let check = tally.finish();
+        assert_eq!((check.expected, check.missing, check.wrong_value), (10, 1, 1));
+        assert!(!check.ok());
+        assert_eq!(
+            check.examples,
+            ["/s/0000000006 has another value", "/s/0000000004 is missing"]
+        );
     }
 }

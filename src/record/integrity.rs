@@ -47,6 +47,29 @@ pub struct KeyspaceSummary {
     pub per_prefix: std::collections::BTreeMap<String, u64>,
 }
 
+impl KeyspaceSummary {
+    pub fn new(revision: i64) -> Self {
+        KeyspaceSummary {
+            revision,
+            keys: 0,
+            per_prefix: Default::default(),
+        }
+    }
+
+    /// Counts `key` under its prefix: the first two path segments, like `/registry/pods/`.
+    pub fn count(&mut self, key: &[u8]) {
+        self.keys += 1;
+        let text = String::from_utf8_lossy(key);
+        let cut: Vec<&str> = text.splitn(4, '/').collect();
+        let prefix = if text.starts_with('/') && cut.len() >= 3 {
+            format!("/{}/{}/", cut[1], cut[2])
+        } else {
+            cut[0].to_string()
+        };
+        *self.per_prefix.entry(prefix).or_default() += 1;
+    }
+}
+
 /// The durability checker: every acknowledged put is readable after recovery, unless a restore
 /// rolled it back (then it counts in the RPO).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

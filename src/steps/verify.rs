@@ -5,9 +5,9 @@
 use super::{Ctx, StepError};
 use crate::checks::{self, durability::Rollback};
 use crate::events::StepOutcome;
-use crate::keyspace::scan;
-use crate::record::{Ack, Durability, Rpo, VerifyRecord};
-use std::sync::atomic::AtomicU64;
+use crate::keyspace::{scan, KeyspaceDigest};
+use crate::record::{Ack, Durability, KeyspaceSummary, Rpo, VerifyRecord};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
@@ -15,40 +15,52 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
         // Let the watcher reach the restored cluster, so the report says what it saw there.
         w.watch_caught_up(Duration::from_secs(5)).await;
     }
-    let seed = match (&ctx.plan.seed, ctx.seeded) {
-        (Some(plan), true) => {
-            let (plan, client, keys) = (plan.clone(), ctx.client.clone(), AtomicU64::new(0));
-            let check = crate::seed_data::check(&client, &plan, &keys);
-            Some(
-                ctx.with_progress("checking seeded keys", "keys", plan.keys, &keys, check)
-                    .await?,
-            )
-        }
-        _ => None,
-    };
-    let hashkv = checks::hashkv::all(&ctx.cluster).await?;
-    let hashkv_equal = checks::hashkv::equal(&hashkv);
-    let divergence = checks::divergence::explain(&ctx.cluster, &hashkv).await?;
     let restored = ctx
         .restore
         .as_ref()
         .and_then(|r| ctx.snapshots.iter().find(|s| s.name == r.snapshot))
         .cloned();
+    let seed_plan = ctx.plan.seed.clone().filter(|_| ctx.seeded);
+    let mut seed = None;
     let mut snapshot_digest = None;
     let mut keyspace = None;
     if let Some(s) = restored {
+        // One pass over the restored keyspace at the snapshot's revision serves the digest, the
+        // seed check (nothing writes under the seed's prefix after a restore) and, for a snapshot
+        // from outside, the summary of what it holds.
+        let mut pass = Pass {
+            digest: KeyspaceDigest::default(),
+            seed: seed_plan.as_ref().map(crate::seed_data::Tally::new),
+            summary: s
+                .keyspace_sha256
+                .is_empty()
+                .then(|| KeyspaceSummary::new(s.revision)),
+        };
         let (done, client) = (AtomicU64::new(0), ctx.client.clone());
-        let digest = crate::keyspace::digest_at(&client, s.revision, &done);
-        let (keys, sha) = ctx
-            .with_progress("digest", "keys", s.keyspace_keys, &done, digest)
+        let read = scan(&client, &[0], &[], s.revision, |k, v| {
+            done.fetch_add(1, Ordering::Relaxed);
+            pass.visit(k, v);
+        });
+        let total = s.keyspace_keys.max(s.total_keys);
+        ctx.with_progress("reading the keyspace", "keys", total, &done, read)
             .await?;
-        if s.keyspace_sha256.is_empty() {
-            // An external snapshot: nothing to compare with, so describe what it holds.
-            keyspace = Some(summarize(ctx, s.revision).await?);
-        } else {
+        let (keys, sha) = pass.digest.finish();
+        seed = pass.seed.map(|t| t.finish());
+        keyspace = pass.summary;
+        if keyspace.is_none() {
             snapshot_digest = Some(checks::digest::compare(&s, keys, sha));
         }
+    } else if let Some(plan) = seed_plan {
+        let (client, keys) = (ctx.client.clone(), AtomicU64::new(0));
+        let check = crate::seed_data::check(&client, &plan, &keys);
+        seed = Some(
+            ctx.with_progress("checking seeded keys", "keys", plan.keys, &keys, check)
+                .await?,
+        );
     }
+    let hashkv = checks::hashkv::all(&ctx.cluster).await?;
+    let hashkv_equal = checks::hashkv::equal(&hashkv);
+    let divergence = checks::divergence::explain(&ctx.cluster, &hashkv).await?;
     let (rpo, durability) = lost_writes(ctx).await?;
     let rto_verified_ms = ctx
         .restore
@@ -97,29 +109,21 @@ async fn lost_writes(ctx: &Ctx<'_>) -> Result<(Option<Rpo>, Option<Durability>),
     Ok((rpo, Some(durability)))
 }
 
-/// Keys at `revision`, counted per prefix (the first two path segments, like
-/// `/registry/pods/`), so an operator can see what a snapshot holds.
-async fn summarize(
-    ctx: &Ctx<'_>,
-    revision: i64,
-) -> Result<crate::record::KeyspaceSummary, StepError> {
-    let mut per_prefix = std::collections::BTreeMap::<String, u64>::new();
-    let mut keys = 0u64;
-    scan(&ctx.client, &[0], &[], revision, |k, _| {
-        keys += 1;
-        let text = String::from_utf8_lossy(k);
-        let cut: Vec<&str> = text.splitn(4, '/').collect();
-        let prefix = if text.starts_with('/') && cut.len() >= 3 {
-            format!("/{}/{}/", cut[1], cut[2])
-        } else {
-            cut[0].to_string()
-        };
-        *per_prefix.entry(prefix).or_default() += 1;
-    })
-    .await?;
-    Ok(crate::record::KeyspaceSummary {
-        revision,
-        keys,
-        per_prefix,
-    })
+/// What the verify pass feeds each key/value pair to.
+struct Pass<'a> {
+    digest: KeyspaceDigest,
+    seed: Option<crate::seed_data::Tally<'a>>,
+    summary: Option<KeyspaceSummary>,
+}
+
+impl Pass<'_> {
+    fn visit(&mut self, k: &[u8], v: &[u8]) {
+        self.digest.add(k, v);
+        if let Some(t) = &mut self.seed {
+            t.visit(k, v);
+        }
+        if let Some(s) = &mut self.summary {
+            s.count(k);
+        }
+    }
 }

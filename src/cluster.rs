@@ -269,30 +269,37 @@ impl Cluster {
         self.start_members(&volumes).await
     }
 
-    /// Creates and starts one container per member on the given volumes, in parallel, and
-    /// learns each one's published client port.
+    /// Starts every member, in name order, on the given volumes (one per member): the cluster's
+    /// members become exactly these.
     pub async fn start_members(&mut self, volumes: &[String]) -> Result<(), ClusterError> {
-        let names = self.names();
-        let specs: Vec<ContainerSpec> = names
+        self.members.clear();
+        let pairs: Vec<(String, String)> = self.names().into_iter().zip(volumes.to_vec()).collect();
+        self.start(&pairs).await
+    }
+
+    /// Creates and starts the named members on their volumes, in parallel, and learns each
+    /// one's published client port. They join `members` (kept in name order), each replacing
+    /// any member of the same name.
+    pub async fn start(&mut self, members: &[(String, String)]) -> Result<(), ClusterError> {
+        let specs: Vec<ContainerSpec> = members
             .iter()
-            .zip(volumes)
             .map(|(m, v)| self.container_spec(m, v))
             .collect();
         let starts = specs.iter().map(|spec| self.launch(spec));
         let ports = futures_util::future::try_join_all(starts).await?;
-        self.members = names
-            .into_iter()
-            .zip(specs)
-            .zip(volumes)
-            .zip(ports)
-            .map(|(((name, spec), volume), client_port)| Member {
-                name,
+        for (((name, volume), spec), client_port) in members.iter().zip(specs).zip(ports) {
+            self.members.retain(|m| &m.name != name);
+            self.members.push(Member {
+                name: name.clone(),
                 container: spec.name,
                 volume: volume.clone(),
                 client_port,
                 tls: self.plan.tls,
-            })
-            .collect();
+            });
+        }
+        let names = self.names();
+        self.members
+            .sort_by_key(|m| names.iter().position(|n| *n == m.name));
         Ok(())
     }
 

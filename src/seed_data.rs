@@ -200,11 +200,17 @@ mod tests {
         tally.visit(b"/other/0000000004", &value(&plan, 4));
         tally.visit(b"/s/not-a-number", b"x");
         let check = tally.finish();
-        assert_eq!((check.expected, check.missing, check.wrong_value), (10, 1, 1));
+        assert_eq!(
+            (check.expected, check.missing, check.wrong_value),
+            (10, 1, 1)
+        );
         assert!(!check.ok());
         assert_eq!(
             check.examples,
-            ["/s/0000000006 has another value", "/s/0000000004 is missing"]
+            [
+                "/s/0000000006 has another value",
+                "/s/0000000004 is missing"
+            ]
         );
     }
 }

@@ -78,20 +78,21 @@ pub struct SavedFile {
 /// linearizable read through it returns only once it has applied everything committed. CI
 /// caught the race: a snapshot taken right after a seed lacked the seed's last batch.
 /// (Scheduled backups do not wait, as `etcdctl snapshot save` does not: their RPO is measured.)
+/// Returns the revision the read was served at: a snapshot streamed after it holds it.
 pub async fn caught_up(
     client: &Client,
     endpoint: &str,
     deadline: Duration,
-) -> Result<(), SnapshotError> {
+) -> Result<i64, SnapshotError> {
     let mut c = client.clone();
-    within(
+    let read = within(
         "linearizable read before the snapshot",
         endpoint,
         deadline,
         c.get("/drill/health", None),
     )
     .await?;
-    Ok(())
+    Ok(read.header().map(|h| h.revision()).unwrap_or(0))
 }
 
 /// Streams a snapshot from `client` into `dir/NAME.db`.
@@ -114,9 +115,7 @@ pub async fn save(
     let mut c = client.clone();
     let mut stream = within("snapshot", endpoint, deadline, c.snapshot()).await?;
     let mut file = tokio::fs::File::create(&part).await.map_err(write_err)?;
-    let mut hasher = Sha256::new();
     let mut trailer = Trailer::default();
-    let mut size = 0u64;
     loop {
         let next =
             tokio::time::timeout(deadline.saturating_sub(start.elapsed()), stream.message()).await;
@@ -132,24 +131,27 @@ pub async fn save(
             Ok(Err(source)) => {
                 return Err(SnapshotError::Stream {
                     endpoint: endpoint.into(),
-                    bytes: size,
+                    bytes: trailer.size,
                     source,
                 })
             }
             Ok(Ok(None)) => break,
             Ok(Ok(Some(m))) => m,
         };
-        hasher.update(msg.blob());
         trailer.update(msg.blob());
-        size += msg.blob().len() as u64;
-        streamed.store(size, std::sync::atomic::Ordering::Relaxed);
+        streamed.store(trailer.size, std::sync::atomic::Ordering::Relaxed);
         file.write_all(msg.blob()).await.map_err(write_err)?;
     }
     file.sync_all().await.map_err(write_err)?;
     drop(file);
     // The check etcdutl makes before restoring, on the bytes as they streamed past; a bad
     // stream never takes the snapshot's name.
-    if size <= TRAILER as u64 || !trailer.ok() {
+    let Digests {
+        size,
+        sha256,
+        trailer_ok,
+    } = trailer.finish();
+    if size <= TRAILER as u64 || !trailer_ok {
         let _ = tokio::fs::remove_file(&part).await;
         return Err(if size <= TRAILER as u64 {
             SnapshotError::TooShort { path, size }
@@ -161,7 +163,7 @@ pub async fn save(
     let saved = SavedFile {
         path,
         size,
-        sha256: hex::encode(hasher.finalize()),
+        sha256,
         duration: start.elapsed(),
     };
     Ok(saved)
@@ -169,50 +171,75 @@ pub async fn save(
 
 /// One pass over a snapshot file in 1 MiB reads: its size, the SHA-256 of the whole file, and
 /// whether its last 32 bytes are the SHA-256 of the rest (etcd's trailer). Memory stays flat.
-fn read_digests(path: &Path) -> Result<(u64, String, bool), SnapshotError> {
+fn read_digests(path: &Path) -> Result<Digests, SnapshotError> {
     use std::io::Read;
     let read_err = |source| SnapshotError::Read {
         path: path.into(),
         source,
     };
     let mut file = std::fs::File::open(path).map_err(read_err)?;
-    let mut whole = Sha256::new();
     let mut trailer = Trailer::default();
     let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
     loop {
         let n = file.read(&mut buf).map_err(read_err)?;
         if n == 0 {
             break;
         }
-        whole.update(&buf[..n]);
         trailer.update(&buf[..n]);
-        size += n as u64;
     }
-    let trailer_ok = size > TRAILER as u64 && trailer.ok();
-    Ok((size, hex::encode(whole.finalize()), trailer_ok))
+    Ok(trailer.finish())
 }
 
-/// etcd's trailer check over bytes fed in order: the last 32 bytes are the SHA-256 of the
-/// rest. The last 32 bytes seen are held back from the body until more bytes follow them.
+/// etcd's trailer check and the SHA-256 of the whole file, over bytes fed in order, hashing
+/// each byte once: the last 32 bytes are the SHA-256 of the rest (the body), and the whole
+/// file's digest is the body's hash state continued with those 32 bytes. The last 32 bytes
+/// seen are held back from the body until more bytes follow them.
 #[derive(Default)]
 struct Trailer {
     body: Sha256,
-    held: Vec<u8>,
+    held: [u8; TRAILER],
+    held_len: usize,
+    size: u64,
+}
+
+/// What a pass over a snapshot's bytes found.
+struct Digests {
+    size: u64,
+    sha256: String,
+    trailer_ok: bool,
 }
 
 impl Trailer {
     fn update(&mut self, chunk: &[u8]) {
-        self.held.extend_from_slice(chunk);
-        if self.held.len() > TRAILER {
-            let release = self.held.len() - TRAILER;
-            self.body.update(&self.held[..release]);
-            self.held.drain(..release);
+        self.size += chunk.len() as u64;
+        if chunk.len() >= TRAILER {
+            self.body.update(&self.held[..self.held_len]);
+            let (release, keep) = chunk.split_at(chunk.len() - TRAILER);
+            self.body.update(release);
+            self.held.copy_from_slice(keep);
+            self.held_len = TRAILER;
+            return;
         }
+        let mut joined = [0u8; 2 * TRAILER];
+        let total = self.held_len + chunk.len();
+        joined[..self.held_len].copy_from_slice(&self.held[..self.held_len]);
+        joined[self.held_len..total].copy_from_slice(chunk);
+        let release = total.saturating_sub(TRAILER);
+        self.body.update(&joined[..release]);
+        self.held_len = total - release;
+        self.held[..self.held_len].copy_from_slice(&joined[release..total]);
     }
 
-    fn ok(self) -> bool {
-        self.held.len() == TRAILER && self.body.finalize().as_slice() == self.held.as_slice()
+    fn finish(self) -> Digests {
+        let held = &self.held[..self.held_len];
+        let mut whole = self.body.clone();
+        whole.update(held);
+        let trailer_ok = self.size > TRAILER as u64 && self.body.finalize().as_slice() == held;
+        Digests {
+            size: self.size,
+            sha256: hex::encode(whole.finalize()),
+            trailer_ok,
+        }
     }
 }
 
@@ -233,7 +260,11 @@ pub fn check_file(path: &Path, recorded_sha256: &str) -> Result<(), SnapshotErro
 
 /// The trailer check (and, given one, the recorded digest); returns (size, SHA-256).
 fn check(path: &Path, recorded_sha256: Option<&str>) -> Result<(u64, String), SnapshotError> {
-    let (size, actual, trailer_ok) = read_digests(path)?;
+    let Digests {
+        size,
+        sha256: actual,
+        trailer_ok,
+    } = read_digests(path)?;
     if size <= TRAILER as u64 {
         return Err(SnapshotError::TooShort {
             path: path.into(),
@@ -320,6 +351,44 @@ mod tests {
         let p = dir.join("s.db");
         std::fs::write(&p, bytes).unwrap();
         p
+    }
+
+    #[test]
+    fn one_hashing_pass_gives_the_trailer_check_and_the_whole_digest_in_any_chunking() {
+        let body: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut file = body.clone();
+        file.extend_from_slice(&Sha256::digest(&body));
+        let whole = hex::encode(Sha256::digest(&file));
+        for sizes in [
+            vec![1],
+            vec![31],
+            vec![32],
+            vec![33],
+            vec![5032],
+            vec![7, 40, 1, 3],
+        ] {
+            let mut t = Trailer::default();
+            let mut rest = file.as_slice();
+            for n in sizes.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (chunk, tail) = rest.split_at((*n).min(rest.len()));
+                t.update(chunk);
+                rest = tail;
+            }
+            let d = t.finish();
+            assert_eq!(
+                (d.size, d.trailer_ok),
+                (file.len() as u64, true),
+                "{sizes:?}"
+            );
+            assert_eq!(d.sha256, whole, "{sizes:?}");
+        }
+        let mut bad = Trailer::default();
+        bad.update(&file[..file.len() - 1]);
+        bad.update(&[file[file.len() - 1] ^ 1]);
+        assert!(!bad.finish().trailer_ok);
     }
 
     #[test]

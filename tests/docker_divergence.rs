@@ -77,15 +77,23 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
         // Both restores with the same token: the same cluster ID and member IDs.
         cluster.token = format!("{run_id}-r1");
         cluster.generation = 1;
-        let from_old =
-            etcd_drill::restore_files::restore_files(&cluster, &old.path, Duration::from_secs(60))
-                .await
-                .map_err(|e| e.to_string())?;
+        let from_old = etcd_drill::restore_files::restore_files(
+            &cluster,
+            &cluster.names(),
+            &old.path,
+            Duration::from_secs(60),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         cluster.generation = 2;
-        let from_new =
-            etcd_drill::restore_files::restore_files(&cluster, &new.path, Duration::from_secs(60))
-                .await
-                .map_err(|e| e.to_string())?;
+        let from_new = etcd_drill::restore_files::restore_files(
+            &cluster,
+            &cluster.names(),
+            &new.path,
+            Duration::from_secs(60),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let mixed = [
             from_new.volumes[0].clone(),
             from_new.volumes[1].clone(),

@@ -25,7 +25,6 @@ const WAIT: Duration = Duration::from_secs(3600);
 pub struct DockerRuntime {
     docker: Docker,
     host: String,
-    cpus: usize,
     root_dir: Option<String>,
 }
 
@@ -58,16 +57,14 @@ impl DockerRuntime {
                 after: Duration::from_secs(10),
             })?
             .map_err(connect_err)?;
-        // The engine's cores (it may be another machine): how much parallel work pays.
-        let (cpus, root_dir) =
-            match tokio::time::timeout(Duration::from_secs(10), docker.info()).await {
-                Ok(Ok(info)) => (info.ncpu.unwrap_or(1).max(1) as usize, info.docker_root_dir),
-                _ => (1, None),
-            };
+        // Where the engine keeps volumes (the disk check reads its free space).
+        let root_dir = match tokio::time::timeout(Duration::from_secs(10), docker.info()).await {
+            Ok(Ok(info)) => info.docker_root_dir,
+            _ => None,
+        };
         Ok(DockerRuntime {
             docker,
             host,
-            cpus,
             root_dir,
         })
     }
@@ -262,10 +259,6 @@ impl Runtime for DockerRuntime {
         // ETCD_DRILL_SNAPSHOT_DELIVERY=stream copies files as a remote engine needs (tests).
         let streamed = std::env::var("ETCD_DRILL_SNAPSHOT_DELIVERY").is_ok_and(|v| v == "stream");
         self.host.starts_with("unix://") && !streamed
-    }
-
-    fn cpus(&self) -> usize {
-        self.cpus
     }
 
     async fn start(&self, container: &str) -> Result<(), SandboxError> {

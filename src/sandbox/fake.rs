@@ -128,9 +128,6 @@ impl Runtime for FakeRuntime {
     fn shares_files(&self) -> bool {
         false
     }
-    fn cpus(&self) -> usize {
-        2
-    }
     async fn start(&self, container: &str) -> Result<(), SandboxError> {
         self.check("start container", container)
     }

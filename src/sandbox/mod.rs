@@ -162,8 +162,6 @@ pub trait Runtime: Send + Sync {
     /// Whether the engine sees this machine's files (a local socket): then a file can be bind
     /// mounted instead of copied.
     fn shares_files(&self) -> bool;
-    /// The engine's cores.
-    fn cpus(&self) -> usize;
     async fn start(&self, container: &str) -> Result<(), SandboxError>;
     /// Waits for the container to exit, returning its exit code.
     async fn wait(&self, container: &str) -> Result<i64, SandboxError>;

@@ -1,5 +1,5 @@
 //! `snapshot`: save a named snapshot from a member, have etcdutl read it, and record the digest
-//! of the keyspace at its revision while the cluster still lives.
+//! of the keyspace the snapshot holds, read from the cluster while the snapshot streams.
 
 use super::{Ctx, StepError};
 use crate::events::StepOutcome;
@@ -20,7 +20,7 @@ pub async fn run(
     let endpoint = member.endpoint();
     let client = crate::cluster::connect(std::slice::from_ref(&endpoint)).await?;
     let dir = ctx.run_dir.join("snapshots");
-    crate::snapshot_file::caught_up(&client, &endpoint, timeout).await?;
+    let applied = crate::snapshot_file::caught_up(&client, &endpoint, timeout).await?;
     // The snapshot holds what the member had when the stream started: that is its time.
     let taken_at_ms = ctx.clock.ms();
     let bytes = AtomicU64::new(0);
@@ -30,19 +30,33 @@ pub async fn run(
         .await
         .map(|s| s.db_size().max(0) as u64)
         .unwrap_or(0);
-    let save = crate::snapshot_file::save(&client, &endpoint, &dir, name, timeout, &bytes);
-    let saved = ctx
-        .with_progress("snapshot", "bytes", db_size, &bytes, save)
-        .await?;
-    let status =
-        crate::snapshot_file::status(&ctx.sandbox, &ctx.cluster.plan.image, &saved.path, name)
-            .await?;
-    let keys = AtomicU64::new(0);
-    let client = ctx.client.clone();
-    let digest = crate::keyspace::digest_at(&client, status.revision, &keys);
-    let (keyspace_keys, keyspace_sha256) = ctx
-        .with_progress("digest", "keys", status.total_key, &keys, digest)
-        .await?;
+    // The keyspace digest is read at `applied`, the revision the member had applied before
+    // the stream started, so it needs no wait for the file: it is read from the cluster while
+    // the snapshot streams. The snapshot holds that revision (its own is `applied` or later,
+    // when writes went on), and verify reads the restored cluster at the same revision.
+    let (sandbox, image) = (ctx.sandbox.clone(), ctx.cluster.plan.image.clone());
+    let saved = async {
+        let saved =
+            crate::snapshot_file::save(&client, &endpoint, &dir, name, timeout, &bytes).await?;
+        let status = crate::snapshot_file::status(&sandbox, &image, &saved.path, name).await?;
+        Ok::<_, StepError>((saved, status))
+    };
+    let digest_client = ctx.client.clone();
+    let digest = async {
+        crate::keyspace::digest_at(&digest_client, applied, &AtomicU64::new(0))
+            .await
+            .map_err(StepError::from)
+    };
+    let (saved, digest) = ctx
+        .with_progress(
+            "snapshot",
+            "bytes",
+            db_size,
+            &bytes,
+            futures_util::future::join(saved, digest),
+        )
+        .await;
+    let ((saved, status), (keyspace_keys, keyspace_sha256)) = (saved?, digest?);
     let secs = saved.duration.as_secs_f64().max(1e-9);
     let record = SnapshotRecord {
         name: name.to_string(),
@@ -58,6 +72,7 @@ pub async fn run(
         mb_per_sec: saved.size as f64 / 1e6 / secs,
         keyspace_sha256,
         keyspace_keys,
+        keyspace_revision: applied,
     };
     ctx.snapshots.push(record.clone());
     Ok(StepOutcome::Snapshot(record))

@@ -1,6 +1,6 @@
 //! `verify`: prove that what the cluster holds is what went in. Every seeded key with its value,
-//! HashKV equal on every member, the keyspace at the restored snapshot's revision equal to what
-//! it was before the disaster, and the acknowledged writes that were lost, counted.
+//! HashKV equal on every member, the keyspace at the revision of the restored snapshot's digest
+//! equal to what it was before the disaster, and the acknowledged writes that were lost, counted.
 
 use super::{Ctx, StepError};
 use crate::checks::{self, durability::Rollback};
@@ -25,7 +25,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
     let mut snapshot_digest = None;
     let mut keyspace = None;
     if let Some(s) = restored {
-        // One pass over the restored keyspace at the snapshot's revision serves the digest, the
+        // One pass over the restored keyspace at the revision the snapshot's digest was read at serves the digest, the
         // seed check (nothing writes under the seed's prefix after a restore) and, for a snapshot
         // from outside, the summary of what it holds.
         let mut pass = Pass {
@@ -34,10 +34,10 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
             summary: s
                 .keyspace_sha256
                 .is_empty()
-                .then(|| KeyspaceSummary::new(s.revision)),
+                .then(|| KeyspaceSummary::new(s.digest_revision())),
         };
         let (done, client) = (AtomicU64::new(0), ctx.client.clone());
-        let read = scan(&client, &[0], &[], s.revision, |k, v| {
+        let read = scan(&client, &[0], &[], s.digest_revision(), |k, v| {
             done.fetch_add(1, Ordering::Relaxed);
             pass.visit(k, v);
         });

@@ -236,7 +236,8 @@ fn restore() -> RestoreRecord {
         rto_from_ms: 9300,
         leader: Some("etcd-3".into()),
         snapshot_delivery: "read-only bind mount".into(),
-        members_at_once: 2,
+        members_at_once: 3,
+        all_members_serving_ms: Some(2_900),
     }
 }
 
@@ -335,6 +336,7 @@ pub fn full_report() -> RunReport {
         mb_per_sec: 9.5,
         keyspace_sha256: sha('c'),
         keyspace_keys: 117,
+        keyspace_revision: 118,
     };
     f.step(2, 1050, 1500, StepOutcome::Snapshot(snapshot));
     f.step(3, 3990, 6900, StepOutcome::Fault(fault()));

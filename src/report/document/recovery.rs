@@ -74,6 +74,16 @@ pub(super) fn recovery(r: &RunReport) -> Option<Section> {
                 x.snapshot_delivery, x.members_at_once
             ),
         ),
+        fact(
+            "every member serving",
+            match x.all_members_serving_ms {
+                Some(v) => format!(
+                    "{} after disaster end (a quorum started first)",
+                    ms(Some(v))
+                ),
+                None => "-".into(),
+            },
+        ),
         fact("cluster token", x.cluster_token.clone()),
         fact("leader after restore", opt(&x.leader)),
     ];
@@ -141,7 +151,12 @@ pub(super) fn data(r: &RunReport) -> Vec<Section> {
                         "{} ({} ms, {:.1} MB/s)",
                         s.taken_at, s.duration_ms, s.mb_per_sec
                     ),
-                    format!("{} ({} keys)", s.keyspace_sha256, s.keyspace_keys),
+                    format!(
+                        "{} ({} keys at revision {})",
+                        s.keyspace_sha256,
+                        s.keyspace_keys,
+                        s.digest_revision()
+                    ),
                 ]
             })
             .collect();

@@ -7,7 +7,8 @@
 //!
 //! The layers, bottom up (`LAYERS`; `tests/layers.rs` fails on an import that climbs, or on a
 //! cycle inside a layer):
-//! - `util`, `exit_codes`: small helpers; what the process returns.
+//! - `util`, `exit_codes`, `versions`: small helpers; what the process returns; what each etcd
+//!   release can do and where its binaries come from (the one place version knowledge lives).
 //! - `scenario`, then `plan`: the input, as written and as resolved.
 //! - `record`: every serialisable fact a drill produces, and `RunReport` (report.json's shape).
 //! - `events`: what the runner tells the world; they carry records.
@@ -29,7 +30,7 @@
 /// The layers of the crate, bottom up. A module may import from its own layer (without a
 /// cycle) and from the layers below, never from one above.
 pub const LAYERS: &[&[&str]] = &[
-    &["util", "exit_codes"],
+    &["util", "exit_codes", "versions"],
     &["scenario"],
     &["plan"],
     &["record"],
@@ -68,4 +69,5 @@ pub mod steps;
 pub mod terminal;
 pub mod tls;
 pub mod util;
+pub mod versions;
 pub mod workload;

@@ -1,6 +1,7 @@
-//! Restoring a whole cluster from a snapshot with etcd's own `etcdutl snapshot restore`, one
-//! one-shot container per member, in parallel, each on a fresh volume. The one-shot container
-//! joins the run's network under the member's name: etcdutl resolves the member's own peer URL.
+//! Restoring members from a snapshot with etcd's own `etcdutl snapshot restore` (`etcdctl
+//! snapshot restore` on 3.4), one one-shot container per member, in parallel, each on a fresh
+//! volume. The one-shot container joins the run's network under the member's name: etcdutl
+//! resolves the member's own peer URL.
 
 use crate::cluster::{initial_cluster, peer_url, suffix, Cluster, DATA_DIR, DATA_MOUNT};
 use crate::sandbox::{ContainerSpec, Delivery, SandboxError};
@@ -77,7 +78,10 @@ pub async fn restore_files(
         let mut spec = ContainerSpec {
             name: sandbox.name(&suffix(member, "restore", cluster.generation)),
             image: cluster.plan.image.clone(),
-            entrypoint: Some(vec!["/usr/local/bin/etcdutl".into()]),
+            entrypoint: Some(vec![format!(
+                "/usr/local/bin/{}",
+                crate::snapshot_file::snapshot_tool(&cluster.plan.image)
+            )]),
             cmd: etcdutl_args(member, &names, &cluster.token, cluster.plan.tls),
             labels: sandbox.labels("oneshot"),
             network: sandbox.network.clone(),

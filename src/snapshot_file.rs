@@ -297,10 +297,19 @@ pub struct Status {
     pub total_size: u64,
 }
 
+/// The binary of `image` that reads and restores snapshot files: etcdutl, or etcdctl on 3.4
+/// (an image etcd-drill does not build is taken to be a current release).
+pub fn snapshot_tool(image: &str) -> &'static str {
+    crate::versions::of_image(image)
+        .unwrap_or_else(crate::versions::default_release)
+        .snapshot_tool()
+}
+
 /// Where a snapshot file goes inside one-shot containers.
 pub const IN_CONTAINER: &str = "/restore/snapshot.db";
 
-/// Runs `etcdutl snapshot status` on the file, in a one-shot container of `image`.
+/// Runs `etcdutl snapshot status` (`etcdctl` on 3.4) on the file, in a one-shot container of
+/// `image`.
 pub async fn status(
     sandbox: &Sandbox,
     image: &str,
@@ -310,7 +319,7 @@ pub async fn status(
     let mut spec = ContainerSpec {
         name: sandbox.name(&format!("status-{tag}")),
         image: image.to_string(),
-        entrypoint: Some(vec!["/usr/local/bin/etcdutl".into()]),
+        entrypoint: Some(vec![format!("/usr/local/bin/{}", snapshot_tool(image))]),
         cmd: ["snapshot", "status", IN_CONTAINER, "-w", "json"]
             .map(String::from)
             .to_vec(),

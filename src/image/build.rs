@@ -1,9 +1,7 @@
 //! Getting the image into the Docker engine: inspecting, pulling, and building it from a build
 //! context assembled here.
 
-use super::{
-    deadline, ImageError, BINARIES, BUILD_DEADLINE, IMAGE_LABEL, INSPECT_DEADLINE, PULL_DEADLINE,
-};
+use super::{deadline, ImageError, BUILD_DEADLINE, IMAGE_LABEL, INSPECT_DEADLINE, PULL_DEADLINE};
 use crate::sandbox::docker::DockerRuntime;
 use std::collections::HashMap;
 use std::io;
@@ -68,8 +66,9 @@ fn tail(log: &[String]) -> String {
     log[log.len().saturating_sub(3)..].join(" | ")
 }
 
-/// The build context: the Dockerfile, the three binaries (mode 0755) and an empty `tmp/`.
-pub(super) fn build_context(dockerfile: &str, binaries: &[PathBuf; 3]) -> io::Result<Vec<u8>> {
+/// The build context: the Dockerfile, the files it copies (by their name in the context, mode
+/// 0755: binaries and shared libraries) and an empty `tmp/`.
+pub(super) fn build_context(dockerfile: &str, files: &[(String, PathBuf)]) -> io::Result<Vec<u8>> {
     const MTIME: u64 = 1_600_000_000;
     let mut tar = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
@@ -78,7 +77,7 @@ pub(super) fn build_context(dockerfile: &str, binaries: &[PathBuf; 3]) -> io::Re
     header.set_mtime(MTIME);
     header.set_entry_type(tar::EntryType::Regular);
     tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())?;
-    for (name, path) in BINARIES.iter().zip(binaries) {
+    for (name, path) in files {
         let file = std::fs::File::open(path)
             .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", path.display())))?;
         let len = file.metadata()?.len();
@@ -102,9 +101,13 @@ pub(super) fn build_context(dockerfile: &str, binaries: &[PathBuf; 3]) -> io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::in_dir;
     use crate::image::DOCKERFILE;
+    use crate::image::{in_dir, BINARIES};
     use std::io::Read;
+
+    fn named(paths: [PathBuf; 3]) -> Vec<(String, PathBuf)> {
+        BINARIES.iter().map(|n| n.to_string()).zip(paths).collect()
+    }
 
     #[test]
     fn build_context_holds_exactly_what_the_dockerfile_copies() {
@@ -113,7 +116,7 @@ mod tests {
         for (name, path) in BINARIES.iter().zip(&paths) {
             std::fs::write(path, format!("binary {name}")).unwrap();
         }
-        let bytes = build_context(DOCKERFILE, &paths).unwrap();
+        let bytes = build_context(DOCKERFILE, &named(paths)).unwrap();
         let mut archive = tar::Archive::new(&bytes[..]);
         let mut seen = Vec::new();
         for entry in archive.entries().unwrap() {
@@ -144,7 +147,7 @@ mod tests {
     #[test]
     fn build_context_names_a_missing_binary() {
         let dir = tempfile::tempdir().unwrap();
-        let err = build_context(DOCKERFILE, &in_dir(dir.path())).unwrap_err();
+        let err = build_context(DOCKERFILE, &named(in_dir(dir.path()))).unwrap_err();
         assert!(err.to_string().contains("etcd"), "{err}");
     }
 }

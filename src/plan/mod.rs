@@ -13,7 +13,8 @@ pub use faults::{Corrupt, FaultAction, FaultPlan, SlowNetwork};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub const DEFAULT_IMAGE: &str = "etcd-drill/etcd:v3.5.1";
+/// The image of [`crate::versions::DEFAULT_VERSION`].
+pub const DEFAULT_IMAGE: &str = "etcd-drill/etcd:v3.5.30";
 /// etcd's default `--max-txn-ops`.
 pub const MAX_TXN_OPS: u32 = 128;
 /// etcd's default `--max-request-bytes` is 1.5 MiB; one value must fit in one request.
@@ -100,6 +101,23 @@ pub struct ClusterPlan {
     pub pre_vote: Option<bool>,
     /// Client and peer mTLS with certificates made for the run.
     pub tls: bool,
+}
+
+impl Plan {
+    /// The same drill on another etcd release (a version matrix).
+    pub fn on_release(&self, release: &crate::versions::Release) -> Plan {
+        let mut plan = self.clone();
+        plan.cluster.image = release.image();
+        plan
+    }
+}
+
+impl ClusterPlan {
+    /// The etcd release the image carries, when it is one etcd-drill builds; `None` for an
+    /// image named by the scenario.
+    pub fn release(&self) -> Option<&'static crate::versions::Release> {
+        crate::versions::of_image(&self.image)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -374,9 +392,34 @@ fn cluster(s: &Scenario, problems: &mut Vec<Problem>) -> ClusterPlan {
             ),
         ));
     }
+    let image = match (&c.version, &c.image) {
+        (Some(v), Some(_)) => {
+            problems.push(Problem::at(
+                &v.referenced,
+                "expected cluster.version or cluster.image, not both".to_string(),
+            ));
+            DEFAULT_IMAGE.to_string()
+        }
+        (Some(v), None) => match crate::versions::find(&v.value) {
+            Some(r) => r.image(),
+            None => {
+                problems.push(Problem::at(
+                    &v.referenced,
+                    format!(
+                        "expected an etcd version etcd-drill can build ({}), found {}",
+                        crate::versions::known(),
+                        v.value
+                    ),
+                ));
+                DEFAULT_IMAGE.to_string()
+            }
+        },
+        (None, Some(i)) => i.value.clone(),
+        (None, None) => DEFAULT_IMAGE.to_string(),
+    };
     ClusterPlan {
         members: c.members.value,
-        image: c.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_string()),
+        image,
         heartbeat_interval: heartbeat,
         election_timeout: election,
         quota_backend_bytes: flags.and_then(|f| f.quota_backend_bytes),
@@ -605,6 +648,14 @@ pub fn member_names(n: u32) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_default_image_is_the_default_release_s() {
+        assert_eq!(
+            super::DEFAULT_IMAGE,
+            crate::versions::default_release().image()
+        );
+    }
+
     #[test]
     fn verify_snapshot_plans_a_restore_from_the_file_then_a_verify() {
         let dir = tempfile::tempdir().unwrap();

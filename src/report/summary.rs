@@ -21,14 +21,85 @@ fn rpo(r: &RunReport) -> String {
     }
 }
 
-pub fn render(reports: &[RunReport], out: &mut dyn Write) -> io::Result<()> {
+/// The etcd version the drill's cluster reported (else its image's tag).
+fn etcd(r: &RunReport) -> String {
+    r.environment
+        .etcd_version
+        .clone()
+        .or_else(|| {
+            r.environment
+                .image
+                .as_ref()
+                .and_then(|i| crate::versions::of_image(&i.name))
+                .map(|rel| rel.version.to_string())
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Scenario × etcd version, when the drills ran on more than one version: each cell the
+/// verdict and the RTO to the first write.
+fn matrix(reports: &[RunReport], out: &mut dyn Write) -> io::Result<()> {
+    let mut versions: Vec<String> = Vec::new();
+    let mut scenarios: Vec<String> = Vec::new();
+    for r in reports {
+        let v = etcd(r);
+        if !versions.contains(&v) {
+            versions.push(v);
+        }
+        if !scenarios.contains(&r.scenario.name) {
+            scenarios.push(r.scenario.name.clone());
+        }
+    }
+    if versions.len() < 2 {
+        return Ok(());
+    }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
-    t.set_header(["scenario", "run id", "verdict", "RTO", "RPO", "duration"].map(Cell::new));
+    let mut header = vec![Cell::new("scenario")];
+    header.extend(versions.iter().map(|v| Cell::new(format!("etcd {v}"))));
+    t.set_header(header);
+    for s in &scenarios {
+        let mut row = vec![s.clone()];
+        for v in &versions {
+            let runs: Vec<String> = reports
+                .iter()
+                .filter(|r| &r.scenario.name == s && &etcd(r) == v)
+                .map(|r| match &r.restore {
+                    Some(x) => format!(
+                        "{} · RTO {} ms",
+                        verdict_text(r.verdict),
+                        x.rto_first_write_ms
+                    ),
+                    None => verdict_text(r.verdict).to_string(),
+                })
+                .collect();
+            row.push(if runs.is_empty() {
+                "-".into()
+            } else {
+                runs.join("\n")
+            });
+        }
+        t.add_row(row);
+    }
+    writeln!(out, "\n{t}")
+}
+
+pub fn render(reports: &[RunReport], out: &mut dyn Write) -> io::Result<()> {
+    matrix(reports, out)?;
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    t.set_header(
+        [
+            "scenario", "etcd", "run id", "verdict", "RTO", "RPO", "duration",
+        ]
+        .map(Cell::new),
+    );
     for r in reports {
         t.add_row(vec![
             r.scenario.name.clone(),
+            etcd(r),
             r.run_id.clone(),
             verdict_text(r.verdict).to_string(),
             r.restore

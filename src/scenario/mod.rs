@@ -52,8 +52,12 @@ pub enum NotifyOn {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ClusterSpec {
     pub members: Spanned<u32>,
+    /// An etcd release etcd-drill builds an image of (`3.5.30`); the default is the newest.
     #[serde(default)]
-    pub image: Option<String>,
+    pub version: Option<Spanned<String>>,
+    /// Any image instead (pulled if the engine lacks it); not with `version`.
+    #[serde(default)]
+    pub image: Option<Spanned<String>>,
     #[serde(default)]
     pub etcd: Option<EtcdFlags>,
     /// Client and peer mTLS with a CA and certificates made for the run.

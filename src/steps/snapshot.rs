@@ -41,7 +41,16 @@ pub async fn run(
         let status = crate::snapshot_file::status(&sandbox, &image, &saved.path, name).await?;
         Ok::<_, StepError>((saved, status))
     };
-    let digest_client = ctx.client.clone();
+    // Read from the other members, so the one streaming serves only the stream.
+    let others: Vec<String> = ctx.cluster.members[1..]
+        .iter()
+        .map(|m| m.endpoint())
+        .collect();
+    let digest_client = if others.is_empty() {
+        ctx.client.clone()
+    } else {
+        crate::cluster::connect(&others).await?
+    };
     let digest = async {
         crate::keyspace::digest_at(&digest_client, applied, &AtomicU64::new(0))
             .await

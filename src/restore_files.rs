@@ -24,9 +24,16 @@ pub enum RestoreError {
     },
 }
 
-/// The etcdutl command line that rebuilds `member`'s data dir from the snapshot.
-pub fn etcdutl_args(member: &str, names: &[String], token: &str, tls: bool) -> Vec<String> {
-    vec![
+/// The etcdutl command line that rebuilds `member`'s data dir from the snapshot; with `bump`,
+/// Kubernetes' procedure: revisions start that far above the snapshot's, marked compacted.
+pub fn etcdutl_args(
+    member: &str,
+    names: &[String],
+    token: &str,
+    tls: bool,
+    bump: Option<u64>,
+) -> Vec<String> {
+    let mut args = vec![
         "snapshot".into(),
         "restore".into(),
         IN_CONTAINER.into(),
@@ -35,7 +42,12 @@ pub fn etcdutl_args(member: &str, names: &[String], token: &str, tls: bool) -> V
         format!("--initial-cluster-token={token}"),
         format!("--initial-advertise-peer-urls={}", peer_url(member, tls)),
         format!("--data-dir={DATA_DIR}"),
-    ]
+    ];
+    if let Some(n) = bump {
+        args.push(format!("--bump-revision={n}"));
+        args.push("--mark-compacted".into());
+    }
+    args
 }
 
 /// What `restore_files` did: the members' volumes, in member order, and how the snapshot
@@ -66,6 +78,7 @@ pub async fn restore_files(
     cluster: &Cluster,
     members: &[String],
     snapshot: &Path,
+    bump: Option<u64>,
     deadline: Duration,
 ) -> Result<Restored, RestoreError> {
     let names = cluster.names();
@@ -82,7 +95,7 @@ pub async fn restore_files(
                 "/usr/local/bin/{}",
                 crate::snapshot_file::snapshot_tool(&cluster.plan.image)
             )]),
-            cmd: etcdutl_args(member, &names, &cluster.token, cluster.plan.tls),
+            cmd: etcdutl_args(member, &names, &cluster.token, cluster.plan.tls, bump),
             labels: sandbox.labels("oneshot"),
             network: sandbox.network.clone(),
             aliases: vec![member.clone()],
@@ -134,11 +147,14 @@ mod tests {
     #[test]
     fn etcdutl_gets_the_member_identity_and_a_fresh_data_dir() {
         let names = crate::plan::member_names(3);
-        let args = etcdutl_args("etcd-2", &names, "tok-r1", false);
+        let args = etcdutl_args("etcd-2", &names, "tok-r1", false, None);
         assert_eq!(&args[..3], ["snapshot", "restore", IN_CONTAINER]);
         assert!(args.contains(&"--name=etcd-2".to_string()));
         assert!(args.contains(&"--initial-cluster-token=tok-r1".to_string()));
         assert!(args.contains(&"--initial-advertise-peer-urls=http://etcd-2:2380".to_string()));
         assert!(args.contains(&format!("--data-dir={DATA_DIR}")));
+        assert!(!args.iter().any(|a| a.contains("bump")));
+        let k8s = etcdutl_args("etcd-2", &names, "tok-r1", false, Some(1_000_000));
+        assert!(k8s.ends_with(&["--bump-revision=1000000".into(), "--mark-compacted".into()]));
     }
 }

@@ -81,6 +81,7 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
             &cluster,
             &cluster.names(),
             &old.path,
+            None,
             Duration::from_secs(60),
         )
         .await
@@ -90,6 +91,7 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
             &cluster,
             &cluster.names(),
             &new.path,
+            None,
             Duration::from_secs(60),
         )
         .await

@@ -52,13 +52,17 @@ async fn quickstart_passes_measures_and_leaves_nothing() {
     assert_eq!(
         phases,
         [
-            "restore files",
-            "start members",
+            "restore a quorum's files (2 of 3)",
+            "start the quorum",
             "members load their db",
             "leader elected",
             "first write"
         ]
     );
+    // The third member is restored while the quorum serves, and joins after the first write.
+    let all = r["restore"]["all_members_serving_ms"].as_u64().unwrap();
+    assert!(all >= rto, "every member serving at {all} ms, RTO {rto} ms");
+    assert_eq!(r["environment"]["etcd_version"], "3.5.30");
     // The engine is local: the snapshot reaches etcdutl as a read-only bind mount.
     assert_eq!(r["restore"]["snapshot_delivery"], "read-only bind mount");
     assert_eq!(r["verification"]["seed"]["missing"], 0);

@@ -1,6 +1,5 @@
-//! The keyspace digest: what the restored cluster holds at the digest's revision (one the
-//! snapshot holds) must be, key for key, what the live cluster held at that revision before the
-//! disaster.
+//! The keyspace digest: what the restored cluster holds at the snapshot's revision must be, key
+//! for key, what the live cluster held at that revision before the disaster.
 
 use crate::record::{DigestCheck, SnapshotRecord};
 
@@ -8,7 +7,7 @@ use crate::record::{DigestCheck, SnapshotRecord};
 pub fn compare(snapshot: &SnapshotRecord, keys: u64, sha256: String) -> DigestCheck {
     DigestCheck {
         snapshot: snapshot.name.clone(),
-        revision: snapshot.digest_revision(),
+        revision: snapshot.revision,
         equal: sha256 == snapshot.keyspace_sha256 && keys == snapshot.keyspace_keys,
         expected_sha256: snapshot.keyspace_sha256.clone(),
         actual_sha256: sha256,
@@ -36,7 +35,6 @@ mod tests {
             mb_per_sec: 0.0,
             keyspace_sha256: "c".repeat(64),
             keyspace_keys: 3,
-            keyspace_revision: 0,
         }
     }
 

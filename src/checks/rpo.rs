@@ -60,7 +60,6 @@ mod tests {
             mb_per_sec: 0.0,
             keyspace_sha256: String::new(),
             keyspace_keys: 0,
-            keyspace_revision: 0,
         };
         let acks = [
             Ack {

@@ -36,13 +36,30 @@ impl WatchLog {
 
     /// The watch resumed on a restored cluster whose revision is `cluster_revision`.
     pub fn observe_restore(&mut self, cluster_revision: i64) {
-        if cluster_revision < self.last_revision {
-            self.restores.push(RestoreView {
-                last_seen: self.last_revision,
-                cluster_revision,
-                invisible_revisions: self.last_revision - cluster_revision,
+        self.restores.push(RestoreView {
+            last_seen: self.last_revision,
+            cluster_revision,
+            invisible_revisions: (self.last_revision - cluster_revision).max(0),
+            compacted: None,
+        });
+    }
+
+    /// The watch was told its start revision was compacted: the client re-lists and watches on
+    /// from `revision`. Right after a restore that is the procedure working; otherwise the
+    /// events in between were lost to it, a gap.
+    pub fn observe_compaction(&mut self, revision: i64, after_restore: bool) {
+        self.compacted.push(revision);
+        if let Some(view) = self.restores.last_mut().filter(|_| after_restore) {
+            view.compacted = Some(revision);
+        } else if revision > self.last_revision + 1 && self.last_revision > 0 {
+            self.gaps.push(Jump {
+                from: self.last_revision,
+                to: revision,
             });
         }
+        // Continuity starts over from what the re-list saw.
+        self.last_revision = 0;
+        self.keys_at_last.clear();
     }
 
     pub fn passed(&self) -> bool {
@@ -99,10 +116,31 @@ mod tests {
             vec![RestoreView {
                 last_seen: 7,
                 cluster_revision: 4,
-                invisible_revisions: 3
+                invisible_revisions: 3,
+                compacted: None,
             }]
         );
+        assert!(l.restores[0].misses_silently());
         l.observe(8, b"d");
         assert!(l.passed());
+    }
+
+    #[test]
+    fn a_bumped_and_compacted_restore_tells_the_watcher_and_continuity_restarts() {
+        let mut l = feed(&[(5, "a"), (6, "b"), (7, "c")]);
+        l.observe_restore(1_000_004);
+        l.observe_compaction(1_000_004, true);
+        l.observe(1_000_005, b"d");
+        l.observe(1_000_006, b"e");
+        assert!(!l.restores[0].misses_silently(), "{:?}", l.restores);
+        assert!(l.passed(), "{l:?}");
+    }
+
+    #[test]
+    fn a_compaction_outside_a_restore_is_a_gap() {
+        let mut l = feed(&[(5, "a"), (6, "b")]);
+        l.observe_compaction(9, false);
+        assert_eq!(l.gaps, vec![Jump { from: 6, to: 9 }]);
+        assert!(!l.passed());
     }
 }

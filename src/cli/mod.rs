@@ -273,10 +273,10 @@ fn matrix(plans: Vec<Plan>, versions: &[String]) -> Result<Vec<Plan>, String> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(plans
+    plans
         .iter()
         .flat_map(|p| releases.iter().map(move |r| p.on_release(r)))
-        .collect())
+        .collect()
 }
 
 /// `etcd-drill image build` and `image list`.

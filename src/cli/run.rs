@@ -43,12 +43,18 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
     for plan in plans {
         let mut say = |m: String| eprint(m);
         // Building the image can take minutes on a fresh machine: Ctrl-C ends it too.
-        let ensure = crate::image::ensure_image(
-            &docker,
-            &plan.cluster.image,
-            opts.drill.etcd_bin_dir.as_deref(),
-            &mut say,
-        );
+        // Every image the drill runs (a restore may switch version), the cluster's first.
+        let bin_dir = opts.drill.etcd_bin_dir.as_deref();
+        let docker_ref = &docker;
+        let ensure = async move {
+            let mut first = None;
+            for image in plan.images() {
+                let info =
+                    crate::image::ensure_image(docker_ref, &image, bin_dir, &mut say).await?;
+                first.get_or_insert(info);
+            }
+            Ok::<_, crate::image::ImageError>(first.expect("a plan has an image"))
+        };
         let ensured = tokio::select! {
             r = ensure => r,
             _ = cancel.cancelled() => {

@@ -41,7 +41,8 @@ impl Plan {
         matches!(
             self.steps.first().map(|s| &s.kind),
             Some(StepKind::Restore {
-                source: RestoreSource::File(_)
+                source: RestoreSource::File(_),
+                ..
             })
         )
     }
@@ -103,12 +104,54 @@ pub struct ClusterPlan {
     pub tls: bool,
 }
 
+/// How a restore rebuilds the cluster, besides its source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RestoreOptions {
+    /// `--bump-revision N --mark-compacted`: Kubernetes' restore procedure.
+    pub bump_revision: Option<u64>,
+    /// The restored cluster's image, when it is not the cluster's (a cross-version restore).
+    pub image: Option<String>,
+}
+
 impl Plan {
-    /// The same drill on another etcd release (a version matrix).
-    pub fn on_release(&self, release: &crate::versions::Release) -> Plan {
+    /// The same drill on another etcd release (a version matrix); an error names what the
+    /// drill asks that this release cannot do.
+    pub fn on_release(&self, release: &crate::versions::Release) -> Result<Plan, String> {
         let mut plan = self.clone();
         plan.cluster.image = release.image();
-        plan
+        for s in &plan.steps {
+            if let StepKind::Restore { options, .. } = &s.kind {
+                let target = options
+                    .image
+                    .as_deref()
+                    .and_then(crate::versions::of_image)
+                    .unwrap_or(release);
+                if options.bump_revision.is_some() && !target.can_bump_revision() {
+                    return Err(format!(
+                        "{}: etcd {} cannot restore with --bump-revision (3.5.10 and later can)",
+                        plan.name, target.version
+                    ));
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Every image the drill runs: the cluster's and any a restore switches to.
+    pub fn images(&self) -> Vec<String> {
+        let mut images = vec![self.cluster.image.clone()];
+        for s in &self.steps {
+            if let StepKind::Restore {
+                options: RestoreOptions { image: Some(i), .. },
+                ..
+            } = &s.kind
+            {
+                if !images.contains(i) {
+                    images.push(i.clone());
+                }
+            }
+        }
+        images
     }
 }
 
@@ -162,6 +205,7 @@ pub enum StepKind {
     Disaster,
     Restore {
         source: RestoreSource,
+        options: RestoreOptions,
     },
     DamageBackup {
         how: crate::scenario::Damage,
@@ -187,12 +231,15 @@ impl StepKind {
             StepKind::Disaster => "disaster".into(),
             StepKind::Restore {
                 source: RestoreSource::Snapshot(s),
+                ..
             } => format!("restore {s}"),
             StepKind::Restore {
                 source: RestoreSource::Backup { pick, .. },
+                ..
             } => format!("restore backup {}", pick_label(pick)),
             StepKind::Restore {
                 source: RestoreSource::File(f),
+                ..
             } => format!("restore file {}", f.display()),
             StepKind::DamageBackup { how, name } => format!(
                 "damage-backup {} {}",
@@ -235,6 +282,7 @@ pub struct Gates {
     pub integrity: bool,
     pub snapshot_revision: Option<i64>,
     pub snapshot_keys: Option<u64>,
+    pub revisions_survive_restore: bool,
 }
 
 /// Validates a scenario and resolves its defaults; every problem is reported at once.

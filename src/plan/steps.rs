@@ -41,6 +41,7 @@ pub(super) fn gates(e: Option<&Expectations>, steps: &[PlannedStep]) -> Gates {
         integrity: e.integrity.unwrap_or(verifies),
         snapshot_revision: e.snapshot_revision,
         snapshot_keys: e.snapshot_keys,
+        revisions_survive_restore: e.revisions_survive_restore.unwrap_or(false),
     }
 }
 
@@ -79,12 +80,13 @@ pub(super) fn check_gates(
     ] {
         need(!set || restores, gate, "a `restore` step");
     }
-    let rolls_back = steps.iter().any(|s| matches!(&s.kind, StepKind::Restore { source } if !matches!(source, RestoreSource::File(_))));
+    let rolls_back = steps.iter().any(|s| matches!(&s.kind, StepKind::Restore { source, .. } if !matches!(source, RestoreSource::File(_))));
     let from_file = steps.iter().any(|s| {
         matches!(
             &s.kind,
             StepKind::Restore {
-                source: RestoreSource::File(_)
+                source: RestoreSource::File(_),
+                ..
             }
         )
     });
@@ -103,6 +105,11 @@ pub(super) fn check_gates(
             "a `restore: { file }` and a `verify` step",
         );
     }
+    need(
+        !g.revisions_survive_restore || (rolls_back && workload),
+        "revisions-survive-restore",
+        "a `restore` from a snapshot or a backup and a `workload` section",
+    );
     need(
         g.max_revision_gap.is_none() || (restores && workload),
         "max-revision-gap",

@@ -2,7 +2,7 @@
 //! method per step kind that validates the step and resolves its defaults.
 
 use super::faults::{self, FaultAction, FaultPlan};
-use super::{PlannedStep, RestoreSource, StepKind};
+use super::{PlannedStep, RestoreOptions, RestoreSource, StepKind};
 use crate::scenario::{
     CorruptSpec, DamageBackupStep, DisasterStep, FaultSpec, HealStep, Problem, RestoreStep,
     Scenario, SeedStep, SleepStep, SlowNetworkSpec, SnapshotStep, Step, Target, VerifyStep,
@@ -165,11 +165,65 @@ impl<'a> Walk<'a> {
             ));
         }
         let source = self.restore_source(at, r);
+        let options = self.restore_options(r);
         self.cluster_up = true;
         (
-            StepKind::Restore { source },
+            StepKind::Restore { source, options },
             r.timeout.unwrap_or(180 * SECOND),
         )
+    }
+
+    /// The restore's version and Kubernetes' revision bump, checked against what that version's
+    /// etcdutl can do.
+    fn restore_options(&mut self, r: &RestoreStep) -> RestoreOptions {
+        let mut options = RestoreOptions::default();
+        let mut target = cluster_release(self.s);
+        if let Some(v) = &r.version {
+            match crate::versions::find(&v.value) {
+                Some(release) => {
+                    options.image = Some(release.image());
+                    target = Some(release);
+                }
+                None => self.problems.push(Problem::at(
+                    &v.referenced,
+                    format!(
+                        "expected an etcd version etcd-drill can build ({}), found {}",
+                        crate::versions::known(),
+                        v.value
+                    ),
+                )),
+            }
+        }
+        let marked = r.mark_compacted.as_ref().is_some_and(|m| m.value);
+        match (&r.bump_revision, &r.mark_compacted) {
+            (Some(b), _) if b.value == 0 => self.problems.push(Problem::at(
+                &b.referenced,
+                "expected a bump-revision above 0 (leave it out for a plain restore)",
+            )),
+            (Some(b), _) if !marked => self.problems.push(Problem::at(
+                &b.referenced,
+                "expected `mark-compacted: true` with bump-revision (etcdutl requires both)",
+            )),
+            (None, Some(m)) if m.value => self.problems.push(Problem::at(
+                &m.referenced,
+                "expected bump-revision with mark-compacted (etcdutl allows it only then)",
+            )),
+            (Some(b), _) => {
+                if let Some(t) = target.filter(|t| !t.can_bump_revision()) {
+                    self.problems.push(Problem::at(
+                        &b.referenced,
+                        format!(
+                            "etcd {} cannot restore with --bump-revision (3.5.10 and later can): \
+                             set the cluster's or the restore's version",
+                            t.version
+                        ),
+                    ));
+                }
+                options.bump_revision = Some(b.value);
+            }
+            _ => {}
+        }
+        options
     }
 
     /// A file alone, else a snapshot or a backup alone (a file beside them is reported above).
@@ -360,5 +414,15 @@ impl<'a> Walk<'a> {
             },
             sl.duration.saturating_add(5 * SECOND),
         )
+    }
+}
+
+/// The release the scenario's cluster runs, when etcd-drill knows it (a version, one of its own
+/// images, or the default); `None` for an image from elsewhere.
+fn cluster_release(s: &Scenario) -> Option<&'static crate::versions::Release> {
+    match (&s.cluster.version, &s.cluster.image) {
+        (Some(v), _) => crate::versions::find(&v.value),
+        (None, Some(i)) => crate::versions::of_image(&i.value),
+        (None, None) => Some(crate::versions::default_release()),
     }
 }

@@ -21,26 +21,9 @@ pub struct SnapshotRecord {
     pub taken_at_ms: u64,
     pub duration_ms: u64,
     pub mb_per_sec: f64,
-    /// Digest of every key/value at `keyspace_revision`, read from the live cluster before any
-    /// disaster.
+    /// Digest of every key/value at `revision`, read from the live cluster before any disaster.
     pub keyspace_sha256: String,
     pub keyspace_keys: u64,
-    /// The revision the digest was read at: the revision the member had applied when the
-    /// stream started (the snapshot holds it; its own `revision` is that or later, if writes
-    /// went on). 0 means `revision` (scheduled backups, and reports written before this field).
-    #[serde(default)]
-    pub keyspace_revision: i64,
-}
-
-impl SnapshotRecord {
-    /// The revision `keyspace_sha256` describes.
-    pub fn digest_revision(&self) -> i64 {
-        if self.keyspace_revision > 0 {
-            self.keyspace_revision
-        } else {
-            self.revision
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -85,6 +68,16 @@ pub struct RestoreRecord {
     /// start after the first write and load their db while the cluster already serves.
     #[serde(default)]
     pub all_members_serving_ms: Option<u64>,
+    /// The image the restored cluster runs (another etcd version than before: a cross-version
+    /// restore).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// `--bump-revision` (with `--mark-compacted`): Kubernetes' restore procedure.
+    #[serde(default)]
+    pub bump_revision: Option<u64>,
+    /// The etcd version the restored cluster's members reported.
+    #[serde(default)]
+    pub etcd_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -149,7 +142,6 @@ impl BackupRecord {
             mb_per_sec: 0.0,
             keyspace_sha256: self.keyspace_sha256.clone(),
             keyspace_keys: self.keyspace_keys,
-            keyspace_revision: 0,
         }
     }
 }

@@ -81,6 +81,11 @@ pub struct WorkloadLog {
     pub failures: BTreeMap<String, u64>,
     pub unavailability: Vec<Window>,
     pub revision_regressions: Vec<Regression>,
+    /// What clients saw of revisions across each restore: whether the first answer after it
+    /// carried a revision below the highest seen before (a client caching revisions sees time
+    /// go back; Kubernetes' restore procedure bumps revisions to prevent it).
+    #[serde(default)]
+    pub across_restores: Vec<RevisionsAcrossRestore>,
     /// The watch-continuity checker's findings.
     pub watch: WatchLog,
     #[serde(skip)]
@@ -93,6 +98,21 @@ pub struct Jump {
     pub to: i64,
 }
 
+/// Revisions on either side of a restore, as the workload's clients saw them.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, JsonSchema)]
+pub struct RevisionsAcrossRestore {
+    /// The highest revision a linearizable operation completed with before the restore.
+    pub highest_before: i64,
+    /// The revision of the first linearizable operation started after it.
+    pub first_after: i64,
+}
+
+impl RevisionsAcrossRestore {
+    pub fn went_back(&self) -> bool {
+        self.first_after < self.highest_before
+    }
+}
+
 /// What a watching client saw when the cluster came back from a snapshot.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct RestoreView {
@@ -103,6 +123,17 @@ pub struct RestoreView {
     /// New writes at revisions cluster_revision+1..=last_seen are never delivered to a client
     /// that resumes its watch where it left off.
     pub invisible_revisions: i64,
+    /// The compaction revision the resumed watch was told of (a restore with
+    /// `--mark-compacted`): the client knows to re-list instead of silently missing events.
+    #[serde(default)]
+    pub compacted: Option<i64>,
+}
+
+impl RestoreView {
+    /// The resumed watch will silently miss events: revisions went back and nobody said so.
+    pub fn misses_silently(&self) -> bool {
+        self.invisible_revisions > 0 && self.compacted.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, JsonSchema)]

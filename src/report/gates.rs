@@ -22,8 +22,54 @@ fn at_most(gate: &str, limit: u64, actual: Option<u64>, unit: &str) -> GateVerdi
     }
 }
 
+/// `revisions-survive-restore`: across every restore, the workload's first answer carried a
+/// revision above every one seen before, and the watcher was told of a compaction rather than
+/// left to miss events silently.
+fn revisions_survive_restore(r: &RunReport) -> GateVerdict {
+    let log = r.workload.as_ref().map(|w| &w.log);
+    let across = log.map(|l| l.across_restores.as_slice()).unwrap_or(&[]);
+    let views = log.map(|l| l.watch.restores.as_slice()).unwrap_or(&[]);
+    let back: Vec<String> = across
+        .iter()
+        .filter(|a| a.went_back())
+        .map(|a| format!("revision {} after {}", a.first_after, a.highest_before))
+        .collect();
+    let silent: Vec<String> = views
+        .iter()
+        .filter(|v| v.misses_silently())
+        .map(|v| {
+            format!(
+                "watch resumed after {} on a cluster at {}: {} revision(s) never delivered, no compaction reported",
+                v.last_seen, v.cluster_revision, v.invisible_revisions
+            )
+        })
+        .collect();
+    let measured = !across.is_empty() && !views.is_empty();
+    let passed = measured && back.is_empty() && silent.is_empty();
+    let actual = if !measured {
+        "not measured (no answer or no watch after a restore)".to_string()
+    } else if passed {
+        let told = views.iter().filter(|v| v.compacted.is_some()).count();
+        format!(
+            "revisions kept rising across {} restore(s); the watcher was told of a compaction {told} time(s)",
+            across.len()
+        )
+    } else {
+        [back, silent].concat().join("; ")
+    };
+    GateVerdict {
+        gate: "revisions-survive-restore".into(),
+        target: "no revision goes back, no watch misses events silently".into(),
+        passed,
+        actual,
+    }
+}
+
 pub fn evaluate(gates: &Gates, r: &RunReport) -> Vec<GateVerdict> {
     let mut out = Vec::new();
+    if gates.revisions_survive_restore {
+        out.push(revisions_survive_restore(r));
+    }
     let rpo = r.rpo.as_ref();
     if let Some(limit) = gates.rto {
         let actual = r.restore.as_ref().map(|x| x.rto_first_write_ms);

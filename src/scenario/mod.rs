@@ -322,6 +322,17 @@ pub struct RestoreStep {
     /// starts with no cluster and this restore builds it.
     #[serde(default)]
     pub file: Option<Spanned<std::path::PathBuf>>,
+    /// etcdutl's `--bump-revision`: the restored cluster's revisions start this far above the
+    /// snapshot's (Kubernetes' restore procedure; with `mark-compacted: true`).
+    #[serde(default)]
+    pub bump_revision: Option<Spanned<u64>>,
+    /// etcdutl's `--mark-compacted`: watchers resuming from an old revision are told it was
+    /// compacted instead of silently missing events. etcdutl requires it with `bump-revision`.
+    #[serde(default)]
+    pub mark_compacted: Option<Spanned<bool>>,
+    /// Restore into a cluster of another etcd version (a cross-version restore).
+    #[serde(default)]
+    pub version: Option<Spanned<String>>,
     #[serde(default, with = "humantime_serde::option")]
     pub timeout: Option<Duration>,
 }
@@ -365,4 +376,9 @@ pub struct Expectations {
     /// How many keys a restored external snapshot must hold at its revision.
     #[serde(default)]
     pub snapshot_keys: Option<u64>,
+    /// Clients never see revisions go back across a restore, and a watcher resuming from its
+    /// last revision is told of a compaction instead of silently missing events (what
+    /// Kubernetes needs; `bump-revision` and `mark-compacted` give it).
+    #[serde(default)]
+    pub revisions_survive_restore: Option<bool>,
 }

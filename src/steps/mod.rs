@@ -148,7 +148,9 @@ pub async fn run(
         StepKind::Seed => seed::run(ctx).await,
         StepKind::Snapshot { name } => snapshot::run(ctx, name, step.timeout).await,
         StepKind::Disaster => disaster::run(ctx).await,
-        StepKind::Restore { source } => restore::run(ctx, source, step.timeout).await,
+        StepKind::Restore { source, options } => {
+            restore::run(ctx, source, options, step.timeout).await
+        }
         StepKind::DamageBackup { how, name } => {
             damage_backup::run(ctx, *how, name.as_deref()).await
         }

@@ -8,7 +8,7 @@ use super::{Ctx, StepError};
 use crate::checks;
 use crate::cluster::{connect, within, Cluster};
 use crate::events::StepOutcome;
-use crate::plan::RestoreSource;
+use crate::plan::{RestoreOptions, RestoreSource};
 use crate::record::{Phase, Refusal, RestoreRecord, SnapshotRecord};
 use std::time::{Duration, Instant};
 
@@ -85,13 +85,13 @@ async fn external(ctx: &Ctx<'_>, path: &std::path::Path) -> Result<SnapshotRecor
         // Unknown: nobody read this keyspace before it was saved.
         keyspace_sha256: String::new(),
         keyspace_keys: 0,
-        keyspace_revision: 0,
     })
 }
 
 pub async fn run(
     ctx: &mut Ctx<'_>,
     restore_from: &RestoreSource,
+    options: &RestoreOptions,
     timeout: Duration,
 ) -> Result<StepOutcome, StepError> {
     // RTO counts from the end of the disaster; a drill that starts by restoring a file counts
@@ -130,6 +130,11 @@ pub async fn run(
     };
 
     let cluster = &mut ctx.cluster;
+    if let Some(image) = &options.image {
+        // A cross-version restore: the new version's etcdutl restores, its etcd serves.
+        cluster.plan.image = image.clone();
+    }
+    let bump = options.bump_revision;
     cluster.generation += 1;
     cluster.token = format!("{}-r{}", ctx.sandbox.run_id, cluster.generation);
     // A quorum first: it is what serves. etcdutl's work is mostly writing the db to disk, so
@@ -138,7 +143,7 @@ pub async fn run(
     let names = cluster.names();
     let (quorum, rest) = names.split_at(names.len() / 2 + 1);
     let t = Instant::now();
-    let restore = crate::restore_files::restore_files(cluster, quorum, &snap.file, timeout);
+    let restore = crate::restore_files::restore_files(cluster, quorum, &snap.file, bump, timeout);
     let restored = match restore_from {
         // This run's snapshot is checked against the digest recorded when it was taken while
         // etcdutl reads it, and no member starts unless it is unchanged.
@@ -170,14 +175,15 @@ pub async fn run(
     let t = mark_at("start the quorum", t, Instant::now());
     let cluster = &ctx.cluster;
     let serve = async {
-        let (leader, answered, leader_at) = wait_leader(cluster).await?;
+        let leader = wait_leader(cluster).await?;
         let client = cluster.client().await?;
         let written = first_write(&client).await;
-        Ok::<_, StepError>((leader, answered, leader_at, written))
+        Ok::<_, StepError>((leader, written))
     };
-    let others = crate::restore_files::restore_files(cluster, rest, &snap.file, timeout);
+    let others = crate::restore_files::restore_files(cluster, rest, &snap.file, bump, timeout);
     let (served, others) = tokio::join!(serve, others);
-    let (leader, answered, leader_at, first_write) = served?;
+    let (leader, first_write) = served?;
+    let (answered, leader_at) = (leader.answered, leader.seen);
     let others = others?;
     // Until a member answers, it is loading its db: what dominates at production size.
     let t = mark_at("members load their db", t, answered);
@@ -204,10 +210,13 @@ pub async fn run(
         phases,
         rto_first_write_ms: rto,
         rto_from_ms,
-        leader: Some(leader),
+        leader: Some(leader.name),
+        etcd_version: Some(leader.version),
         snapshot_delivery: restored.delivery.describe().to_string(),
         members_at_once: restored.concurrency.max(others.concurrency) as u32,
         all_members_serving_ms: Some(all_serving_ms),
+        image: Some(ctx.cluster.plan.image.clone()),
+        bump_revision: bump,
     };
     let rpo = disaster.as_ref().map(|d| {
         let acks = ctx.workload.as_ref().map(|w| w.log().acks);
@@ -218,9 +227,19 @@ pub async fn run(
     Ok(StepOutcome::Restored(record, rpo))
 }
 
+/// The restored cluster's first leader, as the members' status reported it.
+struct Leader {
+    name: String,
+    /// The etcd version the answering member runs.
+    version: String,
+    /// When a member first answered.
+    answered: Instant,
+    /// When the leader was seen.
+    seen: Instant,
+}
+
 /// Polls every member's status until one reports a leader. Bounded by the step deadline.
-/// Returns the leader, when a member first answered, and when the leader was seen.
-async fn wait_leader(cluster: &Cluster) -> Result<(String, Instant, Instant), StepError> {
+async fn wait_leader(cluster: &Cluster) -> Result<Leader, StepError> {
     let mut clients = Vec::new();
     for m in &cluster.members {
         clients.push((m.name.clone(), connect(&[m.endpoint()]).await?));
@@ -252,15 +271,22 @@ async fn wait_leader(cluster: &Cluster) -> Result<(String, Instant, Instant), St
                     .map(|h| (h.member_id(), (*name).clone()))
             })
             .collect();
-        if let Some(leader) = answers
-            .iter()
-            .find_map(|(_, s)| s.as_ref().ok().map(|s| s.leader()).filter(|l| *l != 0))
-        {
+        if let Some((leader, version)) = answers.iter().find_map(|(_, s)| {
+            s.as_ref()
+                .ok()
+                .filter(|s| s.leader() != 0)
+                .map(|s| (s.leader(), s.version().to_string()))
+        }) {
             let name = ids
                 .get(&leader)
                 .cloned()
                 .unwrap_or_else(|| format!("{leader:x}"));
-            return Ok((name, answered.unwrap_or(seen), seen));
+            return Ok(Leader {
+                name,
+                version,
+                answered: answered.unwrap_or(seen),
+                seen,
+            });
         }
         tokio::time::sleep(PROBE).await;
     }

@@ -1,5 +1,5 @@
 //! `snapshot`: save a named snapshot from a member, have etcdutl read it, and record the digest
-//! of the keyspace the snapshot holds, read from the cluster while the snapshot streams.
+//! of the keyspace at its revision, read from the cluster while the snapshot streams.
 
 use super::{Ctx, StepError};
 use crate::events::StepOutcome;
@@ -30,10 +30,10 @@ pub async fn run(
         .await
         .map(|s| s.db_size().max(0) as u64)
         .unwrap_or(0);
-    // The keyspace digest is read at `applied`, the revision the member had applied before
-    // the stream started, so it needs no wait for the file: it is read from the cluster while
-    // the snapshot streams. The snapshot holds that revision (its own is `applied` or later,
-    // when writes went on), and verify reads the restored cluster at the same revision.
+    // The keyspace digest must describe the snapshot's revision, known only once etcdutl has
+    // read the file. The member's revision just before the stream (`applied`) is the snapshot's
+    // unless writes went on meanwhile, so the digest is read at it while the snapshot streams,
+    // and read again at the snapshot's own revision only if they differ.
     let (sandbox, image) = (ctx.sandbox.clone(), ctx.cluster.plan.image.clone());
     let saved = async {
         let saved =
@@ -65,7 +65,15 @@ pub async fn run(
             futures_util::future::join(saved, digest),
         )
         .await;
-    let ((saved, status), (keyspace_keys, keyspace_sha256)) = (saved?, digest?);
+    let ((saved, status), mut digest) = (saved?, digest?);
+    if status.revision != applied {
+        let keys = AtomicU64::new(0);
+        let again = crate::keyspace::digest_at(&digest_client, status.revision, &keys);
+        digest = ctx
+            .with_progress("digest", "keys", status.total_key, &keys, again)
+            .await?;
+    }
+    let (keyspace_keys, keyspace_sha256) = digest;
     let secs = saved.duration.as_secs_f64().max(1e-9);
     let record = SnapshotRecord {
         name: name.to_string(),
@@ -81,7 +89,6 @@ pub async fn run(
         mb_per_sec: saved.size as f64 / 1e6 / secs,
         keyspace_sha256,
         keyspace_keys,
-        keyspace_revision: applied,
     };
     ctx.snapshots.push(record.clone());
     Ok(StepOutcome::Snapshot(record))

@@ -1,6 +1,6 @@
 //! `verify`: prove that what the cluster holds is what went in. Every seeded key with its value,
-//! HashKV equal on every member, the keyspace at the revision of the restored snapshot's digest
-//! equal to what it was before the disaster, and the acknowledged writes that were lost, counted.
+//! HashKV equal on every member, the keyspace at the restored snapshot's revision equal to what
+//! it was before the disaster, and the acknowledged writes that were lost, counted.
 
 use super::{Ctx, StepError};
 use crate::checks::{self, durability::Rollback};
@@ -25,19 +25,27 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
     let mut snapshot_digest = None;
     let mut keyspace = None;
     if let Some(s) = restored {
-        // One pass over the restored keyspace at the revision the snapshot's digest was read at serves the digest, the
+        // One pass over the restored keyspace at the snapshot's revision serves the digest, the
         // seed check (nothing writes under the seed's prefix after a restore) and, for a snapshot
         // from outside, the summary of what it holds.
+        // A restore that bumped revisions holds the snapshot's keyspace at the bumped revision
+        // (the older ones are marked compacted).
+        let at = s.revision
+            + ctx
+                .restore
+                .as_ref()
+                .and_then(|r| r.bump_revision)
+                .unwrap_or(0) as i64;
         let mut pass = Pass {
             digest: KeyspaceDigest::default(),
             seed: seed_plan.as_ref().map(crate::seed_data::Tally::new),
             summary: s
                 .keyspace_sha256
                 .is_empty()
-                .then(|| KeyspaceSummary::new(s.digest_revision())),
+                .then(|| KeyspaceSummary::new(at)),
         };
         let (done, client) = (AtomicU64::new(0), ctx.client.clone());
-        let read = scan(&client, &[0], &[], s.digest_revision(), |k, v| {
+        let read = scan(&client, &[0], &[], at, |k, v| {
             done.fetch_add(1, Ordering::Relaxed);
             pass.visit(k, v);
         });

@@ -7,7 +7,7 @@
 mod watcher;
 
 use crate::plan::WorkloadPlan;
-use crate::record::{Ack, Op, OpKind, Regression, Window, WorkloadLog};
+use crate::record::{Ack, Op, OpKind, Regression, RevisionsAcrossRestore, Window, WorkloadLog};
 use etcd_client::{Client, GetOptions};
 use rand::{Rng, SeedableRng};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,6 +73,9 @@ struct Shared {
     completed: crate::checks::revision_order::RevisionFloor,
     /// A restore starts a new epoch: revisions may go back once.
     epoch: AtomicU64,
+    /// The highest revision seen before the last restore, until the first linearizable answer
+    /// after it is compared with it (0: nothing pending).
+    before_restore: std::sync::atomic::AtomicI64,
     t0: Instant,
 }
 
@@ -103,6 +106,7 @@ impl Workload {
             seq: AtomicU64::new(0),
             completed: crate::checks::revision_order::RevisionFloor::default(),
             epoch: AtomicU64::new(0),
+            before_restore: Default::default(),
             t0,
         });
         let mut tasks: Vec<_> = (0..plan.concurrency)
@@ -157,6 +161,8 @@ impl Workload {
     pub fn set_clients(&self, clients: Clients, restored: bool) {
         if restored {
             self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+            let before = self.shared.completed.floor();
+            self.shared.before_restore.store(before, Ordering::SeqCst);
             self.shared.completed.reset();
             self.epoch.send_modify(|e| *e += 1);
         }
@@ -237,6 +243,17 @@ async fn worker(
             Ok(Ok((revision, seq))) => {
                 let checked =
                     kind != OpKind::SerializableGet && epoch == s.epoch.load(Ordering::SeqCst);
+                let before = if checked {
+                    s.before_restore.swap(0, Ordering::SeqCst)
+                } else {
+                    0
+                };
+                if before > 0 {
+                    log.across_restores.push(RevisionsAcrossRestore {
+                        highest_before: before,
+                        first_after: revision,
+                    });
+                }
                 if checked && s.completed.complete(floor, revision) {
                     log.revision_regressions.push(Regression {
                         at_ms: op.at_ms,

@@ -53,9 +53,10 @@ async fn run(
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
-        let restored = *epoch.borrow() != seen_epoch;
-        seen_epoch = *epoch.borrow();
+        // Until its first event, a watch reopened on a restored cluster is "just restored".
+        let mut restored = *epoch.borrow() != seen_epoch;
         let mut first = true;
+        seen_epoch = *epoch.borrow();
         loop {
             let msg = tokio::select! {
                 _ = stop.cancelled() => return,
@@ -66,14 +67,18 @@ async fn run(
             if first && restored {
                 l.observe_restore(resp.header().map(|h| h.revision()).unwrap_or(0));
             }
-            l.epoch = seen_epoch;
             first = false;
+            l.epoch = seen_epoch;
             if resp.compact_revision() > 0 {
-                l.compacted.push(resp.compact_revision());
+                // Re-list and watch on from the compaction, as Kubernetes' clients do.
+                l.observe_compaction(resp.compact_revision(), restored);
+                next = resp.compact_revision();
+                break;
             }
             for event in resp.events() {
                 if let Some(kv) = event.kv() {
                     l.observe(kv.mod_revision(), kv.key());
+                    restored = false;
                 }
             }
             next = l.last_revision.max(next - 1) + 1;

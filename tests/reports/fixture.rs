@@ -238,6 +238,9 @@ fn restore() -> RestoreRecord {
         snapshot_delivery: "read-only bind mount".into(),
         members_at_once: 3,
         all_members_serving_ms: Some(2_900),
+        image: Some("etcd-drill/etcd:v3.5.30".into()),
+        bump_revision: None,
+        etcd_version: Some("3.5.30".into()),
     }
 }
 
@@ -336,7 +339,6 @@ pub fn full_report() -> RunReport {
         mb_per_sec: 9.5,
         keyspace_sha256: sha('c'),
         keyspace_keys: 117,
-        keyspace_revision: 118,
     };
     f.step(2, 1050, 1500, StepOutcome::Snapshot(snapshot));
     f.step(3, 3990, 6900, StepOutcome::Fault(fault()));

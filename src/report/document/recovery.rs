@@ -84,6 +84,17 @@ pub(super) fn recovery(r: &RunReport) -> Option<Section> {
                 None => "-".into(),
             },
         ),
+        fact(
+            "restored cluster",
+            format!("etcd {} ({})", opt(&x.etcd_version), opt(&x.image)),
+        ),
+        fact(
+            "revision bump (Kubernetes' restore)",
+            match x.bump_revision {
+                Some(n) => format!("--bump-revision={n} --mark-compacted"),
+                None => "none: revisions restart at the snapshot's".into(),
+            },
+        ),
         fact("cluster token", x.cluster_token.clone()),
         fact("leader after restore", opt(&x.leader)),
     ];
@@ -153,9 +164,7 @@ pub(super) fn data(r: &RunReport) -> Vec<Section> {
                     ),
                     format!(
                         "{} ({} keys at revision {})",
-                        s.keyspace_sha256,
-                        s.keyspace_keys,
-                        s.digest_revision()
+                        s.keyspace_sha256, s.keyspace_keys, s.revision
                     ),
                 ]
             })

@@ -1,0 +1,139 @@
+//! The etcd versions users run, on real containers: images built from Debian's packages, a
+//! version matrix, a cross-version restore and Kubernetes' restore procedure with and without
+//! its flags. With CI=true, missing Docker fails.
+
+mod common;
+
+use common::*;
+use etcd_drill::exit_codes;
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_safe_restore_keeps_revisions_rising_and_tells_the_watcher() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/kubernetes-safe-restore.yaml").await;
+    assert_eq!(code, exit_codes::PASSED, "{}", r["gates"]);
+    assert_eq!(r["restore"]["bump_revision"], 1_000_000);
+    let log = &r["workload"]["log"];
+    let across = &log["across_restores"][0];
+    let (before, after) = (
+        across["highest_before"].as_i64().unwrap(),
+        across["first_after"].as_i64().unwrap(),
+    );
+    assert!(after > before + 900_000, "{across}");
+    let view = &log["watch"]["restores"][0];
+    assert!(view["compacted"].as_i64().unwrap() > before, "{view}");
+    assert_eq!(view["invisible_revisions"], 0, "{view}");
+    assert_eq!(log["watch"]["gaps"].as_array().unwrap().len(), 0, "{view}");
+}
+
+/// The same drill without `--bump-revision --mark-compacted`: the checkers see what Kubernetes
+/// would suffer, revisions going back and a watcher silently missing events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_restore_shows_the_regression_kubernetes_would_suffer() {
+    if docker().await.is_none() {
+        return;
+    }
+    let text = std::fs::read_to_string(crate_dir().join("scenarios/kubernetes-safe-restore.yaml"))
+        .unwrap();
+    let plain = text.replace(
+        "restore: { snapshot: before, bump-revision: 1000000, mark-compacted: true }",
+        "restore: { snapshot: before }",
+    );
+    assert_ne!(plain, text, "the scenario's restore line changed");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plain-restore.yaml");
+    std::fs::write(&path, plain).unwrap();
+    let (code, r) = drill(path.to_str().unwrap()).await;
+    assert_eq!(code, exit_codes::GATE_FAILED, "{}", r["gates"]);
+    let failed: Vec<&Value> = r["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["passed"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["gate"], "revisions-survive-restore");
+    let log = &r["workload"]["log"];
+    let across = &log["across_restores"][0];
+    assert!(
+        across["first_after"].as_i64() < across["highest_before"].as_i64(),
+        "{across}"
+    );
+    let view = &log["watch"]["restores"][0];
+    assert!(view["invisible_revisions"].as_i64().unwrap() > 0, "{view}");
+    assert!(view["compacted"].is_null(), "{view}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_3_4_snapshot_restores_into_a_3_5_cluster_key_for_key() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/restore-3.4-snapshot-on-3.5.yaml").await;
+    assert_eq!(code, exit_codes::PASSED, "{}", r["gates"]);
+    assert_eq!(r["environment"]["etcd_version"], "3.4.23");
+    assert_eq!(r["restore"]["etcd_version"], "3.5.30", "{}", r["restore"]);
+    assert_eq!(r["restore"]["image"], "etcd-drill/etcd:v3.5.30");
+    let v = &r["verification"];
+    assert_eq!(v["snapshot_digest"]["equal"], true, "{v}");
+    assert_eq!(v["seed"]["missing"], 0, "{v}");
+    assert_eq!(v["hashkv_equal"], true, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quickstart_passes_on_three_versions_in_one_matrix() {
+    if docker().await.is_none() {
+        return;
+    }
+    let reports = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "run",
+            "--etcd-version",
+            "3.4.23,3.5.16,3.5.30",
+            "scenarios/quickstart.yaml",
+            "--report-dir",
+        ])
+        .arg(reports.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(exit_codes::PASSED),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut versions: Vec<String> = std::fs::read_dir(reports.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .map(|p| read_report(&p)["environment"]["etcd_version"].to_string())
+        .collect();
+    versions.sort();
+    assert_eq!(versions, ["\"3.4.23\"", "\"3.5.16\"", "\"3.5.30\""]);
+    for v in ["etcd 3.4.23", "etcd 3.5.16", "etcd 3.5.30"] {
+        assert!(stdout.contains(v), "the matrix names {v}: {stdout}");
+    }
+    let junit = std::fs::read_to_string(reports.path().join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testsuite ").count(), 3, "{junit}");
+}
+
+#[test]
+fn a_version_etcd_drill_cannot_build_is_refused_before_anything_starts() {
+    let out = bin()
+        .args([
+            "run",
+            "--etcd-version",
+            "3.5.30,3.9.9",
+            "scenarios/quickstart.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(exit_codes::BAD_INPUT));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3.9.9") && err.contains("3.4.23, 3.5.1, 3.5.16, 3.5.30"), "{err}");
+}

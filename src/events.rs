@@ -6,7 +6,7 @@ use crate::record::ImageInfo;
 use crate::record::SeedStats;
 use crate::record::WorkloadLog;
 use crate::record::{
-    DisasterRecord, FaultRecord, RestoreRecord, Rpo, SnapshotRecord, VerifyRecord,
+    DisasterRecord, FaultRecord, RestoreRecord, Rpo, SnapshotRecord, UpgradeRecord, VerifyRecord,
 };
 use std::time::{Duration, Instant, SystemTime};
 
@@ -94,6 +94,8 @@ pub enum StepOutcome {
     },
     /// A fault injected, held and healed; or injected and left open until a `heal` step.
     Fault(FaultRecord),
+    /// A rolling upgrade.
+    Upgraded(UpgradeRecord),
 }
 
 /// Stamps events with wall-clock and run-relative time.

@@ -190,5 +190,20 @@ fn describe(o: &StepOutcome) -> String {
         StepOutcome::Slept => String::new(),
         StepOutcome::BackupDamaged { name, what } => format!(" ({name}: {what})"),
         StepOutcome::Fault(f) => format!(" ({})", f.summary().join(", ")),
+        StepOutcome::Upgraded(u) => format!(
+            " ({} → {}, {}; cluster version {})",
+            u.from,
+            u.to,
+            u.members
+                .iter()
+                .map(|m| format!(
+                    "{} down {} ms",
+                    m.member,
+                    m.serving_ms.saturating_sub(m.stopped_ms)
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
+            u.cluster_version.as_deref().unwrap_or("-")
+        ),
     }
 }

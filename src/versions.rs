@@ -85,6 +85,25 @@ pub fn known() -> String {
         .join(", ")
 }
 
+/// Whether a rolling upgrade from `from` to `to` is one etcd supports: a later patch of the same
+/// minor version, or the next minor version (3.4 → 3.5); never a downgrade or a skipped minor.
+pub fn upgrade_path(from: &Release, to: &Release) -> Result<(), String> {
+    let ((fa, fb, _), (ta, tb, _)) = (from.number(), to.number());
+    if to.number() <= from.number() {
+        Err(format!(
+            "expected a version above {} to upgrade to, found {}",
+            from.version, to.version
+        ))
+    } else if fa != ta || tb > fb + 1 {
+        Err(format!(
+            "etcd upgrades one minor version at a time: {} cannot go to {} directly",
+            from.version, to.version
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Where our images live; built locally, never pulled under this name.
 pub const IMAGE_REPO: &str = "etcd-drill/etcd";
 
@@ -159,6 +178,24 @@ mod tests {
         assert_eq!(of_image("etcd-drill/etcd:v3.5.16"), Some(r));
         assert_eq!(of_image("etcd-drill/etcd:v3.6.0"), None);
         assert_eq!(of_image("quay.io/coreos/etcd:v3.5.16"), None);
+    }
+
+    #[test]
+    fn upgrades_go_up_one_minor_at_most() {
+        let v = |s| find(s).unwrap();
+        assert!(upgrade_path(v("3.4.23"), v("3.5.30")).is_ok());
+        assert!(upgrade_path(v("3.5.1"), v("3.5.30")).is_ok());
+        assert!(
+            upgrade_path(v("3.5.30"), v("3.5.16")).is_err(),
+            "a downgrade"
+        );
+        assert!(upgrade_path(v("3.5.30"), v("3.5.30")).is_err(), "no change");
+        let jump = Release {
+            version: "3.6.0",
+            source: Source::Debian { suite: "x" },
+        };
+        let err = upgrade_path(v("3.4.23"), &jump).unwrap_err();
+        assert!(err.contains("one minor version at a time"), "{err}");
     }
 
     #[test]

@@ -68,7 +68,6 @@ async fn quickstart_passes_measures_and_leaves_nothing() {
     assert_eq!(r["verification"]["seed"]["missing"], 0);
     assert_eq!(r["verification"]["snapshot_digest"]["equal"], true);
     assert_eq!(r["verification"]["hashkv"].as_array().unwrap().len(), 3);
-    assert_eq!(r["environment"]["etcd_version"], "3.5.1");
     let snap = &r["snapshots"][0];
     assert!(snap["revision"].as_i64().unwrap() > 1);
     assert!(std::path::Path::new(snap["file"].as_str().unwrap()).exists());

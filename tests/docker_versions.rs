@@ -16,7 +16,7 @@ async fn kubernetes_safe_restore_keeps_revisions_rising_and_tells_the_watcher() 
     let (code, r) = drill("scenarios/kubernetes-safe-restore.yaml").await;
     assert_eq!(code, exit_codes::PASSED, "{}", r["gates"]);
     assert_eq!(r["restore"]["bump_revision"], 1_000_000);
-    let log = &r["workload"]["log"];
+    let log = &r["workload"];
     let across = &log["across_restores"][0];
     let (before, after) = (
         across["highest_before"].as_i64().unwrap(),
@@ -56,7 +56,7 @@ async fn a_plain_restore_shows_the_regression_kubernetes_would_suffer() {
         .collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["gate"], "revisions-survive-restore");
-    let log = &r["workload"]["log"];
+    let log = &r["workload"];
     let across = &log["across_restores"][0];
     assert!(
         across["first_after"].as_i64() < across["highest_before"].as_i64(),
@@ -135,5 +135,36 @@ fn a_version_etcd_drill_cannot_build_is_refused_before_anything_starts() {
         .unwrap();
     assert_eq!(out.status.code(), Some(exit_codes::BAD_INPUT));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("3.9.9") && err.contains("3.4.23, 3.5.1, 3.5.16, 3.5.30"), "{err}");
+    assert!(
+        err.contains("3.9.9") && err.contains("3.4.23, 3.5.1, 3.5.16, 3.5.30"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_upgrade_from_3_4_to_3_5_under_load_loses_no_write() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/upgrade-3.4-to-3.5.yaml").await;
+    assert_eq!(code, exit_codes::PASSED, "{}", r["gates"]);
+    let u = &r["upgrades"][0];
+    assert_eq!(
+        (&u["from"], &u["to"]),
+        (&"3.4.23".into(), &"3.5.30".into()),
+        "{u}"
+    );
+    let members = u["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3, "{u}");
+    for m in members {
+        assert_eq!(m["version"], "3.5.30", "{m}");
+        assert!(m["serving_ms"].as_u64() > m["stopped_ms"].as_u64(), "{m}");
+    }
+    // Followers first, the leader last.
+    let leaders: Vec<bool> = members.iter().map(|m| m["was_leader"] == true).collect();
+    assert_eq!(leaders, [false, false, true], "{u}");
+    assert_eq!(u["cluster_version"], "3.5.0", "{u}");
+    assert_eq!(u["hashkv_equal"], true, "{u}");
+    assert_eq!(u["lost_acknowledged_writes"], 0, "{u}");
+    assert_eq!(r["verification"]["durability"]["lost"], 0);
 }

@@ -119,7 +119,14 @@ impl Plan {
     pub fn on_release(&self, release: &crate::versions::Release) -> Result<Plan, String> {
         let mut plan = self.clone();
         plan.cluster.image = release.image();
+        let mut running = release;
         for s in &plan.steps {
+            if let StepKind::Upgrade { version, .. } = &s.kind {
+                let to = crate::versions::find(version).expect("a planned version is known");
+                crate::versions::upgrade_path(running, to)
+                    .map_err(|e| format!("{} on etcd {}: {e}", plan.name, release.version))?;
+                running = to;
+            }
             if let StepKind::Restore { options, .. } = &s.kind {
                 let target = options
                     .image
@@ -137,18 +144,20 @@ impl Plan {
         Ok(plan)
     }
 
-    /// Every image the drill runs: the cluster's and any a restore switches to.
+    /// Every image the drill runs: the cluster's and any a restore or an upgrade switches to.
     pub fn images(&self) -> Vec<String> {
         let mut images = vec![self.cluster.image.clone()];
         for s in &self.steps {
-            if let StepKind::Restore {
-                options: RestoreOptions { image: Some(i), .. },
-                ..
-            } = &s.kind
-            {
-                if !images.contains(i) {
-                    images.push(i.clone());
-                }
+            let other = match &s.kind {
+                StepKind::Restore {
+                    options: RestoreOptions { image: Some(i), .. },
+                    ..
+                } => i,
+                StepKind::Upgrade { image, .. } => image,
+                _ => continue,
+            };
+            if !images.contains(other) {
+                images.push(other.clone());
             }
         }
         images
@@ -220,6 +229,11 @@ pub enum StepKind {
     Heal {
         fault: String,
     },
+    /// A rolling upgrade to `version` (its image `image`).
+    Upgrade {
+        version: String,
+        image: String,
+    },
 }
 
 impl StepKind {
@@ -255,6 +269,7 @@ impl StepKind {
             }
             StepKind::Fault(f) => f.label(),
             StepKind::Heal { fault } => format!("heal {fault}"),
+            StepKind::Upgrade { version, .. } => format!("upgrade to {version}"),
         }
     }
 }

@@ -5,8 +5,8 @@ use super::faults::{self, FaultAction, FaultPlan};
 use super::{PlannedStep, RestoreOptions, RestoreSource, StepKind};
 use crate::scenario::{
     CorruptSpec, DamageBackupStep, DisasterStep, FaultSpec, HealStep, Problem, RestoreStep,
-    Scenario, SeedStep, SleepStep, SlowNetworkSpec, SnapshotStep, Step, Target, VerifyStep,
-    WaitHealthyStep,
+    Scenario, SeedStep, SleepStep, SlowNetworkSpec, SnapshotStep, Step, Target, UpgradeStep,
+    VerifyStep, WaitHealthyStep,
 };
 use serde_saphyr::{Location, Spanned};
 use std::collections::HashSet;
@@ -28,6 +28,8 @@ pub(super) struct Walk<'a> {
     /// Faults without a `hold` that no `heal` or disaster has ended yet.
     open: Vec<(String, Location)>,
     cluster_up: bool,
+    /// The etcd release the cluster runs at this point (`None`: an image from elsewhere).
+    running: Option<&'static crate::versions::Release>,
     problems: &'a mut Vec<Problem>,
 }
 
@@ -53,6 +55,7 @@ impl<'a> Walk<'a> {
             faults_named: HashSet::new(),
             open: Vec::new(),
             cluster_up,
+            running: cluster_release(s),
             problems,
         }
     }
@@ -81,6 +84,7 @@ impl<'a> Walk<'a> {
             Step::Corrupt(f) => self.corrupt(at, f, index),
             Step::Heal(h) => self.heal(h),
             Step::Sleep(sl) => self.sleep(at, sl),
+            Step::Upgrade(u) => self.upgrade(at, u),
         };
         PlannedStep { kind, timeout }
     }
@@ -173,16 +177,59 @@ impl<'a> Walk<'a> {
         )
     }
 
+    /// A rolling upgrade: to a version etcd-drill can build, on a path etcd supports from the
+    /// version the cluster runs at this point of the drill.
+    fn upgrade(&mut self, at: &Location, u: &UpgradeStep) -> (StepKind, Duration) {
+        self.needs_cluster(at, "upgrade");
+        let Some(to) = crate::versions::find(&u.to.value) else {
+            self.problems.push(Problem::at(
+                &u.to.referenced,
+                format!(
+                    "expected an etcd version etcd-drill can build ({}), found {}",
+                    crate::versions::known(),
+                    u.to.value
+                ),
+            ));
+            return (
+                StepKind::Sleep {
+                    duration: Duration::ZERO,
+                },
+                SECOND,
+            );
+        };
+        match self.running {
+            Some(from) => {
+                if let Err(e) = crate::versions::upgrade_path(from, to) {
+                    self.problems.push(Problem::at(&u.to.referenced, e));
+                }
+            }
+            None => self.problems.push(Problem::at(
+                &u.to.referenced,
+                "expected a cluster on a version etcd-drill knows (`cluster.version`) to upgrade",
+            )),
+        }
+        self.running = Some(to);
+        let per_member = 60 * SECOND;
+        (
+            StepKind::Upgrade {
+                version: to.version.to_string(),
+                image: to.image(),
+            },
+            u.timeout.unwrap_or(per_member * self.members),
+        )
+    }
+
     /// The restore's version and Kubernetes' revision bump, checked against what that version's
     /// etcdutl can do.
     fn restore_options(&mut self, r: &RestoreStep) -> RestoreOptions {
         let mut options = RestoreOptions::default();
-        let mut target = cluster_release(self.s);
+        let mut target = self.running;
         if let Some(v) = &r.version {
             match crate::versions::find(&v.value) {
                 Some(release) => {
                     options.image = Some(release.image());
                     target = Some(release);
+                    self.running = Some(release);
                 }
                 None => self.problems.push(Problem::at(
                     &v.referenced,

@@ -7,6 +7,7 @@ mod integrity;
 mod recovery;
 mod schema;
 mod setup;
+mod upgrade;
 mod workload;
 
 pub use fault::*;
@@ -14,6 +15,7 @@ pub use integrity::*;
 pub use recovery::*;
 pub use schema::schema;
 pub use setup::*;
+pub use upgrade::*;
 pub use workload::*;
 
 use crate::plan::ClusterPlan;
@@ -45,6 +47,9 @@ pub struct RunReport {
     pub rpo: Option<Rpo>,
     pub verification: Option<VerifyRecord>,
     pub faults: Vec<FaultRecord>,
+    /// Rolling upgrades, in order.
+    #[serde(default)]
+    pub upgrades: Vec<UpgradeRecord>,
     pub backups: Option<BackupLog>,
     /// Where the run's certificates are, for a TLS cluster. Paths only, never key material.
     pub tls: Option<TlsInfo>,

@@ -65,6 +65,7 @@ impl Recorder {
             rpo: None,
             verification: None,
             faults: Vec::new(),
+            upgrades: Vec::new(),
             backups: None,
             tls: None,
             workload: None,
@@ -127,6 +128,7 @@ impl Recorder {
                         r.verification = Some(v.clone());
                     }
                     StepOutcome::Slept | StepOutcome::BackupDamaged { .. } => {}
+                    StepOutcome::Upgraded(u) => r.upgrades.push(u.clone()),
                     StepOutcome::Fault(f) => match r.faults.iter_mut().find(|x| x.name == f.name) {
                         Some(x) => *x = f.clone(),
                         None => r.faults.push(f.clone()),

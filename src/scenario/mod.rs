@@ -155,6 +155,18 @@ pub enum Step {
     /// back and started on an empty data dir, re-syncing from the leader (etcd's runtime
     /// reconfiguration procedure).
     ReplaceMember(FaultSpec),
+    /// A rolling upgrade to another etcd version, one member at a time (followers first, the
+    /// leader last), each stopped and started on the new version with its data.
+    Upgrade(UpgradeStep),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UpgradeStep {
+    /// The etcd version to upgrade to.
+    pub to: Spanned<String>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
 }
 
 /// Damage a stored backup: the newest, or the one named.

@@ -183,7 +183,7 @@ async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepE
 
 /// Acknowledged writes missing now, not counting those an earlier restore rolled back (they are
 /// that restore's RPO, not this fault's loss).
-async fn missing_since_restore(ctx: &Ctx<'_>) -> Result<u64, StepError> {
+pub(super) async fn missing_since_restore(ctx: &Ctx<'_>) -> Result<u64, StepError> {
     let Some(w) = &ctx.workload else {
         return Ok(0);
     };

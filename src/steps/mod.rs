@@ -9,6 +9,7 @@ mod restore;
 mod seed;
 mod sleep;
 mod snapshot;
+mod upgrade;
 mod verify;
 mod wait_healthy;
 
@@ -157,6 +158,7 @@ pub async fn run(
         StepKind::Verify => verify::run(ctx).await,
         StepKind::Sleep { duration } => sleep::run(*duration).await,
         StepKind::Fault(plan) => fault::run(ctx, plan, index).await,
+        StepKind::Upgrade { version, image } => upgrade::run(ctx, version, image).await,
         StepKind::Heal { fault } => fault::heal(ctx, fault).await,
     }
 }

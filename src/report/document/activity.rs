@@ -1,7 +1,8 @@
-//! What ran beside the recovery: faults with their proof, scheduled backups, the workload.
+//! What ran beside the recovery: faults with their proof, upgrades, scheduled backups, the
+//! workload.
 
 use super::{at, fact, ms, opt, Block, Cell, Section};
-use crate::record::{FaultRecord, RunReport};
+use crate::record::{FaultRecord, RunReport, UpgradeRecord};
 
 pub(super) fn fault(f: &FaultRecord) -> Section {
     let mut facts = vec![
@@ -55,6 +56,61 @@ pub(super) fn fault(f: &FaultRecord) -> Section {
         title: format!("Fault {}", f.name),
         level: 3,
         blocks,
+    }
+}
+
+/// A rolling upgrade: member by member, then the cluster as a whole.
+pub(super) fn upgrade(u: &UpgradeRecord) -> Section {
+    let facts = vec![
+        fact(
+            "from → to",
+            format!("etcd {} → {} ({})", u.from, u.to, u.image),
+        ),
+        fact("cluster version after", opt(&u.cluster_version)),
+        fact("HashKV after", Cell::equal(u.hashkv_equal)),
+        fact(
+            "acknowledged writes lost",
+            match u.lost_acknowledged_writes {
+                Some(n) => Cell::judged(n == 0, n.to_string()),
+                None => "-".into(),
+            },
+        ),
+    ];
+    let rows = u
+        .members
+        .iter()
+        .map(|m| {
+            vec![
+                format!(
+                    "{}{}",
+                    m.member,
+                    if m.was_leader { " (leader)" } else { "" }
+                ),
+                at(Some(m.stopped_ms)),
+                ms(Some(m.serving_ms.saturating_sub(m.stopped_ms))),
+                m.version.clone(),
+                opt(&m.leader_after),
+                ms(m.unavailable_ms),
+            ]
+        })
+        .collect();
+    Section {
+        title: format!("Upgrade to etcd {}", u.to),
+        level: 2,
+        blocks: vec![
+            Block::Facts(facts),
+            Block::table(
+                vec![
+                    "member (in order)",
+                    "stopped at",
+                    "down for",
+                    "version after",
+                    "leader after",
+                    "writes unavailable",
+                ],
+                rows,
+            ),
+        ],
     }
 }
 

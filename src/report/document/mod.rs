@@ -8,7 +8,7 @@ mod recovery;
 mod terminal;
 
 use crate::record::{RunReport, StepStatus, Verdict};
-use activity::{backups, fault, workload};
+use activity::{backups, fault, upgrade, workload};
 use recovery::{data, integrity, recovery};
 pub use terminal::terminal;
 
@@ -161,6 +161,7 @@ pub fn sections(r: &RunReport) -> Vec<Section> {
         out.push(Section::new("Faults", Vec::new()));
         out.extend(r.faults.iter().map(fault));
     }
+    out.extend(r.upgrades.iter().map(upgrade));
     out.extend(backups(r));
     out.extend(workload(r));
     out.push(gates(r));

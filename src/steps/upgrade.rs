@@ -1,0 +1,158 @@
+//! `upgrade`: a rolling upgrade to another etcd version, as etcd's upgrade guide describes it:
+//! one member at a time, followers first and the leader last; each is stopped gracefully
+//! (SIGTERM), started on the new version's image with its own data dir, and must answer on the
+//! new version before the next one goes. Per member: how long it was down, the leader after
+//! it, the writes' unavailability. After the last one: the cluster version etcd reports, HashKV
+//! on every member and the acknowledged writes lost (there must be none).
+
+use super::{Ctx, StepError};
+use crate::checks;
+use crate::cluster::{connect, wait_stable, within, Cluster};
+use crate::events::StepOutcome;
+use crate::record::{MemberUpgrade, UpgradeRecord};
+use std::time::{Duration, Instant};
+
+/// How long a member may take to stop after SIGTERM, and to answer again.
+const MEMBER: Duration = Duration::from_secs(60);
+
+pub async fn run(ctx: &mut Ctx<'_>, version: &str, image: &str) -> Result<StepOutcome, StepError> {
+    let health = wait_stable(&ctx.cluster, &[], MEMBER, Duration::ZERO).await?;
+    let from = health.version.clone();
+    let leader = health.leader.clone();
+    // Followers first, the leader last: one leader change, at the end.
+    let mut order: Vec<String> = ctx.cluster.names();
+    order.sort_by_key(|m| *m == leader);
+    ctx.cluster.plan.image = image.to_string();
+    let mut members = Vec::new();
+    for name in order {
+        let stopped_ms = ctx.clock.ms();
+        stop(&ctx.cluster, &name).await?;
+        let volume = ctx
+            .cluster
+            .members
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.volume.clone())
+            .ok_or_else(|| StepError::Precondition(format!("no member {name}")))?;
+        ctx.cluster.start(&[(name.clone(), volume)]).await?;
+        let reported = answers_on(&ctx.cluster, &name, version).await?;
+        let settle = ctx.cluster.plan.election_timeout * 2;
+        let health = wait_stable(&ctx.cluster, &[], MEMBER, settle).await?;
+        ctx.client = ctx.cluster.client().await?;
+        super::repoint_workload(ctx, false).await?;
+        let serving_ms = ctx.clock.ms();
+        members.push(MemberUpgrade {
+            was_leader: name == leader,
+            member: name,
+            stopped_ms,
+            serving_ms,
+            version: reported,
+            leader_after: Some(health.leader),
+            unavailable_ms: unavailable(ctx, stopped_ms, serving_ms),
+        });
+    }
+    let cluster_version = cluster_version(&ctx.cluster, version).await;
+    let hashkv = checks::hashkv::all(&ctx.cluster).await?;
+    let lost = if ctx.workload.is_some() {
+        Some(super::fault::missing_since_restore(ctx).await?)
+    } else {
+        None
+    };
+    Ok(StepOutcome::Upgraded(UpgradeRecord {
+        from,
+        to: version.to_string(),
+        image: image.to_string(),
+        members,
+        cluster_version,
+        hashkv_equal: checks::hashkv::equal(&hashkv),
+        hashkv,
+        lost_acknowledged_writes: lost,
+    }))
+}
+
+/// SIGTERM (etcd leaves gracefully, a leader hands leadership over), then the container goes.
+async fn stop(cluster: &Cluster, name: &str) -> Result<(), StepError> {
+    let container = cluster
+        .members
+        .iter()
+        .find(|m| m.name == name)
+        .map(|m| m.container.clone())
+        .ok_or_else(|| StepError::Precondition(format!("no member {name}")))?;
+    let rt = &cluster.sandbox.runtime;
+    rt.kill(&container, "SIGTERM").await?;
+    rt.wait(&container).await?;
+    rt.remove_container(&container).await?;
+    Ok(())
+}
+
+/// Waits until `name` answers and reports `version`; returns what it reported.
+async fn answers_on(cluster: &Cluster, name: &str, version: &str) -> Result<String, StepError> {
+    let endpoint = cluster
+        .members
+        .iter()
+        .find(|m| m.name == name)
+        .map(|m| m.endpoint())
+        .ok_or_else(|| StepError::Precondition(format!("no member {name}")))?;
+    let client = connect(&[endpoint]).await?;
+    let start = Instant::now();
+    let mut last = String::from("no answer");
+    while start.elapsed() < MEMBER {
+        let mut c = client.clone();
+        match within("status", name, Duration::from_millis(500), c.status()).await {
+            Ok(s) if s.version() == version => return Ok(s.version().to_string()),
+            Ok(s) => last = format!("version {}", s.version()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(StepError::Precondition(format!(
+        "{name} did not answer on etcd {version} within {MEMBER:?} after the upgrade: {last}"
+    )))
+}
+
+/// The longest window without a successful write that overlaps [from, to].
+fn unavailable(ctx: &Ctx<'_>, from: u64, to: u64) -> Option<u64> {
+    let w = ctx.workload.as_ref()?;
+    w.log()
+        .unavailability
+        .iter()
+        .filter(|x| x.from_ms <= to && x.to_ms.unwrap_or(to) >= from)
+        .map(|x| x.to_ms.unwrap_or(to).saturating_sub(x.from_ms))
+        .max()
+        .or(Some(0))
+}
+
+/// The cluster version from a member's `/version` (`etcdcluster`): it moves to the new minor
+/// version once every member runs it. `None` on a TLS cluster (no client certificate here).
+async fn cluster_version(cluster: &Cluster, version: &str) -> Option<String> {
+    let m = cluster.members.first().filter(|m| !m.tls)?;
+    let url = format!("{}/version", m.endpoint());
+    let want = {
+        let mut parts = version.split('.');
+        format!(
+            "{}.{}.0",
+            parts.next().unwrap_or("0"),
+            parts.next().unwrap_or("0")
+        )
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .ok()?;
+    let start = Instant::now();
+    let mut seen = None;
+    // etcd moves the cluster version a few seconds after the last member joins on it.
+    while start.elapsed() < Duration::from_secs(30) {
+        if let Ok(r) = http.get(&url).send().await {
+            let body = r.text().await.unwrap_or_default();
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
+                seen = v["etcdcluster"].as_str().map(String::from);
+                if seen.as_deref() == Some(want.as_str()) {
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    seen
+}

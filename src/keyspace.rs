@@ -28,12 +28,13 @@ pub struct Page {
     pub revision: i64,
 }
 
-/// The range reads a scan makes: etcd through a client, or a model of it in tests.
+/// The range reads a scan makes: etcd through a client, or a model of it in tests. Several may
+/// be in flight at once.
 #[async_trait::async_trait]
-pub trait Ranges {
+pub trait Ranges: Sync {
     /// Keys in [from, end) at `revision` (0 = now), at most `limit`.
     async fn range(
-        &mut self,
+        &self,
         from: &[u8],
         end: &[u8],
         limit: i64,
@@ -47,7 +48,7 @@ pub struct Etcd<'a>(pub &'a Client);
 #[async_trait::async_trait]
 impl Ranges for Etcd<'_> {
     async fn range(
-        &mut self,
+        &self,
         from: &[u8],
         end: &[u8],
         limit: i64,
@@ -90,74 +91,129 @@ pub async fn scan(
     revision: i64,
     visit: impl FnMut(&[u8], &[u8]),
 ) -> Result<i64, ClusterError> {
-    scan_with(&mut Etcd(client), from, end, revision, PAGE, visit).await
+    scan_with(&Etcd(client), from, end, revision, PAGE, visit).await
 }
+
+/// How many bounded windows are read at once. Their pages are visited in key order, so what a
+/// scan sees (and a digest) is unchanged, while the members answer in parallel.
+const DEPTH: usize = 4;
 
 /// The paging behind `scan`. etcd answers a limited range request after counting every key of
 /// the range (3.5 walks its index to fill `count`), so paging with an open end would count the
 /// rest of the keyspace on every page: quadratic in the key count. Only the first request is
 /// open (one count of the whole range, linear); every later one is bounded to a window expected
-/// to hold about one page, estimated from the keys already seen, so each request counts about a
-/// page and the whole scan stays linear.
+/// to hold about three quarters of a page, estimated from the keys already seen, so each
+/// request counts about a page and the whole scan stays linear. Up to `DEPTH` windows are in
+/// flight; a window that held more than a page is finished, within its bound, before the next.
 pub async fn scan_with(
-    ranges: &mut (dyn Ranges + Send),
+    ranges: &(dyn Ranges + Send + Sync),
     from: &[u8],
     end: &[u8],
     revision: i64,
     page: i64,
     mut visit: impl FnMut(&[u8], &[u8]),
 ) -> Result<i64, ClusterError> {
+    use futures_util::stream::{FuturesOrdered, StreamExt};
     let end = if end.is_empty() {
         vec![0u8]
     } else {
         end.to_vec()
     };
-    let mut rev = revision;
-    let mut start = from.to_vec();
-    // Set by the first answer: a range of a few pages is read open-ended.
-    let mut bounded = true;
-    // The window: keys are numbers read 16 bytes at a time from `at`, `width` apart.
-    let mut window: Option<(usize, u128)> = None;
+    let first = ranges.range(from, &end, page, revision).await?;
+    // Pin the first page's revision so every later page reads the same moment.
+    let rev = if revision == 0 {
+        first.revision
+    } else {
+        revision
+    };
+    for (k, v) in &first.kvs {
+        visit(k, v);
+    }
+    let (Some((head, _)), Some((last, _))) = (first.kvs.first(), first.kvs.last()) else {
+        return Ok(rev);
+    };
+    if !first.more {
+        return Ok(rev);
+    }
+    let mut start = after(last);
+    if first.count <= OPEN_PAGES * page {
+        // A range of a few pages: read open-ended, it costs etcd less than more round trips.
+        loop {
+            let p = ranges.range(&start, &end, page, rev).await?;
+            for (k, v) in &p.kvs {
+                visit(k, v);
+            }
+            match p.kvs.last() {
+                Some((k, _)) if p.more => start = after(k),
+                _ => return Ok(rev),
+            }
+        }
+    }
+    let target = (page * 3 / 4).max(1);
+    let mut window = spread(head, last, first.kvs.len() as i64, target);
+    let mut next = Some(start);
+    let mut flight = FuturesOrdered::new();
     loop {
-        let bound = match window.filter(|_| bounded) {
-            None => end.clone(),
-            Some((at, width)) => match advance(&start, at, width) {
+        while flight.len() < DEPTH {
+            let Some(from) = next.take() else { break };
+            let bound = match window.and_then(|(at, width)| advance(&from, at, width)) {
                 Some(e) if before(&e, &end) => e,
                 _ => end.clone(),
-            },
-        };
-        let p = ranges.range(&start, &bound, page, rev).await?;
-        if rev == 0 {
-            // Pin the first page's revision so every later page reads the same moment.
-            rev = p.revision;
-        }
-        if window.is_none() && bounded {
-            bounded = p.count > OPEN_PAGES * page;
-        }
-        for (k, v) in &p.kvs {
-            visit(k, v);
-        }
-        if p.more {
-            // A full page: the next window is as wide as this page was.
-            let (Some((first, _)), Some((last, _))) = (p.kvs.first(), p.kvs.last()) else {
-                return Ok(rev);
             };
-            window = spread(first, last, p.kvs.len() as i64, page).or(window);
-            start = last.clone();
-            start.push(0);
-            continue;
+            if bound != end {
+                next = Some(bound.clone());
+            }
+            flight.push_back(async move {
+                let p = ranges.range(&from, &bound, page, rev).await;
+                (bound, p)
+            });
         }
-        if bound == end {
+        let Some((bound, p)) = flight.next().await else {
             return Ok(rev);
+        };
+        // The window [.., bound) answered; one that held more than a page is read on in
+        // windows resized from what it held, up to its bound, before the next one.
+        let mut p = p?;
+        let mut sub = bound.clone();
+        loop {
+            for (k, v) in &p.kvs {
+                visit(k, v);
+            }
+            let from = match (p.kvs.first(), p.kvs.last()) {
+                (Some((a, _)), Some((z, _))) if p.more => {
+                    window = spread(a, z, p.kvs.len() as i64, target).or(window);
+                    after(z)
+                }
+                _ => {
+                    window = resized(window, p.count, target);
+                    if sub == bound {
+                        break;
+                    }
+                    sub.clone()
+                }
+            };
+            sub = match window.and_then(|(at, width)| advance(&from, at, width)) {
+                Some(e) if e < bound || bound == end && before(&e, &end) => e,
+                _ => bound.clone(),
+            };
+            p = ranges.range(&from, &sub, page, rev).await?;
         }
-        // The window held everything in it: move past it, resized to hold about a page.
-        if let Some((at, width)) = window {
-            let n = (p.count.max(0) as u128).max(1);
-            let scaled = width.saturating_mul(page as u128) / n;
-            window = Some(normal(at, scaled.clamp(1, width.saturating_mul(GROWTH))));
-        }
-        start = bound;
     }
+}
+
+/// The window resized to hold about `target` keys, from the `count` it held (at most doubled).
+fn resized(window: Option<(usize, u128)>, count: i64, target: i64) -> Option<(usize, u128)> {
+    let (at, width) = window?;
+    let n = (count.max(0) as u128).max(1);
+    let scaled = width.saturating_mul(target as u128) / n;
+    Some(normal(at, scaled.clamp(1, width.saturating_mul(GROWTH))))
+}
+
+/// The first key after `key`.
+fn after(key: &[u8]) -> Vec<u8> {
+    let mut k = key.to_vec();
+    k.push(0);
+    k
 }
 
 /// 16 bytes of `key` from `at`, as a big-endian number (missing bytes are 0).
@@ -279,13 +335,19 @@ mod tests {
     /// (every key of the requested range, as 3.5 does to fill `count`).
     struct Model {
         keys: Vec<Vec<u8>>,
-        counted: Vec<usize>,
+        counted: std::sync::Mutex<Vec<usize>>,
+    }
+
+    impl Model {
+        fn counted(&self) -> Vec<usize> {
+            self.counted.lock().unwrap().clone()
+        }
     }
 
     #[async_trait::async_trait]
     impl Ranges for Model {
         async fn range(
-            &mut self,
+            &self,
             from: &[u8],
             end: &[u8],
             limit: i64,
@@ -298,7 +360,7 @@ mod tests {
                 self.keys.partition_point(|k| k.as_slice() < end)
             };
             let n = hi.saturating_sub(lo);
-            self.counted.push(n);
+            self.counted.lock().unwrap().push(n);
             let take = n.min(limit as usize);
             Ok(Page {
                 kvs: self.keys[lo..lo + take]
@@ -313,7 +375,7 @@ mod tests {
     }
 
     /// The paging as it was: every request open to the end of the range.
-    async fn open_ended(m: &mut Model, page: i64) {
+    async fn open_ended(m: &Model, page: i64) {
         let mut start = vec![0u8];
         loop {
             let p = m.range(&start, &[0], page, 7).await.unwrap();
@@ -369,12 +431,12 @@ mod tests {
     #[tokio::test]
     async fn a_scan_visits_every_key_once_in_order() {
         for (name, keys) in keyspaces() {
-            let mut m = Model {
+            let m = Model {
                 keys: keys.clone(),
-                counted: Vec::new(),
+                counted: Default::default(),
             };
             let mut seen = Vec::new();
-            let rev = scan_with(&mut m, &[0], &[], 0, 100, |k, _| seen.push(k.to_vec()))
+            let rev = scan_with(&m, &[0], &[], 0, 100, |k, _| seen.push(k.to_vec()))
                 .await
                 .unwrap();
             assert_eq!(rev, 7, "{name}");
@@ -388,12 +450,12 @@ mod tests {
             .map(|i| format!("/p/{i:06}").into_bytes())
             .chain((0..5_000u32).map(|i| format!("/q/{i:06}").into_bytes()))
             .collect();
-        let mut m = Model {
+        let m = Model {
             keys,
-            counted: Vec::new(),
+            counted: Default::default(),
         };
         let mut seen = 0;
-        scan_with(&mut m, b"/p/", &prefix_end(b"/p/"), 0, 100, |k, _| {
+        scan_with(&m, b"/p/", &prefix_end(b"/p/"), 0, 100, |k, _| {
             assert!(k.starts_with(b"/p/"));
             seen += 1;
         })
@@ -412,17 +474,16 @@ mod tests {
             if n < 1_000 {
                 continue;
             }
-            let mut m = Model {
+            let m = Model {
                 keys: keys.clone(),
-                counted: Vec::new(),
+                counted: Default::default(),
             };
-            scan_with(&mut m, &[0], &[], 0, page, |_, _| {})
-                .await
-                .unwrap();
-            let total: usize = m.counted.iter().sum();
-            let requests = m.counted.len();
+            scan_with(&m, &[0], &[], 0, page, |_, _| {}).await.unwrap();
+            let total: usize = m.counted().iter().sum();
+            let requests = m.counted().len();
             assert_eq!(
-                m.counted[0], n,
+                m.counted()[0],
+                n,
                 "{name}: the first request counts the range once"
             );
             assert!(total <= 5 * n, "{name}: {total} keys counted for {n} keys");
@@ -432,19 +493,19 @@ mod tests {
             );
             // Where a window opens onto a dense block it may hold that block, never the rest.
             let mut left = n;
-            for (i, c) in m.counted.iter().enumerate().skip(1) {
+            for (i, c) in m.counted().iter().enumerate().skip(1) {
                 assert!(
                     *c <= page as usize || *c < left,
                     "{name}: request {i} counted {c} of the {left} keys left"
                 );
                 left = left.saturating_sub((*c).min(page as usize));
             }
-            let mut naive = Model {
+            let naive = Model {
                 keys,
-                counted: Vec::new(),
+                counted: Default::default(),
             };
-            open_ended(&mut naive, page).await;
-            let naive_total: usize = naive.counted.iter().sum();
+            open_ended(&naive, page).await;
+            let naive_total: usize = naive.counted().iter().sum();
             assert!(
                 naive_total > n * n / (4 * page as usize),
                 "{name}: paging open-ended is quadratic ({naive_total})"
@@ -457,14 +518,12 @@ mod tests {
         let keys: Vec<Vec<u8>> = (0..1_000u32)
             .map(|i| format!("/k/{i:06}").into_bytes())
             .collect();
-        let mut m = Model {
+        let m = Model {
             keys,
-            counted: Vec::new(),
+            counted: Default::default(),
         };
-        scan_with(&mut m, &[0], &[], 0, 100, |_, _| {})
-            .await
-            .unwrap();
-        assert_eq!(m.counted.len(), 10, "one request per page");
+        scan_with(&m, &[0], &[], 0, 100, |_, _| {}).await.unwrap();
+        assert_eq!(m.counted().len(), 10, "one request per page");
     }
 
     #[test]

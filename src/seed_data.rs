@@ -46,16 +46,10 @@ pub async fn load(
             let ops: Vec<TxnOp> = (from..to)
                 .map(|i| TxnOp::put(key(plan, i), value(plan, i), None))
                 .collect();
-            let mut c = client.clone();
+            let c = client.clone();
             let (done, max_rev) = (&done, &max_rev);
             async move {
-                let resp = within(
-                    "seed txn",
-                    "the cluster",
-                    Duration::from_secs(10),
-                    c.txn(Txn::new().and_then(ops)),
-                )
-                .await?;
+                let resp = txn_with_retries(c, ops).await?;
                 if let Some(h) = resp.header() {
                     max_rev.fetch_max(h.revision(), std::sync::atomic::Ordering::Relaxed);
                 }
@@ -81,6 +75,45 @@ pub async fn load(
         mb_per_sec: bytes as f64 / 1e6 / secs,
         revision: max_rev.into_inner(),
     })
+}
+
+/// One seed transaction, tried up to three times when it times out: a large db can stall a
+/// commit for seconds (bbolt growing its file), and the puts are idempotent (same keys, same
+/// values), so trying again is safe. Any other error is returned at once.
+async fn txn_with_retries(
+    c: Client,
+    ops: Vec<TxnOp>,
+) -> Result<etcd_client::TxnResponse, ClusterError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let mut c = c.clone();
+        let attempt = within(
+            "seed txn",
+            "the cluster",
+            Duration::from_secs(10),
+            c.txn(Txn::new().and_then(ops.clone())),
+        )
+        .await;
+        match attempt {
+            Err(e) if tries < 3 && timed_out(&e) => {
+                tracing::warn!("seed txn timed out (try {tries} of 3): {e}");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether an error is a deadline, the harness's or the client's.
+fn timed_out(e: &ClusterError) -> bool {
+    match e {
+        ClusterError::Timeout { .. } => true,
+        ClusterError::Etcd { source, .. } => {
+            let text = source.to_string();
+            text.contains("Timeout expired") || text.contains("DeadlineExceeded")
+        }
+        _ => false,
+    }
 }
 
 /// Compares what a cluster holds under the seed prefix with what the seed says it should hold.
@@ -179,6 +212,21 @@ mod tests {
         assert_ne!(value(&plan(7), 3), value(&plan(8), 3));
         assert_eq!(value(&plan(7), 3).len(), 32);
         assert!(value(&plan(7), 3).iter().all(|b| ALPHABET.contains(b)));
+    }
+
+    #[test]
+    fn only_deadlines_are_tried_again() {
+        let deadline = ClusterError::Timeout {
+            op: "seed txn",
+            target: "the cluster".into(),
+            after: Duration::from_secs(10),
+        };
+        assert!(timed_out(&deadline));
+        let unhealthy = ClusterError::Unhealthy {
+            after: Duration::from_secs(1),
+            last: "no leader".into(),
+        };
+        assert!(!timed_out(&unhealthy));
     }
 
     #[test]

@@ -114,7 +114,10 @@ pub async fn save(
     let start = Instant::now();
     let mut c = client.clone();
     let mut stream = within("snapshot", endpoint, deadline, c.snapshot()).await?;
-    let mut file = tokio::fs::File::create(&part).await.map_err(write_err)?;
+    // etcd sends 32 KiB messages; each write of a tokio file is a trip to a blocking thread,
+    // so they are gathered into 1 MiB writes.
+    let file = tokio::fs::File::create(&part).await.map_err(write_err)?;
+    let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
     let mut trailer = Trailer::default();
     loop {
         let next =
@@ -142,6 +145,8 @@ pub async fn save(
         streamed.store(trailer.size, std::sync::atomic::Ordering::Relaxed);
         file.write_all(msg.blob()).await.map_err(write_err)?;
     }
+    file.flush().await.map_err(write_err)?;
+    let file = file.into_inner();
     file.sync_all().await.map_err(write_err)?;
     drop(file);
     // The check etcdutl makes before restoring, on the bytes as they streamed past; a bad

@@ -1,8 +1,8 @@
-//! `restore`: the whole cluster from a named snapshot. etcdutl rebuilds every member's data
-//! dir on a fresh volume, all at once; a snapshot whose bytes changed or whose trailer is wrong
-//! is refused before any member starts. A quorum of members starts first and the harness probes
-//! every 10 ms for a leader and a quorum write (the RTO); then the other members start and the
-//! step ends when every member serves.
+//! `restore`: the whole cluster from a named snapshot. etcdutl rebuilds a quorum's data dirs on
+//! fresh volumes, all at once; a snapshot whose bytes changed or whose trailer is wrong is
+//! refused before any member starts. The quorum starts and the harness probes every 10 ms for a
+//! leader and a quorum write (the RTO) while the other members' data dirs are rebuilt; then they
+//! start, and the step ends when every member answers.
 
 use super::{Ctx, StepError};
 use crate::checks;

@@ -149,9 +149,14 @@ pub fn etcd_args(plan: &ClusterPlan, member: &str, token: &str) -> Vec<String> {
 
 /// A client to the given endpoints with the harness's deadlines.
 pub async fn connect(endpoints: &[String]) -> Result<Client, ClusterError> {
+    connect_with(endpoints, REQUEST).await
+}
+
+/// A client whose requests may each take up to `timeout`.
+pub async fn connect_with(endpoints: &[String], timeout: Duration) -> Result<Client, ClusterError> {
     let mut options = ConnectOptions::new()
         .with_connect_timeout(Duration::from_secs(2))
-        .with_timeout(REQUEST);
+        .with_timeout(timeout);
     // An https endpoint of a drill's cluster: present the run's client certificate.
     if let Some(tls) = endpoints
         .iter()
@@ -242,7 +247,12 @@ impl Cluster {
     pub fn container_spec(&self, member: &str, volume: &str) -> ContainerSpec {
         ContainerSpec {
             name: self.sandbox.name(&suffix(member, "", self.generation)),
-            image: self.plan.image.clone(),
+            image: self
+                .plan
+                .member_images
+                .get(member)
+                .unwrap_or(&self.plan.image)
+                .clone(),
             entrypoint: None,
             cmd: etcd_args(&self.plan, member, &self.token),
             labels: self.sandbox.labels("member"),
@@ -414,13 +424,14 @@ pub async fn wait_stable(
     let mut stable_since: Option<Instant> = None;
     while start.elapsed() < deadline {
         match probe(&clients, &all).await {
-            Ok((leader, version)) => {
+            Ok((leader, versions)) => {
                 let since = *stable_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= settle {
                     let took_ms = since.duration_since(start).as_millis() as u64;
                     return Ok(Health {
                         leader,
-                        version,
+                        version: distinct_versions(&versions),
+                        versions,
                         took_ms,
                     });
                 }
@@ -438,9 +449,26 @@ pub async fn wait_stable(
     })
 }
 
-async fn probe(clients: &[(String, Client)], all: &Client) -> Result<(String, String), String> {
+/// The distinct versions of a cluster, lowest first: `3.5.30`, or `3.4.23 + 3.5.30` when mixed.
+fn distinct_versions(versions: &std::collections::BTreeMap<String, String>) -> String {
+    let mut v: Vec<&String> = versions.values().collect();
+    v.sort_by_key(|s| {
+        s.split('.')
+            .map(|p| p.parse::<u32>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    });
+    v.dedup();
+    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" + ")
+}
+
+/// One health probe: every member has the same leader and a quorum write succeeds. Returns the
+/// leader and each member's version.
+async fn probe(
+    clients: &[(String, Client)],
+    all: &Client,
+) -> Result<(String, std::collections::BTreeMap<String, String>), String> {
     let mut leader_ids = std::collections::HashSet::new();
-    let mut version = String::new();
+    let mut versions = std::collections::BTreeMap::new();
     let mut ids = std::collections::HashMap::new();
     for (name, client) in clients {
         let mut c = client.clone();
@@ -451,7 +479,7 @@ async fn probe(clients: &[(String, Client)], all: &Client) -> Result<(String, St
             return Err(format!("{name} has no leader"));
         }
         leader_ids.insert(status.leader());
-        version = status.version().to_string();
+        versions.insert(name.clone(), status.version().to_string());
         if let Some(h) = status.header() {
             ids.insert(h.member_id(), name.clone());
         }
@@ -470,7 +498,7 @@ async fn probe(clients: &[(String, Client)], all: &Client) -> Result<(String, St
     .map_err(|e| e.to_string())?;
     let id = leader_ids.into_iter().next().unwrap_or_default();
     let leader = ids.get(&id).cloned().unwrap_or_else(|| format!("{id:x}"));
-    Ok((leader, version))
+    Ok((leader, versions))
 }
 
 #[cfg(test)]
@@ -483,6 +511,25 @@ mod tests {
         assert_eq!(
             initial_cluster(&names, false),
             "etcd-1=http://etcd-1:2380,etcd-2=http://etcd-2:2380,etcd-3=http://etcd-3:2380"
+        );
+    }
+
+    #[test]
+    fn a_mixed_cluster_names_each_version_once_lowest_first() {
+        let v = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(m, v)| (m.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(distinct_versions(&v(&[("etcd-1", "3.5.30")])), "3.5.30");
+        assert_eq!(
+            distinct_versions(&v(&[
+                ("etcd-1", "3.5.30"),
+                ("etcd-2", "3.5.30"),
+                ("etcd-3", "3.4.23")
+            ])),
+            "3.4.23 + 3.5.30"
         );
     }
 

@@ -77,9 +77,13 @@ pub async fn load(
     })
 }
 
-/// One seed transaction, tried up to three times when it times out: a large db can stall a
-/// commit for seconds (bbolt growing its file), and the puts are idempotent (same keys, same
-/// values), so trying again is safe. Any other error is returned at once.
+/// The deadline of one seed transaction. Writing a multi-GiB db on this machine's disk stalled
+/// commits past 5 s (every in-flight transaction at once, at about 2.7 million keys).
+pub const TXN: Duration = Duration::from_secs(30);
+
+/// One seed transaction, tried up to three times when it times out (after a pause, so the
+/// disk catches up): the puts are idempotent (same keys, same values), so trying again is safe.
+/// Any other error is returned at once.
 async fn txn_with_retries(
     c: Client,
     ops: Vec<TxnOp>,
@@ -91,13 +95,14 @@ async fn txn_with_retries(
         let attempt = within(
             "seed txn",
             "the cluster",
-            Duration::from_secs(10),
+            TXN,
             c.txn(Txn::new().and_then(ops.clone())),
         )
         .await;
         match attempt {
             Err(e) if tries < 3 && timed_out(&e) => {
                 tracing::warn!("seed txn timed out (try {tries} of 3): {e}");
+                tokio::time::sleep(Duration::from_secs(2)).await;
             }
             other => return other,
         }

@@ -168,3 +168,23 @@ async fn a_rolling_upgrade_from_3_4_to_3_5_under_load_loses_no_write() {
     assert_eq!(u["lost_acknowledged_writes"], 0, "{u}");
     assert_eq!(r["verification"]["durability"]["lost"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_version_cluster_serves_and_its_upgrade_finishes() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/mixed-versions-upgrade.yaml").await;
+    assert_eq!(code, exit_codes::PASSED, "{}", r["gates"]);
+    let env = &r["environment"];
+    assert_eq!(env["etcd_version"], "3.4.23 + 3.5.30", "{env}");
+    assert_eq!(env["member_versions"]["etcd-3"], "3.4.23", "{env}");
+    assert_eq!(env["member_versions"]["etcd-1"], "3.5.30", "{env}");
+    let u = &r["upgrades"][0];
+    assert_eq!(u["from"], "3.4.23 + 3.5.30", "{u}");
+    assert_eq!(u["cluster_version"], "3.5.0", "{u}");
+    for m in u["members"].as_array().unwrap() {
+        assert_eq!(m["version"], "3.5.30", "{m}");
+    }
+    assert_eq!(r["verification"]["durability"]["lost"], 0);
+}

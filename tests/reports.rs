@@ -254,7 +254,7 @@ fn markdown_carries_the_audit_facts() {
         r.scenario.sha256.as_str(),
         "scenarios/evidence.yaml",
         &image.id,
-        "etcd version**: 3.5.1",
+        "etcd version**: 3.5.30",
         &r.started_at,
         &r.finished_at,
         "| # | step | status |",

@@ -102,6 +102,9 @@ pub struct ClusterPlan {
     pub pre_vote: Option<bool>,
     /// Client and peer mTLS with certificates made for the run.
     pub tls: bool,
+    /// Members on another version than `image`'s (a mixed-version cluster): member → image.
+    #[serde(default)]
+    pub member_images: std::collections::BTreeMap<String, String>,
 }
 
 /// How a restore rebuilds the cluster, besides its source.
@@ -117,6 +120,13 @@ impl Plan {
     /// The same drill on another etcd release (a version matrix); an error names what the
     /// drill asks that this release cannot do.
     pub fn on_release(&self, release: &crate::versions::Release) -> Result<Plan, String> {
+        if !self.cluster.member_images.is_empty() {
+            return Err(format!(
+                "{}: a mixed-version cluster (member-versions) sets its own versions; run it \
+                 without --etcd-version",
+                self.name
+            ));
+        }
         let mut plan = self.clone();
         plan.cluster.image = release.image();
         let mut running = release;
@@ -147,6 +157,11 @@ impl Plan {
     /// Every image the drill runs: the cluster's and any a restore or an upgrade switches to.
     pub fn images(&self) -> Vec<String> {
         let mut images = vec![self.cluster.image.clone()];
+        for i in self.cluster.member_images.values() {
+            if !images.contains(i) {
+                images.push(i.clone());
+            }
+        }
         for s in &self.steps {
             let other = match &s.kind {
                 StepKind::Restore {
@@ -489,7 +504,69 @@ fn cluster(s: &Scenario, problems: &mut Vec<Problem>) -> ClusterPlan {
         snapshot_count: flags.and_then(|f| f.snapshot_count),
         pre_vote: flags.and_then(|f| f.pre_vote),
         tls: c.tls.unwrap_or(false),
+        member_images: member_images(c, problems),
     }
+}
+
+/// `cluster.member-versions`: members of a known version, within one minor version of the
+/// cluster's (etcd runs mixed only as an upgrade passes through), never beside `image`.
+fn member_images(
+    c: &crate::scenario::ClusterSpec,
+    problems: &mut Vec<Problem>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(m) = &c.member_versions else {
+        return out;
+    };
+    let at = &m.referenced;
+    if c.image.is_some() {
+        problems.push(Problem::at(
+            at,
+            "expected member-versions with cluster.version, not cluster.image",
+        ));
+        return out;
+    }
+    let cluster = c
+        .version
+        .as_ref()
+        .and_then(|v| crate::versions::find(&v.value))
+        .unwrap_or_else(crate::versions::default_release);
+    let names = member_names(c.members.value);
+    for (member, version) in &m.value {
+        if !names.contains(member) {
+            problems.push(Problem::at(
+                at,
+                format!(
+                    "expected a member name ({}), found {member}",
+                    names.join(", ")
+                ),
+            ));
+            continue;
+        }
+        let Some(r) = crate::versions::find(version) else {
+            problems.push(Problem::at(
+                at,
+                format!(
+                    "expected an etcd version etcd-drill can build ({}) for {member}, found {version}",
+                    crate::versions::known()
+                ),
+            ));
+            continue;
+        };
+        let ((a, b, _), (ca, cb, _)) = (r.number(), cluster.number());
+        if a != ca || b.abs_diff(cb) > 1 {
+            problems.push(Problem::at(
+                at,
+                format!(
+                    "etcd mixes versions one minor version apart at most: {member} on {} beside {}",
+                    r.version, cluster.version
+                ),
+            ));
+            continue;
+        }
+        out.insert(member.clone(), r.image());
+    }
+    out
 }
 
 /// What a drill writes to disk, estimated before anything starts: the members' volumes (every

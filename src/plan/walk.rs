@@ -466,10 +466,21 @@ impl<'a> Walk<'a> {
 
 /// The release the scenario's cluster runs, when etcd-drill knows it (a version, one of its own
 /// images, or the default); `None` for an image from elsewhere.
+/// In a mixed-version cluster, the lowest version (what an upgrade starts from).
 fn cluster_release(s: &Scenario) -> Option<&'static crate::versions::Release> {
-    match (&s.cluster.version, &s.cluster.image) {
+    let main = match (&s.cluster.version, &s.cluster.image) {
         (Some(v), _) => crate::versions::find(&v.value),
         (None, Some(i)) => crate::versions::of_image(&i.value),
         (None, None) => Some(crate::versions::default_release()),
-    }
+    }?;
+    let members = s.cluster.member_versions.as_ref().map(|m| &m.value);
+    Some(
+        members
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|v| crate::versions::find(v))
+            .chain([main])
+            .min_by_key(|r| r.number())
+            .unwrap_or(main),
+    )
 }

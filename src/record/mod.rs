@@ -78,6 +78,9 @@ pub struct Environment {
     pub docker: Option<String>,
     pub image: Option<ImageInfo>,
     pub etcd_version: Option<String>,
+    /// Each member's etcd version, as the first health check saw it.
+    #[serde(default)]
+    pub member_versions: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -28,7 +28,11 @@ pub struct TlsInfo {
 #[derive(Debug, Clone, serde::Serialize, JsonSchema)]
 pub struct Health {
     pub leader: String,
+    /// The etcd version the members report; in a mixed cluster, each distinct one, lowest
+    /// first, joined by " + ".
     pub version: String,
+    /// Each member's etcd version.
+    pub versions: std::collections::BTreeMap<String, String>,
     pub took_ms: u64,
 }
 

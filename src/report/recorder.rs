@@ -95,7 +95,10 @@ impl Recorder {
                 r.environment.docker = Some(docker.clone());
                 r.environment.image = Some(image.clone());
             }
-            EventKind::ClusterHealthy(h) => r.environment.etcd_version = Some(h.version.clone()),
+            EventKind::ClusterHealthy(h) => {
+                r.environment.etcd_version = Some(h.version.clone());
+                r.environment.member_versions = h.versions.clone();
+            }
             EventKind::StepStarted { index, .. } => {
                 if let Some(s) = r.steps.get_mut(index - 1) {
                     s.started_at = Some(utc(e.at));

@@ -58,6 +58,10 @@ pub struct ClusterSpec {
     /// Any image instead (pulled if the engine lacks it); not with `version`.
     #[serde(default)]
     pub image: Option<Spanned<String>>,
+    /// Members on another version than `version` (a mixed-version cluster):
+    /// `{ etcd-3: 3.4.23 }`.
+    #[serde(default)]
+    pub member_versions: Option<Spanned<std::collections::BTreeMap<String, String>>>,
     #[serde(default)]
     pub etcd: Option<EtcdFlags>,
     /// Client and peer mTLS with a CA and certificates made for the run.

@@ -135,6 +135,8 @@ pub async fn run(
         cluster.plan.image = image.clone();
     }
     let bump = options.bump_revision;
+    // Every restored member runs the cluster's version (a mixed cluster is mixed no more).
+    cluster.plan.member_images.clear();
     cluster.generation += 1;
     cluster.token = format!("{}-r{}", ctx.sandbox.run_id, cluster.generation);
     // A quorum first: it is what serves. etcdutl's work is mostly writing the db to disk, so

@@ -11,7 +11,10 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
         .clone()
         .ok_or_else(|| StepError::Precondition("no seed section".into()))?;
     let done = AtomicU64::new(0);
-    let client = ctx.client.clone();
+    // A transaction of 128 puts may wait seconds for a commit while a multi-GiB db is written
+    // out; the seed's own deadline per transaction is `seed_data::TXN`.
+    let client =
+        crate::cluster::connect_with(&ctx.cluster.endpoints(), crate::seed_data::TXN).await?;
     let progress = |n: u64| done.store(n, Ordering::Relaxed);
     let load = crate::seed_data::load(&client, &plan, &progress);
     let stats = ctx

@@ -34,6 +34,7 @@ pub async fn run(ctx: &mut Ctx<'_>, version: &str, image: &str) -> Result<StepOu
             .find(|m| m.name == name)
             .map(|m| m.volume.clone())
             .ok_or_else(|| StepError::Precondition(format!("no member {name}")))?;
+        ctx.cluster.plan.member_images.remove(&name);
         ctx.cluster.start(&[(name.clone(), volume)]).await?;
         let reported = answers_on(&ctx.cluster, &name, version).await?;
         let settle = ctx.cluster.plan.election_timeout * 2;

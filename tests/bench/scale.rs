@@ -311,6 +311,7 @@ async fn by_hand(keys: u64) -> Phases {
         snapshot_count: None,
         pre_vote: None,
         tls: false,
+        member_images: Default::default(),
     };
     let names = etcd_drill::plan::member_names(3);
     let start = Instant::now();

@@ -46,6 +46,7 @@ async fn main() {
         snapshot_count: None,
         pre_vote: None,
         tls: false,
+        member_images: Default::default(),
     };
     let mut cluster = Cluster::new(sandbox.clone(), plan, format!("{run_id}-bench"));
     let result = bench(&sandbox, &mut cluster).await;

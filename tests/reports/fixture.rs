@@ -123,7 +123,10 @@ fn feed() -> Feed {
         900,
         EventKind::ClusterHealthy(Health {
             leader: "etcd-2".into(),
-            version: "3.5.1".into(),
+            version: "3.5.30".into(),
+            versions: ["etcd-1", "etcd-2", "etcd-3"]
+                .map(|m| (m.to_string(), "3.5.30".to_string()))
+                .into(),
             took_ms: 12,
         }),
     );

@@ -81,8 +81,12 @@ pub async fn load(
 /// commits past 5 s (every in-flight transaction at once, at about 2.7 million keys).
 pub const TXN: Duration = Duration::from_secs(30);
 
-/// One seed transaction, tried up to three times when it times out (after a pause, so the
-/// disk catches up): the puts are idempotent (same keys, same values), so trying again is safe.
+/// How often a seed transaction is tried before the seed fails.
+const TRIES: u32 = 6;
+
+/// One seed transaction, tried again when it times out, the harness's deadline or etcd's own
+/// ("request timed out"), after a pause that doubles from 2 s (so a disk that fell behind
+/// catches up): the puts are idempotent (same keys, same values), so trying again is safe.
 /// Any other error is returned at once.
 async fn txn_with_retries(
     c: Client,
@@ -100,9 +104,9 @@ async fn txn_with_retries(
         )
         .await;
         match attempt {
-            Err(e) if tries < 3 && timed_out(&e) => {
-                tracing::warn!("seed txn timed out (try {tries} of 3): {e}");
-                tokio::time::sleep(Duration::from_secs(2)).await;
+            Err(e) if tries < TRIES && timed_out(&e) => {
+                tracing::warn!("seed txn timed out (try {tries} of {TRIES}): {e}");
+                tokio::time::sleep(Duration::from_secs(1 << tries)).await;
             }
             other => return other,
         }
@@ -115,7 +119,9 @@ fn timed_out(e: &ClusterError) -> bool {
         ClusterError::Timeout { .. } => true,
         ClusterError::Etcd { source, .. } => {
             let text = source.to_string();
-            text.contains("Timeout expired") || text.contains("DeadlineExceeded")
+            ["Timeout expired", "DeadlineExceeded", "request timed out"]
+                .iter()
+                .any(|t| text.contains(t))
         }
         _ => false,
     }

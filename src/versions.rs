@@ -62,6 +62,14 @@ pub fn find(version: &str) -> Option<&'static Release> {
     RELEASES.iter().find(|r| r.version == v)
 }
 
+/// What every refusal of an unknown version says.
+pub fn expected_known(found: &str) -> String {
+    format!(
+        "expected an etcd version etcd-drill can build ({}), found {found}",
+        known()
+    )
+}
+
 /// The default release.
 pub fn default_release() -> &'static Release {
     find(DEFAULT_VERSION).expect("the default version is in RELEASES")

@@ -265,12 +265,8 @@ fn matrix(plans: Vec<Plan>, versions: &[String]) -> Result<Vec<Plan>, String> {
     let releases = versions
         .iter()
         .map(|v| {
-            crate::versions::find(v.trim()).ok_or_else(|| {
-                format!(
-                    "--etcd-version: expected versions etcd-drill can build ({}), found {v}",
-                    crate::versions::known()
-                )
-            })
+            crate::versions::find(v.trim())
+                .ok_or_else(|| format!("--etcd-version: {}", crate::versions::expected_known(v)))
         })
         .collect::<Result<Vec<_>, _>>()?;
     plans
@@ -317,8 +313,8 @@ async fn image(command: ImageCommand) -> i32 {
         } => {
             let Some(release) = crate::versions::find(&version) else {
                 eprint(format!(
-                    "--version: expected a version etcd-drill can build ({}), found {version}",
-                    crate::versions::known()
+                    "--version: {}",
+                    crate::versions::expected_known(&version)
                 ));
                 return exit_codes::BAD_INPUT;
             };

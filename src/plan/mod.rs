@@ -483,11 +483,7 @@ fn cluster(s: &Scenario, problems: &mut Vec<Problem>) -> ClusterPlan {
             None => {
                 problems.push(Problem::at(
                     &v.referenced,
-                    format!(
-                        "expected an etcd version etcd-drill can build ({}), found {}",
-                        crate::versions::known(),
-                        v.value
-                    ),
+                    crate::versions::expected_known(&v.value),
                 ));
                 DEFAULT_IMAGE.to_string()
             }
@@ -546,10 +542,7 @@ fn member_images(
         let Some(r) = crate::versions::find(version) else {
             problems.push(Problem::at(
                 at,
-                format!(
-                    "expected an etcd version etcd-drill can build ({}) for {member}, found {version}",
-                    crate::versions::known()
-                ),
+                format!("{member}: {}", crate::versions::expected_known(version)),
             ));
             continue;
         };

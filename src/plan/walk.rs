@@ -184,11 +184,7 @@ impl<'a> Walk<'a> {
         let Some(to) = crate::versions::find(&u.to.value) else {
             self.problems.push(Problem::at(
                 &u.to.referenced,
-                format!(
-                    "expected an etcd version etcd-drill can build ({}), found {}",
-                    crate::versions::known(),
-                    u.to.value
-                ),
+                crate::versions::expected_known(&u.to.value),
             ));
             return (
                 StepKind::Sleep {
@@ -233,11 +229,7 @@ impl<'a> Walk<'a> {
                 }
                 None => self.problems.push(Problem::at(
                     &v.referenced,
-                    format!(
-                        "expected an etcd version etcd-drill can build ({}), found {}",
-                        crate::versions::known(),
-                        v.value
-                    ),
+                    crate::versions::expected_known(&v.value),
                 )),
             }
         }

@@ -344,9 +344,17 @@ async fn by_hand(keys: u64) -> Phases {
                 let ops: Vec<TxnOp> = (b * BATCH..((b + 1) * BATCH).min(keys))
                     .map(|i| TxnOp::put(format!("/bench/{i:012}"), value.clone(), None))
                     .collect();
-                c.txn(etcd_client::Txn::new().and_then(ops))
-                    .await
-                    .expect("txn");
+                // As the harness does: a transaction that times out (a disk that fell
+                // behind) is tried again after a pause that doubles.
+                for tries in 1.. {
+                    match c.txn(etcd_client::Txn::new().and_then(ops.clone())).await {
+                        Ok(_) => break,
+                        Err(e) if tries < 6 && e.to_string().contains("timed out") => {
+                            tokio::time::sleep(Duration::from_secs(1 << tries)).await
+                        }
+                        Err(e) => panic!("txn: {e}"),
+                    }
+                }
             }
         })
         .buffer_unordered(CLIENTS)

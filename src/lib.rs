@@ -24,7 +24,8 @@
 //!   effect; then `steps`: one file per step.
 //! - `runner`: the drill's life cycle.
 //! - `report` (Recorder, gates, renderers, manifest; reads records, never Docker or etcd),
-//!   `terminal` (progress and the summary on the terminal), `notify` (the webhook).
+//!   `terminal` (progress and the summary on the terminal), `notify` (the webhook and the
+//!   Pushgateway), `evidence` (across runs: the chain, signatures, `verify-report`, `history`).
 //! - `cli`: parses, wires and renders; no drill logic.
 
 /// The layers of the crate, bottom up. A module may import from its own layer (without a
@@ -42,7 +43,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["faults"],
     &["steps"],
     &["runner"],
-    &["report", "terminal", "notify"],
+    &["report", "terminal", "notify", "evidence"],
     &["cli"],
 ];
 
@@ -51,6 +52,7 @@ pub mod checks;
 pub mod cli;
 pub mod cluster;
 pub mod events;
+pub mod evidence;
 pub mod exit_codes;
 pub mod faults;
 pub mod image;

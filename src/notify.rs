@@ -1,5 +1,6 @@
 //! Webhook notification: when a drill finishes, POST a small JSON summary of its `RunReport`
-//! to a URL (a Slack or Mattermost incoming webhook, an alerting endpoint, a CI hook).
+//! to a URL (a Slack or Mattermost incoming webhook, an alerting endpoint, a CI hook); and the
+//! run's `metrics.prom` PUT to a Prometheus Pushgateway (`run --pushgateway URL`).
 //!
 //! Webhook URLs often carry their secret in the path or the query (Slack's
 //! `/services/T…/B…/…`, Teams' `?sig=…`), so nothing here ever prints them: errors name only
@@ -19,23 +20,47 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     /// The URL does not parse, is not http(s), or has no host.
-    #[error("invalid webhook url {webhook}: {reason}")]
-    BadUrl { webhook: String, reason: String },
+    #[error("invalid {kind} url {webhook}: {reason}")]
+    BadUrl {
+        kind: &'static str,
+        webhook: String,
+        reason: String,
+    },
     /// The HTTP client could not be set up (TLS roots, ...).
-    #[error("cannot set up the http client for webhook {webhook}: {detail}")]
-    Client { webhook: String, detail: String },
+    #[error("cannot set up the http client for {kind} {webhook}: {detail}")]
+    Client {
+        kind: &'static str,
+        webhook: String,
+        detail: String,
+    },
     /// DNS, TCP or TLS failed before the request was sent.
-    #[error("cannot connect to webhook {webhook}: {detail}")]
-    Connect { webhook: String, detail: String },
+    #[error("cannot connect to {kind} {webhook}: {detail}")]
+    Connect {
+        kind: &'static str,
+        webhook: String,
+        detail: String,
+    },
     /// No answer (status line and headers) within the deadline.
-    #[error("webhook {webhook} did not answer within {deadline_ms} ms")]
-    Timeout { webhook: String, deadline_ms: u64 },
+    #[error("{kind} {webhook} did not answer within {deadline_ms} ms")]
+    Timeout {
+        kind: &'static str,
+        webhook: String,
+        deadline_ms: u64,
+    },
     /// The webhook answered with a status outside 200..=299.
-    #[error("webhook {webhook} answered http status {status}")]
-    Status { webhook: String, status: u16 },
+    #[error("{kind} {webhook} answered http status {status}")]
+    Status {
+        kind: &'static str,
+        webhook: String,
+        status: u16,
+    },
     /// The connection failed while sending the request or reading the answer.
-    #[error("webhook request to {webhook} failed: {detail}")]
-    Request { webhook: String, detail: String },
+    #[error("{kind} request to {webhook} failed: {detail}")]
+    Request {
+        kind: &'static str,
+        webhook: String,
+        detail: String,
+    },
 }
 
 impl NotifyError {
@@ -200,11 +225,69 @@ fn truncate(s: &str, max_chars: usize) -> String {
 /// it is 2xx. `deadline` covers everything: DNS, connect, TLS, sending, and the answer's status
 /// line and headers (the answer's body is not read).
 pub async fn notify(url: &str, payload: &Value, deadline: Duration) -> Result<u16, NotifyError> {
-    let webhook = redact(url);
     let target = parse(url).map_err(|reason| NotifyError::BadUrl {
-        webhook: webhook.clone(),
+        kind: "webhook",
+        webhook: redact(url),
         reason,
     })?;
+    let request = Request {
+        kind: "webhook",
+        url,
+        target,
+        method: reqwest::Method::POST,
+        content_type: "application/json",
+        body: payload.to_string(),
+    };
+    send(request, deadline).await
+}
+
+/// The Pushgateway's text format (what it parses; `metrics.prom`'s OpenMetrics lines beyond it
+/// are comments to it).
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
+
+/// PUTs a run's `metrics.prom` to a Pushgateway, grouped by job `etcd_drill` and the scenario,
+/// so each scenario's newest run replaces its previous one. Same deadline rules as `notify`.
+pub async fn push_metrics(
+    gateway: &str,
+    scenario: &str,
+    metrics: String,
+    deadline: Duration,
+) -> Result<u16, NotifyError> {
+    let bad = |reason: String| NotifyError::BadUrl {
+        kind: "pushgateway",
+        webhook: redact(gateway),
+        reason,
+    };
+    let mut target = parse(gateway).map_err(bad)?;
+    target
+        .path_segments_mut()
+        .map_err(|()| bad("cannot take a path".into()))?
+        .pop_if_empty()
+        .extend(["metrics", "job", "etcd_drill", "scenario", scenario]);
+    let request = Request {
+        kind: "pushgateway",
+        url: gateway,
+        target,
+        method: reqwest::Method::PUT,
+        content_type: PROMETHEUS_TEXT,
+        body: metrics,
+    };
+    send(request, deadline).await
+}
+
+struct Request<'a> {
+    kind: &'static str,
+    /// As the user gave it: only ever shown redacted.
+    url: &'a str,
+    target: reqwest::Url,
+    method: reqwest::Method,
+    content_type: &'static str,
+    body: String,
+}
+
+async fn send(req: Request<'_>, deadline: Duration) -> Result<u16, NotifyError> {
+    let (kind, url) = (req.kind, req.url);
+    let webhook = redact(url);
     let client = reqwest::Client::builder()
         .timeout(deadline)
         .connect_timeout(deadline)
@@ -216,15 +299,17 @@ pub async fn notify(url: &str, payload: &Value, deadline: Duration) -> Result<u1
         ))
         .build()
         .map_err(|e| NotifyError::Client {
+            kind,
             webhook: webhook.clone(),
             detail: detail(e, url),
         })?;
     let send = client
-        .post(target)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(payload.to_string())
+        .request(req.method, req.target)
+        .header(reqwest::header::CONTENT_TYPE, req.content_type)
+        .body(req.body)
         .send();
     let timeout = || NotifyError::Timeout {
+        kind,
         webhook: webhook.clone(),
         deadline_ms: deadline.as_millis().try_into().unwrap_or(u64::MAX),
     };
@@ -233,12 +318,14 @@ pub async fn notify(url: &str, payload: &Value, deadline: Duration) -> Result<u1
         Ok(Err(e)) if e.is_timeout() => return Err(timeout()),
         Ok(Err(e)) if e.is_connect() => {
             return Err(NotifyError::Connect {
+                kind,
                 webhook: webhook.clone(),
                 detail: detail(e, url),
             })
         }
         Ok(Err(e)) => {
             return Err(NotifyError::Request {
+                kind,
                 webhook: webhook.clone(),
                 detail: detail(e, url),
             })
@@ -250,6 +337,7 @@ pub async fn notify(url: &str, payload: &Value, deadline: Duration) -> Result<u1
         Ok(status.as_u16())
     } else {
         Err(NotifyError::Status {
+            kind,
             webhook,
             status: status.as_u16(),
         })

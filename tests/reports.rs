@@ -390,6 +390,7 @@ fn manifest_seals_the_run_dir_and_catches_tampering() {
         names,
         [
             "junit.xml",
+            "metrics.prom",
             "report.html",
             "report.json",
             "report.md",

@@ -1,5 +1,5 @@
-//! The command line: `run`, `validate`, `report`, `compare`, `clean`, `image build`. Exit codes
-//! in `exit_codes`.
+//! The command line: `run`, `validate`, `report`, `compare`, `history`, `verify-report`,
+//! `keygen`, `clean`, `image build`. Exit codes in `exit_codes`.
 
 use crate::exit_codes;
 use crate::plan::Plan;
@@ -9,7 +9,9 @@ use crate::sandbox::docker::DockerRuntime;
 use crate::sandbox::{self, Runtime};
 use clap::{Parser, Subcommand};
 
+mod evidence;
 mod run;
+pub use evidence::HistoryFormat;
 use run::{run_all, RunAll};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,18 @@ pub struct DrillArgs {
     /// A directory holding etcd, etcdctl and etcdutl v3.5.1, to build the image from.
     #[arg(long, env = "ETCD_DRILL_BIN_DIR")]
     pub etcd_bin_dir: Option<PathBuf>,
+    /// Sign each run's MANIFEST.sha256 with this minisign secret key (`etcd-drill keygen` or
+    /// `minisign -G`); an encrypted key's password comes from ETCD_DRILL_SIGN_PASSWORD.
+    #[arg(long, env = "ETCD_DRILL_SIGN_KEY", value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// The previous run of the scenario, when it is not in --report-dir: the new run records
+    /// the digest of its manifest (the chain across runs).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub previous: Option<PathBuf>,
+    /// Push each run's metrics.prom to this Prometheus Pushgateway (job etcd_drill, grouped by
+    /// scenario). A failed push is a warning.
+    #[arg(long, env = "ETCD_DRILL_PUSHGATEWAY", value_name = "URL")]
+    pub pushgateway: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +108,38 @@ pub enum Command {
         expect_keys: Option<u64>,
         #[command(flatten)]
         drill: DrillArgs,
+    },
+    /// Check a run directory: every file against MANIFEST.sha256, the manifest's signature
+    /// (with --public-key), and the link to the previous run. Exits 1 naming what does not
+    /// match.
+    VerifyReport {
+        run: PathBuf,
+        /// The minisign public key the signature must verify with.
+        #[arg(long, env = "ETCD_DRILL_PUBLIC_KEY", value_name = "FILE")]
+        public_key: Option<PathBuf>,
+        /// Where the previous run is, when it is not beside this one.
+        #[arg(long, value_name = "RUN_DIR")]
+        previous: Option<PathBuf>,
+    },
+    /// The trend over earlier runs (run directories, report directories or globs), one series
+    /// per scenario and etcd version; exits 1 when the newest run of a series failed or
+    /// regressed against its rolling baseline, or the chain across runs is broken.
+    History {
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: HistoryFormat,
+        /// Percent a figure may grow over its rolling baseline before it counts.
+        #[arg(long, default_value_t = 20.0, value_name = "PCT")]
+        max_regression: f64,
+    },
+    /// Make a minisign key pair for `run --sign-key` (encrypted when ETCD_DRILL_SIGN_PASSWORD
+    /// is set). Give auditors the public key.
+    Keygen {
+        #[arg(long, value_name = "FILE")]
+        secret_key: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
     },
     /// Check scenarios without Docker: every error with file:line:column.
     Validate {
@@ -251,6 +297,20 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
             current,
             max_regression,
         } => compare(&baseline, &current, max_regression),
+        Command::VerifyReport {
+            run,
+            public_key,
+            previous,
+        } => evidence::verify_report(&run, public_key.as_deref(), previous.as_deref()),
+        Command::History {
+            runs,
+            format,
+            max_regression,
+        } => evidence::history(&runs, format, max_regression),
+        Command::Keygen {
+            secret_key,
+            public_key,
+        } => evidence::keygen(&secret_key, &public_key),
         Command::Clean { run_id } => clean(run_id.as_deref()).await,
         Command::Image { command } => image(command).await,
     }

@@ -2,6 +2,7 @@
 //! JUnit file and, for several drills, one summary table. The exit code is the worst drill's.
 
 use super::eprint;
+use crate::evidence::{chain, sign::Signer};
 use crate::exit_codes;
 use crate::plan::Plan;
 use crate::record::{RunReport, Verdict};
@@ -19,6 +20,36 @@ pub struct RunAll {
 }
 
 pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -> i32 {
+    // A signing key that does not open, or a --previous that is not a run of these
+    // scenarios, is bad input: refused before anything starts.
+    let signer = match opts.drill.sign_key.as_deref().map(Signer::load).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprint(format!("--sign-key: {e}"));
+            return exit_codes::BAD_INPUT;
+        }
+    };
+    if let Some(prev) = &opts.drill.previous {
+        let names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
+        let found = names
+            .iter()
+            .any(|n| chain::previous_link(&opts.drill.report_dir, n, Some(prev)).is_ok());
+        if !found {
+            let why = names
+                .first()
+                .map(|n| chain::previous_link(&opts.drill.report_dir, n, Some(prev)))
+                .and_then(|r| r.err())
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            eprint(format!(
+                "--previous {} is not a sealed run of {}: {why}",
+                prev.display(),
+                names.join(", ")
+            ));
+            return exit_codes::BAD_INPUT;
+        }
+    }
+    let mut linked_explicitly = false;
     // Network faults need this host's namespaces: refuse before anything starts.
     if let Err(e) = crate::faults::netns::preflight_plans(plans) {
         eprint(e);
@@ -71,7 +102,21 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
                 break;
             }
         };
-        let (code, report) = run_one(plan, docker.clone(), image, opts, cancel.clone()).await;
+        // --previous links the first run of its scenario; later ones link to the run before.
+        let explicit = opts.drill.previous.as_deref().filter(|p| {
+            !linked_explicitly
+                && crate::report::read::read_report(p).is_ok_and(|r| r.scenario.name == plan.name)
+        });
+        linked_explicitly |= explicit.is_some();
+        let previous = chain::previous_link(&opts.drill.report_dir, &plan.name, explicit)
+            .ok()
+            .flatten();
+        let evidence = Evidence {
+            previous,
+            signer: signer.as_ref(),
+        };
+        let (code, report) =
+            run_one(plan, docker.clone(), image, opts, evidence, cancel.clone()).await;
         reports.push(report);
         worst = worse(worst, code);
         if cancel.is_cancelled() {
@@ -126,11 +171,18 @@ fn worse(a: i32, b: i32) -> i32 {
     }
 }
 
+/// What ties a run to the runs before it and to its signer.
+struct Evidence<'a> {
+    previous: Option<crate::record::ChainLink>,
+    signer: Option<&'a Signer>,
+}
+
 async fn run_one(
     plan: &Plan,
     docker: Arc<DockerRuntime>,
     image: crate::record::ImageInfo,
     all: &RunAll,
+    evidence: Evidence<'_>,
     cancel: CancellationToken,
 ) -> (i32, RunReport) {
     let run_id = runner::new_run_id();
@@ -153,14 +205,53 @@ async fn run_one(
         image,
     }));
     runner::run(plan, runtime, &opts, cancel, &mut emit).await;
-    let report = recorder.finish();
+    let mut report = recorder.finish();
+    report.evidence = Some(crate::record::EvidenceInfo {
+        previous: evidence.previous,
+        signed_by_key_id: evidence.signer.map(|s| s.key_id().to_string()),
+    });
     write_run_dir(&report, &opts.run_dir);
+    let mut code = report.verdict.exit_code();
+    if let Some(signer) = evidence.signer {
+        match signer.sign_manifest(&opts.run_dir, &report.run_id, &report.scenario.name) {
+            Ok(path) => eprint(format!(
+                "signed: {} (key id {}; minisign -Vm {} -p KEY.pub)",
+                path.display(),
+                signer.key_id(),
+                crate::report::manifest::MANIFEST
+            )),
+            Err(e) => {
+                eprint(format!("the evidence is not signed: {e}"));
+                code = worse(code, exit_codes::ENVIRONMENT);
+            }
+        }
+    }
     let mut stdout = std::io::stdout();
     if let Err(e) = crate::report::Format::Table.render(&report, &mut stdout) {
         eprint(format!("cannot print the summary: {e}"));
     }
     notify(plan, &report, &opts.run_dir).await;
-    (report.verdict.exit_code(), report)
+    if let Some(gateway) = &all.drill.pushgateway {
+        push(gateway, &report).await;
+    }
+    (code, report)
+}
+
+/// The run's metrics to the Pushgateway; a failed push is a warning, like a webhook's.
+async fn push(gateway: &str, report: &RunReport) {
+    let mut body = Vec::new();
+    if crate::report::metrics::render(report, &mut body).is_err() {
+        return;
+    }
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let deadline = std::time::Duration::from_secs(10);
+    match crate::notify::push_metrics(gateway, &report.scenario.name, body, deadline).await {
+        Ok(_) => eprint(format!(
+            "metrics pushed to {}",
+            crate::notify::redact(gateway)
+        )),
+        Err(e) => eprint(format!("warning: metrics not pushed: {e}")),
+    }
 }
 
 fn write_run_dir(report: &RunReport, run_dir: &Path) {
@@ -173,7 +264,7 @@ fn write_run_dir(report: &RunReport, run_dir: &Path) {
     }
     if written.errors.is_empty() {
         eprint(format!(
-            "evidence: report.md, report.html, junit.xml, sealed by {} (sha256sum -c)",
+            "evidence: report.md, report.html, junit.xml, metrics.prom, sealed by {} (sha256sum -c)",
             crate::report::manifest::MANIFEST
         ));
     }

@@ -57,6 +57,33 @@ pub struct RunReport {
     pub gates: Vec<GateVerdict>,
     pub verdict: Verdict,
     pub error: Option<String>,
+    /// The link to the previous run of this scenario and the key that signs this run's
+    /// manifest: what makes a folder of months an unbroken, attributable record.
+    #[serde(default)]
+    pub evidence: Option<EvidenceInfo>,
+}
+
+/// How this run's evidence is tied to the runs before it and to whoever signed it. Only public
+/// facts: a key id, never a key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EvidenceInfo {
+    /// The previous run of the same scenario, when there was one.
+    pub previous: Option<ChainLink>,
+    /// The minisign key id (16 hex digits) that signs `MANIFEST.sha256`, when signed.
+    pub signed_by_key_id: Option<String>,
+}
+
+/// One link of the chain across runs: which run came before and the SHA-256 of its
+/// `MANIFEST.sha256` as it was when this run started. A month removed or rewritten later no
+/// longer matches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChainLink {
+    pub run_id: String,
+    pub started_at: String,
+    pub manifest_sha256: String,
+    /// When the last passing run of this scenario finished (the previous run's own finish when
+    /// it passed), for "no successful drill in 35 days".
+    pub last_passed_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -1,19 +1,17 @@
 //! Two runs side by side: did recovery get slower, did the drill lose more? Figures where lower
 //! is better (RTO, RPO, unavailability, time to a new leader, per-phase p99) regress when they
-//! grow by more than the threshold, or from zero to anything; a verdict that went from passed
-//! to anything else regresses too. Throughput (keys/s, MB/s) is shown but never gates: it
-//! measures the machine as much as etcd.
+//! grow beyond their noise (`report::noise`: the threshold, a floor in their unit, and enough
+//! samples behind a percentile), or from zero to anything; a verdict that went from passed to
+//! anything else regresses too. Each row says how sure it is. Throughput (keys/s, MB/s) is
+//! shown but never gates: it measures the machine as much as etcd.
 
 use super::document::verdict_text;
 use crate::record::{RunReport, Verdict};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table};
 use std::io::{self, Write};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Better {
-    Lower,
-    Higher,
-}
+pub use super::noise::Better;
+use super::noise::{judge, Judgement, MIN_SAMPLES};
 
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -24,10 +22,20 @@ pub struct Row {
     pub current: Option<f64>,
     /// Current against baseline, in percent of the baseline.
     pub change_pct: Option<f64>,
-    /// Worse by more than the threshold (only "lower is better" figures gate).
+    /// Operations behind a percentile, in each run.
+    pub samples: Option<(u64, u64)>,
+    /// The change judged against its noise (`report::noise`).
+    pub judgement: Option<Judgement>,
+    /// Worse beyond the noise, and gating: lower is better, and enough samples.
     pub regressed: bool,
-    /// Worse by more than the threshold, whether or not it gates.
+    /// Worse beyond the noise, whether or not it gates.
     pub worse: bool,
+}
+
+impl Row {
+    fn too_few_samples(&self) -> bool {
+        self.samples.is_some_and(|(b, c)| b.min(c) < MIN_SAMPLES)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -45,36 +53,38 @@ impl Comparison {
     }
 }
 
+/// `noise_unit` picks the floor (`report::noise::floor`): a percentile's is not a recovery time's.
 fn row(
     figure: String,
-    unit: &'static str,
+    (unit, noise_unit): (&'static str, &'static str),
     better: Better,
-    b: Option<f64>,
-    c: Option<f64>,
+    (b, c): (Option<f64>, Option<f64>),
+    samples: Option<(u64, u64)>,
     pct: f64,
 ) -> Row {
     let change_pct = match (b, c) {
         (Some(b), Some(c)) if b != 0.0 => Some((c - b) / b * 100.0),
         _ => None,
     };
-    let worse = match (b, c) {
-        (Some(b), Some(c)) => match better {
-            Better::Lower if b == 0.0 => c > 0.0,
-            Better::Lower => c > b * (1.0 + pct / 100.0),
-            Better::Higher => c < b * (1.0 - pct / 100.0),
-        },
-        _ => false,
+    let judgement = match (b, c) {
+        (Some(b), Some(c)) => judge(better, &[b], c, pct, noise_unit),
+        _ => None,
     };
-    Row {
+    let worse = judgement.as_ref().is_some_and(|j| j.worse);
+    let mut r = Row {
         figure,
         unit,
         better,
         baseline: b,
         current: c,
         change_pct,
-        regressed: worse && better == Better::Lower,
+        samples,
+        judgement,
+        regressed: false,
         worse,
-    }
+    };
+    r.regressed = worse && better == Better::Lower && !r.too_few_samples();
+    r
 }
 
 /// Names present in either list, the baseline's order first.
@@ -126,7 +136,16 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
     ];
     let mut rows: Vec<Row> = fixed
         .iter()
-        .map(|(name, unit, better, f)| row(name.to_string(), unit, *better, f(b), f(c), pct))
+        .map(|(name, unit, better, f)| {
+            row(
+                name.to_string(),
+                (unit, unit),
+                *better,
+                (f(b), f(c)),
+                None,
+                pct,
+            )
+        })
         .collect();
     for name in union(
         b.snapshots.iter().map(|s| s.name.as_str()),
@@ -140,10 +159,10 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
         };
         rows.push(row(
             format!("snapshot {name}"),
-            "MB/s",
+            ("MB/s", "MB/s"),
             Better::Higher,
-            mbs(b),
-            mbs(c),
+            (mbs(b), mbs(c)),
+            None,
             pct,
         ));
     }
@@ -163,18 +182,18 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
         };
         rows.push(row(
             format!("fault {name}: writes unavailable"),
-            "ms",
+            ("ms", "ms"),
             Better::Lower,
-            unavailable(&fb),
-            unavailable(&fc),
+            (unavailable(&fb), unavailable(&fc)),
+            None,
             pct,
         ));
         rows.push(row(
             format!("fault {name}: time to new leader"),
-            "ms",
+            ("ms", "ms"),
             Better::Lower,
-            leader(&fb),
-            leader(&fc),
+            (leader(&fb), leader(&fc)),
+            None,
             pct,
         ));
     }
@@ -189,14 +208,18 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
         pb.iter().map(|p| p.name.as_str()),
         pc.iter().map(|p| p.name.as_str()),
     ) {
-        let p99 =
-            |ps: &[crate::record::PhaseStats]| ps.iter().find(|p| p.name == name).map(|p| p.p99_ms);
+        let phase = |ps: &[crate::record::PhaseStats]| ps.iter().find(|p| p.name == name).cloned();
+        let (xb, xc) = (phase(&pb), phase(&pc));
+        let samples = match (&xb, &xc) {
+            (Some(x), Some(y)) => Some((x.count, y.count)),
+            _ => None,
+        };
         rows.push(row(
             format!("p99 {name}"),
-            "ms",
+            ("ms", "ms p99"),
             Better::Lower,
-            p99(&pb),
-            p99(&pc),
+            (xb.map(|p| p.p99_ms), xc.map(|p| p.p99_ms)),
+            samples,
             pct,
         ));
     }
@@ -227,10 +250,27 @@ fn value(v: Option<f64>, unit: &str) -> String {
 fn result(r: &Row) -> &'static str {
     match (r.regressed, r.worse) {
         (true, _) => "REGRESSED",
+        (false, true) if r.too_few_samples() => "worse (too few samples to gate)",
         (false, true) => "worse (not gated)",
         _ if r.baseline.is_none() || r.current.is_none() => "only in one run",
         _ => "ok",
     }
+}
+
+/// How sure the result is: the noise it was judged against, and the samples behind a percentile.
+fn sureness(r: &Row) -> String {
+    let mut s = r
+        .judgement
+        .as_ref()
+        .map(|j| j.sureness())
+        .unwrap_or_else(|| "-".into());
+    if let Some((b, c)) = r.samples {
+        s.push_str(&format!("; {b} vs {c} samples"));
+        if b.min(c) < MIN_SAMPLES {
+            s.push_str(&format!(" (under {MIN_SAMPLES}: shown, not gated)"));
+        }
+    }
+    s
 }
 
 pub fn render(c: &Comparison, out: &mut dyn Write) -> io::Result<()> {
@@ -250,7 +290,12 @@ pub fn render(c: &Comparison, out: &mut dyn Write) -> io::Result<()> {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
-    t.set_header(["figure", "baseline", "current", "change", "result"].map(Cell::new));
+    t.set_header(
+        [
+            "figure", "baseline", "current", "change", "result", "how sure",
+        ]
+        .map(Cell::new),
+    );
     for r in &c.rows {
         let better = if r.better == Better::Lower {
             "lower is better"
@@ -265,6 +310,7 @@ pub fn render(c: &Comparison, out: &mut dyn Write) -> io::Result<()> {
                 .map(|p| format!("{p:+.1}%"))
                 .unwrap_or_else(|| "-".into()),
             result(r).to_string(),
+            sureness(r),
         ]);
     }
     t.add_row(vec![
@@ -278,12 +324,13 @@ pub fn render(c: &Comparison, out: &mut dyn Write) -> io::Result<()> {
             "ok"
         }
         .to_string(),
+        "-".to_string(),
     ]);
     writeln!(out, "{t}")?;
     let n = c.rows.iter().filter(|r| r.regressed).count() + usize::from(c.verdict_regressed);
     writeln!(
         out,
-        "{n} regression(s) beyond {}% (figures where lower is better, and the verdict)",
+        "{n} regression(s) beyond {}% and beyond noise (figures where lower is better, and the verdict)",
         c.max_regression_pct
     )
 }

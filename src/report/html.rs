@@ -7,7 +7,7 @@ use super::markup::escape;
 use crate::record::{RunReport, Verdict};
 use std::io::{self, Write};
 
-const CSS: &str = "
+pub const CSS: &str = "
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1c1c1c;margin:0 auto;
 max-width:1100px;padding:1.5em}
 h1{font-size:1.5em;margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}

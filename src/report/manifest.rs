@@ -9,6 +9,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub const MANIFEST: &str = "MANIFEST.sha256";
+/// The manifest's minisign signature, when the run was signed (`run --sign-key`): it seals the
+/// manifest, so the manifest cannot list it.
+pub const SIGNATURE: &str = "MANIFEST.sha256.minisig";
 
 /// Writes the manifest of `run_dir` (every regular file below it, sorted, the manifest itself
 /// excluded) and returns its path.
@@ -73,7 +76,8 @@ pub fn verify_manifest(run_dir: &Path) -> io::Result<Vec<Problem>> {
     Ok(problems)
 }
 
-/// Relative paths (with `/`) of every regular file below `dir`, sorted, without the manifest.
+/// Relative paths (with `/`) of every regular file below `dir`, sorted, without the manifest
+/// and its signature.
 fn files(dir: &Path) -> io::Result<Vec<String>> {
     let mut out = Vec::new();
     let mut pending = vec![PathBuf::new()];
@@ -86,7 +90,7 @@ fn files(dir: &Path) -> io::Result<Vec<String>> {
                 pending.push(path);
             } else if kind.is_file() {
                 let name = path.to_string_lossy().replace('\\', "/");
-                if name != MANIFEST {
+                if name != MANIFEST && name != SIGNATURE {
                     out.push(name);
                 }
             }
@@ -96,7 +100,8 @@ fn files(dir: &Path) -> io::Result<Vec<String>> {
     Ok(out)
 }
 
-fn sha256_file(path: &Path) -> io::Result<String> {
+/// The SHA-256 of a file, in lowercase hex, read in pieces.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
     let mut f = fs::File::open(path)?;
     let mut h = Sha256::new();
     io::copy(&mut f, &mut h)?;

@@ -9,7 +9,9 @@ pub mod html;
 pub mod junit;
 pub mod manifest;
 pub mod markdown;
-mod markup;
+pub mod markup;
+pub mod metrics;
+pub mod noise;
 pub mod read;
 mod recorder;
 pub mod stats;
@@ -33,15 +35,18 @@ pub enum Format {
     Junit,
     Md,
     Html,
+    /// OpenMetrics text (`metrics.prom`), for node_exporter's textfile collector.
+    Metrics,
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Table,
         Format::Json,
         Format::Junit,
         Format::Md,
         Format::Html,
+        Format::Metrics,
     ];
 
     /// The name on the command line.
@@ -52,6 +57,7 @@ impl Format {
             Format::Junit => "junit",
             Format::Md => "md",
             Format::Html => "html",
+            Format::Metrics => "metrics",
         }
     }
 
@@ -63,6 +69,7 @@ impl Format {
             Format::Junit => Some("junit.xml"),
             Format::Md => Some("report.md"),
             Format::Html => Some("report.html"),
+            Format::Metrics => Some("metrics.prom"),
         }
     }
 
@@ -76,6 +83,7 @@ impl Format {
             Format::Junit => junit::render(std::slice::from_ref(r), out),
             Format::Md => markdown::render(r, out),
             Format::Html => html::render(r, out),
+            Format::Metrics => metrics::render(r, out),
         }
     }
 }

@@ -72,6 +72,7 @@ impl Recorder {
             gates: Vec::new(),
             verdict: Verdict::Passed,
             error: None,
+            evidence: None,
         };
         Recorder {
             report,

@@ -367,7 +367,18 @@ pub fn full_report() -> RunReport {
     );
     f.at(21_000, EventKind::WorkloadStopped(Box::new(workload())));
     f.at(21_001, EventKind::BackupsStopped(backups()));
-    f.finish()
+    let mut r = f.finish();
+    // What `run` adds after the drill: the link to last month's run and the signing key's id.
+    r.evidence = Some(EvidenceInfo {
+        previous: Some(ChainLink {
+            run_id: "20261018-212000-4711".into(),
+            started_at: "2026-10-18T21:20:00.000Z".into(),
+            manifest_sha256: "d".repeat(64),
+            last_passed_at: Some("2026-10-18T21:20:22.000Z".into()),
+        }),
+        signed_by_key_id: Some("0123456789ABCDEF".into()),
+    });
+    r
 }
 
 /// A drill whose snapshot step failed: later steps never ran, most records are absent.

@@ -1,0 +1,102 @@
+//! `verify-report`, `history` and `keygen`: the evidence across runs, on the command line.
+
+use super::eprint;
+use crate::evidence::{history, history_render, sign, verify};
+use crate::exit_codes;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryFormat {
+    Table,
+    Md,
+    Html,
+}
+
+/// 0 when every check holds, 1 naming what does not, 2 when there is nothing to check.
+pub fn verify_report(run: &Path, public_key: Option<&Path>, previous: Option<&Path>) -> i32 {
+    let req = verify::Request {
+        run_dir: run,
+        public_key,
+        previous,
+    };
+    let v = match verify::verify(&req) {
+        Ok(v) => v,
+        Err(e) => {
+            eprint(e);
+            return exit_codes::BAD_INPUT;
+        }
+    };
+    if let Err(e) = v.render(&mut std::io::stdout()) {
+        eprint(format!("cannot print the result: {e}"));
+    }
+    if v.failed() {
+        exit_codes::GATE_FAILED
+    } else {
+        exit_codes::PASSED
+    }
+}
+
+pub fn history(runs: &[PathBuf], format: HistoryFormat, max_regression: f64) -> i32 {
+    if !(max_regression.is_finite() && max_regression >= 0.0) {
+        eprint(format!(
+            "--max-regression must be a percentage of 0 or more, not {max_regression}"
+        ));
+        return exit_codes::BAD_INPUT;
+    }
+    let (found, errors) = history::collect(runs);
+    for e in &errors {
+        eprint(e);
+    }
+    if found.is_empty() {
+        eprint("no run to show");
+        return exit_codes::BAD_INPUT;
+    }
+    let h = history::build(&found, max_regression);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = match format {
+        HistoryFormat::Table => history_render::terminal(&h, &mut out),
+        HistoryFormat::Md => history_render::markdown(&h, &mut out),
+        HistoryFormat::Html => history_render::html(&h, &mut out),
+    };
+    if let Err(e) = written.and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprint(format!("cannot print the history: {e}"));
+        }
+    }
+    let gate = h.gate();
+    for g in &gate {
+        eprint(g);
+    }
+    if gate.is_empty() && errors.is_empty() {
+        exit_codes::PASSED
+    } else if gate.is_empty() {
+        exit_codes::BAD_INPUT
+    } else {
+        exit_codes::GATE_FAILED
+    }
+}
+
+pub fn keygen(secret: &Path, public: &Path) -> i32 {
+    let password = std::env::var(sign::PASSWORD_ENV).unwrap_or_default();
+    match sign::generate(secret, public, &password) {
+        Ok(id) => {
+            let how = if password.is_empty() {
+                format!("not encrypted: set {} to encrypt it", sign::PASSWORD_ENV)
+            } else {
+                "encrypted".into()
+            };
+            println!(
+                "key id {id}: secret key {} ({how}), public key {}",
+                secret.display(),
+                public.display()
+            );
+            exit_codes::PASSED
+        }
+        Err(e) => {
+            eprint(e);
+            exit_codes::BAD_INPUT
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! `metrics.prom`: the run's figures in the OpenMetrics text format, which node_exporter's
+//! textfile collector and a Pushgateway also read (the `# UNIT` and `# EOF` lines are comments
+//! to the older Prometheus text parser). Gauges only; every sample carries the scenario, the
+//! etcd version and the run id. `etcd_drill_last_success_timestamp_seconds` carries the last
+//! pass across runs (through the chain), so "no successful drill in 35 days" is one rule.
+
+use crate::record::{RunReport, Verdict};
+use std::io::{self, Write};
+
+struct Family<'a> {
+    name: &'static str,
+    unit: Option<&'static str>,
+    help: &'static str,
+    /// (extra labels, value)
+    samples: Vec<(Vec<(&'static str, &'a str)>, f64)>,
+}
+
+fn seconds_since_epoch(rfc3339: &str) -> Option<f64> {
+    let t = humantime::parse_rfc3339_weak(rfc3339.trim_end_matches('Z')).ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(d.as_secs_f64())
+}
+
+/// `\`, `"` and newlines escaped, as the format asks of label values.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v}")
+    }
+}
+
+fn families(r: &RunReport) -> Vec<Family<'_>> {
+    let one = |v: Option<f64>| v.map(|v| (Vec::new(), v)).into_iter().collect::<Vec<_>>();
+    let secs = |ms: Option<u64>| ms.map(|m| m as f64 / 1000.0);
+    let mut f = vec![
+        Family {
+            name: "etcd_drill_passed",
+            unit: None,
+            help: "1 when the drill passed every gate, 0 when it did not.",
+            samples: one(Some(f64::from(u8::from(r.verdict == Verdict::Passed)))),
+        },
+        Family {
+            name: "etcd_drill_run_timestamp_seconds",
+            unit: Some("seconds"),
+            help: "When the drill finished (Unix time).",
+            samples: one(seconds_since_epoch(&r.finished_at)),
+        },
+        Family {
+            name: "etcd_drill_last_success_timestamp_seconds",
+            unit: Some("seconds"),
+            help: "When the last passing drill of this scenario finished (Unix time).",
+            samples: one(last_success(r).and_then(seconds_since_epoch)),
+        },
+        Family {
+            name: "etcd_drill_rto_first_write_seconds",
+            unit: Some("seconds"),
+            help: "Recovery time: from the disaster to the first write the restored cluster acknowledged.",
+            samples: one(secs(r.restore.as_ref().map(|x| x.rto_first_write_ms))),
+        },
+        Family {
+            name: "etcd_drill_rto_verified_seconds",
+            unit: Some("seconds"),
+            help: "Recovery time: from the disaster to the restored cluster verified.",
+            samples: one(secs(r.verification.as_ref().and_then(|v| v.rto_verified_ms))),
+        },
+        Family {
+            name: "etcd_drill_rpo_seconds",
+            unit: Some("seconds"),
+            help: "Recovery point: from the snapshot's cut to the disaster.",
+            samples: one(secs(r.rpo.as_ref().map(|p| p.time_gap_ms))),
+        },
+        Family {
+            name: "etcd_drill_rpo_revisions",
+            unit: None,
+            help: "Revisions written after the snapshot's cut and lost by the restore.",
+            samples: one(r.rpo.as_ref().and_then(|p| p.revision_gap).map(|g| g as f64)),
+        },
+        Family {
+            name: "etcd_drill_lost_acknowledged_writes",
+            unit: None,
+            help: "Acknowledged writes the restored cluster does not hold.",
+            samples: one(
+                r.rpo
+                    .as_ref()
+                    .and_then(|p| p.lost_acknowledged_writes)
+                    .map(|g| g as f64),
+            ),
+        },
+    ];
+    f.push(Family {
+        name: "etcd_drill_fault_unavailable_seconds",
+        unit: Some("seconds"),
+        help: "How long writes failed during each fault.",
+        samples: r
+            .faults
+            .iter()
+            .filter_map(|x| {
+                x.unavailable_ms
+                    .map(|ms| (vec![("fault", x.name.as_str())], ms as f64 / 1000.0))
+            })
+            .collect(),
+    });
+    f
+}
+
+/// The finish of the last passing run: this one's, or the one the chain carried on.
+pub fn last_success(r: &RunReport) -> Option<&str> {
+    if r.verdict == Verdict::Passed {
+        return Some(&r.finished_at);
+    }
+    r.evidence
+        .as_ref()
+        .and_then(|e| e.previous.as_ref())
+        .and_then(|l| l.last_passed_at.as_deref())
+}
+
+pub fn render(r: &RunReport, out: &mut dyn Write) -> io::Result<()> {
+    let version = r.environment.etcd_version.as_deref().unwrap_or("unknown");
+    let common = format!(
+        "scenario=\"{}\",etcd_version=\"{}\",run_id=\"{}\"",
+        escape(&r.scenario.name),
+        escape(version),
+        escape(&r.run_id)
+    );
+    for f in families(r) {
+        if f.samples.is_empty() {
+            continue;
+        }
+        writeln!(out, "# TYPE {} gauge", f.name)?;
+        if let Some(unit) = f.unit {
+            writeln!(out, "# UNIT {} {unit}", f.name)?;
+        }
+        writeln!(out, "# HELP {} {}", f.name, f.help)?;
+        for (labels, value) in &f.samples {
+            let extra: String = labels
+                .iter()
+                .map(|(k, v)| format!(",{k}=\"{}\"", escape(v)))
+                .collect();
+            writeln!(out, "{}{{{common}{extra}}} {}", f.name, number(*value))?;
+        }
+    }
+    writeln!(out, "# EOF")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped_and_whole_numbers_have_no_fraction() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(number(3.0), "3");
+        assert_eq!(number(2.187), "2.187");
+        assert_eq!(seconds_since_epoch("1970-01-01T00:01:40.500Z"), Some(100.5));
+    }
+}

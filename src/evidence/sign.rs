@@ -77,11 +77,12 @@ impl Signer {
             detail: e.to_string(),
         };
         // Always a password (maybe empty): minisign would otherwise prompt on the terminal.
-        let secret = SecretKey::from_box(
-            SecretKeyBox::from_string(&text).map_err(bad)?,
-            Some(password.into()),
-        )
-        .map_err(bad)?;
+        let opened = SecretKeyBox::from_string(&text)
+            .and_then(|b| SecretKey::from_box(b, Some(password.into())));
+        let secret = match opened {
+            Ok(s) => s,
+            Err(e) => unprotected_without_checksum(&text).ok_or_else(|| bad(e))?,
+        };
         let public = PublicKey::from_secret_key(&secret).map_err(bad)?;
         let key_id = key_id(secret.keynum());
         Ok(Signer {
@@ -129,6 +130,22 @@ impl Signer {
         })?;
         Ok(path)
     }
+}
+
+/// A key made by `minisign -G -W` before 0.12: no password (no KDF) and no checksum written,
+/// which the crate refuses as a wrong password. Its Ed25519 key is whole, so it is used as is.
+fn unprotected_without_checksum(text: &str) -> Option<SecretKey> {
+    use base64::Engine;
+    let line = text.lines().nth(1)?.trim();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(line)
+        .ok()?;
+    // sig_alg (2) · kdf_alg (2) · … · checksum (the last 32 bytes).
+    let no_kdf = bytes.get(2..4)? == [0, 0];
+    let no_checksum = bytes.len() > 32 && bytes[bytes.len() - 32..].iter().all(|&b| b == 0);
+    (no_kdf && no_checksum)
+        .then(|| SecretKey::from_bytes(&bytes).ok())
+        .flatten()
 }
 
 /// What the signature's trusted comment says for a run.

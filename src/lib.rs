@@ -14,8 +14,8 @@
 //! - `events`: what the runner tells the world; they carry records.
 //! - `sandbox` (the Docker seam; bollard stays inside), `tls` (the run's CA and certificates),
 //!   `image` (the etcd image); then `cluster` (etcd knowledge: flags, names, clients, health).
-//! - The drill's real work: `keyspace` (paged reads, digests) and `snapshot_file` (stream a
-//!   member's snapshot to a file, check a file); then `restore_files` (`etcdutl snapshot
+//! - The drill's real work: `keyspace` (paged reads, digests), `snapshot_file` (stream a
+//!   member's snapshot to a file, check a file) and `prefixes` (keys and bytes by prefix); then `restore_files` (`etcdutl snapshot
 //!   restore` into the members' volumes), `seed_data` (generate, load and check the seed),
 //!   `workload` (background traffic and the watching client), `backup` (scheduled snapshots,
 //!   stores, retention, damage) and `checks` (every correctness check, each a function from
@@ -38,7 +38,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["events"],
     &["sandbox", "tls", "image"],
     &["cluster"],
-    &["keyspace", "snapshot_file"],
+    &["keyspace", "snapshot_file", "prefixes"],
     &["restore_files", "seed_data", "workload", "backup", "checks"],
     &["faults"],
     &["steps"],
@@ -59,6 +59,7 @@ pub mod image;
 pub mod keyspace;
 pub mod notify;
 pub mod plan;
+pub mod prefixes;
 pub mod record;
 pub mod report;
 pub mod restore_files;

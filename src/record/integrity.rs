@@ -40,34 +40,37 @@ pub struct VerifyRecord {
     pub passed: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+/// What a snapshot holds, for a person: keys and bytes by prefix, grouped down to the depth
+/// that fits the keyspace (`/registry/<resource>/` for Kubernetes), the largest groups first and
+/// the rest summed, so the summary stays short at any size.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct KeyspaceSummary {
     pub revision: i64,
     pub keys: u64,
-    pub per_prefix: std::collections::BTreeMap<String, u64>,
+    /// Keys and values, in bytes.
+    #[serde(default)]
+    pub bytes: u64,
+    /// How many `/`-separated levels the groups go down.
+    #[serde(default)]
+    pub depth: u32,
+    /// The largest groups, most keys first.
+    #[serde(default)]
+    pub groups: Vec<PrefixGroup>,
+    /// Every group after those, summed (`prefix` says how many).
+    #[serde(default)]
+    pub rest: Option<PrefixGroup>,
+    /// The snapshot file's size, and the backend quota the cluster ran with.
+    #[serde(default)]
+    pub db_size_bytes: Option<u64>,
+    #[serde(default)]
+    pub quota_bytes: Option<u64>,
 }
 
-impl KeyspaceSummary {
-    pub fn new(revision: i64) -> Self {
-        KeyspaceSummary {
-            revision,
-            keys: 0,
-            per_prefix: Default::default(),
-        }
-    }
-
-    /// Counts `key` under its prefix: the first two path segments, like `/registry/pods/`.
-    pub fn count(&mut self, key: &[u8]) {
-        self.keys += 1;
-        let text = String::from_utf8_lossy(key);
-        let cut: Vec<&str> = text.splitn(4, '/').collect();
-        let prefix = if text.starts_with('/') && cut.len() >= 3 {
-            format!("/{}/{}/", cut[1], cut[2])
-        } else {
-            cut[0].to_string()
-        };
-        *self.per_prefix.entry(prefix).or_default() += 1;
-    }
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PrefixGroup {
+    pub prefix: String,
+    pub keys: u64,
+    pub bytes: u64,
 }
 
 /// The durability checker: every acknowledged put is readable after recovery, unless a restore

@@ -6,7 +6,8 @@ use super::{Ctx, StepError};
 use crate::checks::{self, durability::Rollback};
 use crate::events::StepOutcome;
 use crate::keyspace::{scan, KeyspaceDigest};
-use crate::record::{Ack, Durability, KeyspaceSummary, Rpo, VerifyRecord};
+use crate::prefixes::PrefixTally;
+use crate::record::{Ack, Durability, Rpo, VerifyRecord};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -39,10 +40,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
         let mut pass = Pass {
             digest: KeyspaceDigest::default(),
             seed: seed_plan.as_ref().map(crate::seed_data::Tally::new),
-            summary: s
-                .keyspace_sha256
-                .is_empty()
-                .then(|| KeyspaceSummary::new(at)),
+            summary: s.keyspace_sha256.is_empty().then(PrefixTally::default),
         };
         let (done, client) = (AtomicU64::new(0), ctx.client.clone());
         let read = scan(&client, &[0], &[], at, |k, v| {
@@ -54,7 +52,17 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
             .await?;
         let (keys, sha) = pass.digest.finish();
         seed = pass.seed.map(|t| t.finish());
-        keyspace = pass.summary;
+        keyspace = pass.summary.map(|t| {
+            let mut k = t.finish(at);
+            k.db_size_bytes = Some(s.size_bytes);
+            k.quota_bytes = Some(
+                ctx.plan
+                    .cluster
+                    .quota_backend_bytes
+                    .unwrap_or(crate::plan::ETCD_DEFAULT_QUOTA),
+            );
+            k
+        });
         if keyspace.is_none() {
             snapshot_digest = Some(checks::digest::compare(&s, keys, sha));
         }
@@ -121,7 +129,7 @@ async fn lost_writes(ctx: &Ctx<'_>) -> Result<(Option<Rpo>, Option<Durability>),
 struct Pass<'a> {
     digest: KeyspaceDigest,
     seed: Option<crate::seed_data::Tally<'a>>,
-    summary: Option<KeyspaceSummary>,
+    summary: Option<PrefixTally>,
 }
 
 impl Pass<'_> {
@@ -131,7 +139,7 @@ impl Pass<'_> {
             t.visit(k, v);
         }
         if let Some(s) = &mut self.summary {
-            s.count(k);
+            s.count(k, v);
         }
     }
 }

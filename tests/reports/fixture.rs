@@ -277,11 +277,27 @@ fn verified() -> VerifyRecord {
         keyspace: Some(KeyspaceSummary {
             revision: 121,
             keys: 217,
-            per_prefix: [
-                ("/drill/seed/".to_string(), 100),
-                ("/drill/w/".to_string(), 117),
-            ]
-            .into(),
+            bytes: 58_000,
+            depth: 2,
+            groups: vec![
+                PrefixGroup {
+                    prefix: "/drill/w/".into(),
+                    keys: 117,
+                    bytes: 30_000,
+                },
+                PrefixGroup {
+                    prefix: "/drill/seed/".into(),
+                    keys: 90,
+                    bytes: 26_000,
+                },
+            ],
+            rest: Some(PrefixGroup {
+                prefix: "2 other prefixes".into(),
+                keys: 10,
+                bytes: 2_000,
+            }),
+            db_size_bytes: Some(3_797_024),
+            quota_bytes: Some(2 << 30),
         }),
         durability: Some(Durability {
             checked: 825,

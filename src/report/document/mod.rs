@@ -4,6 +4,7 @@
 //! in `activity`.
 
 mod activity;
+mod contents;
 mod recovery;
 mod terminal;
 

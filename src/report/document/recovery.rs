@@ -241,20 +241,9 @@ pub(super) fn integrity(r: &RunReport) -> Option<Section> {
         f.push(fact("durability", text));
     }
     if let Some(k) = &v.keyspace {
-        let prefixes: Vec<String> = k
-            .per_prefix
-            .iter()
-            .map(|(p, n)| format!("{p} {n}"))
-            .collect();
-        f.push(fact(
-            "restored keyspace",
-            format!(
-                "{} keys at revision {} ({})",
-                k.keys,
-                k.revision,
-                prefixes.join(", ")
-            ),
-        ));
+        for (name, value) in super::contents::facts(r, k) {
+            f.push(fact(&name, value));
+        }
     }
     f.push(fact("HashKV", Cell::equal(v.hashkv_equal)));
     if let Some(d) = &v.divergence {
@@ -273,5 +262,10 @@ pub(super) fn integrity(r: &RunReport) -> Option<Section> {
         .map(|h| vec![h.member.clone(), h.hash.to_string(), h.revision.to_string()])
         .collect();
     let table = Block::table(vec!["member", "HashKV", "revision"], rows);
-    Some(Section::new("Integrity", vec![Block::Facts(f), table]))
+    let mut blocks = vec![Block::Facts(f), table];
+    if let Some(k) = &v.keyspace {
+        let header = vec!["prefix", "keys", "keys and values", "share of keys"];
+        blocks.push(Block::table(header, super::contents::rows(k)));
+    }
+    Some(Section::new("Integrity", blocks))
 }

@@ -72,20 +72,14 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
         m.push(vec!["RTO phases".to_string(), phases.join(" · ")]);
     }
     if let Some(k) = r.verification.as_ref().and_then(|v| v.keyspace.as_ref()) {
-        let per: Vec<String> = k
-            .per_prefix
-            .iter()
-            .map(|(p, n)| format!("{p} {n}"))
+        for (fact, value) in super::contents::facts(r, k) {
+            m.push(vec![fact, value]);
+        }
+        let groups: Vec<String> = super::contents::rows(k)
+            .into_iter()
+            .map(|g| format!("{}  {} keys  {}  {}", g[0], g[1], g[2], g[3]))
             .collect();
-        m.push(vec![
-            "snapshot contents".to_string(),
-            format!(
-                "revision {}, {} keys: {}",
-                k.revision,
-                k.keys,
-                per.join(", ")
-            ),
-        ]);
+        m.push(vec!["keys by prefix".to_string(), groups.join("\n")]);
     }
     if let Some(t) = &r.tls {
         m.push(vec![

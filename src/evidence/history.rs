@@ -6,7 +6,7 @@
 
 use super::chain::{self, LinkState};
 use crate::record::{RunReport, Verdict};
-use crate::report::noise::{judge, Better, Judgement};
+use crate::report::noise::{floor, judge, recovery_floor, Better, Judgement};
 use std::path::{Path, PathBuf};
 
 /// How many earlier passing runs make the rolling baseline.
@@ -291,6 +291,12 @@ fn points(
     let mut usual: Vec<f64> = gaps.iter().flatten().copied().collect();
     usual.sort_by(f64::total_cmp);
     let usual = (usual.len() >= 2).then(|| usual[usual.len() / 2]);
+    // Recovery times carry a random election wait (`report::noise::recovery_floor`).
+    let election_ms = members
+        .iter()
+        .map(|x| x.1.cluster.election_timeout.as_millis() as u64)
+        .max()
+        .unwrap_or(0);
     let mut out: Vec<Point> = Vec::new();
     for (i, (dir, r)) in members.iter().map(|x| (&x.0, &x.1)).enumerate() {
         let values: Vec<Option<f64>> = figures.iter().map(|f| value(r, f)).collect();
@@ -306,7 +312,12 @@ fn points(
                     .filter_map(|p| p.values[k])
                     .take(WINDOW)
                     .collect();
-                judge(f.better, &earlier, current, pct, f.unit)
+                let least = if f.unit == "ms" && f.name != "RPO" {
+                    recovery_floor(election_ms)
+                } else {
+                    floor(f.unit)
+                };
+                judge(f.better, &earlier, current, pct, least)
             })
             .collect();
         let gap = if i == 0 { None } else { gaps[i - 1] };

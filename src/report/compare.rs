@@ -11,7 +11,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table}
 use std::io::{self, Write};
 
 pub use super::noise::Better;
-use super::noise::{judge, Judgement, MIN_SAMPLES};
+use super::noise::{floor, judge, recovery_floor, Judgement, MIN_SAMPLES};
 
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -53,10 +53,11 @@ impl Comparison {
     }
 }
 
-/// `noise_unit` picks the floor (`report::noise::floor`): a percentile's is not a recovery time's.
+/// `floor` is the smallest change that counts (`report::noise`): a percentile's is not a
+/// recovery time's.
 fn row(
     figure: String,
-    (unit, noise_unit): (&'static str, &'static str),
+    (unit, floor): (&'static str, f64),
     better: Better,
     (b, c): (Option<f64>, Option<f64>),
     samples: Option<(u64, u64)>,
@@ -67,7 +68,7 @@ fn row(
         _ => None,
     };
     let judgement = match (b, c) {
-        (Some(b), Some(c)) => judge(better, &[b], c, pct, noise_unit),
+        (Some(b), Some(c)) => judge(better, &[b], c, pct, floor),
         _ => None,
     };
     let worse = judgement.as_ref().is_some_and(|j| j.worse);
@@ -102,6 +103,9 @@ type Figure = fn(&RunReport) -> Option<f64>;
 
 pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f64) -> Comparison {
     let (b, c, pct) = (baseline, current, max_regression_pct);
+    // Recovery times carry a random election wait: their floor grows with the election timeout.
+    let election_ms = b.cluster.election_timeout.max(c.cluster.election_timeout);
+    let recovery = recovery_floor(election_ms.as_millis() as u64);
     let fixed: [(&str, &'static str, Better, Figure); 6] = [
         ("RTO (first quorum write)", "ms", Better::Lower, |r| {
             r.restore.as_ref().map(|x| x.rto_first_write_ms as f64)
@@ -137,9 +141,14 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
     let mut rows: Vec<Row> = fixed
         .iter()
         .map(|(name, unit, better, f)| {
+            let least = if name.starts_with("RTO") {
+                recovery
+            } else {
+                floor(unit)
+            };
             row(
                 name.to_string(),
-                (unit, unit),
+                (unit, least),
                 *better,
                 (f(b), f(c)),
                 None,
@@ -159,7 +168,7 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
         };
         rows.push(row(
             format!("snapshot {name}"),
-            ("MB/s", "MB/s"),
+            ("MB/s", floor("MB/s")),
             Better::Higher,
             (mbs(b), mbs(c)),
             None,
@@ -182,7 +191,7 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
         };
         rows.push(row(
             format!("fault {name}: writes unavailable"),
-            ("ms", "ms"),
+            ("ms", recovery),
             Better::Lower,
             (unavailable(&fb), unavailable(&fc)),
             None,
@@ -190,7 +199,7 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
         ));
         rows.push(row(
             format!("fault {name}: time to new leader"),
-            ("ms", "ms"),
+            ("ms", recovery),
             Better::Lower,
             (leader(&fb), leader(&fc)),
             None,
@@ -216,7 +225,7 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
         };
         rows.push(row(
             format!("p99 {name}"),
-            ("ms", "ms p99"),
+            ("ms", floor("ms p99")),
             Better::Lower,
             (xb.map(|p| p.p99_ms), xc.map(|p| p.p99_ms)),
             samples,

@@ -16,10 +16,17 @@ pub enum Better {
     Higher,
 }
 
-/// The smallest change that can count, in the figure's unit: a second of recovery or
-/// unavailability (`ms`; two runs of the same drill on an idle 2-core machine differ by half
-/// that), 5 ms of a latency percentile (`ms p99`), and 20 writes or revisions (counts: at 50
-/// writes/s, 0.4 s of the writer's work).
+/// The smallest change of a recovery time (RTO, unavailability, time to a new leader) that can
+/// count: a second, plus one election timeout. A member waits a random time between one and two
+/// election timeouts before it campaigns, so two runs of the same drill differ by up to one
+/// election timeout from that alone (measured: 2.8 s and 4.0 s to the first write, at 1 s).
+pub fn recovery_floor(election_timeout_ms: u64) -> f64 {
+    1000.0 + election_timeout_ms as f64
+}
+
+/// The smallest change that can count, in the figure's unit: a second (`ms`; see
+/// `recovery_floor` for recovery times), 5 ms of a latency percentile (`ms p99`), and 20 writes
+/// or revisions (counts: at 50 writes/s, 0.4 s of the writer's work).
 pub fn floor(unit: &str) -> f64 {
     match unit {
         "ms" => 1000.0,
@@ -81,13 +88,14 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// Judges `current` against `baseline` runs (at least one). `pct` is the threshold in percent.
+/// Judges `current` against `baseline` runs (at least one). `pct` is the threshold in percent;
+/// `floor` the smallest change that counts (`floor`, `recovery_floor`).
 pub fn judge(
     better: Better,
     baseline: &[f64],
     current: f64,
     pct: f64,
-    unit: &str,
+    floor: f64,
 ) -> Option<Judgement> {
     if baseline.is_empty() {
         return None;
@@ -100,7 +108,7 @@ pub fn judge(
     } else {
         0.0
     };
-    let tolerance = (base.abs() * pct / 100.0).max(floor(unit)).max(spread);
+    let tolerance = (base.abs() * pct / 100.0).max(floor).max(spread);
     let change = match better {
         Better::Lower => current - base,
         Better::Higher => base - current,
@@ -128,15 +136,15 @@ mod tests {
     #[test]
     fn a_change_inside_the_floor_or_the_spread_is_noise() {
         // p99 6.0 → 9.5 ms: +58%, but under the 5 ms floor.
-        let j = judge(Better::Lower, &[6.0], 9.5, 20.0, "ms p99").unwrap();
+        let j = judge(Better::Lower, &[6.0], 9.5, 20.0, floor("ms p99")).unwrap();
         assert!(!j.worse, "{j:?}");
-        // RTO 2200 → 2500 ms with earlier runs spread 1900..2700: noise.
+        // RTO around 22 s, earlier runs spread 19..27 s: 29 s is noise.
         let j = judge(
             Better::Lower,
-            &[2200.0, 1900.0, 2700.0, 2400.0],
-            2900.0,
+            &[22000.0, 19000.0, 27000.0, 24000.0],
+            29000.0,
             20.0,
-            "ms",
+            floor("ms"),
         )
         .unwrap();
         assert!(!j.worse, "{j:?}");
@@ -145,20 +153,32 @@ mod tests {
 
     #[test]
     fn a_real_slowdown_is_clear_and_a_near_one_is_marginal() {
-        let j = judge(Better::Lower, &[2200.0, 2300.0, 2250.0], 7000.0, 20.0, "ms").unwrap();
+        let j = judge(
+            Better::Lower,
+            &[2200.0, 2300.0, 2250.0],
+            7000.0,
+            20.0,
+            recovery_floor(1000),
+        )
+        .unwrap();
         assert_eq!(j.baseline, 2250.0);
         assert!(j.worse && j.margin >= 2.0, "{j:?}");
         assert!(j.sureness().starts_with("clear"));
-        let j = judge(Better::Lower, &[2000.0], 2500.0, 20.0, "ms").unwrap();
-        assert!(!j.worse, "half a second is inside the floor: {j:?}");
-        let j = judge(Better::Lower, &[2000.0], 3200.0, 20.0, "ms").unwrap();
+        // 2.8 s → 4.0 s to the first write at a 1 s election timeout: measured noise.
+        let j = judge(Better::Lower, &[2756.0], 4019.0, 20.0, recovery_floor(1000)).unwrap();
+        assert!(!j.worse, "inside one election timeout and a second: {j:?}");
+        let j = judge(Better::Lower, &[2000.0], 4500.0, 20.0, recovery_floor(1000)).unwrap();
         assert!(j.worse && j.margin < 2.0, "{j:?}");
         assert!(j.sureness().starts_with("marginal"));
         // Throughput: lower is worse.
-        let j = judge(Better::Higher, &[100.0], 50.0, 20.0, "MB/s").unwrap();
+        let j = judge(Better::Higher, &[100.0], 50.0, 20.0, floor("MB/s")).unwrap();
         assert!(j.worse);
         // From zero lost writes to one.
-        assert!(judge(Better::Lower, &[0.0], 1.0, 20.0, "").unwrap().worse);
-        assert!(judge(Better::Lower, &[], 1.0, 20.0, "").is_none());
+        assert!(
+            judge(Better::Lower, &[0.0], 1.0, 20.0, floor(""))
+                .unwrap()
+                .worse
+        );
+        assert!(judge(Better::Lower, &[], 1.0, 20.0, floor("")).is_none());
     }
 }

@@ -291,13 +291,9 @@ fn points(
     let mut usual: Vec<f64> = gaps.iter().flatten().copied().collect();
     usual.sort_by(f64::total_cmp);
     let usual = (usual.len() >= 2).then(|| usual[usual.len() / 2]);
-    // Recovery times carry a random election wait (`report::noise::recovery_floor`).
-    let election_ms = members
-        .iter()
-        .map(|x| x.1.cluster.election_timeout.as_millis() as u64)
-        .max()
-        .unwrap_or(0);
     let mut out: Vec<Point> = Vec::new();
+    // Each run's election timeout, for the floor of recovery times over its baseline runs.
+    let mut elections: Vec<u64> = Vec::new();
     for (i, (dir, r)) in members.iter().map(|x| (&x.0, &x.1)).enumerate() {
         let values: Vec<Option<f64>> = figures.iter().map(|f| value(r, f)).collect();
         let judgements = figures
@@ -305,13 +301,18 @@ fn points(
             .enumerate()
             .map(|(k, f)| {
                 let current = values[k]?;
-                let earlier: Vec<f64> = out
+                let earlier: Vec<(f64, u64)> = out
                     .iter()
+                    .zip(&elections)
                     .rev()
-                    .filter(|p| p.verdict == Verdict::Passed)
-                    .filter_map(|p| p.values[k])
+                    .filter(|(p, _)| p.verdict == Verdict::Passed)
+                    .filter_map(|(p, e)| p.values[k].map(|v| (v, *e)))
                     .take(WINDOW)
                     .collect();
+                // Recovery times carry a random election wait (`report::noise::recovery_floor`),
+                // as long as the baseline runs' election timeout.
+                let election_ms = earlier.iter().map(|x| x.1).max().unwrap_or(0);
+                let earlier: Vec<f64> = earlier.iter().map(|x| x.0).collect();
                 let least = if f.unit == "ms" && f.name != "RPO" {
                     recovery_floor(election_ms)
                 } else {
@@ -325,6 +326,7 @@ fn points(
             (Some(g), Some(u)) if u > 0.0 && g > 1.5 * u => Some(g),
             _ => None,
         };
+        elections.push(r.cluster.election_timeout.as_millis() as u64);
         out.push(Point {
             dir: dir.clone(),
             run_id: r.run_id.clone(),

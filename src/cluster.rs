@@ -33,6 +33,13 @@ pub enum ClusterError {
     },
     #[error("cluster not healthy after {after:?}: {last}")]
     Unhealthy { after: Duration, last: String },
+    #[error("{member}: {wanted} not seen within {after:?}; last: {last}")]
+    NotReady {
+        member: String,
+        wanted: String,
+        after: Duration,
+        last: String,
+    },
 }
 
 /// One running member.
@@ -194,6 +201,45 @@ pub async fn within<T>(
         }),
         Ok(Ok(v)) => Ok(v),
     }
+}
+
+/// Asks `member` for its status every `every` until `accept` takes an answer, or until
+/// `deadline` passes: then the error says what was `wanted` and what was last seen. The one loop
+/// behind every "wait until this member …".
+pub async fn poll_status<T>(
+    member: &Member,
+    wanted: &str,
+    every: Duration,
+    deadline: Duration,
+    mut accept: impl FnMut(&etcd_client::StatusResponse) -> Result<T, String>,
+) -> Result<T, ClusterError> {
+    let client = connect(&[member.endpoint()]).await?;
+    let start = Instant::now();
+    let mut last = String::from("no answer");
+    while start.elapsed() < deadline {
+        let mut c = client.clone();
+        match within(
+            "status",
+            &member.name,
+            Duration::from_millis(500),
+            c.status(),
+        )
+        .await
+        {
+            Ok(s) => match accept(&s) {
+                Ok(v) => return Ok(v),
+                Err(seen) => last = seen,
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(every).await;
+    }
+    Err(ClusterError::NotReady {
+        member: member.name.clone(),
+        wanted: wanted.to_string(),
+        after: deadline,
+        last,
+    })
 }
 
 /// Runs a membership change. With `--strict-reconfig-check` (etcd's default) the leader refuses

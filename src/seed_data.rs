@@ -113,16 +113,20 @@ async fn txn_with_retries(
     }
 }
 
-/// Whether an error is a deadline, the harness's or the client's.
+/// Whether an error is a deadline, the harness's or the client's, judged by its gRPC status
+/// code: DEADLINE_EXCEEDED (the call's deadline), CANCELLED (tonic's own timeout, "Timeout
+/// expired") and UNAVAILABLE (etcd's "request timed out", and a member that cannot be reached
+/// for a moment: both pass when the disk catches up).
 fn timed_out(e: &ClusterError) -> bool {
+    const CANCELLED: i32 = 1;
+    const DEADLINE_EXCEEDED: i32 = 4;
+    const UNAVAILABLE: i32 = 14;
     match e {
         ClusterError::Timeout { .. } => true,
-        ClusterError::Etcd { source, .. } => {
-            let text = source.to_string();
-            ["Timeout expired", "DeadlineExceeded", "request timed out"]
-                .iter()
-                .any(|t| text.contains(t))
-        }
+        ClusterError::Etcd {
+            source: etcd_client::Error::GRpcStatus(status),
+            ..
+        } => [CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE].contains(&i32::from(status.code())),
         _ => false,
     }
 }
@@ -271,5 +275,42 @@ mod tests {
                 "/s/0000000004 is missing"
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    fn grpc(status: tonic::Status) -> ClusterError {
+        ClusterError::Etcd {
+            op: "txn",
+            target: "the cluster".into(),
+            source: etcd_client::Error::GRpcStatus(status),
+        }
+    }
+
+    #[test]
+    fn deadlines_and_etcds_request_timeout_are_retried_other_errors_are_not() {
+        assert!(timed_out(&grpc(tonic::Status::unavailable(
+            "etcdserver: request timed out"
+        ))));
+        assert!(timed_out(&grpc(tonic::Status::deadline_exceeded(
+            "deadline"
+        ))));
+        assert!(timed_out(&grpc(tonic::Status::cancelled(
+            "Timeout expired"
+        ))));
+        assert!(!timed_out(&grpc(tonic::Status::invalid_argument(
+            "etcdserver: too many operations in txn request"
+        ))));
+        assert!(!timed_out(&grpc(tonic::Status::resource_exhausted(
+            "etcdserver: mvcc: database space exceeded"
+        ))));
+        assert!(timed_out(&ClusterError::Timeout {
+            op: "txn",
+            target: "the cluster".into(),
+            after: Duration::from_secs(30),
+        }));
     }
 }

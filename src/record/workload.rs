@@ -92,6 +92,32 @@ pub struct WorkloadLog {
     pub(crate) last_success_ms: Option<u64>,
 }
 
+/// Writes unavailable during a span of the run (a fault, an upgrade): the longest window that
+/// overlaps it (a window still open counts up to `to_ms`), and the failed writes of every
+/// overlapping window. One computation for every step that reports unavailability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Unavailable {
+    pub longest_ms: Option<u64>,
+    pub failed_writes: u64,
+}
+
+impl WorkloadLog {
+    pub fn unavailable_between(&self, from_ms: u64, to_ms: u64) -> Unavailable {
+        let windows: Vec<&Window> = self
+            .unavailability
+            .iter()
+            .filter(|x| x.from_ms <= to_ms && x.to_ms.unwrap_or(to_ms) >= from_ms)
+            .collect();
+        Unavailable {
+            longest_ms: windows
+                .iter()
+                .map(|x| x.to_ms.unwrap_or(to_ms).saturating_sub(x.from_ms))
+                .max(),
+            failed_writes: windows.iter().map(|x| x.failed_writes).sum(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct Jump {
     pub from: i64,
@@ -176,4 +202,36 @@ pub struct Bucket {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+}
+
+#[cfg(test)]
+mod unavailable_tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_overlapping_window_counts_and_an_open_one_runs_to_the_end() {
+        let w = |from_ms, to_ms, failed_writes| Window {
+            from_ms,
+            to_ms,
+            failed_writes,
+        };
+        let log = WorkloadLog {
+            unavailability: vec![
+                w(100, Some(300), 2),
+                w(1000, Some(1800), 5),
+                w(5000, None, 1),
+            ],
+            ..Default::default()
+        };
+        let u = log.unavailable_between(200, 2000);
+        assert_eq!(
+            u,
+            Unavailable {
+                longest_ms: Some(800),
+                failed_writes: 7
+            }
+        );
+        assert_eq!(log.unavailable_between(4000, 5600).longest_ms, Some(600));
+        assert_eq!(log.unavailable_between(2000, 4000), Unavailable::default());
+    }
 }

@@ -166,17 +166,9 @@ async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepE
     }
     if let Some(w) = &ctx.workload {
         let end = record.recovered_ms.unwrap_or(ctx.clock.ms());
-        let log = w.log();
-        let windows: Vec<_> = log
-            .unavailability
-            .iter()
-            .filter(|x| x.from_ms <= end && x.to_ms.unwrap_or(end) >= record.injected_ms)
-            .collect();
-        record.unavailable_ms = windows
-            .iter()
-            .map(|x| x.to_ms.unwrap_or(end).saturating_sub(x.from_ms))
-            .max();
-        record.failed_writes = windows.iter().map(|x| x.failed_writes).sum();
+        let u = w.log().unavailable_between(record.injected_ms, end);
+        record.unavailable_ms = u.longest_ms;
+        record.failed_writes = u.failed_writes;
     }
     Ok(record)
 }

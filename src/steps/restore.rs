@@ -297,18 +297,10 @@ async fn wait_leader(cluster: &Cluster) -> Result<Leader, StepError> {
 /// Polls every member's status until each answers (the members started after the quorum are
 /// still loading their db). Bounded by the step deadline.
 async fn serving(cluster: &Cluster) -> Result<(), StepError> {
+    // At production size a member loads a db of several GB before it answers.
+    let deadline = Duration::from_secs(600);
     for m in &cluster.members {
-        let c = connect(&[m.endpoint()]).await?;
-        loop {
-            let mut c = c.clone();
-            if within("status", &m.name, Duration::from_millis(200), c.status())
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            tokio::time::sleep(PROBE).await;
-        }
+        crate::cluster::poll_status(m, "an answer", PROBE, deadline, |_| Ok(())).await?;
     }
     Ok(())
 }

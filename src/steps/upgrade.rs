@@ -7,7 +7,7 @@
 
 use super::{Ctx, StepError};
 use crate::checks;
-use crate::cluster::{connect, wait_stable, within, Cluster};
+use crate::cluster::{wait_stable, Cluster};
 use crate::events::StepOutcome;
 use crate::record::{MemberUpgrade, UpgradeRecord};
 use std::time::{Duration, Instant};
@@ -88,39 +88,28 @@ async fn stop(cluster: &Cluster, name: &str) -> Result<(), StepError> {
 
 /// Waits until `name` answers and reports `version`; returns what it reported.
 async fn answers_on(cluster: &Cluster, name: &str, version: &str) -> Result<String, StepError> {
-    let endpoint = cluster
+    let member = cluster
         .members
         .iter()
         .find(|m| m.name == name)
-        .map(|m| m.endpoint())
         .ok_or_else(|| StepError::Precondition(format!("no member {name}")))?;
-    let client = connect(&[endpoint]).await?;
-    let start = Instant::now();
-    let mut last = String::from("no answer");
-    while start.elapsed() < MEMBER {
-        let mut c = client.clone();
-        match within("status", name, Duration::from_millis(500), c.status()).await {
-            Ok(s) if s.version() == version => return Ok(s.version().to_string()),
-            Ok(s) => last = format!("version {}", s.version()),
-            Err(e) => last = e.to_string(),
+    let wanted = format!("etcd {version} answering after the upgrade");
+    let every = Duration::from_millis(100);
+    crate::cluster::poll_status(member, &wanted, every, MEMBER, |s| {
+        if s.version() == version {
+            Ok(s.version().to_string())
+        } else {
+            Err(format!("version {}", s.version()))
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(StepError::Precondition(format!(
-        "{name} did not answer on etcd {version} within {MEMBER:?} after the upgrade: {last}"
-    )))
+    })
+    .await
+    .map_err(|e| StepError::Precondition(e.to_string()))
 }
 
 /// The longest window without a successful write that overlaps [from, to].
 fn unavailable(ctx: &Ctx<'_>, from: u64, to: u64) -> Option<u64> {
     let w = ctx.workload.as_ref()?;
-    w.log()
-        .unavailability
-        .iter()
-        .filter(|x| x.from_ms <= to && x.to_ms.unwrap_or(to) >= from)
-        .map(|x| x.to_ms.unwrap_or(to).saturating_sub(x.from_ms))
-        .max()
-        .or(Some(0))
+    w.log().unavailable_between(from, to).longest_ms.or(Some(0))
 }
 
 /// The cluster version from a member's `/version` (`etcdcluster`): it moves to the new minor

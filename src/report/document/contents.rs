@@ -24,7 +24,7 @@ pub fn facts(r: &RunReport, k: &KeyspaceSummary) -> Vec<(String, String)> {
         out.push((
             "database size".to_string(),
             format!(
-                "{}: {:.0}% of the {:.1} GiB backend quota",
+                "{}: {:.1}% of the {:.1} GiB backend quota",
                 mb(db),
                 db as f64 * 100.0 / quota.max(1) as f64,
                 quota as f64 / (1u64 << 30) as f64

@@ -87,15 +87,8 @@ fn target(t: &Spanned<Target>, members: u32, single: bool, problems: &mut Vec<Pr
     let at = &t.referenced;
     match &t.value {
         Target::Member(m) => {
-            let known = crate::plan::member_names(members);
-            if !known.contains(m) {
-                problems.push(Problem::at(
-                    at,
-                    format!(
-                        "expected one of the members {}, found {m:?}",
-                        known.join(", ")
-                    ),
-                ));
+            if let Some(wrong) = crate::plan::unknown_member(m, members) {
+                problems.push(Problem::at(at, wrong));
             }
         }
         Target::Follower | Target::Minority if members < 3 => {

@@ -527,16 +527,9 @@ fn member_images(
         .as_ref()
         .and_then(|v| crate::versions::find(&v.value))
         .unwrap_or_else(crate::versions::default_release);
-    let names = member_names(c.members.value);
     for (member, version) in &m.value {
-        if !names.contains(member) {
-            problems.push(Problem::at(
-                at,
-                format!(
-                    "expected a member name ({}), found {member}",
-                    names.join(", ")
-                ),
-            ));
+        if let Some(wrong) = unknown_member(member, c.members.value) {
+            problems.push(Problem::at(at, wrong));
             continue;
         }
         let Some(r) = crate::versions::find(version) else {
@@ -772,6 +765,18 @@ pub fn verify_snapshot(
     }
     let path = std::path::Path::new("verify-snapshot");
     plan(crate::scenario::load_str(path, &yaml)?)
+}
+
+/// Why `name` is not a member of an `n`-member cluster, or `None` when it is: one message for
+/// every place a scenario names a member.
+pub fn unknown_member(name: &str, n: u32) -> Option<String> {
+    let known = member_names(n);
+    (!known.iter().any(|k| k == name)).then(|| {
+        format!(
+            "expected one of the members {}, found {name:?}",
+            known.join(", ")
+        )
+    })
 }
 
 /// The members' names, `etcd-1` … `etcd-N`: a plan, a cluster and a report name them alike.

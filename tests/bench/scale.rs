@@ -209,6 +209,13 @@ struct ByHand {
     labels: Vec<String>,
 }
 
+/// A by-hand run that panics (a command failed) still leaves nothing behind.
+impl Drop for ByHand {
+    fn drop(&mut self) {
+        self.sweep();
+    }
+}
+
 impl ByHand {
     fn name(&self, what: &str) -> String {
         format!("etcd-drill-{}-{what}", self.id)
@@ -448,6 +455,8 @@ async fn by_hand(keys: u64) -> Phases {
         &[
             "etcdctl",
             "--endpoints=http://etcd-1:2379",
+            // HashKV reads the whole db: at 4 GiB it takes longer than the 5 s default.
+            "--command-timeout=300s",
             "endpoint",
             "hashkv",
             "--cluster",
@@ -458,6 +467,7 @@ async fn by_hand(keys: u64) -> Phases {
         &[
             "etcdctl",
             "--endpoints=http://etcd-1:2379",
+            "--command-timeout=300s",
             "get",
             "/bench/",
             "--prefix",

@@ -245,11 +245,12 @@ pub async fn notify(url: &str, payload: &Value, deadline: Duration) -> Result<u1
 /// are comments to it).
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
 
-/// PUTs a run's `metrics.prom` to a Pushgateway, grouped by job `etcd_drill` and the scenario,
-/// so each scenario's newest run replaces its previous one. Same deadline rules as `notify`.
+/// PUTs a run's `metrics.prom` to a Pushgateway, grouped by job `etcd_drill`, the scenario and
+/// the etcd version, so each one's newest run replaces its previous one (a matrix over
+/// versions keeps one group per version). Same deadline rules as `notify`.
 pub async fn push_metrics(
     gateway: &str,
-    scenario: &str,
+    (scenario, etcd_version): (&str, &str),
     metrics: String,
     deadline: Duration,
 ) -> Result<u16, NotifyError> {
@@ -263,7 +264,8 @@ pub async fn push_metrics(
         .path_segments_mut()
         .map_err(|()| bad("cannot take a path".into()))?
         .pop_if_empty()
-        .extend(["metrics", "job", "etcd_drill", "scenario", scenario]);
+        .extend(["metrics", "job", "etcd_drill", "scenario", scenario])
+        .extend(["etcd_version", etcd_version]);
     let request = Request {
         kind: "pushgateway",
         url: gateway,

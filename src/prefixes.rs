@@ -2,7 +2,8 @@
 //! grouping depth chosen from what the keyspace turned out to be. Every depth from 1 to
 //! `MAX_DEPTH` is counted at once (at most `CAP` groups each; later new prefixes of a full
 //! depth go to its overflow), then the summary takes the depth that fits: the first with
-//! enough groups to say something and none holding most keys, never one too fine to read.
+//! enough groups to say something and none holding half the keys, never one with about a
+//! group per key.
 //! `/registry/pods/ns/name` groups as `/registry/pods/` in a Kubernetes keyspace;
 //! `/ext/1` … `/ext/500` group as `/ext/`, not one group per key.
 
@@ -14,8 +15,6 @@ pub const MAX_DEPTH: usize = 4;
 pub const CAP: usize = 4096;
 /// Groups shown; the rest are summed.
 pub const TOP: usize = 12;
-/// A depth with more groups than this is too fine to read.
-const READABLE: usize = 64;
 /// Enough groups to stop refining, when none holds half the keys.
 const ENOUGH: usize = 8;
 
@@ -78,7 +77,9 @@ impl PrefixTally {
         let mut chosen = 1;
         for d in 1..=MAX_DEPTH {
             let at = &self.depths[d - 1];
-            if d > 1 && (at.full || at.groups.len() > READABLE) {
+            // Too fine: more groups than the tally keeps, or about one group per key (the
+            // output stays short either way: the largest `TOP`, the rest summed).
+            if d > 1 && (at.full || at.groups.len() as u64 * 2 > self.keys) {
                 break;
             }
             chosen = d;
@@ -184,6 +185,21 @@ mod tests {
         assert_eq!(s.groups[0].prefix, "/ext/");
         assert_eq!(s.groups[0].keys, 500);
         assert!(s.rest.is_none());
+    }
+
+    #[test]
+    fn a_cluster_with_many_resources_still_groups_by_resource() {
+        // 50 built-in resources and 40 CRD groups: 90 groups at depth 2.
+        let mut t = PrefixTally::default();
+        for r in 0..90 {
+            for o in 0..20 {
+                t.count(format!("/registry/r{r}/ns/o{o}").as_bytes(), b"v");
+            }
+        }
+        let s = t.finish(1);
+        assert_eq!(s.depth, 2, "{s:?}");
+        assert_eq!(s.groups.len(), TOP);
+        assert_eq!(s.rest.expect("rest").prefix, "78 other prefixes");
     }
 
     #[test]

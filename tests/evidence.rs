@@ -45,7 +45,8 @@ fn month(
     r.verdict = verdict;
     r.restore.as_mut().expect("restore").rto_first_write_ms = rto_ms;
     r.evidence = Some(EvidenceInfo {
-        previous: chain::previous_link(root, &r.scenario.name, None).expect("link"),
+        previous: chain::previous_link(root, &r.scenario.name, &r.cluster.image, None)
+            .expect("link"),
         signed_by_key_id: signer.map(|s| s.key_id().to_string()),
     });
     let dir = root.join(&r.run_id);
@@ -300,11 +301,74 @@ fn history_marks_a_regression_a_failed_month_and_a_missing_month() {
         "{html}"
     );
     assert!(html.matches("<figure>").count() >= 4, "{html}");
-    assert!(html.contains("#c0392b"), "the regressed point is red");
+    assert!(
+        html.contains("fill=\"#c0392b\"><title>20260901-060000-0009"),
+        "September's regressed point is red"
+    );
 
     let (code, _, err) = bin(&["history", &format!("{}/nothing-*", s(root))]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("matches no run"), "{err}");
+
+    // Some months only: August links to July, which is outside the selection, not missing.
+    std::fs::write(root.join("junit.xml"), "<testsuites/>").expect("a file beside the runs");
+    let (code, out, err) = bin(&[
+        "history",
+        &format!("{}/*", s(root)),
+        "--max-regression",
+        "400",
+    ]);
+    assert!(!err.contains("junit.xml"), "a glob takes runs only: {err}");
+    assert_eq!(
+        code, 1,
+        "July is still missing inside the selection: {out}{err}"
+    );
+    let (code, out, err) = bin(&[
+        "history",
+        &format!("{}/2026080*", s(root)),
+        &format!("{}/2026090*", s(root)),
+    ]);
+    assert!(
+        !err.contains("chain"),
+        "a link before the selection is no break: {out}{err}"
+    );
+    assert_eq!(code, 1, "September still regressed against August: {err}");
+
+    // A report.json edited in place, without resealing: the month is marked.
+    let aug = root.join("20260801-060000-0008/report.json");
+    let text = std::fs::read_to_string(&aug)
+        .expect("read")
+        .replacen("2240", "2140", 1);
+    std::fs::write(&aug, text).expect("edit");
+    let (_, out, err) = bin(&["history", s(root)]);
+    assert!(out.contains("ALTERED"), "{out}");
+    assert!(
+        err.contains("20260801-060000-0008: report.json is not what its manifest says"),
+        "{err}"
+    );
+}
+
+#[test]
+fn verify_report_takes_a_relative_path_and_misses_no_removed_signature() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (sk, _) = keys(tmp.path());
+    let signer = sign::Signer::load(&sk).expect("key loads");
+    let runs = tmp.path().join("runs");
+    std::fs::create_dir_all(&runs).expect("mkdir");
+    month(&runs, 1, 2200, Verdict::Passed, Some(&signer));
+    let (feb, _) = month(&runs, 2, 2200, Verdict::Passed, Some(&signer));
+    let out = Command::new(env!("CARGO_BIN_EXE_etcd-drill"))
+        .current_dir(&runs)
+        .args(["verify-report", "20260201-060000-0002"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("linked to"), "{text}");
+    std::fs::remove_file(feb.join("MANIFEST.sha256.minisig")).expect("remove the signature");
+    let (code, out, _) = bin(&["verify-report", s(&feb)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("names signing key id"), "{out}");
 }
 
 #[test]
@@ -326,11 +390,7 @@ fn metrics_prom_is_valid_openmetrics_and_prometheus_text() {
     );
     assert_eq!(labels.get_label_value("run_id"), Some(r.run_id.as_str()));
     assert!(labels.get_label_value("etcd_version").is_some());
-    assert!(
-        format!("{:?}", sample.value).contains("2.187"),
-        "{:?}",
-        sample.value
-    );
+    assert_eq!(gauge(&sample.value), 2.187);
     for family in [
         "etcd_drill_passed",
         "etcd_drill_last_success_timestamp_seconds",
@@ -349,6 +409,13 @@ fn metrics_prom_is_valid_openmetrics_and_prometheus_text() {
     assert!(prom.families.contains_key("etcd_drill_passed"));
 }
 
+fn gauge(v: &openmetrics_parser::OpenMetricsValue) -> f64 {
+    match v {
+        openmetrics_parser::OpenMetricsValue::Gauge(n) => n.as_f64(),
+        other => panic!("not a gauge: {other:?}"),
+    }
+}
+
 #[test]
 fn a_failed_month_keeps_the_last_success_timestamp_of_the_one_before() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -364,13 +431,9 @@ fn a_failed_month_keeps_the_last_success_timestamp_of_the_one_before() {
         .next()
         .expect("sample");
     // 2026-01-01T06:00:22Z
-    assert!(
-        format!("{:?}", last.value).contains("1767247222"),
-        "{:?}",
-        last.value
-    );
+    assert_eq!(gauge(&last.value), 1_767_247_222.0);
     let passed = om.families.get("etcd_drill_passed").expect("passed");
-    assert!(format!("{:?}", passed.iter_samples().next().expect("s").value).contains('0'));
+    assert_eq!(gauge(&passed.iter_samples().next().expect("s").value), 0.0);
 }
 
 #[tokio::test]
@@ -386,6 +449,9 @@ async fn metrics_are_pushed_to_a_pushgateway_by_put() {
         let mut chunk = [0u8; 4096];
         loop {
             let n = sock.read(&mut chunk).await.expect("read");
+            if n == 0 {
+                break;
+            }
             buf.extend_from_slice(&chunk[..n]);
             let text = String::from_utf8_lossy(&buf);
             if let Some(head_end) = text.find("\r\n\r\n") {
@@ -412,7 +478,7 @@ async fn metrics_are_pushed_to_a_pushgateway_by_put() {
     let body = std::fs::read_to_string(dir.join("metrics.prom")).expect("metrics");
     let status = etcd_drill::notify::push_metrics(
         &format!("http://{addr}/"),
-        "evidence",
+        ("evidence", "3.5.30"),
         body.clone(),
         std::time::Duration::from_secs(5),
     )
@@ -421,7 +487,9 @@ async fn metrics_are_pushed_to_a_pushgateway_by_put() {
     assert_eq!(status, 200);
     let request = server.await.expect("server");
     assert!(
-        request.starts_with("PUT /metrics/job/etcd_drill/scenario/evidence HTTP/1.1"),
+        request.starts_with(
+            "PUT /metrics/job/etcd_drill/scenario/evidence/etcd_version/3.5.30 HTTP/1.1"
+        ),
         "{request}"
     );
     assert!(request

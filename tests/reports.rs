@@ -544,10 +544,10 @@ fn compare_shows_a_percentile_from_too_few_samples_without_gating_it() {
     assert_eq!(code, 0, "{out}");
     assert!(row(&out).contains("too few samples"), "{out}");
     // Hundreds of samples each: the same growth is a regression.
-    let base = run_dir(tmp.path(), "many-base", &with_phase(500, 6.0));
+    let base = run_dir(tmp.path(), "many-base", &with_phase(5000, 6.0));
     let (code, out, _) = compare(
         &base,
-        &run_dir(tmp.path(), "many", &with_phase(500, 30.0)),
+        &run_dir(tmp.path(), "many", &with_phase(5000, 30.0)),
         &[],
     );
     assert_eq!(code, 1, "{out}");

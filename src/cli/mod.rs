@@ -10,11 +10,11 @@ use crate::sandbox::{self, Runtime};
 use clap::{Parser, Subcommand};
 
 mod evidence;
+mod reports;
 mod run;
 pub use evidence::HistoryFormat;
 use run::{run_all, RunAll};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
@@ -291,12 +291,12 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
             };
             run_all(&[plan], &opts, cancel).await
         }
-        Command::Report { run, format } => report(&run, format),
+        Command::Report { run, format } => reports::report(&run, format),
         Command::Compare {
             baseline,
             current,
             max_regression,
-        } => compare(&baseline, &current, max_regression),
+        } => reports::compare(&baseline, &current, max_regression),
         Command::VerifyReport {
             run,
             public_key,
@@ -392,61 +392,6 @@ async fn image(command: ImageCommand) -> i32 {
                 }
             }
         }
-    }
-}
-
-/// `etcd-drill report`: one rendering of a finished run on stdout.
-fn report(run: &Path, format: Format) -> i32 {
-    let r = match crate::report::read::read_report(run) {
-        Ok(r) => r,
-        Err(e) => {
-            eprint(e);
-            return exit_codes::BAD_INPUT;
-        }
-    };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let written = format.render(&r, &mut out);
-    match written.and_then(|()| out.flush()) {
-        Ok(()) => exit_codes::PASSED,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_codes::PASSED,
-        Err(e) => {
-            eprint(format!("cannot write the report: {e}"));
-            exit_codes::ENVIRONMENT
-        }
-    }
-}
-
-/// `etcd-drill compare`: 0 when nothing regressed, 1 when something did, 2 on bad input.
-fn compare(baseline: &Path, current: &Path, max_regression: f64) -> i32 {
-    if !(max_regression.is_finite() && max_regression >= 0.0) {
-        eprint(format!(
-            "--max-regression must be a percentage of 0 or more, not {max_regression}"
-        ));
-        return exit_codes::BAD_INPUT;
-    }
-    let (b, c) = match (
-        crate::report::read::read_report(baseline),
-        crate::report::read::read_report(current),
-    ) {
-        (Ok(b), Ok(c)) => (b, c),
-        (b, c) => {
-            for e in [b.err(), c.err()].into_iter().flatten() {
-                eprint(e);
-            }
-            return exit_codes::BAD_INPUT;
-        }
-    };
-    let cmp = crate::report::compare::compare(&b, &c, max_regression);
-    if let Err(e) = crate::report::compare::render(&cmp, &mut std::io::stdout()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprint(format!("cannot print the comparison: {e}"));
-        }
-    }
-    if cmp.regressed() {
-        exit_codes::GATE_FAILED
-    } else {
-        exit_codes::PASSED
     }
 }
 

@@ -20,35 +20,13 @@ pub struct RunAll {
 }
 
 pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -> i32 {
-    // A signing key that does not open, or a --previous that is not a run of these
-    // scenarios, is bad input: refused before anything starts.
-    let signer = match opts.drill.sign_key.as_deref().map(Signer::load).transpose() {
+    let signer = match evidence_inputs(plans, &opts.drill) {
         Ok(s) => s,
         Err(e) => {
-            eprint(format!("--sign-key: {e}"));
+            eprint(e);
             return exit_codes::BAD_INPUT;
         }
     };
-    if let Some(prev) = &opts.drill.previous {
-        let names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
-        let found = names
-            .iter()
-            .any(|n| chain::previous_link(&opts.drill.report_dir, n, Some(prev)).is_ok());
-        if !found {
-            let why = names
-                .first()
-                .map(|n| chain::previous_link(&opts.drill.report_dir, n, Some(prev)))
-                .and_then(|r| r.err())
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            eprint(format!(
-                "--previous {} is not a sealed run of {}: {why}",
-                prev.display(),
-                names.join(", ")
-            ));
-            return exit_codes::BAD_INPUT;
-        }
-    }
     let mut linked_explicitly = false;
     // Network faults need this host's namespaces: refuse before anything starts.
     if let Err(e) = crate::faults::netns::preflight_plans(plans) {
@@ -102,15 +80,7 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
                 break;
             }
         };
-        // --previous links the first run of its scenario; later ones link to the run before.
-        let explicit = opts.drill.previous.as_deref().filter(|p| {
-            !linked_explicitly
-                && crate::report::read::read_report(p).is_ok_and(|r| r.scenario.name == plan.name)
-        });
-        linked_explicitly |= explicit.is_some();
-        let previous = chain::previous_link(&opts.drill.report_dir, &plan.name, explicit)
-            .ok()
-            .flatten();
+        let previous = link(plan, &opts.drill, &mut linked_explicitly);
         let evidence = Evidence {
             previous,
             signer: signer.as_ref(),
@@ -133,6 +103,61 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
     }
     finish_all(&reports, &opts.drill.report_dir);
     worst
+}
+
+/// A signing key that does not open, or a `--previous` that is not a sealed run of one of
+/// these scenarios, is bad input: refused before anything starts.
+fn evidence_inputs(plans: &[Plan], drill: &super::DrillArgs) -> Result<Option<Signer>, String> {
+    let signer = drill
+        .sign_key
+        .as_deref()
+        .map(Signer::load)
+        .transpose()
+        .map_err(|e| format!("--sign-key: {e}"))?;
+    if let Some(prev) = &drill.previous {
+        let tried: Vec<Result<_, _>> = plans
+            .iter()
+            .map(|p| chain::previous_link(&drill.report_dir, &p.name, &p.cluster.image, Some(prev)))
+            .collect();
+        if !tried.iter().any(|r| r.is_ok()) {
+            let why = tried
+                .into_iter()
+                .find_map(|r| r.err())
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            return Err(format!(
+                "--previous: not a sealed run of these scenarios: {why}"
+            ));
+        }
+    }
+    Ok(signer)
+}
+
+/// The link of `plan`'s run to the one before: `--previous` for the first run of its scenario,
+/// else the newest run of the scenario on the same image in the report dir. Says so when a run
+/// starts a new chain.
+fn link(
+    plan: &Plan,
+    drill: &super::DrillArgs,
+    linked_explicitly: &mut bool,
+) -> Option<crate::record::ChainLink> {
+    let explicit = drill.previous.as_deref().filter(|p| {
+        !*linked_explicitly
+            && crate::report::read::read_report(p).is_ok_and(|r| r.scenario.name == plan.name)
+    });
+    *linked_explicitly |= explicit.is_some();
+    let found = chain::previous_link(&drill.report_dir, &plan.name, &plan.cluster.image, explicit)
+        .ok()
+        .flatten();
+    if found.is_none() {
+        eprint(format!(
+            "note: no earlier run of {} on {} in {}: this run starts a new evidence chain (keep the report dir between runs, or pass --previous)",
+            plan.name,
+            plan.cluster.image,
+            drill.report_dir.display()
+        ));
+    }
+    found
 }
 
 /// After every drill: the combined JUnit file for CI, and a summary when there were several.
@@ -245,7 +270,13 @@ async fn push(gateway: &str, report: &RunReport) {
     }
     let body = String::from_utf8_lossy(&body).into_owned();
     let deadline = std::time::Duration::from_secs(10);
-    match crate::notify::push_metrics(gateway, &report.scenario.name, body, deadline).await {
+    let version = report
+        .environment
+        .etcd_version
+        .as_deref()
+        .unwrap_or("unknown");
+    let group = (report.scenario.name.as_str(), version);
+    match crate::notify::push_metrics(gateway, group, body, deadline).await {
         Ok(_) => eprint(format!(
             "metrics pushed to {}",
             crate::notify::redact(gateway)

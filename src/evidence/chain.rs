@@ -35,11 +35,14 @@ pub fn link_to(dir: &Path, report: &RunReport) -> std::io::Result<ChainLink> {
     })
 }
 
-/// The link for a new run of `scenario`: to `explicit` when given (it must be a sealed run of
-/// the same scenario), else to the newest sealed run of `scenario` in `report_dir`, if any.
+/// The link for a new run of `scenario` on `image`: to `explicit` when given (it must be a
+/// sealed run of the same scenario), else to the newest sealed run of `scenario` on the same
+/// image in `report_dir`, if any. One chain per scenario and etcd image: a matrix over
+/// versions keeps one chain per version, so a version's last success is its own.
 pub fn previous_link(
     report_dir: &Path,
     scenario: &str,
+    image: &str,
     explicit: Option<&Path>,
 ) -> Result<Option<ChainLink>, ChainError> {
     if let Some(dir) = explicit {
@@ -61,8 +64,8 @@ pub fn previous_link(
     }
     let newest = sealed_runs(report_dir)
         .into_iter()
-        .filter(|(_, r)| r.scenario.name == scenario)
-        .max_by(|a, b| a.1.started_at.cmp(&b.1.started_at));
+        .filter(|(_, r)| r.scenario.name == scenario && r.cluster.image == image)
+        .max_by(|a, b| (&a.1.started_at, &a.1.run_id).cmp(&(&b.1.started_at, &b.1.run_id)));
     Ok(newest.and_then(|(dir, r)| link_to(&dir, &r).ok()))
 }
 
@@ -97,6 +100,9 @@ pub enum LinkState {
     Intact { previous: PathBuf },
     /// The previous run is not among the runs at hand: removed, or kept elsewhere.
     Missing { run_id: String, started_at: String },
+    /// The previous run started before every run at hand of its scenario: the selection
+    /// begins after it (`history` over some months), which says nothing about the chain.
+    BeforeSelection { run_id: String },
     /// The previous run is here but its manifest changed after the link was made.
     Rewritten { previous: PathBuf, run_id: String },
 }
@@ -120,8 +126,11 @@ impl LinkState {
             LinkState::Missing { run_id, started_at } => format!(
                 "BROKEN: the previous run {run_id} (started {started_at}) is missing"
             ),
+            LinkState::BeforeSelection { run_id } => {
+                format!("linked to {run_id}, before the runs shown")
+            }
             LinkState::Rewritten { previous, run_id } => format!(
-                "BROKEN: the previous run {run_id} ({}) was changed after this run linked to it: its {MANIFEST} differs",
+                "BROKEN: the previous run {run_id} ({}) was changed after this run linked to it: its {MANIFEST} differs or is gone",
                 previous.display()
             ),
         }
@@ -189,7 +198,10 @@ mod tests {
         .1
         .scenario
         .name;
-        let jan = previous_link(root.path(), &name, None).unwrap().unwrap();
+        let image = crate::evidence::tests::report().cluster.image;
+        let jan = previous_link(root.path(), &name, &image, None)
+            .unwrap()
+            .unwrap();
         assert_eq!(jan.run_id, "x");
         assert_eq!(
             jan.last_passed_at.as_deref(),
@@ -202,7 +214,9 @@ mod tests {
             Verdict::GateFailed,
             Some(jan),
         );
-        let link = previous_link(root.path(), &name, None).unwrap().unwrap();
+        let link = previous_link(root.path(), &name, &image, None)
+            .unwrap()
+            .unwrap();
         assert_eq!(link.run_id, "y");
         assert_eq!(
             link.last_passed_at.as_deref(),
@@ -235,7 +249,7 @@ mod tests {
             Verdict::Passed,
             None,
         );
-        let e = previous_link(root.path(), "another", Some(&dir)).unwrap_err();
+        let e = previous_link(root.path(), "another", "any", Some(&dir)).unwrap_err();
         assert!(e.to_string().contains("not another"), "{e}");
     }
 }

@@ -32,6 +32,8 @@ pub struct Point {
     /// One per `Series::figures`: against the rolling baseline, when there was one.
     pub judgements: Vec<Option<Judgement>>,
     pub link: LinkState,
+    /// Whether `report.json` is still what the run's manifest says (`None`: no manifest).
+    pub sealed: Option<bool>,
     /// Days since the previous run of the series, when it is more than 1.5 times the usual.
     pub unusual_gap_days: Option<f64>,
 }
@@ -76,6 +78,12 @@ impl History {
                         "{label}: run {}: chain {}",
                         p.run_id,
                         p.link.describe()
+                    ));
+                }
+                if p.sealed == Some(false) {
+                    out.push(format!(
+                        "{label}: run {}: report.json is not what its manifest says",
+                        p.run_id
                     ));
                 }
             }
@@ -129,16 +137,22 @@ pub fn collect(args: &[PathBuf]) -> (Vec<(PathBuf, RunReport)>, Vec<String>) {
     };
     for arg in args {
         let text = arg.to_string_lossy();
-        let paths: Vec<PathBuf> = if text.contains(['*', '?', '[']) {
+        // A path that exists is taken as it is, even with `[` in its name; otherwise a glob,
+        // whose matches count only when they are runs (a report dir also holds junit.xml and,
+        // in the README's recipe, history.html).
+        let paths: Vec<PathBuf> = if arg.exists() || !text.contains(['*', '?', '[']) {
+            vec![arg.clone()]
+        } else {
             match glob::glob(&text) {
-                Ok(paths) => paths.flatten().collect(),
+                Ok(paths) => paths
+                    .flatten()
+                    .filter(|p| p.join("report.json").is_file() || p.ends_with("report.json"))
+                    .collect(),
                 Err(e) => {
                     errors.push(format!("{text}: not a valid pattern: {e}"));
                     continue;
                 }
             }
-        } else {
-            vec![arg.clone()]
         };
         if paths.is_empty() {
             errors.push(format!("{text}: matches no run"));
@@ -318,7 +332,7 @@ fn points(
                 } else {
                     floor(f.unit)
                 };
-                judge(f.better, &earlier, current, pct, least)
+                judge(f.better, &earlier, current, pct, least, f.unit.is_empty())
             })
             .collect();
         let gap = if i == 0 { None } else { gaps[i - 1] };
@@ -327,6 +341,18 @@ fn points(
             _ => None,
         };
         elections.push(r.cluster.election_timeout.as_millis() as u64);
+        let mut link = chain::check_link(r, all);
+        // A link to a run older than every run shown: the selection starts after it.
+        if let LinkState::Missing { run_id, started_at } = &link {
+            if members
+                .first()
+                .is_some_and(|m| *started_at < m.1.started_at)
+            {
+                link = LinkState::BeforeSelection {
+                    run_id: run_id.clone(),
+                };
+            }
+        }
         out.push(Point {
             dir: dir.clone(),
             run_id: r.run_id.clone(),
@@ -334,7 +360,8 @@ fn points(
             verdict: r.verdict,
             values,
             judgements,
-            link: chain::check_link(r, all),
+            link,
+            sealed: crate::report::manifest::file_matches(dir, "report.json"),
             unusual_gap_days,
         });
     }

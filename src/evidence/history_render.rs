@@ -27,6 +27,9 @@ fn notes(s: &Series, p: &Point) -> Vec<String> {
     if p.link.broken() {
         out.push(format!("chain {}", p.link.describe()));
     }
+    if p.sealed == Some(false) {
+        out.push("ALTERED: report.json is not what its manifest says".into());
+    }
     if let Some(d) = p.unusual_gap_days {
         out.push(format!(
             "{d:.0} days since the previous run (longer than usual)"
@@ -232,10 +235,16 @@ pub fn html(h: &History, out: &mut dyn Write) -> io::Result<()> {
         }
         writeln!(out, "</tr></thead><tbody>")?;
         for p in &s.points {
-            let bad = p.verdict != Verdict::Passed || p.regressed(s) || p.link.broken();
+            let bad = p.verdict != Verdict::Passed
+                || p.regressed(s)
+                || p.link.broken()
+                || p.sealed == Some(false);
             write!(out, "<tr>")?;
             for c in row(s, p) {
-                let marked = c.contains('▲') || c.contains("FAILED") || c.contains("BROKEN");
+                let marked = c.contains('▲')
+                    || c.contains("FAILED")
+                    || c.contains("BROKEN")
+                    || c.contains("ALTERED");
                 let class = if bad && marked { " class=\"bad\"" } else { "" };
                 write!(out, "<td{class}>{}</td>", escape(&c))?;
             }

@@ -51,7 +51,9 @@ pub struct Request<'a> {
 
 /// Bad input (no such run, a public key that does not read): nothing was checked.
 pub fn verify(req: &Request) -> Result<Verification, String> {
-    let dir = chain::run_dir_of(req.run_dir);
+    // Absolute: the previous run is looked for beside this one, through its parent.
+    let dir = std::path::absolute(chain::run_dir_of(req.run_dir))
+        .map_err(|e| format!("{}: {e}", req.run_dir.display()))?;
     let report = crate::report::read::read_report(&dir).map_err(|e| e.to_string())?;
     let public = match req.public_key {
         Some(p) => Some(sign::read_public_key(p).map_err(|e| e.to_string())?),
@@ -95,11 +97,16 @@ fn signature_check(
         .as_ref()
         .and_then(|e| e.signed_by_key_id.clone());
     let Some(public) = public else {
-        return match sign::signed_by(dir) {
-            Some(id) => Outcome::NotChecked(format!(
+        return match (sign::signed_by(dir), recorded) {
+            (Some(id), _) => Outcome::NotChecked(format!(
                 "signed by key id {id}; give --public-key to check it"
             )),
-            None => Outcome::NotChecked("the run is not signed".into()),
+            // The run says it was signed: a missing signature was removed (or never written).
+            (None, Some(id)) => Outcome::Failed(format!(
+                "report.json names signing key id {id} but there is no {}",
+                manifest::SIGNATURE
+            )),
+            (None, None) => Outcome::NotChecked("the run is not signed".into()),
         };
     };
     match sign::check(dir, public) {
@@ -140,10 +147,13 @@ fn chain_check(dir: &Path, report: &crate::record::RunReport, previous: Option<&
     match chain::check_link(report, &candidates) {
         LinkState::First => Outcome::Ok("first run of its chain (no earlier run linked)".into()),
         s @ LinkState::Intact { .. } => Outcome::Ok(s.describe()),
-        s @ LinkState::Missing { .. } => Outcome::Failed(format!(
+        s @ LinkState::Missing { .. } if previous.is_none() => Outcome::Failed(format!(
             "{}; give --previous DIR if it is kept elsewhere",
             s.describe()
         )),
+        s @ LinkState::Missing { .. } => {
+            Outcome::Failed(format!("{}: --previous is another run", s.describe()))
+        }
         s => Outcome::Failed(s.describe()),
     }
 }

@@ -43,6 +43,10 @@ pub struct Phase {
     pub at_ms: u64,
 }
 
+/// The RTO phase in which etcdutl restores a quorum's data dirs at once; its name goes on with
+/// " (Q of N)". Readers find the phase by this prefix.
+pub const RESTORE_FILES_PHASE: &str = "restore a quorum's files";
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RestoreRecord {
     pub snapshot: String,

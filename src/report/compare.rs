@@ -68,7 +68,8 @@ fn row(
         _ => None,
     };
     let judgement = match (b, c) {
-        (Some(b), Some(c)) => judge(better, &[b], c, pct, floor),
+        // Counts (lost writes, revisions) matter from the first one.
+        (Some(b), Some(c)) => judge(better, &[b], c, pct, floor, unit.is_empty()),
         _ => None,
     };
     let worse = judgement.as_ref().is_some_and(|j| j.worse);

@@ -76,6 +76,18 @@ pub fn verify_manifest(run_dir: &Path) -> io::Result<Vec<Problem>> {
     Ok(problems)
 }
 
+/// Whether one file of a run directory is what its manifest says: `None` without a manifest or
+/// without a line for it. Cheap: one file is hashed.
+pub fn file_matches(run_dir: &Path, rel: &str) -> Option<bool> {
+    let text = fs::read_to_string(run_dir.join(MANIFEST)).ok()?;
+    let expected = text
+        .lines()
+        .filter_map(parse_line)
+        .find(|(_, name)| name == rel)?
+        .0;
+    Some(sha256_file(&run_dir.join(rel)).is_ok_and(|d| d == expected))
+}
+
 /// Relative paths (with `/`) of every regular file below `dir`, sorted, without the manifest
 /// and its signature.
 fn files(dir: &Path) -> io::Result<Vec<String>> {

@@ -6,8 +6,9 @@
 //! p99 of a dozen samples is their maximum. `compare` (one baseline run) and `history` (a
 //! rolling baseline of earlier runs) both judge through here.
 
-/// Below this many operations in either run, a percentile is not judged.
-pub const MIN_SAMPLES: u64 = 100;
+/// Below this many operations in either run, a percentile is not judged: a p99 of 1,000
+/// operations is their 10th worst; of 100, their worst, which one slow fsync decides.
+pub const MIN_SAMPLES: u64 = 1000;
 
 /// Which way is good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,13 +90,16 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// Judges `current` against `baseline` runs (at least one). `pct` is the threshold in percent;
-/// `floor` the smallest change that counts (`floor`, `recovery_floor`).
+/// `floor` the smallest change that counts (`floor`, `recovery_floor`); `rise_from_zero` makes
+/// any rise from exactly zero count (a first lost write is news; a first 100 ms of
+/// unavailability is noise).
 pub fn judge(
     better: Better,
     baseline: &[f64],
     current: f64,
     pct: f64,
     floor: f64,
+    rise_from_zero: bool,
 ) -> Option<Judgement> {
     if baseline.is_empty() {
         return None;
@@ -113,8 +117,7 @@ pub fn judge(
         Better::Lower => current - base,
         Better::Higher => base - current,
     };
-    // From exactly zero (no lost write, no unavailability), any amount counts.
-    let worse = change > tolerance || (base == 0.0 && change > 0.0);
+    let worse = change > tolerance || (rise_from_zero && base == 0.0 && change > 0.0);
     let margin = if tolerance > 0.0 {
         change / tolerance
     } else {
@@ -136,7 +139,7 @@ mod tests {
     #[test]
     fn a_change_inside_the_floor_or_the_spread_is_noise() {
         // p99 6.0 → 9.5 ms: +58%, but under the 5 ms floor.
-        let j = judge(Better::Lower, &[6.0], 9.5, 20.0, floor("ms p99")).unwrap();
+        let j = judge(Better::Lower, &[6.0], 9.5, 20.0, floor("ms p99"), false).unwrap();
         assert!(!j.worse, "{j:?}");
         // RTO around 22 s, earlier runs spread 19..27 s: 29 s is noise.
         let j = judge(
@@ -145,6 +148,7 @@ mod tests {
             29000.0,
             20.0,
             floor("ms"),
+            false,
         )
         .unwrap();
         assert!(!j.worse, "{j:?}");
@@ -159,26 +163,55 @@ mod tests {
             7000.0,
             20.0,
             recovery_floor(1000),
+            false,
         )
         .unwrap();
         assert_eq!(j.baseline, 2250.0);
         assert!(j.worse && j.margin >= 2.0, "{j:?}");
         assert!(j.sureness().starts_with("clear"));
         // 2.8 s → 4.0 s to the first write at a 1 s election timeout: measured noise.
-        let j = judge(Better::Lower, &[2756.0], 4019.0, 20.0, recovery_floor(1000)).unwrap();
+        let j = judge(
+            Better::Lower,
+            &[2756.0],
+            4019.0,
+            20.0,
+            recovery_floor(1000),
+            false,
+        )
+        .unwrap();
         assert!(!j.worse, "inside one election timeout and a second: {j:?}");
-        let j = judge(Better::Lower, &[2000.0], 4500.0, 20.0, recovery_floor(1000)).unwrap();
+        let j = judge(
+            Better::Lower,
+            &[2000.0],
+            4500.0,
+            20.0,
+            recovery_floor(1000),
+            false,
+        )
+        .unwrap();
         assert!(j.worse && j.margin < 2.0, "{j:?}");
         assert!(j.sureness().starts_with("marginal"));
         // Throughput: lower is worse.
-        let j = judge(Better::Higher, &[100.0], 50.0, 20.0, floor("MB/s")).unwrap();
+        let j = judge(Better::Higher, &[100.0], 50.0, 20.0, floor("MB/s"), false).unwrap();
         assert!(j.worse);
-        // From zero lost writes to one.
+        // From zero lost writes to one; not from zero unavailability to 300 ms.
         assert!(
-            judge(Better::Lower, &[0.0], 1.0, 20.0, floor(""))
+            !judge(
+                Better::Lower,
+                &[0.0],
+                300.0,
+                20.0,
+                recovery_floor(1000),
+                false
+            )
+            .unwrap()
+            .worse
+        );
+        assert!(
+            judge(Better::Lower, &[0.0], 1.0, 20.0, floor(""), true)
                 .unwrap()
                 .worse
         );
-        assert!(judge(Better::Lower, &[], 1.0, 20.0, floor("")).is_none());
+        assert!(judge(Better::Lower, &[], 1.0, 20.0, floor(""), false).is_none());
     }
 }

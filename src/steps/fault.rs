@@ -167,7 +167,8 @@ async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepE
     if let Some(w) = &ctx.workload {
         let end = record.recovered_ms.unwrap_or(ctx.clock.ms());
         let u = w.log().unavailable_between(record.injected_ms, end);
-        record.unavailable_ms = u.longest_ms;
+        // A writer ran: no window is a measured zero, not a missing figure.
+        record.unavailable_ms = u.longest_ms.or(Some(0));
         record.failed_writes = u.failed_writes;
     }
     Ok(record)

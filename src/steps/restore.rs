@@ -162,7 +162,8 @@ pub async fn run(
     };
     let t = mark_at(
         &format!(
-            "restore a quorum's files ({} of {})",
+            "{} ({} of {})",
+            crate::record::RESTORE_FILES_PHASE,
             quorum.len(),
             names.len()
         ),

@@ -32,14 +32,17 @@ pub fn facts(r: &RunReport, k: &KeyspaceSummary) -> Vec<(String, String)> {
         ));
     }
     if let (Some(x), Some(db)) = (&r.restore, k.db_size_bytes) {
-        let files = x.phases.iter().find(|p| p.name.contains("files"));
+        let files = x
+            .phases
+            .iter()
+            .find(|p| p.name.starts_with(crate::record::RESTORE_FILES_PHASE));
         let mut text = String::new();
         if let Some(p) = files.filter(|p| p.duration_ms > 0) {
-            let at_once = x.members_at_once.max(1) as f64;
+            // That phase restores a quorum's data dirs, all at once.
+            let quorum = r.cluster.members / 2 + 1;
             text.push_str(&format!(
-                "{:.1} MB/s of snapshot restored by etcdutl ({} member(s) at once); ",
-                db as f64 / 1e6 * at_once / (p.duration_ms as f64 / 1000.0),
-                x.members_at_once.max(1)
+                "{:.1} MB/s of snapshot restored by etcdutl ({quorum} data dir(s) at once); ",
+                db as f64 / 1e6 * f64::from(quorum) / (p.duration_ms as f64 / 1000.0),
             ));
         }
         text.push_str(&format!(

@@ -1,0 +1,62 @@
+//! `report` and `compare`: a finished run rendered again, and two runs side by side.
+
+use super::eprint;
+use crate::exit_codes;
+use crate::report::Format;
+use std::io::Write;
+use std::path::Path;
+
+/// `etcd-drill report`: one rendering of a finished run on stdout.
+pub fn report(run: &Path, format: Format) -> i32 {
+    let r = match crate::report::read::read_report(run) {
+        Ok(r) => r,
+        Err(e) => {
+            eprint(e);
+            return exit_codes::BAD_INPUT;
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = format.render(&r, &mut out);
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => exit_codes::PASSED,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_codes::PASSED,
+        Err(e) => {
+            eprint(format!("cannot write the report: {e}"));
+            exit_codes::ENVIRONMENT
+        }
+    }
+}
+
+/// `etcd-drill compare`: 0 when nothing regressed, 1 when something did, 2 on bad input.
+pub fn compare(baseline: &Path, current: &Path, max_regression: f64) -> i32 {
+    if !(max_regression.is_finite() && max_regression >= 0.0) {
+        eprint(format!(
+            "--max-regression must be a percentage of 0 or more, not {max_regression}"
+        ));
+        return exit_codes::BAD_INPUT;
+    }
+    let (b, c) = match (
+        crate::report::read::read_report(baseline),
+        crate::report::read::read_report(current),
+    ) {
+        (Ok(b), Ok(c)) => (b, c),
+        (b, c) => {
+            for e in [b.err(), c.err()].into_iter().flatten() {
+                eprint(e);
+            }
+            return exit_codes::BAD_INPUT;
+        }
+    };
+    let cmp = crate::report::compare::compare(&b, &c, max_regression);
+    if let Err(e) = crate::report::compare::render(&cmp, &mut std::io::stdout()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprint(format!("cannot print the comparison: {e}"));
+        }
+    }
+    if cmp.regressed() {
+        exit_codes::GATE_FAILED
+    } else {
+        exit_codes::PASSED
+    }
+}

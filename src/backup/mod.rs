@@ -1,6 +1,7 @@
 //! The backup pipeline a drill rehearses: scheduled snapshots with retention in a store, faults
 //! on the stored files, and restores that take the newest good one.
 
+pub mod crypt;
 pub mod schedule;
 pub mod store;
 
@@ -25,14 +26,15 @@ pub struct Picked {
 }
 
 /// Downloads candidates newest first and checks each (size, SHA-256 as recorded when it was
-/// taken, the snapshot's own trailer); refuses the bad ones, and falls back when allowed.
+/// taken, the snapshot's own trailer; an encrypted one: the ciphertext's SHA-256, then
+/// decrypted with `identities`); refuses the bad ones, and falls back when allowed.
 pub async fn pick(
     store: &Store,
     records: &[BackupRecord],
-    pick: &BackupPick,
-    fallback: bool,
+    (pick, fallback): (&BackupPick, bool),
     disaster_ms: u64,
     dir: &Path,
+    identity: Option<&Path>,
 ) -> Result<Picked, BackupError> {
     let held = store.list().await?;
     let mut candidates: Vec<&BackupRecord> = records
@@ -60,15 +62,25 @@ pub async fn pick(
     })?;
     let mut refused = Vec::new();
     for r in candidates {
-        let file = dir.join(&r.name);
-        let reason = match store.download(&r.name, &file).await {
+        let downloaded = dir.join(&r.name);
+        let file = match &r.ciphertext_sha256 {
+            Some(_) => dir.join(r.name.trim_end_matches(".age")),
+            None => downloaded.clone(),
+        };
+        let reason = match store.download(&r.name, &downloaded).await {
             Err(e) => Some(e.to_string()),
             Ok(size) if size != r.size_bytes => {
                 Some(format!("size {size} bytes, recorded {}", r.size_bytes))
             }
-            Ok(_) => crate::snapshot_file::check_file(&file, &r.sha256)
-                .err()
-                .map(|e| e.to_string()),
+            Ok(_) => match &r.ciphertext_sha256 {
+                None => None,
+                Some(sha) => opened(&downloaded, sha, &file, identity).await,
+            }
+            .or_else(|| {
+                crate::snapshot_file::check_file(&file, &r.sha256)
+                    .err()
+                    .map(|e| e.to_string())
+            }),
         };
         match reason {
             None => {
@@ -89,6 +101,40 @@ pub async fn pick(
         }
     }
     Err(BackupError::AllRefused(refused))
+}
+
+/// An encrypted download checked and decrypted into `plain`, or why not: a changed ciphertext
+/// (its SHA-256), no identity, or one that does not open it.
+async fn opened(
+    cipher: &Path,
+    sha256: &str,
+    plain: &Path,
+    identity: Option<&Path>,
+) -> Option<String> {
+    let Some(identity) = identity else {
+        return Some("encrypted, and no identity to decrypt it (--identity)".into());
+    };
+    let (cipher, plain, identity) = (
+        cipher.to_path_buf(),
+        plain.to_path_buf(),
+        identity.to_path_buf(),
+    );
+    let sha256 = sha256.to_string();
+    // Hashing and decrypting a snapshot of GBs: off the async threads.
+    let work = move || -> Option<String> {
+        match crypt::sha256_file(&cipher) {
+            Ok(d) if d == sha256 => {}
+            Ok(d) => return Some(format!("ciphertext SHA-256 {d}, recorded {sha256}")),
+            Err(e) => return Some(e.to_string()),
+        }
+        crypt::identities(&identity)
+            .and_then(|ids| crypt::decrypt_file(&cipher, &plain, &ids))
+            .err()
+            .map(|e| e.to_string())
+    };
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Some(e.to_string()))
 }
 
 /// Damages the newest (or named) stored backup; returns its name and what was done.

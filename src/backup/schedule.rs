@@ -175,17 +175,35 @@ impl Job {
                 crate::keyspace::digest_at(&client, status.revision, &Default::default())
                     .await
                     .map_err(|e| e.to_string())?;
-            let name = object_name(self.clock.wall_at_ms(taken_ms), status.revision);
+            let mut name = object_name(self.clock.wall_at_ms(taken_ms), status.revision);
+            // Encrypted before it leaves the harness: the store only ever sees ciphertext.
+            let (upload, ciphertext_sha256) = match &self.plan.encrypt {
+                None => (saved.path.clone(), None),
+                Some(e) => {
+                    name.push_str(".age");
+                    let (plain, cipher) = (saved.path.clone(), saved.path.with_extension("db.age"));
+                    let to = super::crypt::recipients(&e.recipients).map_err(|e| e.to_string())?;
+                    let out = cipher.clone();
+                    let sealed = tokio::task::spawn_blocking(move || {
+                        super::crypt::encrypt_file(&plain, &out, &to)
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    let _ = std::fs::remove_file(&saved.path);
+                    (cipher, Some(sealed.map_err(|e| e.to_string())?.1))
+                }
+            };
             let size = self
                 .store
-                .upload(&name, &saved.path)
+                .upload(&name, &upload)
                 .await
                 .map_err(|e| e.to_string())?;
-            let _ = std::fs::remove_file(&saved.path);
+            let _ = std::fs::remove_file(&upload);
             let record = BackupRecord {
                 name,
                 size_bytes: size,
                 sha256: saved.sha256,
+                ciphertext_sha256,
                 revision: status.revision,
                 taken_at: crate::util::utc(self.clock.wall_at_ms(taken_ms)),
                 taken_at_ms: taken_ms,

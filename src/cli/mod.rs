@@ -56,6 +56,10 @@ pub struct DrillArgs {
     /// scenario). A failed push is a warning.
     #[arg(long, env = "ETCD_DRILL_PUSHGATEWAY", value_name = "URL")]
     pub pushgateway: Option<String>,
+    /// The age identity file (`age-keygen`) that decrypts encrypted backups for a restore.
+    /// Read when a restore needs it; never copied into a report.
+    #[arg(long, env = "ETCD_DRILL_AGE_IDENTITY", value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

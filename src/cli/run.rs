@@ -20,6 +20,13 @@ pub struct RunAll {
 }
 
 pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -> i32 {
+    let plans = &match with_identity(plans, opts.drill.identity.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprint(e);
+            return exit_codes::BAD_INPUT;
+        }
+    };
     let signer = match evidence_inputs(plans, &opts.drill) {
         Ok(s) => s,
         Err(e) => {
@@ -103,6 +110,30 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
     }
     finish_all(&reports, &opts.drill.report_dir);
     worst
+}
+
+/// Every plan that restores an encrypted backup gets the identity to decrypt it, which must
+/// open as an age identity file; without one the drill is refused before anything starts.
+fn with_identity(plans: &[Plan], identity: Option<&Path>) -> Result<Vec<Plan>, String> {
+    if let Some(id) = identity {
+        crate::backup::crypt::identities(id).map_err(|e| format!("--identity: {e}"))?;
+    }
+    plans
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            if let Some(e) = p.backup.as_mut().and_then(|b| b.encrypt.as_mut()) {
+                e.identity = identity.map(Path::to_path_buf);
+                if e.identity.is_none() && p.restores_encrypted_backup() {
+                    return Err(format!(
+                        "{}: the restore reads an encrypted backup: give the age identity that decrypts it (--identity FILE or ETCD_DRILL_AGE_IDENTITY)",
+                        p.path.display()
+                    ));
+                }
+            }
+            Ok(p)
+        })
+        .collect()
 }
 
 /// A signing key that does not open, or a `--previous` that is not a sealed run of one of

@@ -67,7 +67,7 @@ pub async fn inject(
         .first()
         .cloned()
         .ok_or_else(|| FaultError::Target("no member to corrupt".into()))?;
-    kill::signal_all(cluster, active, "SIGTERM", Duration::from_secs(20)).await?;
+    kill::stop_all(cluster, active, Duration::from_secs(20)).await?;
     let rt = cluster.sandbox.runtime.clone();
     let c = container_of(cluster, &m)?;
     let bad = |why: String| FaultError::Corrupt {

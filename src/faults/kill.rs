@@ -47,6 +47,51 @@ pub async fn signal_all(
     Ok(())
 }
 
+/// Stops the members gracefully (SIGTERM), and, for one still running after `limit`, as
+/// `docker stop` does: SIGKILL. For faults that need the member down, not a graceful stop as
+/// such (`corrupt`): one run in about ten, a follower of 3.5.30 was still running 20 s after
+/// SIGTERM. The proof says which way each went.
+pub async fn stop_all(
+    cluster: &Cluster,
+    active: &mut Active,
+    limit: Duration,
+) -> Result<(), FaultError> {
+    let rt = cluster.sandbox.runtime.clone();
+    let what = format!("there is nothing to {}", active.plan.action.verb());
+    for m in &active.members {
+        let c = running_container(cluster, m, &what).await?;
+        rt.kill(&c, "SIGTERM").await?;
+    }
+    for m in &active.members {
+        let c = container_of(cluster, m)?;
+        let exited = || async {
+            match rt.state(&c).await {
+                Ok(ContainerState::Exited(code)) => Some(code),
+                _ => None,
+            }
+        };
+        if let Some(code) = poll(limit, exited).await {
+            active.proof.push(format!(
+                "{m}: container exited with code {code} after SIGTERM"
+            ));
+            continue;
+        }
+        rt.kill(&c, "SIGKILL").await?;
+        match poll(Duration::from_secs(10), exited).await {
+            Some(code) => active.proof.push(format!(
+                "{m}: still running {limit:?} after SIGTERM; exited with code {code} after SIGKILL"
+            )),
+            None => {
+                return Err(FaultError::NoEffect {
+                    member: m.clone(),
+                    why: format!("still running {limit:?} after SIGTERM and 10s after SIGKILL"),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Starts the stopped members again and learns their new host ports.
 pub async fn restart(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
     let rt = cluster.sandbox.runtime.clone();

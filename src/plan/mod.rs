@@ -56,6 +56,33 @@ pub struct BackupPlan {
     #[serde(with = "crate::util::opt_millis")]
     pub max_age: Option<Duration>,
     pub store: crate::scenario::StoreSpec,
+    /// Encryption at rest: age recipients (public keys), and the identity file restores
+    /// decrypt with (from the command line; never in a report).
+    pub encrypt: Option<EncryptPlan>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EncryptPlan {
+    pub recipients: Vec<String>,
+    #[serde(skip)]
+    pub identity: Option<std::path::PathBuf>,
+}
+
+impl Plan {
+    /// Whether a restore of this plan reads a stored backup that is encrypted: then it needs
+    /// an identity before anything starts.
+    pub fn restores_encrypted_backup(&self) -> bool {
+        self.backup.as_ref().is_some_and(|b| b.encrypt.is_some())
+            && self.steps.iter().any(|s| {
+                matches!(
+                    &s.kind,
+                    StepKind::Restore {
+                        source: RestoreSource::Backup { .. },
+                        ..
+                    }
+                )
+            })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -725,7 +752,28 @@ fn backup(s: &Scenario, problems: &mut Vec<Problem>) -> Option<BackupPlan> {
             ));
         }
     }
+    let encrypt = b.value.encrypt.as_ref().map(|e| {
+        if e.value.recipients.is_empty() {
+            problems.push(Problem::at(
+                &e.referenced,
+                "expected at least one age recipient (age1…) to encrypt backups to",
+            ));
+        }
+        for r in &e.value.recipients {
+            if <age::x25519::Recipient as std::str::FromStr>::from_str(r.trim()).is_err() {
+                problems.push(Problem::at(
+                    &e.referenced,
+                    format!("expected an age X25519 recipient (age1…), found {r:?}"),
+                ));
+            }
+        }
+        EncryptPlan {
+            recipients: e.value.recipients.clone(),
+            identity: None,
+        }
+    });
     Some(BackupPlan {
+        encrypt,
         every: b.value.every,
         keep_last: b.value.keep_last.as_ref().map(|k| k.value),
         max_age: b.value.max_age,

@@ -108,8 +108,13 @@ pub struct Refusal {
 #[derive(Debug, Clone, Serialize, serde::Deserialize, JsonSchema)]
 pub struct BackupRecord {
     pub name: String,
+    /// The stored object's size (the ciphertext's, when encrypted).
     pub size_bytes: u64,
+    /// The snapshot's SHA-256 (the plaintext's, when encrypted).
     pub sha256: String,
+    /// Encrypted at rest (age): the stored ciphertext's SHA-256.
+    #[serde(default)]
+    pub ciphertext_sha256: Option<String>,
     pub revision: i64,
     pub taken_at: String,
     pub taken_at_ms: u64,

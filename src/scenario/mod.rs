@@ -195,6 +195,17 @@ pub struct BackupSpec {
     /// Default: `{ local: { dir: backups } }` inside the run's folder.
     #[serde(default)]
     pub store: Option<StoreSpec>,
+    /// Encrypt each backup before it leaves the harness: `{ recipients: [age1…] }`.
+    #[serde(default)]
+    pub encrypt: Option<Spanned<EncryptSpec>>,
+}
+
+/// Encryption at rest with age: the X25519 public keys backups are encrypted to. Restores
+/// decrypt with `run --identity FILE` (or `ETCD_DRILL_AGE_IDENTITY`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EncryptSpec {
+    pub recipients: Vec<String>,
 }
 
 /// Which members a fault hits. `leader`, `follower` (one), `random` (one, from the scenario's

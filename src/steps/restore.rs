@@ -39,13 +39,19 @@ async fn source(
                 .as_ref()
                 .ok_or_else(|| StepError::Precondition("no backup schedule".into()))?;
             let dir = ctx.run_dir.join("restore");
+            let identity = ctx
+                .plan
+                .backup
+                .as_ref()
+                .and_then(|b| b.encrypt.as_ref())
+                .and_then(|e| e.identity.as_deref());
             let picked = crate::backup::pick(
                 &sched.store,
                 &sched.records(),
-                pick,
-                *fallback,
+                (pick, *fallback),
                 disaster_started_ms,
                 &dir,
+                identity,
             )
             .await?;
             ctx.snapshots.push(picked.snapshot.clone());
@@ -108,6 +114,15 @@ pub async fn run(
     let name = snap.name.as_str();
     let mut phases = Vec::new();
     let check = match restore_from {
+        RestoreSource::Backup { .. }
+            if ctx
+                .plan
+                .backup
+                .as_ref()
+                .is_some_and(|b| b.encrypt.is_some()) =>
+        {
+            Some("fetch and decrypt backup")
+        }
         RestoreSource::Backup { .. } => Some("fetch backup"),
         RestoreSource::File(_) => Some("check snapshot"),
         RestoreSource::Snapshot(_) => None,

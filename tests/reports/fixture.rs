@@ -315,6 +315,7 @@ fn backups() -> BackupLog {
             name: "2026-11-18T21-20-02Z-rev000000000125.db".into(),
             size_bytes: 3_800_000,
             sha256: sha('d'),
+            ciphertext_sha256: Some(sha('f')),
             revision: 125,
             taken_at: "2026-11-18T21:20:02.000Z".into(),
             taken_at_ms: 2000,

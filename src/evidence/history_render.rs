@@ -214,19 +214,7 @@ fn chart(s: &Series, i: usize) -> Option<String> {
 }
 
 pub fn html(h: &History, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
-    )?;
-    writeln!(
-        out,
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-    )?;
-    writeln!(
-        out,
-        "<title>etcd-drill history</title>\n<style>{}</style>\n</head>\n<body>\n<h1>etcd-drill history</h1>",
-        crate::report::html::CSS
-    )?;
+    crate::report::html::head("etcd-drill history", out)?;
     for s in &h.series {
         writeln!(out, "<h2>{}</h2>", escape(&title(s)))?;
         writeln!(out, "<table><thead><tr>")?;

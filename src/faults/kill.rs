@@ -3,7 +3,8 @@
 
 use super::{container_of, poll, running_container, Active, FaultError};
 use crate::cluster::Cluster;
-use crate::sandbox::ContainerState;
+use crate::sandbox::{ContainerState, Runtime};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
@@ -25,14 +26,7 @@ pub async fn signal_all(
     }
     for m in &active.members {
         let c = container_of(cluster, m)?;
-        let exited = poll(limit, || async {
-            match rt.state(&c).await {
-                Ok(ContainerState::Exited(code)) => Some(code),
-                _ => None,
-            }
-        })
-        .await;
-        match exited {
+        match exit_within(&rt, &c, limit).await {
             Some(code) => active.proof.push(format!(
                 "{m}: container exited with code {code} after {signal}"
             )),
@@ -64,20 +58,14 @@ pub async fn stop_all(
     }
     for m in &active.members {
         let c = container_of(cluster, m)?;
-        let exited = || async {
-            match rt.state(&c).await {
-                Ok(ContainerState::Exited(code)) => Some(code),
-                _ => None,
-            }
-        };
-        if let Some(code) = poll(limit, exited).await {
+        if let Some(code) = exit_within(&rt, &c, limit).await {
             active.proof.push(format!(
                 "{m}: container exited with code {code} after SIGTERM"
             ));
             continue;
         }
         rt.kill(&c, "SIGKILL").await?;
-        match poll(Duration::from_secs(10), exited).await {
+        match exit_within(&rt, &c, Duration::from_secs(10)).await {
             Some(code) => active.proof.push(format!(
                 "{m}: still running {limit:?} after SIGTERM; exited with code {code} after SIGKILL"
             )),
@@ -90,6 +78,17 @@ pub async fn stop_all(
         }
     }
     Ok(())
+}
+
+/// The container's exit code, once it has exited within `limit`.
+async fn exit_within(rt: &Arc<dyn Runtime>, container: &str, limit: Duration) -> Option<i64> {
+    poll(limit, || async {
+        match rt.state(container).await {
+            Ok(ContainerState::Exited(code)) => Some(code),
+            _ => None,
+        }
+    })
+    .await
 }
 
 /// Starts the stopped members again and learns their new host ports.

@@ -186,6 +186,38 @@ fn in_dir(dir: &Path) -> [PathBuf; 3] {
 /// non-default image that cannot be pulled is an error.
 ///
 /// `say` receives one human line per decision; the caller prints them on stderr.
+/// An exclusive lock on building `version`'s image, across processes (`flock` on a file in
+/// the cache directory), released when dropped. Waits at most 15 minutes: a build takes one.
+async fn build_lock(version: &str) -> Result<nix::fcntl::Flock<std::fs::File>, ImageError> {
+    use nix::fcntl::{Flock, FlockArg};
+    let dir = dirs::cache_dir()
+        .ok_or(ImageError::NoCacheDir)?
+        .join("etcd-drill");
+    let path = dir.join(format!("build-{version}.lock"));
+    let io = |source: io::Error| ImageError::Io {
+        op: "lock",
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    loop {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err((_, errno)) => return Err(io(io::Error::from(errno))),
+        }
+    }
+}
+
 pub async fn ensure_image(
     docker: &DockerRuntime,
     image: &str,
@@ -200,6 +232,17 @@ pub async fn ensure_image(
         });
     }
     if let Some(release) = crate::versions::of_image(image) {
+        // Drills that start together (CI runs test binaries' tests in parallel) would build
+        // the same image at once and trip over each other's apt cache: one builds, the others
+        // wait for it and then find the image.
+        let _lock = build_lock(release.version).await?;
+        if let Some(id) = inspect_id(docker, image).await? {
+            return Ok(ImageInfo {
+                name: image.to_string(),
+                id,
+                source: "present (built by another drill meanwhile)".into(),
+            });
+        }
         // Never pulled: a registry could serve anything under that name, and it would run as
         // root next to the host's network namespaces. Built from checked binaries instead.
         say(format!(

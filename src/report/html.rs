@@ -7,7 +7,7 @@ use super::markup::escape;
 use crate::record::{RunReport, Verdict};
 use std::io::{self, Write};
 
-pub const CSS: &str = "
+const CSS: &str = "
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1c1c1c;margin:0 auto;
 max-width:1100px;padding:1.5em}
 h1{font-size:1.5em;margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
@@ -23,8 +23,9 @@ figure{margin:1em 0}figcaption{color:#555;font-size:.9em}svg{max-width:100%;heig
 footer{margin-top:2em;color:#777;font-size:.85em}
 ";
 
-pub fn render(r: &RunReport, out: &mut dyn Write) -> io::Result<()> {
-    let title = format!("etcd-drill report: {} ({})", r.scenario.name, r.run_id);
+/// The start of a standalone page: no script, nothing fetched (the Content-Security-Policy
+/// forbids it), the style inline. `history`'s page opens the same way.
+pub fn head(title: &str, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
@@ -40,9 +41,14 @@ pub fn render(r: &RunReport, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>",
-        escape(&title)
+        escape(title)
     )?;
-    writeln!(out, "<h1>{}</h1>", escape(&title))?;
+    writeln!(out, "<h1>{}</h1>", escape(title))
+}
+
+pub fn render(r: &RunReport, out: &mut dyn Write) -> io::Result<()> {
+    let title = format!("etcd-drill report: {} ({})", r.scenario.name, r.run_id);
+    head(&title, out)?;
     let class = if r.verdict == Verdict::Passed {
         "pass"
     } else {

@@ -2,11 +2,12 @@
 //! on the stored files, and restores that take the newest good one.
 
 pub mod crypt;
+pub mod delta;
 pub mod schedule;
 pub mod store;
 
 use crate::record::{BackupRecord, Refusal, SnapshotRecord};
-use crate::scenario::{BackupPick, Damage};
+use crate::scenario::{BackupPick, Damage, DamageWhich};
 use std::path::Path;
 use store::Store;
 
@@ -16,6 +17,8 @@ pub enum BackupError {
     Store(#[from] store::StoreError),
     #[error("no stored backup matches {pick:?} (the store holds {held})")]
     NoneMatches { pick: BackupPick, held: usize },
+    #[error(transparent)]
+    Delta(#[from] delta::DeltaError),
     #[error("every candidate backup was refused: {}", .0.iter().map(|r| format!("{} ({})", r.name, r.reason)).collect::<Vec<_>>().join("; "))]
     AllRefused(Vec<Refusal>),
 }
@@ -39,7 +42,7 @@ pub async fn pick(
     let held = store.list().await?;
     let mut candidates: Vec<&BackupRecord> = records
         .iter()
-        .filter(|r| held.iter().any(|o| o.name == r.name))
+        .filter(|r| r.delta.is_none() && held.iter().any(|o| o.name == r.name))
         .filter(|r| match pick {
             BackupPick::Named(n) => &r.name == n,
             BackupPick::Before(d) => {
@@ -103,6 +106,104 @@ pub async fn pick(
     Err(BackupError::AllRefused(refused))
 }
 
+/// The deltas a restore replays after a full: checked files in order, and where the chain
+/// stopped short.
+#[derive(Debug, Default)]
+pub struct Chain {
+    pub links: Vec<(BackupRecord, std::path::PathBuf)>,
+    /// Why the chain was not usable to its end (a missing or damaged delta, a gap).
+    pub stopped: Option<String>,
+    /// The full's deltas left out: after a stop, or taken too late for the pick.
+    pub not_replayed: Vec<String>,
+}
+
+/// Downloads and checks the deltas of `full` (a `BackupRecord` name) in revision order: each
+/// must be in the store, start one revision after the previous link ended, match its recorded
+/// size and SHA-256 (an encrypted one: its ciphertext's too, then decrypted), and read back as a
+/// well-formed delta of this full. The chain is cut at the first that does not; what it held is
+/// lost, and said.
+pub async fn chain(
+    store: &Store,
+    records: &[BackupRecord],
+    full: &SnapshotRecord,
+    (pick, disaster_ms): (&BackupPick, u64),
+    dir: &Path,
+    identity: Option<&Path>,
+) -> Result<Chain, BackupError> {
+    let held = store.list().await?;
+    let mut deltas: Vec<&BackupRecord> = records
+        .iter()
+        .filter(|r| r.delta.as_ref().is_some_and(|d| d.base == full.name))
+        .collect();
+    deltas.sort_by_key(|r| r.revision);
+    let in_time = |r: &BackupRecord| match pick {
+        BackupPick::Before(d) => r.taken_at_ms.saturating_add(d.as_millis() as u64) <= disaster_ms,
+        _ => disaster_ms == 0 || r.taken_at_ms <= disaster_ms,
+    };
+    let links: Vec<delta::Link> = deltas
+        .iter()
+        .filter(|r| in_time(r))
+        .filter_map(|r| {
+            r.delta.as_ref().map(|d| delta::Link {
+                name: &r.name,
+                first: d.first_revision,
+                last: r.revision,
+                held: held.iter().any(|o| o.name == r.name),
+            })
+        })
+        .collect();
+    let (usable, mut stopped) = delta::usable(full.revision, &links);
+    let mut out = Chain::default();
+    for link in usable {
+        let Some(r) = deltas.iter().find(|r| r.name == link.name) else {
+            continue;
+        };
+        let downloaded = dir.join(&r.name);
+        let file = dir.join(r.name.trim_end_matches(".age"));
+        let reason = match store.download(&r.name, &downloaded).await {
+            Err(e) => Some(e.to_string()),
+            Ok(size) if size != r.size_bytes => {
+                Some(format!("size {size} bytes, recorded {}", r.size_bytes))
+            }
+            Ok(_) => match &r.ciphertext_sha256 {
+                None => None,
+                Some(sha) => opened(&downloaded, sha, &file, identity).await,
+            }
+            .or_else(|| checked_delta(&file, r, &full.name).err()),
+        };
+        if let Some(reason) = reason {
+            stopped = Some(format!("{}: {reason}", r.name));
+            break;
+        }
+        out.links.push(((*r).clone(), file));
+    }
+    out.not_replayed = deltas
+        .iter()
+        .filter(|r| !out.links.iter().any(|(l, _)| l.name == r.name))
+        .map(|r| r.name.clone())
+        .collect();
+    out.stopped = stopped;
+    Ok(out)
+}
+
+/// A delta file as recorded: its SHA-256, and its header and events those of this link.
+fn checked_delta(file: &Path, r: &BackupRecord, base: &str) -> Result<(), String> {
+    let sha = crypt::sha256_file(file).map_err(|e| e.to_string())?;
+    if sha != r.sha256 {
+        return Err(format!("SHA-256 {sha}, recorded {}", r.sha256));
+    }
+    let reader = delta::Reader::open(file).map_err(|e| e.to_string())?;
+    let first = r.delta.as_ref().map(|d| d.first_revision).unwrap_or(0);
+    let h = &reader.header;
+    if h.base != base || h.first != first || h.last != r.revision {
+        return Err(format!(
+            "holds {}..={} of {}, recorded {first}..={} of {base}",
+            h.first, h.last, h.base, r.revision
+        ));
+    }
+    reader.check().map(|_| ()).map_err(|e| e.to_string())
+}
+
 /// An encrypted download checked and decrypted into `plain`, or why not: a changed ciphertext
 /// (its SHA-256), no identity, or one that does not open it.
 async fn opened(
@@ -142,8 +243,8 @@ async fn opened(
 /// real) backups, and a drill must never touch those.
 pub async fn damage(
     store: &Store,
-    own: &[String],
-    name: Option<&str>,
+    own: &[BackupRecord],
+    (name, which): (Option<&str>, DamageWhich),
     how: Damage,
 ) -> Result<(String, String), BackupError> {
     if how == Damage::Unreachable {
@@ -153,11 +254,30 @@ pub async fn damage(
         .list()
         .await?
         .into_iter()
-        .filter(|o| own.contains(&o.name))
+        .filter(|o| own.iter().any(|r| r.name == o.name))
         .collect();
-    let target = match name {
-        Some(n) => held.iter().find(|o| o.name == n),
-        None => held.last(),
+    let record = |o: &store::Object| own.iter().find(|r| r.name == o.name);
+    let is_delta = |o: &&store::Object| record(o).is_some_and(|r| r.delta.is_some());
+    let target = match (name, which) {
+        (Some(n), _) => held.iter().find(|o| o.name == n),
+        (None, DamageWhich::Newest) => held.last(),
+        (None, DamageWhich::NewestFull) => held.iter().rfind(|o| !is_delta(o)),
+        (None, DamageWhich::NewestDelta) => held.iter().rfind(is_delta),
+        (None, DamageWhich::MiddleDelta) => {
+            // The newest chain with two deltas or more: the first of two, the middle of three.
+            let base = |o: &store::Object| {
+                record(o)
+                    .and_then(|r| r.delta.as_ref())
+                    .map(|d| d.base.clone())
+            };
+            held.iter().filter_map(&base).rev().find_map(|b| {
+                let links: Vec<&store::Object> = held
+                    .iter()
+                    .filter(|o| base(o).as_deref() == Some(&b))
+                    .collect();
+                (links.len() >= 2).then(|| links[(links.len() - 1) / 2])
+            })
+        }
     }
     .ok_or(BackupError::NoneMatches {
         pick: BackupPick::Latest,

@@ -1,13 +1,16 @@
 //! Scheduled snapshots beside the workload: every `every`, a snapshot is streamed from a
 //! member, checked (trailer, `etcdutl snapshot status`), named by UTC time and revision,
 //! uploaded to the store, and the retention policy applied (keep the last N, drop the old).
+//! With `delta-every`, incremental backups between fulls: every change since the previous link,
+//! read from etcd's watch (see `delta`). The first backup, and the first after a restore, is a
+//! full. Retention counts fulls; a full's deltas go with it, so no kept delta lacks its full.
 
 use super::store::Store;
 use crate::events::Clock;
 use crate::plan::BackupPlan;
-use crate::record::{BackupLog, BackupRecord};
+use crate::record::{BackupLog, BackupRecord, DeltaOf};
 use crate::sandbox::Sandbox;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -16,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Schedule {
     pub store: Store,
     pub log: Arc<Mutex<BackupLog>>,
-    endpoints: watch::Sender<Vec<String>>,
+    /// The members to back up, and a generation that a restore bumps (a new chain starts).
+    endpoints: watch::Sender<(Vec<String>, u64)>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -27,6 +31,17 @@ pub fn object_name(taken: std::time::SystemTime, revision: i64) -> String {
         .to_string()
         .replace([':', '-'], "");
     format!("etcd-{t}-r{revision:010}.db")
+}
+
+/// `etcd-20261124T224020.123Z-r0000000120.delta`: sorts by time with the fulls.
+pub fn delta_name(taken: std::time::SystemTime, revision: i64) -> String {
+    object_name(taken, revision).replace(".db", ".delta")
+}
+
+fn append(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
 }
 
 impl Schedule {
@@ -43,7 +58,7 @@ impl Schedule {
             store: store.spec.describe(),
             ..Default::default()
         }));
-        let (tx, rx) = watch::channel(endpoints);
+        let (tx, rx) = watch::channel((endpoints, 0));
         let stop = CancellationToken::new();
         let job = Job {
             plan,
@@ -64,8 +79,13 @@ impl Schedule {
         }
     }
 
-    pub fn set_endpoints(&self, endpoints: Vec<String>) {
-        self.endpoints.send_replace(endpoints);
+    /// The members to back up from now on; after a restore, the next backup is a full (the
+    /// restored cluster's history is not the chain's).
+    pub fn set_endpoints(&self, endpoints: Vec<String>, restored: bool) {
+        self.endpoints.send_modify(|(e, generation)| {
+            *e = endpoints;
+            *generation += u64::from(restored);
+        });
     }
 
     pub fn records(&self) -> Vec<BackupRecord> {
@@ -98,27 +118,66 @@ struct Job {
 }
 
 impl Job {
-    async fn run(self, endpoints: watch::Receiver<Vec<String>>, stop: CancellationToken) {
-        let mut tick = tokio::time::interval(self.plan.every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        tick.tick().await;
+    async fn run(self, endpoints: watch::Receiver<(Vec<String>, u64)>, stop: CancellationToken) {
+        let interval = |every: Duration| {
+            let mut t = tokio::time::interval(every);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            t
+        };
+        let mut fulls = interval(self.plan.every);
+        fulls.tick().await;
+        let mut deltas = self.plan.delta_every.map(interval);
+        if let Some(d) = &mut deltas {
+            d.tick().await;
+        }
         let mut n = 0u64;
+        // The chain being extended: its full's name, the last revision it holds, and the
+        // endpoints' generation it was taken in.
+        let mut chain: Option<(String, i64, u64)> = None;
         loop {
-            tokio::select! {
+            let full = tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tick.tick() => {}
-            }
+                _ = fulls.tick() => true,
+                _ = async { deltas.as_mut().expect("guarded").tick().await }, if deltas.is_some() => false,
+            };
             n += 1;
-            let eps = endpoints.borrow().clone();
+            let (eps, generation) = endpoints.borrow().clone();
+            let link = chain.clone().filter(|c| !full && c.2 == generation);
             let at = self.clock.ms();
             // A backup under way is finished (within its deadline) even when the drill ends, so
             // the store never holds an object the log does not know.
-            let deadline = self.plan.every.max(Duration::from_secs(30));
-            let outcome = tokio::time::timeout(deadline, self.once(&eps, n)).await;
-            let error = match outcome {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some("no snapshot within the deadline".to_string()),
+            let every = match link {
+                None => self.plan.every,
+                Some(_) => self.plan.delta_every.unwrap_or(self.plan.every),
+            };
+            let deadline = every.max(Duration::from_secs(30));
+            let work = async {
+                match &link {
+                    None => self.once(&eps, n).await.map(Some),
+                    Some((base, last, _)) => self.delta(&eps, n, base, *last).await,
+                }
+            };
+            let error = match tokio::time::timeout(deadline, work).await {
+                Ok(Ok(Some(r))) => {
+                    chain = Some((
+                        r.delta
+                            .as_ref()
+                            .map(|d| d.base.clone())
+                            .unwrap_or(r.name.clone()),
+                        r.revision,
+                        generation,
+                    ));
+                    None
+                }
+                Ok(Ok(None)) => None,
+                Ok(Err(e)) => {
+                    if e.contains("compacted") {
+                        // The history the next delta needs is gone: start a new chain.
+                        chain = None;
+                    }
+                    Some(e)
+                }
+                Err(_) => Some("no backup within the deadline".to_string()),
             };
             if let Some(e) = error {
                 if let Ok(mut l) = self.log.lock() {
@@ -134,8 +193,41 @@ impl Job {
         }
     }
 
+    /// Encrypts `file` for the plan's recipients when it says so: what to upload, the name's
+    /// suffix and the ciphertext's SHA-256. The plaintext is removed once sealed.
+    async fn seal(&self, file: &Path) -> Result<(PathBuf, Option<String>), String> {
+        let Some(e) = &self.plan.encrypt else {
+            return Ok((file.to_path_buf(), None));
+        };
+        let (plain, cipher) = (file.to_path_buf(), append(file, ".age"));
+        let to = super::crypt::recipients(&e.recipients).map_err(|e| e.to_string())?;
+        let out = cipher.clone();
+        let sealed =
+            tokio::task::spawn_blocking(move || super::crypt::encrypt_file(&plain, &out, &to))
+                .await
+                .map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_file(file);
+        Ok((cipher, Some(sealed.map_err(|e| e.to_string())?.1)))
+    }
+
+    /// Seals, uploads and records a backup file; the staged files are removed.
+    async fn store(&self, mut record: BackupRecord, file: &Path) -> Result<BackupRecord, String> {
+        let (upload, ciphertext_sha256) = self.seal(file).await?;
+        if ciphertext_sha256.is_some() {
+            record.name.push_str(".age");
+        }
+        let stored = self.store.upload(&record.name, &upload).await;
+        let _ = std::fs::remove_file(&upload);
+        record.size_bytes = stored.map_err(|e| e.to_string())?;
+        record.ciphertext_sha256 = ciphertext_sha256;
+        if let Ok(mut l) = self.log.lock() {
+            l.taken.push(record.clone());
+        }
+        Ok(record)
+    }
+
     /// One scheduled snapshot: stream, check, name, upload, record.
-    async fn once(&self, endpoints: &[String], n: u64) -> Result<(), String> {
+    async fn once(&self, endpoints: &[String], n: u64) -> Result<BackupRecord, String> {
         let staging = self.run_dir.join("backup-staging");
         let mut last = "no member to snapshot".to_string();
         for ep in endpoints {
@@ -175,50 +267,89 @@ impl Job {
                 crate::keyspace::digest_at(&client, status.revision, &Default::default())
                     .await
                     .map_err(|e| e.to_string())?;
-            let mut name = object_name(self.clock.wall_at_ms(taken_ms), status.revision);
-            // Encrypted before it leaves the harness: the store only ever sees ciphertext.
-            let (upload, ciphertext_sha256) = match &self.plan.encrypt {
-                None => (saved.path.clone(), None),
-                Some(e) => {
-                    name.push_str(".age");
-                    let (plain, cipher) = (saved.path.clone(), saved.path.with_extension("db.age"));
-                    let to = super::crypt::recipients(&e.recipients).map_err(|e| e.to_string())?;
-                    let out = cipher.clone();
-                    let sealed = tokio::task::spawn_blocking(move || {
-                        super::crypt::encrypt_file(&plain, &out, &to)
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?;
-                    let _ = std::fs::remove_file(&saved.path);
-                    (cipher, Some(sealed.map_err(|e| e.to_string())?.1))
-                }
-            };
-            let size = self
-                .store
-                .upload(&name, &upload)
-                .await
-                .map_err(|e| e.to_string())?;
-            let _ = std::fs::remove_file(&upload);
             let record = BackupRecord {
-                name,
-                size_bytes: size,
+                name: object_name(self.clock.wall_at_ms(taken_ms), status.revision),
+                size_bytes: 0,
                 sha256: saved.sha256,
-                ciphertext_sha256,
+                ciphertext_sha256: None,
                 revision: status.revision,
                 taken_at: crate::util::utc(self.clock.wall_at_ms(taken_ms)),
                 taken_at_ms: taken_ms,
                 keyspace_sha256: digest,
                 keyspace_keys: keys,
+                delta: None,
             };
-            if let Ok(mut l) = self.log.lock() {
-                l.taken.push(record);
-            }
-            return Ok(());
+            // Encrypted before it leaves the harness: the store only ever sees ciphertext.
+            return self.store(record, &saved.path).await;
         }
         Err(last)
     }
 
-    /// Keep the last `keep_last` objects; drop those older than `max_age`.
+    /// One incremental backup: every change after `after`, up to the revision the cluster has
+    /// now reached, with the keyspace's digest there. Nothing changed: nothing stored.
+    async fn delta(
+        &self,
+        endpoints: &[String],
+        n: u64,
+        base: &str,
+        after: i64,
+    ) -> Result<Option<BackupRecord>, String> {
+        let client = crate::cluster::connect(endpoints)
+            .await
+            .map_err(|e| e.to_string())?;
+        let taken_ms = self.clock.ms();
+        let upto = super::delta::current_revision(&client)
+            .await
+            .map_err(|e| e.to_string())?;
+        if upto <= after {
+            return Ok(None);
+        }
+        let staging = self.run_dir.join("backup-staging");
+        std::fs::create_dir_all(&staging).map_err(|e| e.to_string())?;
+        let path = staging.join(format!("delta-{n}.delta"));
+        let header = super::delta::Header {
+            format: super::delta::FORMAT.into(),
+            base: base.into(),
+            first: after + 1,
+            last: upto,
+        };
+        let mut w = super::delta::Writer::create(&path, &header).map_err(|e| e.to_string())?;
+        let deadline = self.plan.delta_every.unwrap_or(self.plan.every);
+        super::delta::cut(
+            &client,
+            after,
+            upto,
+            &mut w,
+            deadline.max(Duration::from_secs(10)),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let events = w.finish().map_err(|e| e.to_string())?;
+        let (keys, digest) = crate::keyspace::digest_at(&client, upto, &Default::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let sha256 = super::crypt::sha256_file(&path).map_err(|e| e.to_string())?;
+        let record = BackupRecord {
+            name: delta_name(self.clock.wall_at_ms(taken_ms), upto),
+            size_bytes: 0,
+            sha256,
+            ciphertext_sha256: None,
+            revision: upto,
+            taken_at: crate::util::utc(self.clock.wall_at_ms(taken_ms)),
+            taken_at_ms: taken_ms,
+            keyspace_sha256: digest,
+            keyspace_keys: keys,
+            delta: Some(DeltaOf {
+                base: base.into(),
+                first_revision: after + 1,
+                events,
+            }),
+        };
+        self.store(record, &path).await.map(Some)
+    }
+
+    /// Keep the last `keep_last` fulls; drop those older than `max_age`; a full's deltas go
+    /// with it.
     async fn retain(&self) -> Result<(), String> {
         let now = self.clock.ms();
         let taken: Vec<BackupRecord> = self.log.lock().map(|l| l.taken.clone()).unwrap_or_default();
@@ -232,15 +363,19 @@ impl Job {
             .into_iter()
             .filter(|o| taken.iter().any(|t| t.name == o.name))
             .collect();
+        let fulls: Vec<_> = objects
+            .iter()
+            .filter(|o| taken.iter().any(|t| t.name == o.name && t.delta.is_none()))
+            .collect();
         let mut doomed = Vec::new();
         if let Some(keep) = self.plan.keep_last {
-            let excess = objects.len().saturating_sub(keep as usize);
-            for o in objects.iter().take(excess) {
+            let excess = fulls.len().saturating_sub(keep as usize);
+            for o in fulls.iter().take(excess) {
                 doomed.push((o.name.clone(), format!("keep-last {keep}")));
             }
         }
         if let Some(max) = self.plan.max_age {
-            for t in &taken {
+            for t in taken.iter().filter(|t| t.delta.is_none()) {
                 let old = now.saturating_sub(t.taken_at_ms) > max.as_millis() as u64;
                 if old
                     && objects.iter().any(|o| o.name == t.name)
@@ -250,6 +385,18 @@ impl Job {
                         t.name.clone(),
                         format!("max-age {}", humantime::format_duration(max)),
                     ));
+                }
+            }
+        }
+        // A full's deltas go with it: no kept delta ever lacks its full.
+        for t in &taken {
+            if let Some(d) = &t.delta {
+                let gone = doomed.iter().any(|(n, _)| *n == d.base);
+                if gone
+                    && objects.iter().any(|o| o.name == t.name)
+                    && !doomed.iter().any(|(n, _)| *n == t.name)
+                {
+                    doomed.push((t.name.clone(), format!("its full {} was removed", d.base)));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! written after it, and (once verification knows which acknowledged writes are gone) the
 //! acknowledged writes it rolled back.
 
-use crate::record::{Ack, Rpo, SnapshotRecord};
+use crate::record::{Ack, FullsOnly, Rpo, SnapshotRecord};
 
 /// At most this many rolled-back keys are named.
 const EXAMPLES: usize = 10;
@@ -30,6 +30,29 @@ pub fn measure(
         acknowledged_before_disaster: acks.map(|_| before.len() as u64),
         lost_acknowledged_writes: None,
         lost_examples: Vec::new(),
+        fulls_only: None,
+    }
+}
+
+/// The RPO had the full of a chain been restored alone: its time and revision gaps, and the
+/// acknowledged writes before the disaster's end above its revision (all of them rolled back).
+pub fn fulls_only(
+    full: &SnapshotRecord,
+    disaster_started_ms: u64,
+    disaster_ended_ms: u64,
+    acks: Option<&[Ack]>,
+) -> FullsOnly {
+    let r = measure(full, disaster_started_ms, disaster_ended_ms, acks);
+    FullsOnly {
+        snapshot: r.snapshot,
+        snapshot_revision: r.snapshot_revision,
+        time_gap_ms: r.time_gap_ms,
+        revision_gap: r.revision_gap,
+        lost_acknowledged_writes: acks.map(|acks| {
+            acks.iter()
+                .filter(|a| a.at_ms <= disaster_ended_ms && a.revision > full.revision)
+                .count() as u64
+        }),
     }
 }
 

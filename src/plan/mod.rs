@@ -55,6 +55,9 @@ pub struct BackupPlan {
     pub keep_last: Option<u32>,
     #[serde(with = "crate::util::opt_millis")]
     pub max_age: Option<Duration>,
+    /// Incremental backups between fulls (`delta-every`).
+    #[serde(with = "crate::util::opt_millis")]
+    pub delta_every: Option<Duration>,
     pub store: crate::scenario::StoreSpec,
     /// Encryption at rest: age recipients (public keys), and the identity file restores
     /// decrypt with (from the command line; never in a report).
@@ -92,6 +95,8 @@ pub enum RestoreSource {
     Backup {
         pick: crate::scenario::BackupPick,
         fallback: bool,
+        /// Replay the full's deltas after it (a schedule with `delta-every`).
+        deltas: bool,
     },
     File(std::path::PathBuf),
 }
@@ -261,6 +266,7 @@ pub enum StepKind {
     DamageBackup {
         how: crate::scenario::Damage,
         name: Option<String>,
+        which: crate::scenario::DamageWhich,
     },
     Verify,
     Sleep {
@@ -297,7 +303,7 @@ impl StepKind {
                 source: RestoreSource::File(f),
                 ..
             } => format!("restore file {}", f.display()),
-            StepKind::DamageBackup { how, name } => format!(
+            StepKind::DamageBackup { how, name, .. } => format!(
                 "damage-backup {} {}",
                 serde_json::to_value(how)
                     .ok()
@@ -772,8 +778,20 @@ fn backup(s: &Scenario, problems: &mut Vec<Problem>) -> Option<BackupPlan> {
             identity: None,
         }
     });
+    if let Some(d) = b.value.delta_every {
+        if d < Duration::from_secs(1) || d >= b.value.every {
+            problems.push(Problem::at(
+                &b.referenced,
+                format!(
+                    "expected `delta-every` of at least 1s and shorter than the full interval ({})",
+                    humantime::format_duration(b.value.every)
+                ),
+            ));
+        }
+    }
     Some(BackupPlan {
         encrypt,
+        delta_every: b.value.delta_every,
         every: b.value.every,
         keep_last: b.value.keep_last.as_ref().map(|k| k.value),
         max_age: b.value.max_age,

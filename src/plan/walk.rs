@@ -288,9 +288,21 @@ impl<'a> Walk<'a> {
                         "a restore from a backup needs a top-level `backup:` schedule",
                     ));
                 }
+                let incremental = self
+                    .s
+                    .backup
+                    .as_ref()
+                    .is_some_and(|b| b.value.delta_every.is_some());
+                if let Some(d) = r.deltas.as_ref().filter(|d| d.value && !incremental) {
+                    self.problems.push(Problem::at(
+                        &d.referenced,
+                        "`deltas: true` needs incremental backups (`delta-every` in `backup:`)",
+                    ));
+                }
                 RestoreSource::Backup {
                     pick: pick.value.clone(),
                     fallback: r.fallback.unwrap_or(false),
+                    deltas: incremental && r.deltas.as_ref().is_none_or(|d| d.value),
                 }
             }
             _ => {
@@ -338,6 +350,30 @@ impl<'a> Walk<'a> {
                 Some(crate::scenario::StoreSpec::Local { dir }) => dir.is_relative(),
                 Some(_) => false,
             });
+        if let Some(w) = &d.which {
+            let incremental = self
+                .s
+                .backup
+                .as_ref()
+                .is_some_and(|b| b.value.delta_every.is_some());
+            let wants_delta = matches!(
+                w.value,
+                crate::scenario::DamageWhich::NewestDelta
+                    | crate::scenario::DamageWhich::MiddleDelta
+            );
+            if wants_delta && !incremental {
+                self.problems.push(Problem::at(
+                    &w.referenced,
+                    "a delta to damage needs incremental backups (`delta-every` in `backup:`)",
+                ));
+            }
+            if d.name.is_some() {
+                self.problems.push(Problem::at(
+                    &w.referenced,
+                    "expected one of `name` or `which`, not both",
+                ));
+            }
+        }
         if d.how == crate::scenario::Damage::Unreachable && !owned {
             self.problems.push(Problem::at(at, "`how: unreachable` works on a local store inside the run's folder only (a relative `dir`): a drill never takes away a real store"));
         }
@@ -345,6 +381,7 @@ impl<'a> Walk<'a> {
             StepKind::DamageBackup {
                 how: d.how,
                 name: d.name.clone(),
+                which: d.which.as_ref().map(|w| w.value).unwrap_or_default(),
             },
             60 * SECOND,
         )

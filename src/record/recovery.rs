@@ -82,6 +82,9 @@ pub struct RestoreRecord {
     /// The etcd version the restored cluster's members reported.
     #[serde(default)]
     pub etcd_version: Option<String>,
+    /// A restore from a full plus deltas: what was replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -96,6 +99,19 @@ pub struct Rpo {
     pub acknowledged_before_disaster: Option<u64>,
     pub lost_acknowledged_writes: Option<u64>,
     pub lost_examples: Vec<String>,
+    /// For a restore from a chain: the same figures had only the full been restored, from the
+    /// same acknowledgements (what the deltas saved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fulls_only: Option<FullsOnly>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FullsOnly {
+    pub snapshot: String,
+    pub snapshot_revision: i64,
+    pub time_gap_ms: u64,
+    pub revision_gap: Option<i64>,
+    pub lost_acknowledged_writes: Option<u64>,
 }
 
 /// A stored backup the restore would not use, and why.
@@ -120,6 +136,40 @@ pub struct BackupRecord {
     pub taken_at_ms: u64,
     pub keyspace_sha256: String,
     pub keyspace_keys: u64,
+    /// An incremental backup: the changes after its full (through earlier deltas). Its
+    /// `revision` is the last it holds; `keyspace_sha256` the keyspace at that revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<DeltaOf>,
+}
+
+/// What a delta extends and holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DeltaOf {
+    /// The full backup the chain starts from.
+    pub base: String,
+    pub first_revision: i64,
+    pub events: u64,
+}
+
+/// A restore from a chain: the deltas replayed after the full, and where the chain stopped.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ReplayRecord {
+    pub deltas: Vec<String>,
+    pub revisions: u64,
+    pub events: u64,
+    /// The full's revision and the last replayed one (the original cluster's).
+    pub from_revision: i64,
+    pub to_revision: i64,
+    /// The restored cluster's revision after the replay: equal to `to_revision` (plus any
+    /// bump) when every revision replayed as one.
+    pub reached_revision: i64,
+    pub duration_ms: u64,
+    /// Why the chain was not replayed to its end (a missing or damaged delta, a gap), and the
+    /// deltas left out because of it. The writes they held are in the RPO.
+    #[serde(default)]
+    pub stopped: Option<String>,
+    #[serde(default)]
+    pub not_replayed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, JsonSchema)]

@@ -58,6 +58,20 @@ pub enum BackupPick {
     Before(#[serde(with = "humantime_serde")] Duration),
 }
 
+/// Which stored backup `damage-backup` hits when none is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DamageWhich {
+    /// The newest object, full or delta.
+    #[default]
+    Newest,
+    NewestFull,
+    NewestDelta,
+    /// The middle delta of the newest chain that has at least two: the replay must stop
+    /// before it.
+    MiddleDelta,
+}
+
 /// Backup-file faults: damage what the store holds, as a bad disk, a cut upload or a wrong
 /// retention script would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 mod backup;
 mod load;
 
-pub use backup::{BackupPick, Damage, StoreSpec};
+pub use backup::{BackupPick, Damage, DamageWhich, StoreSpec};
 pub use load::{load, load_str, Problem, ScenarioError, ScenarioFile};
 
 use serde::Deserialize;
@@ -180,14 +180,23 @@ pub struct DamageBackupStep {
     pub how: Damage,
     #[serde(default)]
     pub name: Option<String>,
+    /// Which backup, when none is named: `newest` (default), `newest-full`, `newest-delta` or
+    /// `middle-delta` (a link inside the newest chain: what breaks it).
+    #[serde(default)]
+    pub which: Option<Spanned<crate::scenario::DamageWhich>>,
 }
 
 /// Scheduled snapshots during the drill, kept in a store under a retention policy.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BackupSpec {
-    #[serde(with = "humantime_serde")]
+    /// How often a full snapshot is taken (`full-every` says the same).
+    #[serde(with = "humantime_serde", alias = "full-every")]
     pub every: Duration,
+    /// Between fulls, an incremental backup this often: every change since the previous link
+    /// (from etcd's watch), replayed after the full by a restore.
+    #[serde(default, with = "humantime_serde::option")]
+    pub delta_every: Option<Duration>,
     #[serde(default)]
     pub keep_last: Option<Spanned<u32>>,
     #[serde(default, with = "humantime_serde::option")]
@@ -345,6 +354,10 @@ pub struct RestoreStep {
     /// Refused backups fall back to the next older one.
     #[serde(default)]
     pub fallback: Option<bool>,
+    /// With incremental backups: replay the full's deltas after it (default true). `false`
+    /// restores the full alone.
+    #[serde(default)]
+    pub deltas: Option<Spanned<bool>>,
     /// ...or a snapshot file from elsewhere (last night's production backup): the drill then
     /// starts with no cluster and this restore builds it.
     #[serde(default)]

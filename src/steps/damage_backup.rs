@@ -3,19 +3,19 @@
 
 use super::{Ctx, StepError};
 use crate::events::{EventKind, StepOutcome};
-use crate::scenario::Damage;
+use crate::scenario::{Damage, DamageWhich};
 
 pub async fn run(
     ctx: &mut Ctx<'_>,
     how: Damage,
-    name: Option<&str>,
+    target: (Option<&str>, DamageWhich),
 ) -> Result<StepOutcome, StepError> {
     let sched = ctx
         .backups
         .as_ref()
         .ok_or_else(|| StepError::Precondition("no backup schedule".into()))?;
-    let own: Vec<String> = sched.records().into_iter().map(|r| r.name).collect();
-    let (target, what) = crate::backup::damage(&sched.store, &own, name, how).await?;
+    let own = sched.records();
+    let (target, what) = crate::backup::damage(&sched.store, &own, target, how).await?;
     ctx.emit(EventKind::Note(format!("backup {target}: {what}")));
     Ok(StepOutcome::BackupDamaged { name: target, what })
 }

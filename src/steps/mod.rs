@@ -134,7 +134,7 @@ async fn repoint_workload(ctx: &Ctx<'_>, restored: bool) -> Result<(), StepError
         w.set_clients(clients, restored);
     }
     if let Some(b) = &ctx.backups {
-        b.set_endpoints(ctx.cluster.endpoints());
+        b.set_endpoints(ctx.cluster.endpoints(), restored);
     }
     Ok(())
 }
@@ -152,8 +152,8 @@ pub async fn run(
         StepKind::Restore { source, options } => {
             restore::run(ctx, source, options, step.timeout).await
         }
-        StepKind::DamageBackup { how, name } => {
-            damage_backup::run(ctx, *how, name.as_deref()).await
+        StepKind::DamageBackup { how, name, which } => {
+            damage_backup::run(ctx, *how, (name.as_deref(), *which)).await
         }
         StepKind::Verify => verify::run(ctx).await,
         StepKind::Sleep { duration } => sleep::run(*duration).await,

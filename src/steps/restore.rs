@@ -5,6 +5,8 @@
 //! start, and the step ends when every member answers.
 
 use super::{Ctx, StepError};
+use crate::backup::delta::Replayed;
+use crate::backup::Chain;
 use crate::checks;
 use crate::cluster::{connect, within, Cluster};
 use crate::events::StepOutcome;
@@ -21,7 +23,7 @@ async fn source(
     ctx: &mut Ctx<'_>,
     source: &RestoreSource,
     disaster_started_ms: u64,
-) -> Result<(SnapshotRecord, Vec<Refusal>), StepError> {
+) -> Result<(SnapshotRecord, Vec<Refusal>, Option<Chain>), StepError> {
     match source {
         RestoreSource::Snapshot(name) => {
             let snap = ctx
@@ -31,9 +33,13 @@ async fn source(
                 .cloned()
                 .ok_or_else(|| StepError::Precondition(format!("no snapshot named {name}")))?;
             // Checked against its recorded digest in `run`, while etcdutl reads it.
-            Ok((snap, Vec::new()))
+            Ok((snap, Vec::new(), None))
         }
-        RestoreSource::Backup { pick, fallback } => {
+        RestoreSource::Backup {
+            pick,
+            fallback,
+            deltas,
+        } => {
             let sched = ctx
                 .backups
                 .as_ref()
@@ -54,13 +60,28 @@ async fn source(
                 identity,
             )
             .await?;
+            // The full's deltas, checked before any member is touched.
+            let chain = match deltas {
+                false => None,
+                true => Some(
+                    crate::backup::chain(
+                        &sched.store,
+                        &sched.records(),
+                        &picked.snapshot,
+                        (pick, disaster_started_ms),
+                        &dir,
+                        identity,
+                    )
+                    .await?,
+                ),
+            };
             ctx.snapshots.push(picked.snapshot.clone());
-            Ok((picked.snapshot, picked.refused))
+            Ok((picked.snapshot, picked.refused, chain))
         }
         RestoreSource::File(path) => {
             let snap = external(ctx, path).await?;
             ctx.snapshots.push(snap.clone());
-            Ok((snap, Vec::new()))
+            Ok((snap, Vec::new(), None))
         }
     }
 }
@@ -110,20 +131,25 @@ pub async fn run(
     let origin = ctx.clock.t0 + Duration::from_millis(rto_from_ms);
     let fetch_start = Instant::now();
     let started_ms = disaster.as_ref().map(|d| d.started_ms).unwrap_or(0);
-    let (snap, refused) = source(ctx, restore_from, started_ms).await?;
+    let (snap, refused, chain) = source(ctx, restore_from, started_ms).await?;
+    let chain = chain.unwrap_or_default();
     let name = snap.name.as_str();
     let mut phases = Vec::new();
     let check = match restore_from {
-        RestoreSource::Backup { .. }
-            if ctx
-                .plan
-                .backup
-                .as_ref()
-                .is_some_and(|b| b.encrypt.is_some()) =>
-        {
-            Some("fetch and decrypt backup")
-        }
-        RestoreSource::Backup { .. } => Some("fetch backup"),
+        RestoreSource::Backup { deltas, .. } => Some(
+            match (
+                ctx.plan
+                    .backup
+                    .as_ref()
+                    .is_some_and(|b| b.encrypt.is_some()),
+                deltas,
+            ) {
+                (true, true) => "fetch and decrypt backup and deltas",
+                (true, false) => "fetch and decrypt backup",
+                (false, true) => "fetch backup and deltas",
+                (false, false) => "fetch backup",
+            },
+        ),
         RestoreSource::File(_) => Some("check snapshot"),
         RestoreSource::Snapshot(_) => None,
     };
@@ -192,25 +218,28 @@ pub async fn run(
     cluster.start(&pairs(quorum, restored.volumes)).await?;
     let t = mark_at("start the quorum", t, Instant::now());
     let cluster = &ctx.cluster;
+    let replay_done = std::sync::atomic::AtomicU64::new(0);
     let serve = async {
         let leader = wait_leader(cluster).await?;
         let client = cluster.client().await?;
+        // A chain's deltas are replayed before the cluster counts as serving: until then it
+        // holds only the full's data.
+        let replayed = replay(&client, &chain, &replay_done).await?;
         let written = first_write(&client).await;
-        Ok::<_, StepError>((leader, written))
+        Ok::<_, StepError>((leader, replayed, written))
     };
     let others = crate::restore_files::restore_files(cluster, rest, &snap.file, bump, timeout);
     let (served, others) = tokio::join!(serve, others);
-    let (leader, first_write) = served?;
+    let (leader, replayed, first_write) = served?;
     let (answered, leader_at) = (leader.answered, leader.seen);
     let others = others?;
     // Until a member answers, it is loading its db: what dominates at production size.
     let t = mark_at("members load their db", t, answered);
-    mark_at("leader elected", t, leader_at);
-    phases.push(Phase {
-        name: "first write".into(),
-        duration_ms: first_write.duration_since(leader_at).as_millis() as u64,
-        at_ms: first_write.saturating_duration_since(origin).as_millis() as u64,
-    });
+    let mut t = mark_at("leader elected", t, leader_at);
+    if let Some((_, _, ended)) = &replayed {
+        t = mark_at("replay deltas", t, *ended);
+    }
+    mark_at("first write", t, first_write);
     let cluster = &mut ctx.cluster;
     cluster.start(&pairs(rest, others.volumes)).await?;
     serving(cluster).await?;
@@ -235,14 +264,80 @@ pub async fn run(
         all_members_serving_ms: Some(all_serving_ms),
         image: Some(ctx.cluster.plan.image.clone()),
         bump_revision: bump,
+        replay: None,
+    };
+    // After a replay, the restored state is the last replayed delta's: the RPO and the
+    // integrity check run from there.
+    let restored_state = chain
+        .links
+        .last()
+        .filter(|_| replayed.is_some())
+        .map(|(last, file)| {
+            let mut s = last.as_snapshot(file.clone());
+            s.etcd_hash = 0;
+            s
+        });
+    let record = RestoreRecord {
+        snapshot_revision: restored_state
+            .as_ref()
+            .map(|s| s.revision)
+            .unwrap_or(record.snapshot_revision),
+        replay: replayed.map(|(r, started, ended)| crate::record::ReplayRecord {
+            deltas: chain.links.iter().map(|(l, _)| l.name.clone()).collect(),
+            revisions: r.revisions,
+            events: r.events,
+            from_revision: snap.revision,
+            to_revision: restored_state.as_ref().map(|s| s.revision).unwrap_or(0),
+            reached_revision: r.reached,
+            duration_ms: ended.duration_since(started).as_millis() as u64,
+            stopped: chain.stopped.clone(),
+            not_replayed: chain.not_replayed.clone(),
+        }),
+        ..record
     };
     let rpo = disaster.as_ref().map(|d| {
         let acks = ctx.workload.as_ref().map(|w| w.log().acks);
-        checks::rpo::measure(&snap, d.started_ms, d.ended_ms, acks.as_deref())
+        let state = restored_state.as_ref().unwrap_or(&snap);
+        let mut rpo = checks::rpo::measure(state, d.started_ms, d.ended_ms, acks.as_deref());
+        if restored_state.is_some() {
+            rpo.fulls_only = Some(checks::rpo::fulls_only(
+                &snap,
+                d.started_ms,
+                d.ended_ms,
+                acks.as_deref(),
+            ));
+        }
+        rpo
     });
+    if let Some(s) = restored_state {
+        ctx.snapshots.push(s);
+    }
     ctx.restore = Some(record.clone());
     ctx.rpo = rpo.clone();
     Ok(StepOutcome::Restored(record, rpo))
+}
+
+/// Replays a chain's deltas in order; `None` when it has none. Returns what was replayed and
+/// when the replay started and ended.
+async fn replay(
+    client: &etcd_client::Client,
+    chain: &Chain,
+    done: &std::sync::atomic::AtomicU64,
+) -> Result<Option<(Replayed, Instant, Instant)>, StepError> {
+    if chain.links.is_empty() {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let mut total = Replayed::default();
+    for (_, file) in &chain.links {
+        let r = crate::backup::delta::replay(client, file, done)
+            .await
+            .map_err(crate::backup::BackupError::from)?;
+        total.revisions += r.revisions;
+        total.events += r.events;
+        total.reached = r.reached;
+    }
+    Ok(Some((total, started, Instant::now())))
 }
 
 /// The restored cluster's first leader, as the members' status reported it.

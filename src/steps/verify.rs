@@ -19,7 +19,15 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
     let restored = ctx
         .restore
         .as_ref()
-        .and_then(|r| ctx.snapshots.iter().find(|s| s.name == r.snapshot))
+        .and_then(|r| {
+            // After a replay, the state restored is the last replayed delta's.
+            let state = r
+                .replay
+                .as_ref()
+                .and_then(|p| p.deltas.last())
+                .unwrap_or(&r.snapshot);
+            ctx.snapshots.iter().rev().find(|s| &s.name == state)
+        })
         .cloned();
     let seed_plan = ctx.plan.seed.clone().filter(|_| ctx.seeded);
     let mut seed = None;

@@ -147,6 +147,13 @@ fn rpo() -> Rpo {
         acknowledged_before_disaster: Some(300),
         lost_acknowledged_writes: Some(190),
         lost_examples: vec!["/drill/w/000000000121".into()],
+        fulls_only: Some(etcd_drill::record::FullsOnly {
+            snapshot: "etcd-20261118T212000.000Z-r0000000100.db".into(),
+            snapshot_revision: 100,
+            time_gap_ms: 5_900,
+            revision_gap: Some(210),
+            lost_acknowledged_writes: Some(208),
+        }),
     }
 }
 
@@ -243,6 +250,22 @@ fn restore() -> RestoreRecord {
         all_members_serving_ms: Some(2_900),
         image: Some("etcd-drill/etcd:v3.5.30".into()),
         bump_revision: None,
+        replay: Some(etcd_drill::record::ReplayRecord {
+            deltas: vec!["etcd-20261118T212002.000Z-r0000000120.delta".into()],
+            revisions: 20,
+            events: 23,
+            from_revision: 100,
+            to_revision: 120,
+            reached_revision: 120,
+            duration_ms: 41,
+            stopped: Some(
+                "etcd-20261118T212004.000Z-r0000000140.delta is missing from the store".into(),
+            ),
+            not_replayed: vec![
+                "etcd-20261118T212004.000Z-r0000000140.delta".into(),
+                "etcd-20261118T212006.000Z-r0000000160.delta".into(),
+            ],
+        }),
         etcd_version: Some("3.5.30".into()),
     }
 }
@@ -311,17 +334,36 @@ fn verified() -> VerifyRecord {
 fn backups() -> BackupLog {
     BackupLog {
         store: "s3://drill-backups/etcd".into(),
-        taken: vec![BackupRecord {
-            name: "2026-11-18T21-20-02Z-rev000000000125.db".into(),
-            size_bytes: 3_800_000,
-            sha256: sha('d'),
-            ciphertext_sha256: Some(sha('f')),
-            revision: 125,
-            taken_at: "2026-11-18T21:20:02.000Z".into(),
-            taken_at_ms: 2000,
-            keyspace_sha256: sha('e'),
-            keyspace_keys: 121,
-        }],
+        taken: vec![
+            BackupRecord {
+                name: "2026-11-18T21-20-02Z-rev000000000125.db".into(),
+                size_bytes: 3_800_000,
+                sha256: sha('d'),
+                ciphertext_sha256: Some(sha('f')),
+                revision: 125,
+                taken_at: "2026-11-18T21:20:02.000Z".into(),
+                taken_at_ms: 2000,
+                keyspace_sha256: sha('e'),
+                keyspace_keys: 121,
+                delta: None,
+            },
+            BackupRecord {
+                name: "etcd-20261118T212002.000Z-r0000000130.delta".into(),
+                size_bytes: 4_100,
+                sha256: sha('a'),
+                ciphertext_sha256: None,
+                revision: 130,
+                taken_at: "2026-11-18T21:20:02.500Z".into(),
+                taken_at_ms: 2500,
+                keyspace_sha256: sha('b'),
+                keyspace_keys: 124,
+                delta: Some(etcd_drill::record::DeltaOf {
+                    base: "2026-11-18T21-20-02Z-rev000000000125.db".into(),
+                    first_revision: 126,
+                    events: 5,
+                }),
+            },
+        ],
         failures: vec![(3000, "no snapshot within the deadline".into())],
         deleted: vec![(
             "2026-11-18T21-19-00Z-rev000000000090.db".into(),

@@ -16,6 +16,39 @@ fn judged(r: &RunReport, what: &str, value: String, gate: &str) -> Vec<Cell> {
     ]
 }
 
+/// The RPO a restore of the chain's full alone would have given.
+pub(super) fn fulls_only(f: &crate::record::FullsOnly) -> String {
+    format!(
+        "{} ms, {} revisions, {} acknowledged writes lost (full {} at revision {})",
+        f.time_gap_ms,
+        opt(&f.revision_gap),
+        opt(&f.lost_acknowledged_writes),
+        f.snapshot,
+        f.snapshot_revision
+    )
+}
+
+/// What a restore from a chain replayed, and where the chain stopped.
+pub(super) fn replay(p: &crate::record::ReplayRecord) -> String {
+    let mut s = format!(
+        "{} delta(s), {} revisions, {} events: revision {} → {} in {} ms (the restored cluster reached {})",
+        p.deltas.len(),
+        p.revisions,
+        p.events,
+        p.from_revision,
+        p.to_revision,
+        p.duration_ms,
+        p.reached_revision
+    );
+    if let Some(why) = &p.stopped {
+        s.push_str(&format!(
+            "; chain stopped: {why}; not replayed: {}",
+            p.not_replayed.join(", ")
+        ));
+    }
+    s
+}
+
 pub(super) fn recovery(r: &RunReport) -> Option<Section> {
     let x = r.restore.as_ref()?;
     let mut rows = vec![judged(
@@ -48,6 +81,14 @@ pub(super) fn recovery(r: &RunReport) -> Option<Section> {
             lost,
             "max-lost-acknowledged-writes",
         ));
+        if let Some(f) = &p.fulls_only {
+            rows.push(vec![
+                "RPO with the full alone".into(),
+                fulls_only(f).into(),
+                "-".into(),
+                "".into(),
+            ]);
+        }
     }
     let phases = x
         .phases
@@ -96,6 +137,13 @@ pub(super) fn recovery(r: &RunReport) -> Option<Section> {
             },
         ),
         fact("cluster token", x.cluster_token.clone()),
+        fact(
+            "deltas replayed",
+            match &x.replay {
+                Some(p) => replay(p),
+                None => "none".into(),
+            },
+        ),
         fact("leader after restore", opt(&x.leader)),
     ];
     let mut blocks = vec![

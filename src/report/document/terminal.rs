@@ -111,6 +111,9 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
                 refusal.reason.clone(),
             ]);
         }
+        if let Some(p) = &x.replay {
+            m.push(vec!["deltas replayed".into(), super::recovery::replay(p)]);
+        }
     }
     for f in &r.faults {
         m.push(vec![format!("fault {}", f.name), f.summary().join("; ")]);
@@ -146,6 +149,12 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
                 _ => "-".into(),
             },
         ]);
+        if let Some(f) = &p.fulls_only {
+            m.push(vec![
+                "RPO with the full alone".into(),
+                super::recovery::fulls_only(f),
+            ]);
+        }
     }
     if let Some(v) = &r.verification {
         m.push(vec!["integrity".to_string(), v.summary()]);

@@ -182,6 +182,9 @@ pub struct BackupLog {
     pub deleted: Vec<(String, String)>,
     /// What the store held when the drill ended.
     pub remaining: Vec<String>,
+    /// Objects a `damage-backup` step broke, and how.
+    #[serde(default)]
+    pub damaged: Vec<(String, String)>,
 }
 
 impl BackupRecord {

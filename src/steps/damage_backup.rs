@@ -16,6 +16,9 @@ pub async fn run(
         .ok_or_else(|| StepError::Precondition("no backup schedule".into()))?;
     let own = sched.records();
     let (target, what) = crate::backup::damage(&sched.store, &own, target, how).await?;
+    if let Ok(mut l) = sched.log.lock() {
+        l.damaged.push((target.clone(), what.clone()));
+    }
     ctx.emit(EventKind::Note(format!("backup {target}: {what}")));
     Ok(StepOutcome::BackupDamaged { name: target, what })
 }

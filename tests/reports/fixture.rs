@@ -370,6 +370,7 @@ fn backups() -> BackupLog {
             "keep-last 1".into(),
         )],
         remaining: vec!["2026-11-18T21-20-02Z-rev000000000125.db".into()],
+        damaged: Vec::new(),
     }
 }
 

@@ -95,9 +95,10 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
         m.push(vec![
             "backups".to_string(),
             format!(
-                "{}: {} taken, {} failed, {} deleted by retention, {} kept",
+                "{}: {} taken ({} deltas), {} failed, {} deleted by retention, {} kept",
                 b.store,
                 b.taken.len(),
+                b.taken.iter().filter(|t| t.delta.is_some()).count(),
                 b.failures.len(),
                 b.deleted.len(),
                 b.remaining.len()

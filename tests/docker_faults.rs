@@ -352,3 +352,27 @@ async fn replace_member_removes_re_adds_and_resyncs_a_follower() {
         "a follower was replaced"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_cut_off_past_the_leaders_log_installs_a_raft_snapshot() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/follower-needs-raft-snapshot.yaml").await;
+    assert_eq!(code, exit_codes::PASSED);
+    let f = fault(&r);
+    recovered_intact(f);
+    let p = proof(f);
+    // The leader's log moved past the follower by more than etcd keeps after a snapshot...
+    assert!(
+        p.contains("the leader's log no longer holds what") && p.contains("snapshot-count 100"),
+        "{p}"
+    );
+    // ...and the follower's own log shows the snapshot it received, and it caught up.
+    assert!(
+        p.contains("received and installed a raft snapshot from the leader")
+            && p.contains("received and saved database snapshot"),
+        "{p}"
+    );
+    assert_eq!(r["verification"]["passed"], true, "{}", r["verification"]);
+}

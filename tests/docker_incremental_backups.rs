@@ -116,12 +116,13 @@ async fn an_encrypted_chain_in_s3_restores_with_the_rpo_of_its_last_delta() {
         let bytes = store.read(&o.name).await.unwrap();
         assert!(bytes.starts_with(b"age-encryption.org/v1"), "{}", o.name);
     }
-    // The identity is in no file of the run.
+    // The identity is in no file of the run, and in nothing the run printed.
     let secret = std::fs::read_to_string(&identity).unwrap();
     let secret = secret
         .lines()
         .find(|l| l.starts_with("AGE-SECRET-KEY-"))
         .unwrap();
+    assert!(!out.contains(secret));
     for f in walk(&dir) {
         let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
         assert!(!text.contains(secret), "{}", f.display());

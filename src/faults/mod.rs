@@ -67,7 +67,7 @@ pub async fn inject(
         FaultAction::Kill => kill::inject(cluster, &mut active).await?,
         FaultAction::Stop => stop::inject(cluster, &mut active).await?,
         FaultAction::Pause => pause::inject(cluster, &mut active).await?,
-        FaultAction::Partition => partition::inject(cluster, &mut active).await?,
+        FaultAction::Partition(opts) => partition::inject(cluster, &mut active, opts).await?,
         FaultAction::SlowNetwork(opts) => slow::inject(cluster, &mut active, opts).await?,
         FaultAction::Corrupt(opts) => corrupt::inject(cluster, &mut active, opts).await?,
         FaultAction::ReplaceMember => replace::inject(cluster, &mut active).await?,
@@ -125,7 +125,7 @@ pub async fn heal(cluster: &mut Cluster, active: &mut Active) -> Result<(), Faul
     match active.plan.action.clone() {
         FaultAction::Kill | FaultAction::Stop => kill::restart(cluster, active).await,
         FaultAction::Pause => pause::heal(cluster, active).await,
-        FaultAction::Partition => partition::heal(cluster, active).await,
+        FaultAction::Partition(opts) => partition::heal(cluster, active, &opts).await,
         FaultAction::SlowNetwork(opts) => slow::heal(cluster, active, &opts).await,
         FaultAction::Corrupt(opts) => corrupt::recover(cluster, active, &opts).await,
         // Replaced at injection: nothing left to heal.

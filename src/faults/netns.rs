@@ -104,7 +104,7 @@ pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<(), String> {
             };
             let (tc, ss) = need.unwrap_or((false, false));
             need = match &f.action {
-                FaultAction::Partition => Some((tc, ss)),
+                FaultAction::Partition(_) => Some((tc, ss)),
                 FaultAction::SlowNetwork(s) => {
                     Some((tc || s.bandwidth_kbit.is_some(), ss || s.delay.is_some()))
                 }

@@ -24,10 +24,18 @@ pub enum FaultAction {
     Kill,
     Stop,
     Pause,
-    Partition,
+    Partition(Partition),
     SlowNetwork(SlowNetwork),
     Corrupt(Corrupt),
     ReplaceMember,
+}
+
+/// `partition`'s options, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Partition {
+    /// Keep the member cut off until the leader's raft log is compacted past it, and prove on
+    /// healing that it installed a snapshot from the leader; the cluster's `snapshot-count`.
+    pub until_raft_snapshot: Option<u64>,
 }
 
 /// `slow-network`'s options, resolved: the fault receives exactly these.
@@ -56,7 +64,7 @@ impl FaultAction {
             FaultAction::Kill => "kill",
             FaultAction::Stop => "stop",
             FaultAction::Pause => "pause",
-            FaultAction::Partition => "partition",
+            FaultAction::Partition(_) => "partition",
             FaultAction::SlowNetwork(_) => "slow-network",
             FaultAction::Corrupt(_) => "corrupt",
             FaultAction::ReplaceMember => "replace-member",
@@ -139,19 +147,34 @@ pub fn basic(
     problems: &mut Vec<Problem>,
 ) -> FaultPlan {
     let target = target(&spec.target, members, false, problems);
-    if matches!(action, FaultAction::Partition) && target == Target::Majority {
+    let partition = matches!(action, FaultAction::Partition(_));
+    if let Some(u) = spec.until.as_ref().filter(|_| !partition) {
+        problems.push(Problem::at(
+            &u.referenced,
+            format!("`until` is for `partition` only, not `{}`", action.verb()),
+        ));
+    }
+    if let Some(u) = &spec.until {
+        if matches!(target, Target::Minority | Target::Majority | Target::All) {
+            problems.push(Problem::at(
+                &u.referenced,
+                "expected a single-member target with `until: raft-snapshot` (a follower, random or { member: NAME })",
+            ));
+        }
+    }
+    if partition && target == Target::Majority {
         problems.push(Problem::at(
             &spec.target.referenced,
             "expected `minority` for a split: cutting off the majority is the same split, and the fault proves it from the minority's side",
         ));
     }
-    if matches!(action, FaultAction::Partition) && target == Target::All {
+    if partition && target == Target::All {
         problems.push(Problem::at(
             &spec.target.referenced,
             "expected a partition target that leaves someone to be cut off from: not `all`",
         ));
     }
-    if members == 1 && matches!(action, FaultAction::Partition) {
+    if members == 1 && partition {
         problems.push(Problem::at(
             &spec.target.referenced,
             "expected at least 3 members to partition",

@@ -15,6 +15,10 @@ use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
 
+/// The largest `snapshot-count` a raft-snapshot partition accepts (it writes 2× this, plus
+/// 5,000, while the member is cut off).
+const MAX_SNAPSHOT_COUNT: u64 = 10_000;
+
 /// The state carried from step to step; problems are pushed as they are found.
 pub(super) struct Walk<'a> {
     s: &'a Scenario,
@@ -78,7 +82,10 @@ impl<'a> Walk<'a> {
             Step::Kill(f) => self.fault(at, FaultAction::Kill, f, index),
             Step::Stop(f) => self.fault(at, FaultAction::Stop, f, index),
             Step::Pause(f) => self.fault(at, FaultAction::Pause, f, index),
-            Step::Partition(f) => self.fault(at, FaultAction::Partition, f, index),
+            Step::Partition(f) => {
+                let opts = self.partition(f);
+                self.fault(at, FaultAction::Partition(opts), f, index)
+            }
             Step::ReplaceMember(f) => self.fault(at, FaultAction::ReplaceMember, f, index),
             Step::SlowNetwork(f) => self.slow_network(at, f, index),
             Step::Corrupt(f) => self.corrupt(at, f, index),
@@ -415,6 +422,26 @@ impl<'a> Walk<'a> {
         }
         let plan = faults::basic(action, f, self.members, index, self.problems);
         self.start_fault(plan, f.timeout, at)
+    }
+
+    /// `partition`'s options; `until: raft-snapshot` needs a small `snapshot-count`: etcd keeps
+    /// 5,000 entries after each snapshot for slow followers, so the harness writes about
+    /// 5,000 + 2 × snapshot-count entries while the member is cut off.
+    fn partition(&mut self, f: &FaultSpec) -> crate::plan::faults::Partition {
+        let Some(u) = &f.until else {
+            return Default::default();
+        };
+        let count = self.s.cluster.etcd.as_ref().and_then(|e| e.snapshot_count);
+        match count {
+            Some(c) if (1..=MAX_SNAPSHOT_COUNT).contains(&c) => {}
+            _ => self.problems.push(Problem::at(
+                &u.referenced,
+                format!("`until: raft-snapshot` needs `cluster.etcd.snapshot-count` between 1 and {MAX_SNAPSHOT_COUNT}: the harness writes 5,000 + 2 × snapshot-count entries while the member is cut off (etcd keeps 5,000 after each snapshot)"),
+            )),
+        }
+        crate::plan::faults::Partition {
+            until_raft_snapshot: Some(count.unwrap_or(MAX_SNAPSHOT_COUNT)),
+        }
     }
 
     fn slow_network(

@@ -236,6 +236,11 @@ pub enum Target {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FaultSpec {
     pub target: Spanned<Target>,
+    /// `partition` only: keep the member cut off until this has happened. `raft-snapshot`: the
+    /// harness writes until the leader has compacted its raft log past the member, so that on
+    /// healing it can only catch up by installing a snapshot from the leader.
+    #[serde(default)]
+    pub until: Option<Spanned<Until>>,
     /// How long the fault lasts before it is healed. Without `hold`, a fault with a `name`
     /// stays until a `heal` step names it; one without a name is healed at once.
     #[serde(default, with = "humantime_serde::option")]
@@ -244,6 +249,12 @@ pub struct FaultSpec {
     pub name: Option<Spanned<String>>,
     #[serde(default, with = "humantime_serde::option")]
     pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Until {
+    RaftSnapshot,
 }
 
 /// A slow network on the target's peer traffic (port 2380), inside its network namespace.

@@ -307,6 +307,7 @@ impl Cluster {
             volumes: vec![(volume.to_string(), DATA_MOUNT.to_string())],
             publish: Some(CLIENT_PORT),
             host_files: Vec::new(),
+            cap_add: Vec::new(),
         }
     }
 

@@ -102,6 +102,7 @@ pub async fn restore_files(
             volumes: vec![(volume.clone(), DATA_MOUNT.into())],
             publish: None,
             host_files: Vec::new(),
+            cap_add: Vec::new(),
         };
         let (how, upload) = sandbox.deliver(&mut spec, snapshot, IN_CONTAINER);
         delivery = how;

@@ -26,6 +26,8 @@ pub struct RunOptions {
     /// `reports/<run-id>`: snapshots and the report go here.
     pub run_dir: PathBuf,
     pub keep: Keep,
+    /// How network faults reach the members (decided before the run, see `faults::netns`).
+    pub net_via: crate::sandbox::NetVia,
 }
 
 /// A fresh run id: UTC time plus randomness, so two runs at once never collide.
@@ -52,7 +54,7 @@ pub async fn run(
         run_id: opts.run_id.clone(),
         scenario: plan.name.clone(),
     }));
-    let sandbox = Arc::new(Sandbox::new(runtime, &opts.run_id));
+    let sandbox = Arc::new(Sandbox::new(runtime, &opts.run_id).with_net_via(opts.net_via.clone()));
     let token = format!("{}-r0", opts.run_id);
     let mut cluster = Cluster::new(sandbox.clone(), plan.cluster.clone(), token);
     if plan.cluster.tls {
@@ -358,6 +360,7 @@ mod tests {
             run_id: run_id.into(),
             run_dir: std::env::temp_dir(),
             keep,
+            net_via: Default::default(),
         };
         let mut events = Vec::new();
         let failed = run(&plan(), fake.clone(), &opts, cancel, &mut |e| {

@@ -110,6 +110,7 @@ fn library_run(scenario: &str) -> (etcd_drill::plan::Plan, RunOptions, tempfile:
         run_id: run_id.clone(),
         run_dir: reports.path().join(&run_id),
         keep: Keep::Never,
+        net_via: Default::default(),
     };
     (plan, opts, reports)
 }

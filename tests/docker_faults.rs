@@ -376,3 +376,91 @@ async fn a_follower_cut_off_past_the_leaders_log_installs_a_raft_snapshot() {
     );
     assert_eq!(r["verification"]["passed"], true, "{}", r["verification"]);
 }
+
+/// A drill with network faults forced through helper containers (as where the harness cannot
+/// enter the members' namespaces from its host): exit code and report.
+async fn through_helpers(scenario: &str) -> (i32, Value, String) {
+    let reports = tempfile::tempdir().expect("a temp dir");
+    let out = bin()
+        .args(["run", scenario, "--report-dir"])
+        .arg(reports.path())
+        .env("ETCD_DRILL_NET_FAULTS", "helper")
+        .output()
+        .expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = out.status.code().unwrap_or(-1);
+    if std::fs::read_dir(reports.path()).unwrap().next().is_none() {
+        return (code, Value::Null, text);
+    }
+    let r = read_report(&only_run_dir(reports.path()));
+    let d = etcd_drill::sandbox::docker::DockerRuntime::connect()
+        .await
+        .expect("Docker");
+    // The helper containers carry the run's labels and are gone with it.
+    assert!(leftovers(&d, r["run_id"].as_str().unwrap())
+        .await
+        .is_empty());
+    (code, r, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_through_helper_containers_proves_the_same_as_from_the_host() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r, out) = through_helpers("scenarios/partition-leader.yaml").await;
+    assert_eq!(code, exit_codes::PASSED, "{out}");
+    let f = fault(&r);
+    recovered_intact(f);
+    let p = proof(f);
+    assert!(
+        p.contains("through a helper container (etcd-drill/net-tools:")
+            && p.contains("a linearizable read through it fails")
+            && p.contains("still serve writes"),
+        "{p}"
+    );
+    assert_ne!(f["leader_after"], f["leader_before"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_network_loss_and_bandwidth_through_helper_containers_drop_and_shape_real_packets() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r, out) = through_helpers("scenarios/slow-peer-network.yaml").await;
+    assert_eq!(code, exit_codes::PASSED, "{out}");
+    let f = fault(&r);
+    recovered_intact(f);
+    let p = proof(f);
+    assert!(p.contains("through a helper container"), "{p}");
+    let counted = |what: &str| {
+        p.lines()
+            .find(|l| l.contains(what))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(counted("peer packets dropped") > 0, "{p}");
+    assert!(
+        counted("peer packets went through the shaped class") > 0,
+        "{p}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delay_is_refused_before_anything_starts_when_only_helpers_can_reach_the_members() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r, out) = through_helpers("scenarios/delay-leader-network.yaml").await;
+    assert_eq!(code, exit_codes::ENVIRONMENT, "{out}");
+    assert!(r.is_null(), "no run started: {r}");
+    assert!(
+        out.contains("delay-leader-network.yaml") && out.contains("delay"),
+        "{out}"
+    );
+}

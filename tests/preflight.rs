@@ -1,5 +1,6 @@
-//! Network faults are checked before anything starts: a missing tool refuses the drill, a
-//! remote Docker engine refuses namespace faults. No Docker needed.
+//! Network faults are checked before anything starts: a missing tool refuses a drill that needs
+//! the host's way into the namespaces, a remote Docker engine refuses the delay proxy. No
+//! Docker needed.
 
 use etcd_drill::exit_codes;
 use std::process::Command;
@@ -52,9 +53,20 @@ fn a_tool_a_network_fault_needs_is_checked_before_the_run() {
 }
 
 #[test]
-fn namespace_faults_refuse_a_remote_engine() {
-    // Loopback only: the preflight must refuse before any connection is tried.
-    let (code, stderr) = run("scenarios/partition-leader.yaml", "tcp://127.0.0.1:1");
+fn with_a_remote_engine_a_delay_is_refused_before_anything_starts() {
+    // Loopback only: the preflight must refuse before any connection is tried. Partitions,
+    // loss and bandwidth go through helper containers on a remote engine; the delay proxy runs
+    // in the harness and needs the host's way into the namespace.
+    let (code, stderr) = run("scenarios/delay-leader-network.yaml", "tcp://127.0.0.1:1");
     assert_eq!(code, exit_codes::ENVIRONMENT, "{stderr}");
-    assert!(stderr.contains("remote"), "{stderr}");
+    assert!(
+        stderr.contains("delay-leader-network.yaml")
+            && stderr.contains("remote")
+            && stderr.contains("helper containers"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("connect"),
+        "refused before connecting: {stderr}"
+    );
 }

@@ -35,17 +35,37 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
         }
     };
     let mut linked_explicitly = false;
-    // Network faults need this host's namespaces: refuse before anything starts.
-    if let Err(e) = crate::faults::netns::preflight_plans(plans) {
-        eprint(e);
-        return exit_codes::ENVIRONMENT;
-    }
+    // Network faults: the way into the members' namespaces, or a refusal before anything
+    // starts.
+    let net_way = match crate::faults::netns::preflight_plans(plans) {
+        Ok(w) => w,
+        Err(e) => {
+            eprint(e);
+            return exit_codes::ENVIRONMENT;
+        }
+    };
     let docker = match DockerRuntime::connect().await {
         Ok(d) => Arc::new(d),
         Err(e) => {
             eprint(crate::util::error_chain(&e));
             return exit_codes::ENVIRONMENT;
         }
+    };
+    let net_via = match net_way {
+        Some(crate::faults::netns::Way_::Helper) => {
+            let mut say = |m: String| eprint(m);
+            match crate::image::net_tools::ensure(&docker, &mut say).await {
+                Ok(image) => crate::sandbox::NetVia::Helper { image },
+                Err(e) => {
+                    eprint(format!(
+                        "network faults go through helper containers here, and {}",
+                        crate::util::error_chain(&e)
+                    ));
+                    return exit_codes::ENVIRONMENT;
+                }
+            }
+        }
+        _ => crate::sandbox::NetVia::Host,
     };
     // Drills that cannot fit on disk are refused before anything starts.
     for plan in plans {
@@ -92,8 +112,15 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
             previous,
             signer: signer.as_ref(),
         };
-        let (code, report) =
-            run_one(plan, docker.clone(), image, opts, evidence, cancel.clone()).await;
+        let (code, report) = run_one(
+            plan,
+            docker.clone(),
+            image,
+            (opts, &net_via),
+            evidence,
+            cancel.clone(),
+        )
+        .await;
         reports.push(report);
         worst = worse(worst, code);
         if cancel.is_cancelled() {
@@ -237,7 +264,7 @@ async fn run_one(
     plan: &Plan,
     docker: Arc<DockerRuntime>,
     image: crate::record::ImageInfo,
-    all: &RunAll,
+    (all, net_via): (&RunAll, &crate::sandbox::NetVia),
     evidence: Evidence<'_>,
     cancel: CancellationToken,
 ) -> (i32, RunReport) {
@@ -246,6 +273,7 @@ async fn run_one(
         run_id: run_id.clone(),
         run_dir: all.drill.report_dir.join(&run_id),
         keep: all.drill.keep,
+        net_via: net_via.clone(),
     };
     let mut recorder = Recorder::new(plan, &run_id);
     let mut terminal = crate::terminal::TerminalReporter::new();

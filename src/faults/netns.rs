@@ -1,13 +1,112 @@
-//! Commands run inside a member's network namespace from the host: `nsenter -t PID -n CMD`.
-//! Needs a local Docker engine and root; `preflight` checks both before a drill starts.
+//! Commands run inside a member's network namespace, by one of two ways (`NetVia`): from this
+//! host with `nsenter -t PID -n CMD` (needs root, the host's PID namespace and a local engine),
+//! or in a short-lived helper container that joins the member's namespace
+//! (`--network container:<member>`, `NET_ADMIN`) from the image `image::net_tools` builds from
+//! Debian's iptables and iproute2: that works wherever the engine runs, the harness in a
+//! container or the engine remote. The host way is used when it is available (it is quicker);
+//! `ETCD_DRILL_NET_FAULTS=host|helper` forces one. `preflight` decides before a drill starts.
 
-use super::FaultError;
+use super::{container_of, FaultError};
+use crate::cluster::Cluster;
+use crate::sandbox::{ContainerSpec, NetVia, Sandbox};
+use std::sync::Arc;
 use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
-/// Runs `cmd args…` in the network namespace of process `pid`; returns its stdout.
+/// A helper container is created, started and removed for each batch of commands.
+const HELPER_DEADLINE: Duration = Duration::from_secs(30);
+
+/// One member's network namespace, and the way in.
+pub struct Netns {
+    pub member: String,
+    way: Way,
+}
+
+enum Way {
+    Host(u32),
+    Helper {
+        container: String,
+        image: String,
+        sandbox: Arc<Sandbox>,
+    },
+}
+
+impl Netns {
+    /// The namespace of `member`, reached the way the run decided.
+    pub async fn of(cluster: &Cluster, member: &str) -> Result<Netns, FaultError> {
+        let container = container_of(cluster, member)?;
+        let way = match &cluster.sandbox.net_via {
+            NetVia::Host => Way::Host(cluster.sandbox.runtime.pid(&container).await?),
+            NetVia::Helper { image } => Way::Helper {
+                container,
+                image: image.clone(),
+                sandbox: cluster.sandbox.clone(),
+            },
+        };
+        Ok(Netns {
+            member: member.to_string(),
+            way,
+        })
+    }
+
+    /// The member's process id on this host, when the namespace is entered from here (the
+    /// delay proxy runs in the harness and needs it).
+    pub fn host_pid(&self) -> Option<u32> {
+        match self.way {
+            Way::Host(pid) => Some(pid),
+            Way::Helper { .. } => None,
+        }
+    }
+
+    /// Runs `cmd args…` in the namespace; returns its stdout.
+    pub async fn run(&self, cmd: &str, args: &[&str]) -> Result<String, FaultError> {
+        let mut line = vec![cmd.to_string()];
+        line.extend(args.iter().map(|a| a.to_string()));
+        Ok(self.batch(&[line]).await?.pop().unwrap_or_default())
+    }
+
+    /// Runs `iptables args…` in the namespace.
+    pub async fn iptables(&self, args: &[String]) -> Result<String, FaultError> {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run("iptables", &a).await
+    }
+
+    /// Runs each command in order (all in one helper container), stopping at the first that
+    /// fails; returns each one's output.
+    pub async fn batch(&self, commands: &[Vec<String>]) -> Result<Vec<String>, FaultError> {
+        match &self.way {
+            Way::Host(pid) => {
+                let mut out = Vec::new();
+                for c in commands {
+                    let args: Vec<&str> = c[1..].iter().map(String::as_str).collect();
+                    out.push(nsenter(*pid, &c[0], &args).await?);
+                }
+                Ok(out)
+            }
+            Way::Helper {
+                container,
+                image,
+                sandbox,
+            } => helper(sandbox, image, container, &self.member, commands).await,
+        }
+    }
+}
+
+/// Runs `cmd args…` in the network namespace of process `pid` on this host (the delay proxy,
+/// which always enters from here).
 pub async fn run(pid: u32, cmd: &str, args: &[&str]) -> Result<String, FaultError> {
+    nsenter(pid, cmd, args).await
+}
+
+/// Runs `iptables args…` in the network namespace of process `pid` on this host.
+pub async fn iptables(pid: u32, args: &[String]) -> Result<String, FaultError> {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    nsenter(pid, "iptables", &a).await
+}
+
+/// Runs `cmd args…` in the network namespace of process `pid` with nsenter; returns its stdout.
+async fn nsenter(pid: u32, cmd: &str, args: &[&str]) -> Result<String, FaultError> {
     let pid_s = pid.to_string();
     let mut full = vec!["-t", pid_s.as_str(), "-n", cmd];
     full.extend_from_slice(args);
@@ -35,10 +134,97 @@ pub async fn run(pid: u32, cmd: &str, args: &[&str]) -> Result<String, FaultErro
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Runs `iptables args…` in the network namespace of process `pid`.
-pub async fn iptables(pid: u32, args: &[String]) -> Result<String, FaultError> {
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    run(pid, "iptables", &a).await
+/// Marks the end of a command's output in a helper's log: `@@etcd-drill-end <i> <status>`.
+const END: &str = "@@etcd-drill-end";
+
+/// The shell script a helper runs: each command, its output, then its end mark with its exit
+/// status; it stops after the first that fails.
+fn script(commands: &[Vec<String>]) -> String {
+    let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+    commands
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let line: Vec<String> = c.iter().map(|a| quote(a)).collect();
+            format!(
+                "{} 2>&1; s=$?; echo \"{END} {i} $s\"; [ $s -eq 0 ] || exit 0",
+                line.join(" ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Each command's output from a helper's log, or the first command that failed.
+fn outputs(log: &str, commands: &[Vec<String>], where_: &str) -> Result<Vec<String>, FaultError> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in log.lines() {
+        if let Some(rest) = line.strip_prefix(END) {
+            let mut w = rest.split_whitespace();
+            let (i, status) = (
+                w.next().and_then(|n| n.parse::<usize>().ok()).unwrap_or(0),
+                w.next().unwrap_or("?"),
+            );
+            if status != "0" {
+                return Err(FaultError::Command {
+                    line: format!(
+                        "{} ({where_})",
+                        commands.get(i).map(|c| c.join(" ")).unwrap_or_default()
+                    ),
+                    error: format!("exit status {status}: {}", current.trim()),
+                });
+            }
+            out.push(std::mem::take(&mut current));
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    if out.len() != commands.len() {
+        return Err(FaultError::Command {
+            line: format!(
+                "{} ({where_})",
+                commands
+                    .iter()
+                    .map(|c| c.join(" "))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            error: format!(
+                "the helper ran {} of {} commands: {}",
+                out.len(),
+                commands.len(),
+                current.trim()
+            ),
+        });
+    }
+    Ok(out)
+}
+
+async fn helper(
+    sandbox: &Sandbox,
+    image: &str,
+    container: &str,
+    member: &str,
+    commands: &[Vec<String>],
+) -> Result<Vec<String>, FaultError> {
+    let spec = ContainerSpec {
+        name: sandbox.name(&format!("net-{member}-{:08x}", rand::random::<u32>())),
+        image: image.to_string(),
+        entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),
+        cmd: vec![script(commands)],
+        labels: sandbox.labels("net-helper"),
+        network: format!("container:{container}"),
+        cap_add: vec!["NET_ADMIN".into()],
+        ..Default::default()
+    };
+    let (_, stdout, stderr) = sandbox.run_once(&spec, None, HELPER_DEADLINE).await?;
+    outputs(
+        &format!("{stdout}{stderr}"),
+        commands,
+        &format!("helper container in {member}'s network namespace"),
+    )
 }
 
 /// Why network faults cannot run here, or `None` when they can. `tc` is only needed for
@@ -91,34 +277,140 @@ fn on_path(tool: &str) -> bool {
             .any(|d| std::path::Path::new(d).join(tool).is_file())
 }
 
-/// Checks, before anything starts, that every network fault in `plans` can run here. Returns
-/// the first reason one cannot, naming the scenario.
-pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<(), String> {
+/// Which way network faults go, decided before anything starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way_ {
+    Host,
+    /// Through helper containers; the image is built (or found) before the drill starts.
+    Helper,
+}
+
+/// Whether the Docker engine's own process is visible here: then this process shares the
+/// engine's PID namespace and the members' process ids the engine reports lead to their network
+/// namespaces. Not so in a container with only the Docker socket, or with a remote engine.
+fn engine_visible() -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .any(|e| {
+            std::fs::read_to_string(e.path().join("comm"))
+                .is_ok_and(|c| matches!(c.trim(), "dockerd" | "containerd"))
+        })
+}
+
+/// Checks, before anything starts, that every network fault in `plans` can run here, and says
+/// which way they go (`None`: no network fault). The host way when it is available, else the
+/// helper containers; `ETCD_DRILL_NET_FAULTS=host|helper` forces one. Returns the first reason a
+/// fault cannot run, naming the scenario.
+pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<Option<Way_>, String> {
     use crate::plan::{FaultAction, StepKind};
     let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    let forced = std::env::var("ETCD_DRILL_NET_FAULTS")
+        .ok()
+        .filter(|v| !v.is_empty());
+    if let Some(f) = forced
+        .as_deref()
+        .filter(|f| !matches!(*f, "host" | "helper"))
+    {
+        return Err(format!(
+            "ETCD_DRILL_NET_FAULTS: expected `host` or `helper`, found {f:?}"
+        ));
+    }
+    let mut way = None;
     for plan in plans {
-        let mut need: Option<(bool, bool)> = None;
+        let (mut net, mut tc, mut delay) = (false, false, false);
         for step in &plan.steps {
             let StepKind::Fault(f) = &step.kind else {
                 continue;
             };
-            let (tc, ss) = need.unwrap_or((false, false));
-            need = match &f.action {
-                FaultAction::Partition(_) => Some((tc, ss)),
+            match &f.action {
+                FaultAction::Partition(_) => net = true,
                 FaultAction::SlowNetwork(s) => {
-                    Some((tc || s.bandwidth_kbit.is_some(), ss || s.delay.is_some()))
+                    net = true;
+                    tc |= s.bandwidth_kbit.is_some();
+                    delay |= s.delay.is_some();
                 }
-                _ => need,
-            };
-        }
-        if let Some((tc, ss)) = need {
-            if let Some(why) = preflight(&host, tc, ss) {
-                return Err(format!(
-                    "{}: cannot run this drill here: {why}",
-                    plan.path.display()
-                ));
+                _ => {}
             }
         }
+        if !net {
+            continue;
+        }
+        let mut why_not_host = preflight(&host, tc, delay);
+        if why_not_host.is_none() && !engine_visible() {
+            why_not_host = Some(
+                "the Docker engine's process is not visible here (the harness runs in a container of its own, or the engine elsewhere)".into(),
+            );
+        }
+        let chosen = match (forced.as_deref(), &why_not_host) {
+            (Some("host"), Some(why)) => {
+                return Err(format!(
+                    "{}: cannot run this drill here: ETCD_DRILL_NET_FAULTS=host, but {why}",
+                    plan.path.display()
+                ))
+            }
+            (Some("host"), None) | (None, None) => Way_::Host,
+            _ => Way_::Helper,
+        };
+        if chosen == Way_::Helper && delay {
+            let why = match forced.as_deref() {
+                Some("helper") => "ETCD_DRILL_NET_FAULTS=helper asks for helper containers".into(),
+                _ => why_not_host.unwrap_or_default(),
+            };
+            return Err(format!(
+                "{}: cannot run this drill here: slow-network `delay` runs its proxy in the harness, inside the member's network namespace entered from this host, but {why}; loss and bandwidth work through helper containers",
+                plan.path.display()
+            ));
+        }
+        way = match (way, chosen) {
+            (Some(Way_::Helper), _) | (_, Way_::Helper) => Some(Way_::Helper),
+            _ => Some(Way_::Host),
+        };
     }
-    Ok(())
+    Ok(way)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn a_helper_script_quotes_each_word_and_stops_at_the_first_failure() {
+        let s = script(&[cmd(&["iptables", "-L", "it's"]), cmd(&["tc", "qdisc"])]);
+        assert!(s.contains("'iptables' '-L' 'it'\\''s' 2>&1"), "{s}");
+        assert_eq!(s.lines().count(), 2);
+        assert!(s.contains("[ $s -eq 0 ] || exit 0"));
+    }
+
+    #[test]
+    fn a_helper_log_splits_into_outputs_or_names_the_failed_command() {
+        let cmds = [cmd(&["a"]), cmd(&["b", "x"])];
+        let ok = format!("one\n{END} 0 0\ntwo\nthree\n{END} 1 0\n");
+        assert_eq!(
+            outputs(&ok, &cmds, "here").unwrap(),
+            ["one\n", "two\nthree\n"]
+        );
+        let failed = format!("one\n{END} 0 0\nno such chain\n{END} 1 2\n");
+        let e = outputs(&failed, &cmds, "here").unwrap_err().to_string();
+        assert!(
+            e.contains("b x") && e.contains("exit status 2") && e.contains("no such chain"),
+            "{e}"
+        );
+        let cut = format!("one\n{END} 0 0\n");
+        assert!(outputs(&cut, &cmds, "here")
+            .unwrap_err()
+            .to_string()
+            .contains("1 of 2"));
+    }
 }

@@ -13,33 +13,44 @@ use crate::cluster::{connect, within, Cluster};
 use crate::plan::faults::Partition;
 use std::time::Duration;
 
-/// (target pid, peer ip) pairs: every rule this partition installs.
+/// Each target's namespace with its peers' addresses: every rule this partition installs.
 async fn pairs(
     cluster: &Cluster,
     active: &Active,
-) -> Result<Vec<(String, u32, String)>, FaultError> {
+) -> Result<Vec<(netns::Netns, Vec<String>)>, FaultError> {
     let rt = &cluster.sandbox.runtime;
     let mut out = Vec::new();
     for t in &active.members {
-        let pid = rt.pid(&container_of(cluster, t)?).await?;
+        let mut ips = Vec::new();
         for peer in cluster
             .names()
             .iter()
             .filter(|p| !active.members.contains(p))
         {
-            let ip = rt
-                .ip(&container_of(cluster, peer)?, &cluster.sandbox.network)
-                .await?;
-            out.push((t.clone(), pid, ip));
+            ips.push(
+                rt.ip(&container_of(cluster, peer)?, &cluster.sandbox.network)
+                    .await?,
+            );
         }
+        out.push((netns::Netns::of(cluster, t).await?, ips));
     }
     Ok(out)
 }
 
-async fn rules(pairs: &[(String, u32, String)], op: &str) -> Result<(), FaultError> {
-    for (_, pid, ip) in pairs {
-        netns::run(*pid, "iptables", &[op, "INPUT", "-s", ip, "-j", "DROP"]).await?;
-        netns::run(*pid, "iptables", &[op, "OUTPUT", "-d", ip, "-j", "DROP"]).await?;
+/// Inserts (`-I`) or deletes (`-D`) the DROP rules, one batch per target.
+async fn rules(pairs: &[(netns::Netns, Vec<String>)], op: &str) -> Result<(), FaultError> {
+    for (ns, ips) in pairs {
+        let line = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        let commands: Vec<Vec<String>> = ips
+            .iter()
+            .flat_map(|ip| {
+                [
+                    line(&["iptables", op, "INPUT", "-s", ip, "-j", "DROP"]),
+                    line(&["iptables", op, "OUTPUT", "-d", ip, "-j", "DROP"]),
+                ]
+            })
+            .collect();
+        ns.batch(&commands).await?;
     }
     Ok(())
 }
@@ -51,6 +62,10 @@ pub async fn inject(
 ) -> Result<(), FaultError> {
     let pairs = pairs(cluster, active).await?;
     rules(&pairs, "-I").await?;
+    active.proof.push(format!(
+        "DROP rules for peer traffic installed {}",
+        cluster.sandbox.net_via.describe()
+    ));
     // Proof, isolated side: a linearizable read through each target cannot be served.
     for t in &active.members {
         let ep = cluster

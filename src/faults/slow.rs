@@ -42,9 +42,9 @@ fn loss_rules(op: &str, p: f64) -> Vec<Vec<String>> {
         .collect()
 }
 
-async fn tc(pid: u32, args: &str) -> Result<String, FaultError> {
+async fn tc(ns: &netns::Netns, args: &str) -> Result<String, FaultError> {
     let a: Vec<&str> = args.split_whitespace().collect();
-    netns::run(pid, "tc", &a).await
+    ns.run("tc", &a).await
 }
 
 pub async fn inject(
@@ -60,14 +60,14 @@ pub async fn inject(
     );
     for m in active.members.clone() {
         let m = m.as_str();
-        let pid = cluster
-            .sandbox
-            .runtime
-            .pid(&container_of(cluster, m)?)
-            .await?;
+        let ns = netns::Netns::of(cluster, m).await?;
+        active.proof.push(format!(
+            "{m}: shaped {}",
+            cluster.sandbox.net_via.describe()
+        ));
         if let Some(p) = loss {
             for rule in loss_rules("-I", p) {
-                netns::iptables(pid, &rule).await?;
+                ns.iptables(&rule).await?;
             }
             active
                 .proof
@@ -76,22 +76,22 @@ pub async fn inject(
         if let Some(k) = kbit {
             let rate = format!("{k}kbit");
             tc(
-                pid,
+                &ns,
                 &format!("qdisc add dev {DEV} root handle 1: htb default 10"),
             )
             .await?;
             tc(
-                pid,
+                &ns,
                 &format!("class add dev {DEV} parent 1: classid 1:10 htb rate 10gbit"),
             )
             .await?;
             tc(
-                pid,
+                &ns,
                 &format!("class add dev {DEV} parent 1: classid 1:20 htb rate {rate} ceil {rate}"),
             )
             .await?;
             for dir in ["dport", "sport"] {
-                tc(pid, &format!("filter add dev {DEV} protocol ip parent 1: prio 1 u32 match ip {dir} 2380 0xffff flowid 1:20")).await?;
+                tc(&ns, &format!("filter add dev {DEV} protocol ip parent 1: prio 1 u32 match ip {dir} 2380 0xffff flowid 1:20")).await?;
             }
             active
                 .proof
@@ -102,6 +102,9 @@ pub async fn inject(
                 base,
                 jitter: jitter.unwrap_or_default(),
             };
+            let pid = ns.host_pid().ok_or_else(|| FaultError::Target(
+                "slow-network delay needs the host way into the namespace (ETCD_DRILL_NET_FAULTS=host)".into(),
+            ))?;
             let line = slow_down(cluster, active, m, pid, d).await?;
             active.proof.push(line);
         }
@@ -190,13 +193,11 @@ pub async fn heal(
     let (loss, kbit, delay) = (opts.loss_percent, opts.bandwidth_kbit, opts.delay);
     let mut errors = Vec::new();
     for m in active.members.clone() {
-        let pid = cluster
-            .sandbox
-            .runtime
-            .pid(&container_of(cluster, &m)?)
-            .await?;
+        let ns = netns::Netns::of(cluster, &m).await?;
         if let Some(p) = loss {
-            let listing = netns::run(pid, "iptables", &["-L", "OUTPUT", "-v", "-x", "-n"]).await?;
+            let listing = ns
+                .run("iptables", &["-L", "OUTPUT", "-v", "-x", "-n"])
+                .await?;
             let dropped: u64 = listing
                 .lines()
                 .filter(|l| l.contains("statistic") && l.contains("DROP"))
@@ -213,7 +214,7 @@ pub async fn heal(
                 errors.push(format!("{m}: no peer packet was dropped"));
             }
             for rule in loss_rules("-D", p) {
-                netns::iptables(pid, &rule).await?;
+                ns.iptables(&rule).await?;
             }
         }
         if delay.is_some() {
@@ -223,18 +224,20 @@ pub async fn heal(
                     active
                         .proof
                         .push(format!("{m}: {}", proxy.counters.describe()));
-                    delay::remove(pid, proxy).await?;
+                    if let Some(pid) = ns.host_pid() {
+                        delay::remove(pid, proxy).await?;
+                    }
                 }
             }
         }
         if kbit.is_some() {
-            let stats = tc(pid, &format!("-s class show dev {DEV} classid 1:20")).await?;
+            let stats = tc(&ns, &format!("-s class show dev {DEV} classid 1:20")).await?;
             let (sent, delayed) = class_counters(&stats);
             active.proof.push(format!("{m}: {sent} peer packets went through the shaped class, {delayed} held back or dropped by it"));
             if sent == 0 {
                 errors.push(format!("{m}: no peer packet went through the shaped class"));
             }
-            tc(pid, &format!("qdisc del dev {DEV} root")).await?;
+            tc(&ns, &format!("qdisc del dev {DEV} root")).await?;
         }
     }
     if !errors.is_empty() {

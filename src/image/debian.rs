@@ -98,7 +98,7 @@ pub(super) fn archive_in(deb822: &[String], one_line: &[String]) -> Option<Archi
 }
 
 /// The machine's apt sources, read from `/etc/apt`.
-fn machine_archive() -> Option<Archive> {
+pub(super) fn machine_archive() -> Option<Archive> {
     let read = |p: &Path| std::fs::read_to_string(p).ok();
     let mut deb822 = Vec::new();
     let mut one_line: Vec<String> = read(Path::new("/etc/apt/sources.list"))
@@ -276,7 +276,7 @@ fn cached(debs: &Path, version: &str) -> Option<Vec<String>> {
     ])
 }
 
-async fn run(
+pub(super) async fn run(
     mut command: tokio::process::Command,
     what: &str,
     fail: &impl Fn(&str, String) -> ImageError,

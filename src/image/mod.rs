@@ -14,6 +14,7 @@
 mod binaries;
 mod build;
 mod debian;
+pub mod net_tools;
 mod pypi;
 
 pub use pypi::pypi_cache_dir;
@@ -90,6 +91,14 @@ pub enum ImageError {
     BinariesMissing { dir: PathBuf, missing: Vec<String> },
     #[error("{path} reports etcd version {found}, but the image needs {ETCD_VERSION}")]
     WrongVersion { path: PathBuf, found: String },
+    #[error(
+        "failed to build the network-fault helper image from Debian {suite}: {step}: {detail}"
+    )]
+    NetTools {
+        suite: String,
+        step: String,
+        detail: String,
+    },
     #[error("failed to get etcd {version} from Debian {suite}: {step}: {detail}")]
     Debian {
         version: String,

@@ -179,8 +179,11 @@ impl Runtime for DockerRuntime {
             ),
             network_mode: Some(spec.network.clone()),
             port_bindings,
+            cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
             ..Default::default()
         };
+        // A container that joins another's network namespace has no endpoint of its own.
+        let joins = spec.network.starts_with("container:");
         let endpoint = EndpointSettings {
             aliases: Some(spec.aliases.clone()),
             ..Default::default()
@@ -192,7 +195,7 @@ impl Runtime for DockerRuntime {
             labels: Some(spec.labels.clone()),
             exposed_ports: spec.publish.map(|p| vec![format!("{p}/tcp")]),
             host_config: Some(host_config),
-            networking_config: Some(NetworkingConfig {
+            networking_config: (!joins).then(|| NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(spec.network.clone(), endpoint)])),
             }),
             ..Default::default()

@@ -63,6 +63,32 @@ pub struct ContainerSpec {
     pub host_files: Vec<(PathBuf, String)>,
     /// Publish this container port on 127.0.0.1 with an ephemeral host port.
     pub publish: Option<u16>,
+    /// Linux capabilities added (`NET_ADMIN` for a network-fault helper).
+    pub cap_add: Vec<String>,
+}
+
+/// How network faults reach a member's network namespace: from this host (`nsenter` into the
+/// member's process; needs root, the host's PID namespace and a local engine), or through a
+/// short-lived helper container that joins it (`--network container:<member>`, `NET_ADMIN`)
+/// from an image of Debian's iptables and iproute2 built locally: wherever Docker runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NetVia {
+    #[default]
+    Host,
+    Helper {
+        image: String,
+    },
+}
+
+impl NetVia {
+    pub fn describe(&self) -> String {
+        match self {
+            NetVia::Host => "from the host (nsenter into the member's network namespace)".into(),
+            NetVia::Helper { image } => {
+                format!("through a helper container ({image}) in the member's network namespace")
+            }
+        }
+    }
 }
 
 /// A file for a one-shot container, copied in before it starts.
@@ -192,6 +218,8 @@ pub struct Sandbox {
     pub runtime: std::sync::Arc<dyn Runtime>,
     pub run_id: String,
     pub network: String,
+    /// How network faults reach the members.
+    pub net_via: NetVia,
 }
 
 impl Sandbox {
@@ -200,7 +228,13 @@ impl Sandbox {
             runtime,
             run_id: run_id.to_string(),
             network: format!("etcd-drill-{run_id}"),
+            net_via: NetVia::Host,
         }
+    }
+
+    pub fn with_net_via(mut self, via: NetVia) -> Self {
+        self.net_via = via;
+        self
     }
 
     pub fn labels(&self, role: &str) -> HashMap<String, String> {

@@ -203,6 +203,10 @@ pub enum ImageCommand {
     },
     /// The etcd versions etcd-drill can run: built or not, and where each comes from.
     List,
+    /// Build etcd-drill's own image (`etcd-drill/harness:VERSION`) from this binary, to run
+    /// drills from a container with the Docker socket and `--network host`; and the
+    /// network-fault helper image it needs there (`etcd-drill/net-tools`).
+    Harness,
 }
 
 fn eprint(msg: impl std::fmt::Display) {
@@ -370,6 +374,24 @@ async fn image(command: ImageCommand) -> i32 {
                 );
             }
             exit_codes::PASSED
+        }
+        ImageCommand::Harness => {
+            let mut say = |m: String| eprint(m);
+            let built = async {
+                let tools = crate::image::net_tools::ensure(&docker, &mut say).await?;
+                let harness = crate::image::harness::build_harness(&docker, &mut say).await?;
+                Ok::<_, crate::image::ImageError>((harness, tools))
+            };
+            match built.await {
+                Ok((harness, tools)) => {
+                    println!("{harness}\n{tools}");
+                    exit_codes::PASSED
+                }
+                Err(e) => {
+                    eprint(crate::util::error_chain(&e));
+                    exit_codes::ENVIRONMENT
+                }
+            }
         }
         ImageCommand::Build {
             version,

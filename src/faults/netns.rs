@@ -285,26 +285,6 @@ pub enum Way_ {
     Helper,
 }
 
-/// Whether the Docker engine's own process is visible here: then this process shares the
-/// engine's PID namespace and the members' process ids the engine reports lead to their network
-/// namespaces. Not so in a container with only the Docker socket, or with a remote engine.
-fn engine_visible() -> bool {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    dir.filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-        })
-        .any(|e| {
-            std::fs::read_to_string(e.path().join("comm"))
-                .is_ok_and(|c| matches!(c.trim(), "dockerd" | "containerd"))
-        })
-}
-
 /// Checks, before anything starts, that every network fault in `plans` can run here, and says
 /// which way they go (`None`: no network fault). The host way when it is available, else the
 /// helper containers; `ETCD_DRILL_NET_FAULTS=host|helper` forces one. Returns the first reason a
@@ -344,7 +324,7 @@ pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<Option<Way_>, Stri
             continue;
         }
         let mut why_not_host = preflight(&host, tc, delay);
-        if why_not_host.is_none() && !engine_visible() {
+        if why_not_host.is_none() && !crate::sandbox::docker::engine_process_visible() {
             why_not_host = Some(
                 "the Docker engine's process is not visible here (the harness runs in a container of its own, or the engine elsewhere)".into(),
             );

@@ -14,6 +14,7 @@
 mod binaries;
 mod build;
 mod debian;
+pub mod harness;
 pub mod net_tools;
 mod pypi;
 
@@ -91,6 +92,8 @@ pub enum ImageError {
     BinariesMissing { dir: PathBuf, missing: Vec<String> },
     #[error("{path} reports etcd version {found}, but the image needs {ETCD_VERSION}")]
     WrongVersion { path: PathBuf, found: String },
+    #[error("failed to build the harness image: {step}: {detail}")]
+    Harness { step: String, detail: String },
     #[error(
         "failed to build the network-fault helper image from Debian {suite}: {step}: {detail}"
     )]

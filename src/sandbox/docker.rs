@@ -261,7 +261,9 @@ impl Runtime for DockerRuntime {
     fn shares_files(&self) -> bool {
         // ETCD_DRILL_SNAPSHOT_DELIVERY=stream copies files as a remote engine needs (tests).
         let streamed = std::env::var("ETCD_DRILL_SNAPSHOT_DELIVERY").is_ok_and(|v| v == "stream");
-        self.host.starts_with("unix://") && !streamed
+        // A local socket is not enough: a harness in a container has the socket but its own
+        // files; where the engine's process is visible, both see one filesystem.
+        self.host.starts_with("unix://") && !streamed && engine_process_visible()
     }
 
     async fn start(&self, container: &str) -> Result<(), SandboxError> {
@@ -598,4 +600,25 @@ fn tar_stream(
     let pad = (512 - (len % 512) as usize) % 512;
     let tail = stream::once(async move { Ok(bytes::Bytes::from(vec![0u8; pad + 1024])) });
     head.chain(body).chain(tail)
+}
+
+/// Whether the Docker engine's own process is visible here: then this process shares the
+/// engine's PID namespace (and, in practice, its filesystem), so the members' process ids the
+/// engine reports lead to their network namespaces and a path here is a path there. Not so in a
+/// container with only the Docker socket, or with a remote engine.
+pub fn engine_process_visible() -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .any(|e| {
+            std::fs::read_to_string(e.path().join("comm"))
+                .is_ok_and(|c| matches!(c.trim(), "dockerd" | "containerd"))
+        })
 }

@@ -49,7 +49,8 @@ pub struct Member {
     pub name: String,
     pub container: String,
     pub volume: String,
-    /// The host port its client port is published on, on 127.0.0.1.
+    /// The host port its client port is published on, on 127.0.0.1 (a remote engine: on its
+    /// own address).
     pub client_port: u16,
     pub tls: bool,
 }
@@ -57,7 +58,11 @@ pub struct Member {
 impl Member {
     pub fn endpoint(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.client_port)
+        format!(
+            "{scheme}://{}:{}",
+            crate::sandbox::docker::engine_ip(),
+            self.client_port
+        )
     }
 }
 

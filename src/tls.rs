@@ -81,6 +81,10 @@ impl TlsFiles {
         let issuer = Issuer::new(ca_params, ca_key);
         let mut names: Vec<String> = members.to_vec();
         names.extend(["localhost".to_string(), "127.0.0.1".to_string()]);
+        let engine = crate::sandbox::docker::engine_ip();
+        if engine != "127.0.0.1" {
+            names.push(engine.to_string());
+        }
         use ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
         let (server_cert, server_key) =
             leaf("server", &names, vec![ServerAuth, ClientAuth], &issuer)?;

@@ -160,7 +160,7 @@ impl Runtime for DockerRuntime {
             HashMap::from([(
                 format!("{p}/tcp"),
                 Some(vec![PortBinding {
-                    host_ip: Some("127.0.0.1".into()),
+                    host_ip: Some(engine_ip().into()),
                     host_port: Some(String::new()),
                 }]),
             )])
@@ -368,7 +368,7 @@ impl Runtime for DockerRuntime {
             .and_then(|bindings| {
                 bindings
                     .into_iter()
-                    .find(|b| b.host_ip.as_deref() == Some("127.0.0.1"))
+                    .find(|b| b.host_ip.as_deref() == Some(engine_ip()))
             })
             .and_then(|b| b.host_port)
             .and_then(|p| p.parse().ok())
@@ -621,4 +621,57 @@ pub fn engine_process_visible() -> bool {
             std::fs::read_to_string(e.path().join("comm"))
                 .is_ok_and(|c| matches!(c.trim(), "dockerd" | "containerd"))
         })
+}
+
+/// The address members' client ports are published on and reached at: 127.0.0.1 for a local
+/// engine (or one on a loopback TCP port); for a remote engine (`DOCKER_HOST=tcp://H:P` or
+/// `ssh://[user@]H[:P]`), H's address, resolved once, so ports are published on that engine's
+/// own interface and nowhere else.
+pub fn engine_ip() -> &'static str {
+    static IP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IP.get_or_init(|| {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+        engine_ip_of(&host).unwrap_or_else(|| "127.0.0.1".into())
+    })
+}
+
+/// The engine's IP address from a `DOCKER_HOST` value; `None` for a local socket or a loopback
+/// address (then 127.0.0.1 serves).
+fn engine_ip_of(docker_host: &str) -> Option<String> {
+    let rest = docker_host
+        .strip_prefix("tcp://")
+        .or_else(|| docker_host.strip_prefix("ssh://"))?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.split(':').next().unwrap_or(authority),
+    };
+    let ip = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => std::net::ToSocketAddrs::to_socket_addrs(&(host, 0))
+            .ok()?
+            .map(|a| a.ip())
+            .find(|ip| ip.is_ipv4())?,
+    };
+    (!ip.is_loopback()).then(|| ip.to_string())
+}
+
+#[cfg(test)]
+mod engine_address_tests {
+    use super::engine_ip_of;
+
+    #[test]
+    fn a_remote_engine_is_reached_at_its_own_address_and_a_local_one_at_loopback() {
+        assert_eq!(engine_ip_of("unix:///var/run/docker.sock"), None);
+        assert_eq!(engine_ip_of(""), None);
+        assert_eq!(engine_ip_of("tcp://127.0.0.1:2375"), None);
+        assert_eq!(engine_ip_of("tcp://localhost:2375"), None);
+        assert_eq!(engine_ip_of("tcp://10.1.2.3:2376"), Some("10.1.2.3".into()));
+        assert_eq!(engine_ip_of("ssh://ops@10.1.2.4"), Some("10.1.2.4".into()));
+        assert_eq!(
+            engine_ip_of("ssh://ops@10.1.2.4:2222/x"),
+            Some("10.1.2.4".into())
+        );
+    }
 }

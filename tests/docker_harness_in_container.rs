@@ -144,3 +144,23 @@ async fn slow_peer_network_and_a_restore_from_a_container() {
     assert_eq!(r["restore"]["snapshot_delivery"], "tar streamed from disk");
     assert_eq!(r["verification"]["passed"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delay_leader_network_from_a_container_runs_its_proxy_in_a_helper() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r, out) = in_container("scenarios/delay-leader-network.yaml").await;
+    assert_eq!(code, exit_codes::PASSED, "{out}");
+    let p = proof(&r);
+    // The harness cannot enter the member's namespace: the proxy runs in etcd-drill's own image
+    // in a helper container there, and the round trip measured there grew by the delay.
+    assert!(
+        p.contains("the proxy etcd-drill's own image in a helper container")
+            && p.contains("ms of delay")
+            && p.contains("the delay proxy carried")
+            && !p.contains("carried 0 peer"),
+        "{p}"
+    );
+    assert_eq!(r["faults"][0]["hashkv_equal"], true);
+}

@@ -1,23 +1,9 @@
-//! Network faults are checked before anything starts: a missing tool refuses a drill that needs
-//! the host's way into the namespaces, a remote Docker engine refuses the delay proxy. No
-//! Docker needed.
+//! Network faults are checked before anything starts: where the host's way into the members'
+//! namespaces is asked for (`ETCD_DRILL_NET_FAULTS=host`), a missing tool or a remote Docker
+//! engine refuses the drill, naming the reason. No Docker needed.
 
 use etcd_drill::exit_codes;
 use std::process::Command;
-
-fn run(scenario: &str, docker_host: &str) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_etcd-drill"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["run", scenario, "--report-dir"])
-        .arg(std::env::temp_dir().join("etcd-drill-preflight"))
-        .env("DOCKER_HOST", docker_host)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn a_tool_a_network_fault_needs_is_checked_before_the_run() {
@@ -35,6 +21,7 @@ fn a_tool_a_network_fault_needs_is_checked_before_the_run() {
         .arg(dir.path().join("reports"))
         .env("PATH", dir.path())
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("ETCD_DRILL_NET_FAULTS", "host")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -53,16 +40,26 @@ fn a_tool_a_network_fault_needs_is_checked_before_the_run() {
 }
 
 #[test]
-fn with_a_remote_engine_a_delay_is_refused_before_anything_starts() {
-    // Loopback only: the preflight must refuse before any connection is tried. Partitions,
-    // loss and bandwidth go through helper containers on a remote engine; the delay proxy runs
-    // in the harness and needs the host's way into the namespace.
-    let (code, stderr) = run("scenarios/delay-leader-network.yaml", "tcp://127.0.0.1:1");
+fn with_a_remote_engine_the_host_way_is_refused_before_anything_starts() {
+    // Loopback only: the preflight must refuse before any connection is tried. On a remote
+    // engine network faults go through helper containers; asking for the host's way cannot work.
+    let out = Command::new(env!("CARGO_BIN_EXE_etcd-drill"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", "scenarios/delay-leader-network.yaml", "--report-dir"])
+        .arg(std::env::temp_dir().join("etcd-drill-preflight"))
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+        .env("ETCD_DRILL_NET_FAULTS", "host")
+        .output()
+        .unwrap();
+    let (code, stderr) = (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
     assert_eq!(code, exit_codes::ENVIRONMENT, "{stderr}");
     assert!(
         stderr.contains("delay-leader-network.yaml")
             && stderr.contains("remote")
-            && stderr.contains("helper containers"),
+            && stderr.contains("ETCD_DRILL_NET_FAULTS=host"),
         "{stderr}"
     );
     assert!(

@@ -161,6 +161,23 @@ pub enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
+    /// (Internal) The delay proxy, run by a helper container in a member's network namespace
+    /// where the harness cannot enter it from its host; until SIGTERM.
+    #[command(hide = true)]
+    DelayProxy {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        delay_us: u64,
+        #[arg(long, default_value_t = 0)]
+        jitter_us: u64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// (Internal) Times requests to a peer's port from a helper container in a member's
+    /// network namespace; prints the median.
+    #[command(hide = true)]
+    RoundTrip { peer: std::net::SocketAddr },
 }
 
 /// The renderings are the report's (`report::Format`); the command line only names them.
@@ -207,6 +224,17 @@ pub enum ImageCommand {
     /// drills from a container with the Docker socket and `--network host`; and the
     /// network-fault helper image it needs there (`etcd-drill/net-tools`).
     Harness,
+}
+
+/// The exit code of an internal command run in a helper container.
+fn internal(r: Result<(), String>) -> i32 {
+    match r {
+        Ok(()) => exit_codes::PASSED,
+        Err(e) => {
+            eprint(e);
+            exit_codes::ENVIRONMENT
+        }
+    }
 }
 
 fn eprint(msg: impl std::fmt::Display) {
@@ -321,6 +349,19 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
         } => evidence::keygen(&secret_key, &public_key),
         Command::Clean { run_id } => clean(run_id.as_deref()).await,
         Command::Image { command } => image(command).await,
+        Command::DelayProxy {
+            port,
+            delay_us,
+            jitter_us,
+            seed,
+        } => {
+            let delay = crate::faults::delay::Delay {
+                base: std::time::Duration::from_micros(delay_us),
+                jitter: std::time::Duration::from_micros(jitter_us),
+            };
+            internal(crate::faults::delay::serve_here(port, delay, seed).await)
+        }
+        Command::RoundTrip { peer } => internal(crate::faults::delay::round_trip_here(peer).await),
     }
 }
 

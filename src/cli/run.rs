@@ -52,10 +52,18 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
         }
     };
     let net_via = match net_way {
-        Some(crate::faults::netns::Way_::Helper) => {
+        Some(crate::faults::netns::Way_::Helper { delay }) => {
             let mut say = |m: String| eprint(m);
-            match crate::image::net_tools::ensure(&docker, &mut say).await {
-                Ok(image) => crate::sandbox::NetVia::Helper { image },
+            let images = async {
+                let image = crate::image::net_tools::ensure(&docker, &mut say).await?;
+                let harness = match delay {
+                    true => Some(crate::image::harness::ensure(&docker, &mut say).await?),
+                    false => None,
+                };
+                Ok::<_, crate::image::ImageError>((image, harness))
+            };
+            match images.await {
+                Ok((image, harness)) => crate::sandbox::NetVia::Helper { image, harness },
                 Err(e) => {
                     eprint(format!(
                         "network faults go through helper containers here, and {}",

@@ -15,7 +15,8 @@
 //! - Proof: a request to a peer's port, timed from inside the namespace before and during the
 //!   fault (the median of a few), must be slower by at least half the delay.
 
-use super::{netns, FaultError};
+use super::netns::Netns;
+use super::FaultError;
 use rand::{Rng, SeedableRng};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -120,7 +121,7 @@ impl Proxy {
                     return;
                 }
             };
-            rt.block_on(serve(ready, upstream, delay, seed, stats, stop));
+            rt.block_on(serve(ready, 0, upstream, delay, seed, stats, stop));
             // Dropping the runtime here ends every relay and closes its sockets.
         })?;
         let what = format!("delay proxy in the network namespace of pid {netns:?}");
@@ -159,13 +160,14 @@ fn enter(pid: Option<u32>) -> Result<(), String> {
 
 async fn serve(
     ready: tokio::sync::oneshot::Sender<Result<u16, String>>,
+    port: u16,
     upstream: Upstream,
     delay: Delay,
     seed: u64,
     counters: Arc<Counters>,
     stop: CancellationToken,
 ) {
-    let listener = match TcpListener::bind(("0.0.0.0", 0)).await {
+    let listener = match TcpListener::bind(("0.0.0.0", port)).await {
         Ok(l) => l,
         Err(e) => {
             let _ = ready.send(Err(format!("cannot listen: {e}")));
@@ -283,6 +285,7 @@ fn redirect_rule(op: &str, port: u16) -> Vec<String> {
     let mark = format!("0x{MARK:x}");
     let (peer, port) = (PEER_PORT.to_string(), port.to_string());
     [
+        "iptables",
         "-t",
         "nat",
         op,
@@ -306,38 +309,193 @@ fn redirect_rule(op: &str, port: u16) -> Vec<String> {
     .collect()
 }
 
+/// Makes etcd drop its peer connections so that it re-dials them (through the proxy, or
+/// straight again).
+fn redial() -> Vec<String> {
+    ["ss", "-K", "-t", "-n", "dport = :2380"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// The port the proxy listens on inside a member's namespace when it runs in a helper
+/// container (a thread of the harness takes any free port).
+pub const HELPER_PORT: u16 = 23_800;
+
+/// What a proxy in a helper container prints once it listens.
+pub const READY: &str = "@@etcd-drill-delay-proxy listening";
+
+/// What a proxy in a helper container prints when it stops: its counters.
+const COUNTERS: &str = "@@etcd-drill-delay-proxy counters";
+
+/// What the round-trip probe in a helper container prints: the median in microseconds.
+const ROUND_TRIP: &str = "@@etcd-drill-round-trip-us";
+
+/// A delay proxy in front of one member's peer links, wherever it runs.
+#[derive(Debug)]
+pub enum Placed {
+    /// A thread of the harness in the member's namespace (the host way).
+    Thread(Proxy),
+    /// etcd-drill itself in a helper container joined to the namespace (the helper way).
+    Helper { container: String },
+}
+
+impl Placed {
+    /// Where the proxy runs, for the proof.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Placed::Thread(_) => "the proxy a thread of the harness in the member's namespace",
+            Placed::Helper { .. } => {
+                "the proxy etcd-drill's own image in a helper container in the member's namespace"
+            }
+        }
+    }
+}
+
 /// Puts a proxy in front of the member's peer connections: start it, redirect, and make etcd
-/// re-dial its peers through it.
-pub async fn install(pid: u32, delay: Delay, seed: u64) -> Result<Proxy, FaultError> {
-    let proxy = Proxy::start(Some(pid), Upstream::OriginalDst, delay, seed).await?;
-    netns::iptables(pid, &redirect_rule("-I", proxy.port)).await?;
-    let filter = format!("dport = :{PEER_PORT}");
-    if let Err(e) = netns::run(pid, "ss", &["-K", "-t", "-n", filter.as_str()]).await {
+/// re-dial its peers through it. From the host, a thread of the harness enters the namespace;
+/// through helpers, etcd-drill's own image runs the proxy in a container that joins it.
+pub async fn install(ns: &Netns, delay: Delay, seed: u64) -> Result<Placed, FaultError> {
+    let (placed, port) = match ns.host_pid() {
+        Some(pid) => {
+            let proxy = Proxy::start(Some(pid), Upstream::OriginalDst, delay, seed).await?;
+            let port = proxy.port;
+            (Placed::Thread(proxy), port)
+        }
+        None => {
+            let args = [
+                "delay-proxy".to_string(),
+                format!("--port={HELPER_PORT}"),
+                format!("--delay-us={}", delay.base.as_micros()),
+                format!("--jitter-us={}", delay.jitter.as_micros()),
+                format!("--seed={seed}"),
+            ];
+            let container = ns.start_harness("delay", &args, READY).await?;
+            (Placed::Helper { container }, HELPER_PORT)
+        }
+    };
+    if let Err(e) = ns.batch(&[redirect_rule("-I", port), redial()]).await {
         // Without the proxy behind it the rule would cut the member off: take both away.
-        let _ = remove(pid, proxy).await;
+        let _ = remove(ns, placed).await;
         return Err(e);
     }
-    Ok(proxy)
+    Ok(placed)
 }
 
 /// Takes the proxy away: the rule first (new connections go straight again), then the proxy
-/// (the connections it carries close and etcd re-dials them directly).
-pub async fn remove(pid: u32, proxy: Proxy) -> Result<(), FaultError> {
-    let port = proxy.port;
-    let removed = netns::iptables(pid, &redirect_rule("-D", port)).await;
-    proxy.stop().await;
-    removed.map(|_| ())
+/// (the connections it carries close and etcd re-dials them directly). Returns what the proxy
+/// carried, for the proof.
+pub async fn remove(ns: &Netns, placed: Placed) -> Result<String, FaultError> {
+    let port = match &placed {
+        Placed::Thread(p) => p.port,
+        Placed::Helper { .. } => HELPER_PORT,
+    };
+    let removed = ns.batch(&[redirect_rule("-D", port)]).await;
+    let carried = match placed {
+        Placed::Thread(proxy) => {
+            let said = proxy.counters.describe();
+            proxy.stop().await;
+            said
+        }
+        Placed::Helper { container } => {
+            let out = ns.stop_harness(&container).await?;
+            counters_from(&out)
+                .map(|c| c.describe())
+                .unwrap_or_else(|| "the delay proxy did not report what it carried".into())
+        }
+    };
+    removed.map(|_| carried)
+}
+
+/// The counters a proxy in a helper container printed when it stopped.
+fn counters_from(out: &str) -> Option<Counters> {
+    let line = out.lines().rev().find(|l| l.starts_with(COUNTERS))?;
+    let c = Counters::default();
+    for word in line[COUNTERS.len()..].split_whitespace() {
+        let (k, v) = word.split_once('=')?;
+        let v: u64 = v.parse().ok()?;
+        match k {
+            "connections" => c.connections.store(v, Ordering::Relaxed),
+            "bytes_held" => c.bytes_held.store(v, Ordering::Relaxed),
+            "failed_connects" => c.failed_connects.store(v, Ordering::Relaxed),
+            _ => return None,
+        }
+    }
+    Some(c)
 }
 
 /// The median time from sending a request to a peer's port to the first sign of its answer
-/// (bytes, or the connection closing), timed from inside the namespace of process `pid`.
-pub async fn round_trip(pid: u32, peer: SocketAddr) -> Result<Duration, FaultError> {
+/// (bytes, or the connection closing), timed from inside the member's namespace: by a thread
+/// that enters it from the host, or by etcd-drill itself in a helper container.
+pub async fn round_trip(ns: &Netns, peer: SocketAddr) -> Result<Duration, FaultError> {
+    let Some(pid) = ns.host_pid() else {
+        let out = ns
+            .run_harness("probe", &["round-trip".to_string(), peer.to_string()])
+            .await?;
+        let us = out
+            .lines()
+            .find_map(|l| l.strip_prefix(ROUND_TRIP))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| FaultError::Command {
+                line: format!("etcd-drill round-trip {peer}"),
+                error: format!("no {ROUND_TRIP} line in its output: {}", out.trim()),
+            })?;
+        return Ok(Duration::from_micros(us));
+    };
     let (tx, rx) = tokio::sync::oneshot::channel();
     spawn("etcd-drill-probe", move || {
         let _ = tx.send(enter(Some(pid)).and_then(|_| time_requests(peer, 5)));
     })?;
     let what = format!("round trip to {peer} from the network namespace of pid {pid}");
     answer(rx, Duration::from_secs(60), what).await
+}
+
+/// `etcd-drill round-trip PEER` in a helper container: times the requests here (the
+/// container's network namespace is the member's) and prints the median.
+pub async fn round_trip_here(peer: SocketAddr) -> Result<(), String> {
+    let median = tokio::task::spawn_blocking(move || time_requests(peer, 5))
+        .await
+        .map_err(|e| e.to_string())??;
+    println!("{ROUND_TRIP} {}", median.as_micros());
+    Ok(())
+}
+
+/// `etcd-drill delay-proxy` in a helper container: the proxy on `port` in this (the member's)
+/// network namespace until SIGTERM, then its counters on stdout.
+pub async fn serve_here(port: u16, delay: Delay, seed: u64) -> Result<(), String> {
+    {
+        let cancel = CancellationToken::new();
+        let counters = Arc::new(Counters::default());
+        let (ready, bound) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(serve(
+            ready,
+            port,
+            Upstream::OriginalDst,
+            delay,
+            seed,
+            counters.clone(),
+            cancel.clone(),
+        ));
+        let port = bound
+            .await
+            .map_err(|_| "the proxy ended before listening".to_string())??;
+        println!("{READY} on {port}");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| e.to_string())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        cancel.cancel();
+        let _ = server.await;
+        println!(
+            "{COUNTERS} connections={} bytes_held={} failed_connects={}",
+            counters.connections.load(Ordering::Relaxed),
+            counters.bytes_held.load(Ordering::Relaxed),
+            counters.failed_connects.load(Ordering::Relaxed)
+        );
+        Ok(())
+    }
 }
 
 /// A thread of its own: `setns` changes the namespace of the calling thread only, so work in a
@@ -527,7 +685,20 @@ mod tests {
         let r = redirect_rule("-I", 41000).join(" ");
         assert_eq!(
             r,
-            "-t nat -I OUTPUT -p tcp --dport 2380 -m mark ! --mark 0x2380 -j REDIRECT --to-ports 41000"
+            "iptables -t nat -I OUTPUT -p tcp --dport 2380 -m mark ! --mark 0x2380 -j REDIRECT --to-ports 41000"
         );
+    }
+
+    #[test]
+    fn a_helpers_counters_line_reads_back() {
+        let out = format!(
+            "{READY} on 23800\n{COUNTERS} connections=2 bytes_held=1234 failed_connects=0\n"
+        );
+        let c = counters_from(&out).expect("counters");
+        assert_eq!(
+            c.describe(),
+            "the delay proxy carried 2 peer connection(s) and held back 1234 bytes"
+        );
+        assert!(counters_from(&format!("{READY} on 23800\n")).is_none());
     }
 }

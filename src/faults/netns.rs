@@ -28,6 +28,7 @@ enum Way {
     Helper {
         container: String,
         image: String,
+        harness: Option<String>,
         sandbox: Arc<Sandbox>,
     },
 }
@@ -38,9 +39,10 @@ impl Netns {
         let container = container_of(cluster, member)?;
         let way = match &cluster.sandbox.net_via {
             NetVia::Host => Way::Host(cluster.sandbox.runtime.pid(&container).await?),
-            NetVia::Helper { image } => Way::Helper {
+            NetVia::Helper { image, harness } => Way::Helper {
                 container,
                 image: image.clone(),
+                harness: harness.clone(),
                 sandbox: cluster.sandbox.clone(),
             },
         };
@@ -88,21 +90,127 @@ impl Netns {
                 container,
                 image,
                 sandbox,
+                ..
             } => helper(sandbox, image, container, &self.member, commands).await,
         }
     }
-}
 
-/// Runs `cmd args…` in the network namespace of process `pid` on this host (the delay proxy,
-/// which always enters from here).
-pub async fn run(pid: u32, cmd: &str, args: &[&str]) -> Result<String, FaultError> {
-    nsenter(pid, cmd, args).await
-}
+    /// etcd-drill itself in a helper container joined to the namespace (`NET_ADMIN`), with
+    /// `args`: the harness image, the sandbox, and the spec to run. Only on the helper way, and
+    /// only when the run built the harness image.
+    fn harness_spec(
+        &self,
+        role: &str,
+        args: &[String],
+    ) -> Result<(&Sandbox, ContainerSpec), FaultError> {
+        let Way::Helper {
+            container,
+            harness: Some(harness),
+            sandbox,
+            ..
+        } = &self.way
+        else {
+            return Err(FaultError::Target(format!(
+                "{role} in {}'s network namespace needs etcd-drill's own image in a helper container, and this run has none",
+                self.member
+            )));
+        };
+        let spec = ContainerSpec {
+            name: sandbox.name(&format!(
+                "{role}-{}-{:08x}",
+                self.member,
+                rand::random::<u32>()
+            )),
+            image: harness.clone(),
+            cmd: args.to_vec(),
+            labels: sandbox.labels("net-helper"),
+            network: format!("container:{container}"),
+            cap_add: vec!["NET_ADMIN".into()],
+            ..Default::default()
+        };
+        Ok((sandbox, spec))
+    }
 
-/// Runs `iptables args…` in the network namespace of process `pid` on this host.
-pub async fn iptables(pid: u32, args: &[String]) -> Result<String, FaultError> {
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    nsenter(pid, "iptables", &a).await
+    /// Runs etcd-drill `args` to completion in the namespace (helper way); returns its stdout.
+    pub async fn run_harness(&self, role: &str, args: &[String]) -> Result<String, FaultError> {
+        let (sandbox, spec) = self.harness_spec(role, args)?;
+        let (code, out, err) = sandbox.run_once(&spec, None, HELPER_DEADLINE).await?;
+        if code != 0 {
+            return Err(FaultError::Command {
+                line: format!(
+                    "etcd-drill {} (helper container in {}'s network namespace)",
+                    args.join(" "),
+                    self.member
+                ),
+                error: format!("exit status {code}: {}", err.trim()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Starts etcd-drill `args` in the namespace and leaves it running (helper way); returns the
+    /// container, once its log shows `ready`. `stop_harness` ends it.
+    pub async fn start_harness(
+        &self,
+        role: &str,
+        args: &[String],
+        ready: &str,
+    ) -> Result<String, FaultError> {
+        let (sandbox, spec) = self.harness_spec(role, args)?;
+        let rt = &sandbox.runtime;
+        rt.create_container(&spec).await?;
+        rt.start(&spec.name).await?;
+        let up = super::poll(HELPER_DEADLINE, || async {
+            match rt.logs(&spec.name).await {
+                Ok((out, _)) if out.contains(ready) => Some(Ok(())),
+                Ok(_) => match rt.state(&spec.name).await {
+                    Ok(crate::sandbox::ContainerState::Running) => None,
+                    _ => Some(Err(())),
+                },
+                Err(_) => None,
+            }
+        })
+        .await;
+        if up != Some(Ok(())) {
+            let (out, err) = rt.logs(&spec.name).await.unwrap_or_default();
+            let _ = rt.remove_container(&spec.name).await;
+            return Err(FaultError::Command {
+                line: format!(
+                    "etcd-drill {} (helper container in {}'s network namespace)",
+                    args.join(" "),
+                    self.member
+                ),
+                error: format!(
+                    "not ready within {HELPER_DEADLINE:?}: {}",
+                    format!("{out}{err}").trim()
+                ),
+            });
+        }
+        Ok(spec.name)
+    }
+
+    /// Ends a container `start_harness` started (SIGTERM, then its exit) and removes it;
+    /// returns its stdout.
+    pub async fn stop_harness(&self, container: &str) -> Result<String, FaultError> {
+        let (sandbox, _) = self.harness_spec("stop", &[])?;
+        let rt = &sandbox.runtime;
+        let stopped = async {
+            rt.kill(container, "SIGTERM").await?;
+            tokio::time::timeout(DEADLINE, rt.wait(container))
+                .await
+                .map_err(|_| crate::sandbox::SandboxError::Timeout {
+                    op: "wait for helper container",
+                    target: container.to_string(),
+                    after: DEADLINE,
+                })??;
+            rt.logs(container).await
+        }
+        .await;
+        let removed = rt.remove_container(container).await;
+        let (out, _) = stopped?;
+        removed?;
+        Ok(out)
+    }
 }
 
 /// Runs `cmd args…` in the network namespace of process `pid` with nsenter; returns its stdout.
@@ -281,8 +389,11 @@ fn on_path(tool: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Way_ {
     Host,
-    /// Through helper containers; the image is built (or found) before the drill starts.
-    Helper,
+    /// Through helper containers; the image is built (or found) before the drill starts, and
+    /// etcd-drill's own image too when a drill `delay`s links (the proxy runs in a helper).
+    Helper {
+        delay: bool,
+    },
 }
 
 /// Checks, before anything starts, that every network fault in `plans` can run here, and says
@@ -337,20 +448,15 @@ pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<Option<Way_>, Stri
                 ))
             }
             (Some("host"), None) | (None, None) => Way_::Host,
-            _ => Way_::Helper,
+            _ => Way_::Helper { delay },
         };
-        if chosen == Way_::Helper && delay {
-            let why = match forced.as_deref() {
-                Some("helper") => "ETCD_DRILL_NET_FAULTS=helper asks for helper containers".into(),
-                _ => why_not_host.unwrap_or_default(),
-            };
-            return Err(format!(
-                "{}: cannot run this drill here: slow-network `delay` runs its proxy in the harness, inside the member's network namespace entered from this host, but {why}; loss and bandwidth work through helper containers",
-                plan.path.display()
-            ));
-        }
         way = match (way, chosen) {
-            (Some(Way_::Helper), _) | (_, Way_::Helper) => Some(Way_::Helper),
+            (Some(Way_::Helper { delay: a }), Way_::Helper { delay: b }) => {
+                Some(Way_::Helper { delay: a || b })
+            }
+            (Some(Way_::Helper { delay }), Way_::Host) | (_, Way_::Helper { delay }) => {
+                Some(Way_::Helper { delay })
+            }
             _ => Some(Way_::Host),
         };
     }

@@ -224,6 +224,15 @@ async fn drive_past(
             }
         }
     });
+    let others: Vec<&str> = cluster
+        .members
+        .iter()
+        .filter(|m| m.name != member)
+        .map(|m| m.name.as_str())
+        .collect();
+    // Writing stops when every other member (whichever leads after the heal) has compacted its
+    // raft log past the entry after the cut: read from their own logs, not inferred from the index.
+    let compacted = std::sync::Mutex::new(Vec::<(String, u64)>::new());
     let watch = async {
         let deadline = Duration::from_secs(180);
         while started.elapsed() < deadline {
@@ -231,7 +240,18 @@ async fn drive_past(
             if let Ok(s) = within("status", "majority", Duration::from_secs(2), c.status()).await {
                 reached.store(s.raft_index(), std::sync::atomic::Ordering::Relaxed);
                 if s.raft_index() >= target {
-                    break;
+                    let mut seen = Vec::new();
+                    for o in &others {
+                        if let Ok(Some(i)) = compact_index(cluster, o).await {
+                            seen.push((o.to_string(), i));
+                        }
+                    }
+                    let past =
+                        seen.len() == others.len() && seen.iter().all(|(_, i)| *i > cut_at + 1);
+                    *compacted.lock().unwrap_or_else(|e| e.into_inner()) = seen;
+                    if past {
+                        break;
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -240,20 +260,56 @@ async fn drive_past(
     };
     futures_util::future::join(futures_util::future::join_all(writers), watch).await;
     let reached = reached.load(std::sync::atomic::Ordering::Relaxed);
-    if reached < target {
+    let compacted = compacted.into_inner().unwrap_or_else(|e| e.into_inner());
+    let shown = compacted
+        .iter()
+        .map(|(m, i)| format!("{m} to {i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if reached < target
+        || compacted.len() < others.len()
+        || compacted.iter().any(|(_, i)| *i <= cut_at + 1)
+    {
         return Err(FaultError::NoEffect {
             member,
             why: format!(
-                "the other members reached raft index {reached} in 180s, short of {target}"
+                "in 180s the other members reached raft index {reached} (wanted {target}) and their logs show raft logs compacted {}: not past the cut at {cut_at}",
+                if shown.is_empty() { "nowhere".to_string() } else { shown }
             ),
         });
     }
     active.proof.push(format!(
-        "{member} cut off at raft index {cut_at}; the others wrote on to {reached} in {} ms, past {} entries etcd keeps after a snapshot + 2 × snapshot-count {snapshot_count}: the leader's log no longer holds what {member} needs",
+        "{member} cut off at raft index {cut_at}; the others wrote on to {reached} in {} ms (past {} entries etcd keeps after a snapshot + 2 × snapshot-count {snapshot_count}), and their own logs show raft logs compacted {shown}: the leader's log no longer holds what {member} needs",
         started.elapsed().as_millis(),
         CATCH_UP_ENTRIES
     ));
     Ok(())
+}
+
+/// What a member's log says when it dropped raft entries after a snapshot (zap, 3.4 and 3.5).
+const COMPACTED: &str = "\"compacted Raft logs\"";
+
+/// The highest index up to which the member's log says it compacted its raft log.
+async fn compact_index(cluster: &Cluster, member: &str) -> Result<Option<u64>, FaultError> {
+    let container = container_of(cluster, member)?;
+    let (out, err) = cluster.sandbox.runtime.logs(&container).await?;
+    Ok(out
+        .lines()
+        .chain(err.lines())
+        .filter(|l| l.contains(COMPACTED))
+        .filter_map(|l| field_u64(l, "compact-index"))
+        .max())
+}
+
+/// A numeric field of a zap JSON log line, read without parsing the whole line.
+fn field_u64(line: &str, name: &str) -> Option<u64> {
+    let at = line.find(&format!("\"{name}\":"))? + name.len() + 3;
+    let digits: String = line[at..]
+        .chars()
+        .skip_while(|c| *c == ' ')
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
 }
 
 /// How many database snapshots the member's log says it received.
@@ -261,6 +317,36 @@ async fn receipts(cluster: &Cluster, member: &str) -> Result<usize, FaultError> 
     let container = container_of(cluster, member)?;
     let (out, err) = cluster.sandbox.runtime.logs(&container).await?;
     Ok(out.matches(RECEIVED).count() + err.matches(RECEIVED).count())
+}
+
+/// The member's last `n` log messages about raft snapshots (sending, receiving, applying), as
+/// `message` fields.
+async fn snapshot_lines(
+    cluster: &Cluster,
+    member: &str,
+    n: usize,
+) -> Result<Vec<String>, FaultError> {
+    let container = container_of(cluster, member)?;
+    let (out, err) = cluster.sandbox.runtime.logs(&container).await?;
+    let lines: Vec<String> = out
+        .lines()
+        .chain(err.lines())
+        .filter_map(|l| {
+            let at = l.find("\"msg\":\"")? + 7;
+            let msg = &l[at..];
+            let msg = &msg[..msg.find('"')?];
+            [
+                "database snapshot",
+                "merged snapshot",
+                "applying snapshot",
+                "applied snapshot",
+            ]
+            .iter()
+            .any(|w| msg.contains(w))
+            .then(|| msg.to_string())
+        })
+        .collect();
+    Ok(lines[lines.len().saturating_sub(n)..].to_vec())
 }
 
 /// After the heal: the member's own log shows a database snapshot received from the leader, and
@@ -297,9 +383,19 @@ async fn prove_snapshot_installed(
     })
     .await;
     if received.is_none() {
+        // What each side said about snapshots, to tell a send that failed from one never tried.
+        let mut said = Vec::new();
+        for m in &cluster.members {
+            if let Ok(lines) = snapshot_lines(cluster, &m.name, 3).await {
+                said.extend(lines.into_iter().map(|l| format!("{}: {l}", m.name)));
+            }
+        }
         return Err(FaultError::NoEffect {
             member,
-            why: format!("its log shows no \"{RECEIVED}\" within 60s of the heal: it caught up without a raft snapshot"),
+            why: format!(
+                "its log shows no \"{RECEIVED}\" within 60s of the heal; the members' last words on snapshots: {}",
+                if said.is_empty() { "none".to_string() } else { said.join(" | ") }
+            ),
         });
     }
     let received_ms = healed.elapsed().as_millis();
@@ -326,4 +422,17 @@ async fn prove_snapshot_installed(
         healed.elapsed().as_millis()
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_compaction_index_is_read_from_etcds_zap_line() {
+        let line = r#"{"level":"info","ts":"2026-12-01T03:01:02.345Z","caller":"etcdserver/server.go:2427","msg":"compacted Raft logs","compact-index":5101}"#;
+        assert!(line.contains(COMPACTED));
+        assert_eq!(field_u64(line, "compact-index"), Some(5101));
+        assert_eq!(field_u64(line, "snapshot-index"), None);
+    }
 }

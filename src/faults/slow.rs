@@ -4,7 +4,7 @@
 //! which needs no netem. Each is proven: dropped-packet counters, the shaped class's counters,
 //! and a peer round trip timed before and during the fault.
 
-use super::delay::{self, Delay, Proxy};
+use super::delay::{self, Delay, Placed};
 use super::{container_of, netns, Active, FaultError};
 use crate::cluster::Cluster;
 use crate::plan::SlowNetwork;
@@ -102,10 +102,7 @@ pub async fn inject(
                 base,
                 jitter: jitter.unwrap_or_default(),
             };
-            let pid = ns.host_pid().ok_or_else(|| FaultError::Target(
-                "slow-network delay needs the host way into the namespace (ETCD_DRILL_NET_FAULTS=host)".into(),
-            ))?;
-            let line = slow_down(cluster, active, m, pid, d).await?;
+            let line = slow_down(cluster, active, &ns, d).await?;
             active.proof.push(line);
         }
     }
@@ -117,7 +114,7 @@ pub async fn inject(
 #[derive(Debug, Clone)]
 pub struct ProxyHandle {
     pub member: String,
-    proxy: Arc<Mutex<Option<Proxy>>>,
+    proxy: Arc<Mutex<Option<Placed>>>,
 }
 
 /// Puts the delay proxy on member `m` and proves the link got slower: a request to a peer's
@@ -126,10 +123,10 @@ pub struct ProxyHandle {
 async fn slow_down(
     cluster: &Cluster,
     active: &mut Active,
-    m: &str,
-    pid: u32,
+    ns: &netns::Netns,
     d: Delay,
 ) -> Result<String, FaultError> {
+    let m = ns.member.as_str();
     let rt = &cluster.sandbox.runtime;
     let peer = cluster
         .names()
@@ -142,15 +139,15 @@ async fn slow_down(
         .parse()
         .map_err(|e| FaultError::Target(format!("{peer}'s address: {e}")))?;
     let to = std::net::SocketAddr::new(ip, 2380);
-    let before = delay::round_trip(pid, to).await?;
+    let before = delay::round_trip(ns, to).await?;
     let seed = active.plan.name.bytes().fold(0x2380u64, |h, b| {
         h.wrapping_mul(31).wrapping_add(u64::from(b))
     });
-    let proxy = delay::install(pid, d, seed).await?;
-    let during = match delay::round_trip(pid, to).await {
+    let proxy = delay::install(ns, d, seed).await?;
+    let during = match delay::round_trip(ns, to).await {
         Ok(t) => t,
         Err(e) => {
-            let _ = delay::remove(pid, proxy).await;
+            let _ = delay::remove(ns, proxy).await;
             return Err(e);
         }
     };
@@ -160,14 +157,15 @@ async fn slow_down(
         format!(" ± {} ms", d.jitter.as_millis())
     };
     let line = format!(
-        "{m}: peer round trip to {peer}:2380 {:.1} ms before, {:.1} ms with {} ms{jitter} of delay",
+        "{m}: peer round trip to {peer}:2380 {:.1} ms before, {:.1} ms with {} ms{jitter} of delay ({})",
         ms(before),
         ms(during),
-        d.base.as_millis()
+        d.base.as_millis(),
+        proxy.describe()
     );
     if during < before + d.base / 2 {
         // Not in effect: take it away rather than leave a rule nobody will heal.
-        let _ = delay::remove(pid, proxy).await;
+        let _ = delay::remove(ns, proxy).await;
         return Err(FaultError::NoEffect {
             member: m.to_string(),
             why: line,
@@ -221,12 +219,8 @@ pub async fn heal(
             if let Some(h) = active.proxies.iter().find(|h| h.member == m) {
                 let taken = h.proxy.lock().ok().and_then(|mut p| p.take());
                 if let Some(proxy) = taken {
-                    active
-                        .proof
-                        .push(format!("{m}: {}", proxy.counters.describe()));
-                    if let Some(pid) = ns.host_pid() {
-                        delay::remove(pid, proxy).await?;
-                    }
+                    let carried = delay::remove(&ns, proxy).await?;
+                    active.proof.push(format!("{m}: {carried}"));
                 }
             }
         }

@@ -6,12 +6,60 @@
 //! through the helper image, which `etcd-drill image harness` builds too (the harness image has
 //! no apt to build it later).
 
-use super::{build, build_context, ImageError};
+use super::{build, build_context, build_lock, inspect_id, ImageError};
 use crate::sandbox::docker::DockerRuntime;
 use std::path::{Path, PathBuf};
 
 pub fn image_name() -> String {
     format!("etcd-drill/harness:{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The harness image built from this very binary, `etcd-drill/harness:VERSION-<first 12 hex
+/// digits of its SHA-256>`: a helper container that runs etcd-drill (the delay proxy) must run
+/// the same code as the harness that started it, not whatever was built under the version.
+pub fn own_image() -> Result<String, ImageError> {
+    use sha2::Digest;
+    let exe = std::env::current_exe().map_err(|e| ImageError::Harness {
+        step: "find this binary".into(),
+        detail: e.to_string(),
+    })?;
+    let io = |source| ImageError::Io {
+        op: "read",
+        path: exe.clone(),
+        source,
+    };
+    let mut file = std::fs::File::open(&exe).map_err(io)?;
+    let mut hash = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hash).map_err(io)?;
+    let hex: String = hash.finalize()[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(format!("{}-{hex}", image_name()))
+}
+
+/// The harness image of this binary (`own_image`), built when the engine lacks it. Inside the
+/// harness image itself (no `ldd` there) it is found, since `etcd-drill image harness` builds
+/// it under both names.
+pub async fn ensure(
+    docker: &DockerRuntime,
+    say: &mut (dyn FnMut(String) + Send),
+) -> Result<String, ImageError> {
+    let own = tokio::task::spawn_blocking(own_image)
+        .await
+        .map_err(|e| ImageError::Harness {
+            step: "hash this binary".into(),
+            detail: e.to_string(),
+        })??;
+    if inspect_id(docker, &own).await?.is_some() {
+        return Ok(own);
+    }
+    let _lock = build_lock("harness").await?;
+    if inspect_id(docker, &own).await?.is_some() {
+        return Ok(own);
+    }
+    build_harness(docker, say).await?;
+    Ok(own)
 }
 
 const DOCKERFILE: &str =
@@ -56,7 +104,8 @@ fn linked(ldd: &str) -> Vec<(String, PathBuf)> {
     out
 }
 
-/// Builds the harness image from the running binary; returns its name.
+/// Builds the harness image from the running binary, under `own_image` and `image_name`;
+/// returns the latter.
 pub async fn build_harness(
     docker: &DockerRuntime,
     say: &mut (dyn FnMut(String) + Send),
@@ -101,7 +150,14 @@ pub async fn build_harness(
         .await
         .map_err(|e| fail("pack the build context", e.to_string()))?
         .map_err(|e| fail("pack the build context", e.to_string()))?;
-    build(docker, &image, context).await?;
+    let own = tokio::task::spawn_blocking(own_image)
+        .await
+        .map_err(|e| fail("hash this binary", e.to_string()))??;
+    build(docker, &own, context).await?;
+    docker
+        .tag_image(&own, &image)
+        .await
+        .map_err(|e| fail("tag the image", crate::util::error_chain(&e)))?;
     Ok(image)
 }
 

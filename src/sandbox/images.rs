@@ -40,6 +40,19 @@ impl DockerRuntime {
         }
     }
 
+    /// Gives `image` a second name, `also` (`repo:tag`).
+    pub async fn tag_image(&self, image: &str, also: &str) -> Result<(), SandboxError> {
+        let (repo, tag) = split_reference(also);
+        let mut options = bollard::query_parameters::TagImageOptionsBuilder::default().repo(repo);
+        if let Some(t) = tag {
+            options = options.tag(t);
+        }
+        self.client()
+            .tag_image(image, Some(options.build()))
+            .await
+            .map_err(|e| failed("tag image", image, e))
+    }
+
     /// Pulls `image` through the engine's configured registries.
     pub async fn pull_image(&self, image: &str) -> Result<(), SandboxError> {
         let (repo, tag) = split_reference(image);

@@ -76,7 +76,11 @@ pub enum NetVia {
     #[default]
     Host,
     Helper {
+        /// Debian's iptables and iproute2 (`image::net_tools`).
         image: String,
+        /// etcd-drill's own image, built from this very binary, for the delay proxy and its
+        /// round-trip probe (`image::harness`); only when a drill delays a member's links.
+        harness: Option<String>,
     },
 }
 
@@ -84,7 +88,7 @@ impl NetVia {
     pub fn describe(&self) -> String {
         match self {
             NetVia::Host => "from the host (nsenter into the member's network namespace)".into(),
-            NetVia::Helper { image } => {
+            NetVia::Helper { image, .. } => {
                 format!("through a helper container ({image}) in the member's network namespace")
             }
         }

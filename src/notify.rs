@@ -155,21 +155,11 @@ pub fn payload(report: &RunReport, report_path: Option<&Path>) -> Value {
     })
 }
 
-fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Passed => "PASSED",
-        Verdict::GateFailed => "GATE FAILED",
-        Verdict::DrillFailed => "DRILL FAILED",
-        Verdict::EnvironmentFailed => "ENVIRONMENT FAILED",
-        Verdict::Interrupted => "INTERRUPTED",
-    }
-}
-
 /// One line for chat: verdict, scenario, run, the headline figures, what failed.
 fn text(r: &RunReport) -> String {
     let mut s = format!(
         "etcd-drill {}: scenario {} (run {}, exit {})",
-        verdict_word(r.verdict),
+        r.verdict.word(),
         r.scenario.name,
         r.run_id,
         r.verdict.exit_code()

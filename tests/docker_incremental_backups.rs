@@ -13,22 +13,13 @@ use etcd_drill::exit_codes;
 use std::path::Path;
 
 fn run(scenario: &Path, reports: &Path, identity: Option<&Path>) -> (i32, String) {
-    let mut cmd = bin();
-    cmd.arg("run")
-        .arg(scenario)
-        .arg("--report-dir")
-        .arg(reports)
-        .env_remove("ETCD_DRILL_AGE_IDENTITY");
-    if let Some(id) = identity {
-        cmd.arg("--identity").arg(id);
-    }
-    let out = cmd.output().expect("the binary runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    let ran = run_with(scenario, reports, |c| {
+        c.env_remove("ETCD_DRILL_AGE_IDENTITY");
+        if let Some(id) = identity {
+            c.arg("--identity").arg(id);
+        }
+    });
+    (ran.code, ran.out)
 }
 
 fn u(v: &serde_json::Value) -> u64 {

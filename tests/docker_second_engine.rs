@@ -141,20 +141,11 @@ impl Engine {
     /// Runs `scenario` against this engine; returns the exit code, report and output.
     fn drill(&self, scenario: &str) -> (i32, serde_json::Value, String) {
         let reports = tempfile::tempdir().expect("a temp dir");
-        let out = bin()
-            .args(["run", scenario, "--report-dir"])
-            .arg(reports.path())
-            .env("DOCKER_HOST", &self.host)
-            .env_remove("ETCD_DRILL_NET_FAULTS")
-            .output()
-            .expect("the binary runs");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let r = read_report(&only_run_dir(reports.path()));
-        (out.status.code().unwrap_or(-1), r, text)
+        let ran = run_with(Path::new(scenario), reports.path(), |c| {
+            c.env("DOCKER_HOST", &self.host)
+                .env_remove("ETCD_DRILL_NET_FAULTS");
+        });
+        (ran.code, ran.report, ran.out)
     }
 
     /// What carries etcd-drill's label in this engine.

@@ -65,34 +65,18 @@ pub async fn pick(
     })?;
     let mut refused = Vec::new();
     for r in candidates {
-        let downloaded = dir.join(&r.name);
-        let file = match &r.ciphertext_sha256 {
-            Some(_) => dir.join(r.name.trim_end_matches(".age")),
-            None => downloaded.clone(),
-        };
-        let reason = match store.download(&r.name, &downloaded).await {
-            Err(e) => Some(e.to_string()),
-            Ok(size) if size != r.size_bytes => {
-                Some(format!("size {size} bytes, recorded {}", r.size_bytes))
-            }
-            Ok(_) => match &r.ciphertext_sha256 {
-                None => None,
-                Some(sha) => opened(&downloaded, sha, &file, identity).await,
-            }
-            .or_else(|| {
-                crate::snapshot_file::check_file(&file, &r.sha256)
-                    .err()
-                    .map(|e| e.to_string())
-            }),
-        };
-        match reason {
-            None => {
+        let fetched = fetched(store, r, dir, identity, |file| {
+            crate::snapshot_file::check_file(file, &r.sha256).map_err(|e| e.to_string())
+        })
+        .await;
+        match fetched {
+            Ok(file) => {
                 return Ok(Picked {
                     snapshot: r.as_snapshot(file),
                     refused,
                 })
             }
-            Some(reason) => {
+            Err(reason) => {
                 refused.push(Refusal {
                     name: r.name.clone(),
                     reason,
@@ -158,24 +142,13 @@ pub async fn chain(
         let Some(r) = deltas.iter().find(|r| r.name == link.name) else {
             continue;
         };
-        let downloaded = dir.join(&r.name);
-        let file = dir.join(r.name.trim_end_matches(".age"));
-        let reason = match store.download(&r.name, &downloaded).await {
-            Err(e) => Some(e.to_string()),
-            Ok(size) if size != r.size_bytes => {
-                Some(format!("size {size} bytes, recorded {}", r.size_bytes))
+        match fetched(store, r, dir, identity, |f| checked_delta(f, r, &full.name)).await {
+            Ok(file) => out.links.push(((*r).clone(), file)),
+            Err(reason) => {
+                stopped = Some(format!("{}: {reason}", r.name));
+                break;
             }
-            Ok(_) => match &r.ciphertext_sha256 {
-                None => None,
-                Some(sha) => opened(&downloaded, sha, &file, identity).await,
-            }
-            .or_else(|| checked_delta(&file, r, &full.name).err()),
-        };
-        if let Some(reason) = reason {
-            stopped = Some(format!("{}: {reason}", r.name));
-            break;
         }
-        out.links.push(((*r).clone(), file));
     }
     out.not_replayed = deltas
         .iter()
@@ -184,6 +157,36 @@ pub async fn chain(
         .collect();
     out.stopped = stopped;
     Ok(out)
+}
+
+/// A backup from the store into `dir`, as recorded: its size, its ciphertext's SHA-256 and
+/// decrypted (when encrypted), then `check` on the plain file. The plain file, or why not.
+async fn fetched(
+    store: &Store,
+    r: &BackupRecord,
+    dir: &Path,
+    identity: Option<&Path>,
+    check: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<std::path::PathBuf, String> {
+    let downloaded = dir.join(&r.name);
+    let size = store
+        .download(&r.name, &downloaded)
+        .await
+        .map_err(|e| e.to_string())?;
+    if size != r.size_bytes {
+        return Err(format!("size {size} bytes, recorded {}", r.size_bytes));
+    }
+    let file = match &r.ciphertext_sha256 {
+        None => downloaded,
+        Some(sha) => {
+            let plain = dir.join(r.name.trim_end_matches(".age"));
+            if let Some(why) = opened(&downloaded, sha, &plain, identity).await {
+                return Err(why);
+            }
+            plain
+        }
+    };
+    check(&file).map(|_| file)
 }
 
 /// A delta file as recorded: its SHA-256, and its header and events those of this link.

@@ -38,7 +38,10 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
     // Network faults: the way into the members' namespaces, or a refusal before anything
     // starts.
     let net_way = match crate::faults::netns::preflight_plans(plans) {
-        Ok(w) => w,
+        Ok((w, said)) => {
+            said.into_iter().for_each(eprint);
+            w
+        }
         Err(e) => {
             eprint(e);
             return exit_codes::ENVIRONMENT;

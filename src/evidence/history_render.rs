@@ -12,7 +12,7 @@ use std::io::{self, Write};
 fn notes(s: &Series, p: &Point) -> Vec<String> {
     let mut out = Vec::new();
     if p.verdict != Verdict::Passed {
-        out.push(format!("run {}", verdict(p.verdict).to_lowercase()));
+        out.push(format!("run {}", p.verdict.word().to_lowercase()));
     }
     for i in p.regressions(s) {
         let j = p.judgements[i].as_ref().expect("judged");
@@ -36,16 +36,6 @@ fn notes(s: &Series, p: &Point) -> Vec<String> {
         ));
     }
     out
-}
-
-fn verdict(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Passed => "PASSED",
-        Verdict::GateFailed => "GATE FAILED",
-        Verdict::DrillFailed => "DRILL FAILED",
-        Verdict::EnvironmentFailed => "ENVIRONMENT FAILED",
-        Verdict::Interrupted => "INTERRUPTED",
-    }
 }
 
 fn cell(s: &Series, p: &Point, i: usize) -> String {
@@ -79,7 +69,7 @@ fn row(s: &Series, p: &Point) -> Vec<String> {
             .unwrap_or(&p.started_at)
             .replace('T', " "),
         p.run_id.clone(),
-        verdict(p.verdict).to_string(),
+        p.verdict.word().to_string(),
     ];
     r.extend((0..s.figures.len()).map(|i| cell(s, p, i)));
     r.push(notes(s, p).join("; "));

@@ -18,27 +18,7 @@ pub async fn signal_all(
     signal: &str,
     limit: Duration,
 ) -> Result<(), FaultError> {
-    let rt = cluster.sandbox.runtime.clone();
-    let what = format!("there is nothing to {}", active.plan.action.verb());
-    for m in &active.members {
-        let c = running_container(cluster, m, &what).await?;
-        rt.kill(&c, signal).await?;
-    }
-    for m in &active.members {
-        let c = container_of(cluster, m)?;
-        match exit_within(&rt, &c, limit).await {
-            Some(code) => active.proof.push(format!(
-                "{m}: container exited with code {code} after {signal}"
-            )),
-            None => {
-                return Err(FaultError::NoEffect {
-                    member: m.clone(),
-                    why: format!("still running {limit:?} after {signal}"),
-                })
-            }
-        }
-    }
-    Ok(())
+    down(cluster, active, signal, limit, false).await
 }
 
 /// Stops the members gracefully (SIGTERM), and, for one still running after `limit`, as
@@ -50,29 +30,47 @@ pub async fn stop_all(
     active: &mut Active,
     limit: Duration,
 ) -> Result<(), FaultError> {
+    down(cluster, active, "SIGTERM", limit, true).await
+}
+
+/// `signal` to every target, then each must exit within `limit`; with `then_kill`, one still
+/// running gets SIGKILL and 10 more seconds.
+async fn down(
+    cluster: &Cluster,
+    active: &mut Active,
+    signal: &str,
+    limit: Duration,
+    then_kill: bool,
+) -> Result<(), FaultError> {
     let rt = cluster.sandbox.runtime.clone();
     let what = format!("there is nothing to {}", active.plan.action.verb());
     for m in &active.members {
         let c = running_container(cluster, m, &what).await?;
-        rt.kill(&c, "SIGTERM").await?;
+        rt.kill(&c, signal).await?;
     }
     for m in &active.members {
         let c = container_of(cluster, m)?;
         if let Some(code) = exit_within(&rt, &c, limit).await {
             active.proof.push(format!(
-                "{m}: container exited with code {code} after SIGTERM"
+                "{m}: container exited with code {code} after {signal}"
             ));
             continue;
+        }
+        if !then_kill {
+            return Err(FaultError::NoEffect {
+                member: m.clone(),
+                why: format!("still running {limit:?} after {signal}"),
+            });
         }
         rt.kill(&c, "SIGKILL").await?;
         match exit_within(&rt, &c, Duration::from_secs(10)).await {
             Some(code) => active.proof.push(format!(
-                "{m}: still running {limit:?} after SIGTERM; exited with code {code} after SIGKILL"
+                "{m}: still running {limit:?} after {signal}; exited with code {code} after SIGKILL"
             )),
             None => {
                 return Err(FaultError::NoEffect {
                     member: m.clone(),
-                    why: format!("still running {limit:?} after SIGTERM and 10s after SIGKILL"),
+                    why: format!("still running {limit:?} after {signal} and 10s after SIGKILL"),
                 })
             }
         }

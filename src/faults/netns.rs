@@ -399,8 +399,9 @@ pub enum Way_ {
 /// Checks, before anything starts, that every network fault in `plans` can run here, and says
 /// which way they go (`None`: no network fault). The host way when it is available, else the
 /// helper containers; `ETCD_DRILL_NET_FAULTS=host|helper` forces one. Returns the first reason a
-/// fault cannot run, naming the scenario.
-pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<Option<Way_>, String> {
+/// fault cannot run, naming the scenario; else the way and, per scenario with network faults,
+/// a line saying which way its faults go and why.
+pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<(Option<Way_>, Vec<String>), String> {
     use crate::plan::{FaultAction, StepKind};
     let host = std::env::var("DOCKER_HOST").unwrap_or_default();
     let forced = std::env::var("ETCD_DRILL_NET_FAULTS")
@@ -415,6 +416,7 @@ pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<Option<Way_>, Stri
         ));
     }
     let mut way = None;
+    let mut said = Vec::new();
     for plan in plans {
         let (mut net, mut tc, mut delay) = (false, false, false);
         for step in &plan.steps {
@@ -450,6 +452,26 @@ pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<Option<Way_>, Stri
             (Some("host"), None) | (None, None) => Way_::Host,
             _ => Way_::Helper { delay },
         };
+        said.push(match (chosen, &why_not_host) {
+            (Way_::Host, _) => format!(
+                "{}: network faults from the host (nsenter into the members' namespaces)",
+                plan.path.display()
+            ),
+            (Way_::Helper { .. }, why) => format!(
+                "{}: network faults through helper containers{}: {}",
+                plan.path.display(),
+                if delay {
+                    ", the delay proxy in etcd-drill's own image"
+                } else {
+                    ""
+                },
+                match (forced.as_deref(), why) {
+                    (Some("helper"), _) => "ETCD_DRILL_NET_FAULTS=helper".to_string(),
+                    (_, Some(why)) => why.clone(),
+                    _ => String::new(),
+                }
+            ),
+        });
         way = match (way, chosen) {
             (Some(Way_::Helper { delay: a }), Way_::Helper { delay: b }) => {
                 Some(Way_::Helper { delay: a || b })
@@ -460,7 +482,7 @@ pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<Option<Way_>, Stri
             _ => Some(Way_::Host),
         };
     }
-    Ok(way)
+    Ok((way, said))
 }
 
 #[cfg(test)]

@@ -118,6 +118,78 @@ pub(super) fn machine_archive() -> Option<Archive> {
     archive_in(&deb822, &one_line)
 }
 
+/// A private apt for one Debian suite through the archive this machine's apt sources name: its
+/// own sources list, state and cache under `dir`, so nothing of the machine's apt is touched.
+pub(super) struct Apt {
+    options: Vec<String>,
+    /// The archive's address, for messages.
+    pub uri: String,
+}
+
+impl Apt {
+    /// Sets up `dir`; with `empty_status`, apt sees no installed package and so resolves a
+    /// package's whole dependency closure. `fail` makes the caller's error of a step.
+    pub(super) fn new(
+        dir: &Path,
+        suite: &str,
+        empty_status: bool,
+        fail: &dyn Fn(&str, String) -> ImageError,
+    ) -> Result<Apt, ImageError> {
+        let io = |op: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ImageError::Io { op, path, source }
+        };
+        let archive = machine_archive().ok_or_else(|| {
+            fail(
+                "find the Debian archive",
+                "no `deb` source of a Debian release with `main` in /etc/apt/sources.list or \
+                 /etc/apt/sources.list.d"
+                    .into(),
+            )
+        })?;
+        for d in ["state/lists/partial", "cache/archives/partial"] {
+            std::fs::create_dir_all(dir.join(d)).map_err(io("create directory", dir))?;
+        }
+        let list = dir.join("sources.list");
+        std::fs::write(
+            &list,
+            format!(
+                "deb [signed-by={}] {} {suite} main\n",
+                archive.keyring, archive.uri
+            ),
+        )
+        .map_err(io("write", &list))?;
+        let mut options = vec![
+            format!("Dir::Etc::SourceList={}", list.display()),
+            "Dir::Etc::SourceParts=/dev/null".into(),
+            format!("Dir::State={}", dir.join("state").display()),
+            format!("Dir::Cache={}", dir.join("cache").display()),
+            "Debug::NoLocking=1".into(),
+            "APT::Sandbox::User=root".into(),
+        ];
+        if empty_status {
+            let status = dir.join("state/status");
+            std::fs::write(&status, "").map_err(io("write", &status))?;
+            options.push(format!("Dir::State::status={}", status.display()));
+        }
+        Ok(Apt {
+            options,
+            uri: archive.uri,
+        })
+    }
+
+    /// `apt-get -qq ARGS` with this apt's options, run in `cwd` (where `download` puts files).
+    pub(super) fn get(&self, args: &[&str], cwd: &Path) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new("apt-get");
+        c.arg("-qq");
+        for o in &self.options {
+            c.arg("-o").arg(o);
+        }
+        c.args(args).current_dir(cwd).kill_on_drop(true);
+        c
+    }
+}
+
 /// What the image is built from: the binaries (name, path), the loader and libc, and where
 /// they came from.
 pub(super) struct Fetched {
@@ -153,51 +225,14 @@ pub(super) async fn fetch(
     std::fs::create_dir_all(&debs).map_err(io("create directory", &debs))?;
     let mut packages = cached(&debs, version);
     if packages.is_none() {
-        let archive = machine_archive().ok_or_else(|| {
-            fail(
-                "find the Debian archive",
-                "no `deb` source of a Debian release with `main` in /etc/apt/sources.list or \
-                 /etc/apt/sources.list.d"
-                    .into(),
-            )
-        })?;
+        let apt = Apt::new(&cache.join("apt"), suite, false, &fail)?;
         say(format!(
             "fetching etcd-server, etcd-client and libc6 of Debian {suite} from {} (etcd {version})",
-            archive.uri
+            apt.uri
         ));
-        let apt = cache.join("apt");
-        for d in ["state/lists/partial", "cache/archives/partial"] {
-            std::fs::create_dir_all(apt.join(d)).map_err(io("create directory", &apt))?;
-        }
-        let list = apt.join("sources.list");
-        std::fs::write(
-            &list,
-            format!(
-                "deb [signed-by={}] {} {suite} main\n",
-                archive.keyring, archive.uri
-            ),
-        )
-        .map_err(io("write", &list))?;
-        let options = [
-            format!("Dir::Etc::SourceList={}", list.display()),
-            "Dir::Etc::SourceParts=/dev/null".into(),
-            format!("Dir::State={}", apt.join("state").display()),
-            format!("Dir::Cache={}", apt.join("cache").display()),
-            "Debug::NoLocking=1".into(),
-            "APT::Sandbox::User=root".into(),
-        ];
-        let apt_get = |args: &[&str]| {
-            let mut c = tokio::process::Command::new("apt-get");
-            c.arg("-qq");
-            for o in &options {
-                c.arg("-o").arg(o);
-            }
-            c.args(args).current_dir(&debs).kill_on_drop(true);
-            c
-        };
-        run(apt_get(&["update"]), "apt-get update", &fail).await?;
+        run(apt.get(&["update"], &debs), "apt-get update", &fail).await?;
         run(
-            apt_get(&["download", "etcd-server", "etcd-client", "libc6"]),
+            apt.get(&["download", "etcd-server", "etcd-client", "libc6"], &debs),
             "apt-get download",
             &fail,
         )

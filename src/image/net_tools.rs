@@ -7,7 +7,7 @@
 //! private sources list derived from this machine's Debian archive and a private state
 //! directory, and downloads them into the user's cache.
 
-use super::debian::{machine_archive, run};
+use super::debian::{run, Apt};
 use super::{build, build_lock, inspect_id, ImageError};
 use crate::sandbox::docker::DockerRuntime;
 use std::io;
@@ -56,54 +56,15 @@ pub async fn ensure(
         .ok_or(ImageError::NoCacheDir)?
         .join("etcd-drill")
         .join(format!("net-tools-{SUITE}-{REVISION}"));
-    let apt = cache.join("apt");
-    for d in ["state/lists/partial", "cache/archives/partial"] {
-        std::fs::create_dir_all(apt.join(d)).map_err(io("create directory", &apt))?;
-    }
-    let archive = machine_archive().ok_or_else(|| {
-        fail(
-            "find the Debian archive",
-            "no `deb` source of a Debian release with `main` in /etc/apt/sources.list or \
-             /etc/apt/sources.list.d"
-                .into(),
-        )
-    })?;
+    let apt_dir = cache.join("apt");
+    // An empty package database: apt downloads the whole dependency closure.
+    let apt = Apt::new(&apt_dir, SUITE, true, &fail)?;
     say(format!(
         "image {image} not found locally; building it from Debian {SUITE}'s {} ({})",
         PACKAGES.join(", "),
-        archive.uri
+        apt.uri
     ));
-    let list = apt.join("sources.list");
-    std::fs::write(
-        &list,
-        format!(
-            "deb [signed-by={}] {} {SUITE} main\n",
-            archive.keyring, archive.uri
-        ),
-    )
-    .map_err(io("write", &list))?;
-    // An empty package database: apt downloads the whole dependency closure.
-    let status = apt.join("state/status");
-    std::fs::write(&status, "").map_err(io("write", &status))?;
-    let options = [
-        format!("Dir::Etc::SourceList={}", list.display()),
-        "Dir::Etc::SourceParts=/dev/null".into(),
-        format!("Dir::State={}", apt.join("state").display()),
-        format!("Dir::State::status={}", status.display()),
-        format!("Dir::Cache={}", apt.join("cache").display()),
-        "Debug::NoLocking=1".into(),
-        "APT::Sandbox::User=root".into(),
-    ];
-    let apt_get = |args: &[&str]| {
-        let mut c = tokio::process::Command::new("apt-get");
-        c.arg("-qq");
-        for o in &options {
-            c.arg("-o").arg(o);
-        }
-        c.args(args).kill_on_drop(true);
-        c
-    };
-    run(apt_get(&["update"]), "apt-get update", &fail).await?;
+    run(apt.get(&["update"], &cache), "apt-get update", &fail).await?;
     let mut install = vec![
         "install",
         "--download-only",
@@ -111,8 +72,13 @@ pub async fn ensure(
         "-y",
     ];
     install.extend(PACKAGES);
-    run(apt_get(&install), "apt-get install --download-only", &fail).await?;
-    let archives = apt.join("cache/archives");
+    run(
+        apt.get(&install, &cache),
+        "apt-get install --download-only",
+        &fail,
+    )
+    .await?;
+    let archives = apt_dir.join("cache/archives");
     let root = cache.join("root");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).map_err(io("create directory", &root))?;

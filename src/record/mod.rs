@@ -166,6 +166,18 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict in a word or two, upper case, as chat messages and the history table show
+    /// it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Passed => "PASSED",
+            Verdict::GateFailed => "GATE FAILED",
+            Verdict::DrillFailed => "DRILL FAILED",
+            Verdict::EnvironmentFailed => "ENVIRONMENT FAILED",
+            Verdict::Interrupted => "INTERRUPTED",
+        }
+    }
+
     pub fn exit_code(self) -> i32 {
         use crate::exit_codes::*;
         match self {

@@ -72,30 +72,58 @@ pub fn read_report(run_dir: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("report.json is JSON")
 }
 
+/// What `etcd-drill run` gave: its exit code, its stdout and stderr, and its report
+/// (`Value::Null` when no run started).
+pub struct Ran {
+    pub code: i32,
+    pub out: String,
+    pub report: serde_json::Value,
+}
+
+/// Runs `etcd-drill run SCENARIO --report-dir REPORTS`, with `tweak` applied to the command
+/// (environment, more arguments).
+pub fn run_with(scenario: &Path, reports: &Path, tweak: impl FnOnce(&mut Command)) -> Ran {
+    let mut cmd = bin();
+    cmd.arg("run")
+        .arg(scenario)
+        .arg("--report-dir")
+        .arg(reports);
+    tweak(&mut cmd);
+    let out = cmd.output().expect("the binary runs");
+    let started = std::fs::read_dir(reports).is_ok_and(|mut d| d.next().is_some());
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        out: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        report: match started {
+            true => read_report(&only_run_dir(reports)),
+            false => serde_json::Value::Null,
+        },
+    }
+}
+
+/// Fails the test if the run of `report` left a labelled resource in the engine.
+pub async fn assert_no_leftovers(report: &serde_json::Value) {
+    let d = DockerRuntime::connect().await.expect("Docker");
+    let run_id = report["run_id"].as_str().expect("a run id");
+    assert!(
+        leftovers(&d, run_id).await.is_empty(),
+        "run {run_id} left resources behind"
+    );
+}
+
 /// Runs a scenario through the binary into a fresh report dir, checks that the run left no
 /// labelled resource behind, and returns (exit code, report). Prints the output on a non-zero
 /// exit, for the failing test's log.
 pub async fn drill(scenario: &str) -> (i32, serde_json::Value) {
     let reports = tempfile::tempdir().expect("a temp dir");
-    let out = bin()
-        .args(["run", scenario, "--report-dir"])
-        .arg(reports.path())
-        .output()
-        .expect("the binary runs");
-    let report = read_report(&only_run_dir(reports.path()));
-    let d = DockerRuntime::connect().await.expect("Docker");
-    let run_id = report["run_id"].as_str().expect("a run id").to_string();
-    assert!(
-        leftovers(&d, &run_id).await.is_empty(),
-        "run {run_id} left resources behind"
-    );
-    let code = out.status.code().unwrap_or(-1);
-    if code != etcd_drill::exit_codes::PASSED {
-        eprintln!(
-            "{scenario}: exit {code}\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let ran = run_with(Path::new(scenario), reports.path(), |_| {});
+    assert_no_leftovers(&ran.report).await;
+    if ran.code != etcd_drill::exit_codes::PASSED {
+        eprintln!("{scenario}: exit {}\n{}", ran.code, ran.out);
     }
-    (code, report)
+    (ran.code, ran.report)
 }

@@ -133,6 +133,7 @@ async fn begin(
     plan: &Plan,
     cluster: &Cluster,
     clock: Clock,
+    run_dir: &std::path::Path,
 ) -> Result<(etcd_client::Client, Option<Workload>), String> {
     if plan.starts_empty() {
         // Nothing to talk to until the first step restores a cluster, which replaces this
@@ -165,7 +166,14 @@ async fn begin(
     let clients = clients.into_iter().map(|(_, c)| c).collect();
     Ok((
         client,
-        Some(Workload::start(w, clients, clock.t0, seed, start_revision)),
+        Some(Workload::start(
+            w,
+            clients,
+            clock.t0,
+            seed,
+            start_revision,
+            &run_dir.join("history.jsonl"),
+        )),
     ))
 }
 
@@ -178,7 +186,7 @@ async fn run_steps(
     cancel: &CancellationToken,
     emit: &mut (dyn FnMut(RunEvent) + Send),
 ) -> bool {
-    let (client, workload) = match begin(plan, &cluster, clock).await {
+    let (client, workload) = match begin(plan, &cluster, clock, &opts.run_dir).await {
         Ok(x) => x,
         Err(e) => {
             emit(clock.event(EventKind::SetupFailed(e)));

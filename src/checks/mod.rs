@@ -7,6 +7,7 @@ pub mod digest;
 pub mod divergence;
 pub mod durability;
 pub mod hashkv;
+pub mod linearizable;
 pub mod revision_order;
 pub mod rpo;
 pub mod watch;

@@ -240,6 +240,12 @@ pub struct WorkloadPlan {
     #[serde(with = "crate::util::millis")]
     #[schemars(with = "u64")]
     pub timeout: Duration,
+    /// The traffic profile the mix came from (`plain` when a mix was given).
+    #[serde(default)]
+    pub profile: String,
+    /// Objects (keys under `/drill/objects/`) that updates, deletes and object reads share.
+    #[serde(default)]
+    pub objects: u32,
 }
 
 /// Relative weights of the operations the workload issues.
@@ -248,6 +254,35 @@ pub struct Mix {
     pub put: u32,
     pub linearizable_get: u32,
     pub serializable_get: u32,
+    #[serde(default)]
+    pub update: u32,
+    #[serde(default)]
+    pub delete: u32,
+    #[serde(default)]
+    pub object_get: u32,
+}
+
+impl Mix {
+    /// The weights of a named traffic profile.
+    pub fn profile(name: &str) -> Option<Mix> {
+        let m = |put, linearizable_get, serializable_get, update, delete, object_get| Mix {
+            put,
+            linearizable_get,
+            serializable_get,
+            update,
+            delete,
+            object_get,
+        };
+        Some(match name {
+            "plain" => m(1, 0, 0, 0, 0, 0),
+            // An API server's shape: mostly updates of existing objects (compare-and-swap on
+            // mod_revision) and reads, some creates (puts) and deletes.
+            "kubernetes" => m(2, 1, 1, 5, 1, 4),
+            "write-heavy" => m(6, 1, 0, 3, 1, 1),
+            "read-heavy" => m(1, 4, 2, 1, 0, 4),
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -346,6 +381,8 @@ pub struct Gates {
     pub snapshot_revision: Option<i64>,
     pub snapshot_keys: Option<u64>,
     pub revisions_survive_restore: bool,
+    /// The workload's whole history must be linearizable (on by default; only with a workload).
+    pub linearizable: bool,
 }
 
 /// Validates a scenario and resolves its defaults; every problem is reported at once.
@@ -702,12 +739,32 @@ fn workload(spec: &WorkloadSpec, problems: &mut Vec<Problem>) -> WorkloadPlan {
             "expected a rate between 1 and 5000 operations per second",
         ));
     }
-    let mix = match &spec.mix {
-        Some(m) => {
+    let profile = spec.profile.as_ref().and_then(|p| {
+        let mix = Mix::profile(&p.value);
+        if mix.is_none() {
+            problems.push(Problem::at(
+                &p.referenced,
+                "expected a profile of plain, kubernetes, write-heavy or read-heavy",
+            ));
+        }
+        if let Some(m) = &spec.mix {
+            problems.push(Problem::at(
+                &m.referenced,
+                "expected either `profile` or `mix`, not both",
+            ));
+        }
+        mix.map(|m| (p.value.clone(), m))
+    });
+    let mix = match (&spec.mix, &profile) {
+        (_, Some((_, m))) => *m,
+        (Some(m), None) => {
             let mix = Mix {
                 put: m.value.put,
                 linearizable_get: m.value.linearizable_get,
                 serializable_get: m.value.serializable_get,
+                update: m.value.update,
+                delete: m.value.delete,
+                object_get: m.value.object_get,
             };
             if mix.put == 0 {
                 problems.push(Problem::at(
@@ -717,11 +774,7 @@ fn workload(spec: &WorkloadSpec, problems: &mut Vec<Problem>) -> WorkloadPlan {
             }
             mix
         }
-        None => Mix {
-            put: 1,
-            linearizable_get: 0,
-            serializable_get: 0,
-        },
+        (None, None) => Mix::profile("plain").expect("a profile"),
     };
     let concurrency = spec.concurrency.as_ref().map(|c| {
         if c.value == 0 || c.value > 64 || c.value > spec.rate.value {
@@ -739,6 +792,8 @@ fn workload(spec: &WorkloadSpec, problems: &mut Vec<Problem>) -> WorkloadPlan {
         rate: spec.rate.value,
         key_prefix: prefix(spec.key_prefix.as_ref(), "/drill/workload/", problems),
         timeout: spec.timeout.unwrap_or(Duration::from_millis(500)),
+        profile: profile.map(|(p, _)| p).unwrap_or_else(|| "plain".into()),
+        objects: spec.objects.unwrap_or(16).clamp(1, 1000),
     }
 }
 

@@ -29,6 +29,7 @@ pub(super) fn gates(e: Option<&Expectations>, steps: &[PlannedStep]) -> Gates {
     let Some(e) = e else {
         return Gates {
             integrity: verifies,
+            linearizable: true,
             ..Gates::default()
         };
     };
@@ -42,6 +43,7 @@ pub(super) fn gates(e: Option<&Expectations>, steps: &[PlannedStep]) -> Gates {
         snapshot_revision: e.snapshot_revision,
         snapshot_keys: e.snapshot_keys,
         revisions_survive_restore: e.revisions_survive_restore.unwrap_or(false),
+        linearizable: e.linearizable.unwrap_or(true),
     }
 }
 

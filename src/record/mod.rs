@@ -3,6 +3,7 @@
 //! `report` only reads them. This module imports nothing above the plan.
 
 mod fault;
+mod history;
 mod integrity;
 mod recovery;
 mod schema;
@@ -11,6 +12,7 @@ mod upgrade;
 mod workload;
 
 pub use fault::*;
+pub use history::*;
 pub use integrity::*;
 pub use recovery::*;
 pub use schema::schema;

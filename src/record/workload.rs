@@ -41,6 +41,12 @@ pub enum OpKind {
     Put,
     LinearizableGet,
     SerializableGet,
+    /// A compare-and-swap update of an object.
+    Update,
+    /// A delete of an object.
+    Delete,
+    /// A linearizable read of an object.
+    ObjectGet,
 }
 
 /// One operation as the client saw it.
@@ -88,6 +94,9 @@ pub struct WorkloadLog {
     pub across_restores: Vec<RevisionsAcrossRestore>,
     /// The watch-continuity checker's findings.
     pub watch: WatchLog,
+    /// The linearizability check of the whole recorded history (`history.jsonl`).
+    #[serde(default)]
+    pub linearizability: Option<super::LinearizabilityRecord>,
     #[serde(skip)]
     pub(crate) last_success_ms: Option<u64>,
 }

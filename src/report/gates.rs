@@ -160,7 +160,7 @@ pub fn evaluate(gates: &Gates, r: &RunReport) -> Vec<GateVerdict> {
             passed: got == Some(want),
         });
     }
-    checks(r, &mut out);
+    checks(r, gates, &mut out);
     if gates.integrity {
         let v = r.verification.as_ref();
         out.push(GateVerdict {
@@ -177,8 +177,24 @@ pub fn evaluate(gates: &Gates, r: &RunReport) -> Vec<GateVerdict> {
 }
 
 /// The correctness checkers, one verdict each, whenever the drill ran a workload.
-fn checks(r: &RunReport, out: &mut Vec<GateVerdict>) {
+fn checks(r: &RunReport, gates: &Gates, out: &mut Vec<GateVerdict>) {
     let Some(w) = &r.workload else { return };
+    if let Some(l) = &w.log.linearizability {
+        let decided = l.outcome == crate::record::LinearizableOutcome::Linearizable;
+        out.push(GateVerdict {
+            gate: "check: linearizability".into(),
+            target: format!(
+                "every operation in one order consistent with real time and etcd's revisions{}",
+                if gates.linearizable {
+                    ""
+                } else {
+                    " (not gated)"
+                }
+            ),
+            actual: l.summary(),
+            passed: decided || !gates.linearizable,
+        });
+    }
     let watch = &w.log.watch;
     out.push(GateVerdict {
         gate: "check: watch continuity".into(),

@@ -122,6 +122,14 @@ pub struct WorkloadSpec {
     /// Gets read one of the last `read-range` keys written (default 1000).
     #[serde(default)]
     pub read_range: Option<u64>,
+    /// A traffic shape in place of `mix`: `plain` (puts, the default), `kubernetes`
+    /// (compare-and-swap updates of a few objects, reads of them, deletes, puts),
+    /// `write-heavy`, `read-heavy`.
+    #[serde(default)]
+    pub profile: Option<Spanned<String>>,
+    /// How many objects updates, deletes and object reads work on (default 16).
+    #[serde(default)]
+    pub objects: Option<u32>,
 }
 
 /// Relative weights, e.g. `{ put: 1, linearizable-get: 2, serializable-get: 1 }`.
@@ -134,6 +142,15 @@ pub struct MixSpec {
     pub linearizable_get: u32,
     #[serde(default)]
     pub serializable_get: u32,
+    /// Compare-and-swap updates of objects (Kubernetes' optimistic concurrency).
+    #[serde(default)]
+    pub update: u32,
+    /// Deletes of objects.
+    #[serde(default)]
+    pub delete: u32,
+    /// Linearizable reads of objects.
+    #[serde(default)]
+    pub object_get: u32,
 }
 
 /// One step of the drill. Externally tagged: the key names the step.
@@ -432,4 +449,9 @@ pub struct Expectations {
     /// Kubernetes needs; `bump-revision` and `mark-compacted` give it).
     #[serde(default)]
     pub revisions_survive_restore: Option<bool>,
+    /// Every client operation of the workload fits one order consistent with real time and
+    /// etcd's revisions, across faults and restores (default true with a workload; `false`
+    /// reports the check without gating on it).
+    #[serde(default)]
+    pub linearizable: Option<bool>,
 }

@@ -122,7 +122,10 @@ impl Ctx<'_> {
 }
 
 /// Points the workload at the current members (after a restart, a re-add or a restore).
-async fn repoint_workload(ctx: &Ctx<'_>, restored: bool) -> Result<(), StepError> {
+async fn repoint_workload(
+    ctx: &Ctx<'_>,
+    restored: Option<crate::workload::Restored>,
+) -> Result<(), StepError> {
     if let Some(w) = &ctx.workload {
         let clients = ctx
             .cluster
@@ -134,7 +137,7 @@ async fn repoint_workload(ctx: &Ctx<'_>, restored: bool) -> Result<(), StepError
         w.set_clients(clients, restored);
     }
     if let Some(b) = &ctx.backups {
-        b.set_endpoints(ctx.cluster.endpoints(), restored);
+        b.set_endpoints(ctx.cluster.endpoints(), restored.is_some());
     }
     Ok(())
 }

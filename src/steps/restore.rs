@@ -248,7 +248,19 @@ pub async fn run(
     let rto = first_write.saturating_duration_since(origin).as_millis() as u64;
 
     ctx.client = client.clone();
-    super::repoint_workload(ctx, true).await?;
+    // The state clients now see: the full's, or the last replayed delta's.
+    let (revision, cut_at_ms) = match chain.links.last().filter(|_| replayed.is_some()) {
+        Some((last, _)) => (last.revision, last.taken_at_ms),
+        None => (snap.revision, snap.taken_at_ms),
+    };
+    super::repoint_workload(
+        ctx,
+        Some(crate::workload::Restored {
+            revision,
+            cut_at_ms,
+        }),
+    )
+    .await?;
     let record = RestoreRecord {
         snapshot: name.to_string(),
         refused,

@@ -40,7 +40,7 @@ pub async fn run(ctx: &mut Ctx<'_>, version: &str, image: &str) -> Result<StepOu
         let settle = ctx.cluster.plan.election_timeout * 2;
         let health = wait_stable(&ctx.cluster, &[], MEMBER, settle).await?;
         ctx.client = ctx.cluster.client().await?;
-        super::repoint_workload(ctx, false).await?;
+        super::repoint_workload(ctx, None).await?;
         let serving_ms = ctx.clock.ms();
         members.push(MemberUpgrade {
             was_leader: name == leader,

@@ -4,12 +4,17 @@
 //! per-phase percentiles), and every linearizable answer is checked: its revision may not be
 //! below one an earlier, completed operation already saw (outside a restore).
 
+mod history;
 mod watcher;
 
 use crate::plan::WorkloadPlan;
-use crate::record::{Ack, Op, OpKind, Regression, RevisionsAcrossRestore, Window, WorkloadLog};
-use etcd_client::{Client, GetOptions};
+use crate::record::{
+    Ack, HistoryLine, HistoryOp, Op, OpKind, Outcome, Regression, Request, RestoreMark,
+    RevisionsAcrossRestore, Window, WorkloadLog,
+};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 use rand::{Rng, SeedableRng};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -77,6 +82,23 @@ struct Shared {
     /// after it is compared with it (0: nothing pending).
     before_restore: std::sync::atomic::AtomicI64,
     t0: Instant,
+    /// Where every operation is recorded (`history.jsonl`), or why it cannot be.
+    history: Result<history::HistoryWriter, String>,
+    next_id: AtomicU64,
+}
+
+/// The objects updates, deletes and object reads share.
+pub const OBJECTS_PREFIX: &str = "/drill/objects/";
+
+/// How long the linearizability check of the history may take.
+const CHECK_BUDGET: Duration = Duration::from_secs(120);
+
+/// The snapshot a restore brought back: its revision and when it was cut (ms since the run's
+/// start), so the history knows which cluster's writes it holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Restored {
+    pub revision: i64,
+    pub cut_at_ms: u64,
 }
 
 pub struct Workload {
@@ -86,6 +108,8 @@ pub struct Workload {
     watch_log: Arc<Mutex<crate::record::WatchLog>>,
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// (µs since the run's start, epoch) of each restore.
+    marks: Mutex<Vec<(u64, u64)>>,
 }
 
 impl Workload {
@@ -96,6 +120,7 @@ impl Workload {
         t0: Instant,
         seed: u64,
         start_revision: i64,
+        history: &std::path::Path,
     ) -> Workload {
         let (tx, rx) = watch::channel(clients);
         let (epoch, epoch_rx) = watch::channel(0u64);
@@ -108,6 +133,8 @@ impl Workload {
             epoch: AtomicU64::new(0),
             before_restore: Default::default(),
             t0,
+            history: history::HistoryWriter::create(history),
+            next_id: AtomicU64::new(0),
         });
         let mut tasks: Vec<_> = (0..plan.concurrency)
             .map(|w| {
@@ -130,6 +157,7 @@ impl Workload {
             watch_log,
             stop,
             tasks,
+            marks: Mutex::new(Vec::new()),
         }
     }
 
@@ -158,9 +186,22 @@ impl Workload {
 
     /// Points the workers at the members' current endpoints (after a restart). `restored`: the
     /// cluster was restored from a snapshot, so revisions legitimately went back.
-    pub fn set_clients(&self, clients: Clients, restored: bool) {
-        if restored {
-            self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+    pub fn set_clients(&self, clients: Clients, restored: Option<Restored>) {
+        if let Some(r) = restored {
+            let at_us = self.shared.t0.elapsed().as_micros() as u64;
+            let from_epoch = self.epoch_at(r.cut_at_ms * 1000);
+            let epoch = self.shared.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+            if let Ok(mut marks) = self.marks.lock() {
+                marks.push((at_us, epoch));
+            }
+            if let Ok(h) = &self.shared.history {
+                h.send(HistoryLine::Restore(RestoreMark {
+                    at_us,
+                    epoch,
+                    revision: r.revision,
+                    from_epoch,
+                }));
+            }
             let before = self.shared.completed.floor();
             self.shared.before_restore.store(before, Ordering::SeqCst);
             self.shared.completed.reset();
@@ -181,25 +222,72 @@ impl Workload {
         log
     }
 
+    /// The epoch in effect at `us` (µs since the run's start).
+    fn epoch_at(&self, us: u64) -> u64 {
+        self.marks
+            .lock()
+            .map(|m| m.iter().filter(|(at, _)| *at <= us).map(|(_, e)| *e).max())
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    }
+
+    /// Stops the workers, closes the history and checks it for linearizability.
     pub async fn stop(mut self) -> WorkloadLog {
         self.stop.cancel();
         for t in std::mem::take(&mut self.tasks) {
             let _ = t.await;
         }
-        self.log()
+        let mut log = self.log();
+        let shared = self.shared.clone();
+        let checked = tokio::task::spawn_blocking(move || match &shared.history {
+            Ok(h) => h
+                .finish()
+                .map(|_| crate::checks::linearizable::check_file(&h.path, CHECK_BUDGET)),
+            Err(e) => Err(e.clone()),
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        log.linearizability =
+            Some(
+                checked.unwrap_or_else(|why| crate::record::LinearizabilityRecord {
+                    outcome: crate::record::LinearizableOutcome::Unknown {
+                        why: format!("no history: {why}"),
+                    },
+                    operations: 0,
+                    checked: 0,
+                    indeterminate: 0,
+                    across_restore: 0,
+                    rolled_back: 0,
+                    violations_found: 0,
+                    violations: Vec::new(),
+                    elapsed_ms: 0,
+                }),
+            );
+        log
     }
 }
 
 fn pick(plan: &WorkloadPlan, rng: &mut impl Rng) -> OpKind {
-    let total = plan.mix.put + plan.mix.linearizable_get + plan.mix.serializable_get;
-    let r = rng.random_range(0..total.max(1));
-    if r < plan.mix.put {
-        OpKind::Put
-    } else if r < plan.mix.put + plan.mix.linearizable_get {
-        OpKind::LinearizableGet
-    } else {
-        OpKind::SerializableGet
+    let m = &plan.mix;
+    let weights = [
+        (OpKind::Put, m.put),
+        (OpKind::LinearizableGet, m.linearizable_get),
+        (OpKind::SerializableGet, m.serializable_get),
+        (OpKind::Update, m.update),
+        (OpKind::Delete, m.delete),
+        (OpKind::ObjectGet, m.object_get),
+    ];
+    let total: u32 = weights.iter().map(|(_, w)| w).sum();
+    let mut r = rng.random_range(0..total.max(1));
+    for (kind, w) in weights {
+        if r < w {
+            return kind;
+        }
+        r -= w;
     }
+    OpKind::Put
 }
 
 async fn worker(
@@ -213,24 +301,42 @@ async fn worker(
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_worker));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut current = index;
+    // What this worker last saw of each object's mod_revision: an informer's cache.
+    let mut cache: HashMap<String, i64> = HashMap::new();
+    let mut written = 0u64;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
         let clients = rx.borrow().clone();
-        let Some(client) = clients.get(current % clients.len().max(1)).cloned() else {
+        let member = current % clients.len().max(1);
+        let Some(client) = clients.get(member).cloned() else {
             continue;
         };
         let kind = pick(&s.plan, &mut rng);
+        // Read after the clients: an operation never goes to a restored cluster under the
+        // epoch of the one before.
         let epoch = s.epoch.load(Ordering::SeqCst);
         let floor = s.completed.floor();
+        let (request, seq) = request(&s, kind, &mut rng, index, &cache, &mut written);
+        let call_us = s.t0.elapsed().as_micros() as u64;
         let started = Instant::now();
         let result = tokio::select! {
             _ = stop.cancelled() => return,
-            r = tokio::time::timeout(s.plan.timeout, run_op(&s, client, kind, &mut rng)) => r,
+            r = tokio::time::timeout(s.plan.timeout, execute(client, &request)) => r,
         };
         let latency_us = started.elapsed().as_micros() as u64;
+        let outcome = match &result {
+            Ok(Ok(o)) => o.clone(),
+            Ok(Err(e)) => Outcome::Unknown {
+                error: error_kind(e),
+            },
+            Err(_) => Outcome::Unknown {
+                error: "timeout".into(),
+            },
+        };
+        remember(&mut cache, &request, &outcome);
         let Ok(mut log) = s.log.lock() else { return };
         // Stamped under the lock, so the log's times never go backwards between workers.
         let op = Op {
@@ -239,8 +345,24 @@ async fn worker(
             latency_us,
             ok: matches!(result, Ok(Ok(_))),
         };
+        if let Ok(h) = &s.history {
+            h.send(HistoryLine::Op(HistoryOp {
+                id: s.next_id.fetch_add(1, Ordering::SeqCst),
+                client: index as u32,
+                member: member as u32,
+                epoch,
+                call_us,
+                return_us: s.t0.elapsed().as_micros() as u64,
+                request,
+                outcome: outcome.clone(),
+            }));
+        }
         match result {
-            Ok(Ok((revision, seq))) => {
+            Ok(Ok(_)) => {
+                let revision = match outcome {
+                    Outcome::Wrote { revision } | Outcome::Read { revision, .. } => revision,
+                    _ => 0,
+                };
                 let checked =
                     kind != OpKind::SerializableGet && epoch == s.epoch.load(Ordering::SeqCst);
                 let before = if checked {
@@ -286,18 +408,36 @@ async fn worker(
     }
 }
 
-/// Runs one operation; returns the revision it saw and, for a put, its sequence number.
-async fn run_op(
+/// The request of one operation of `kind`, and for a put of the sequence its number. Values are
+/// unique (a worker's own counter), so a read tells which write it saw.
+fn request(
     s: &Shared,
-    mut client: Client,
     kind: OpKind,
     rng: &mut rand_chacha::ChaCha8Rng,
-) -> Result<(i64, Option<u64>), etcd_client::Error> {
+    worker: usize,
+    cache: &HashMap<String, i64>,
+    written: &mut u64,
+) -> (Request, Option<u64>) {
+    let object = |rng: &mut rand_chacha::ChaCha8Rng| {
+        format!(
+            "{OBJECTS_PREFIX}{:03}",
+            rng.random_range(0..s.plan.objects.max(1))
+        )
+    };
+    let mut value = || {
+        *written += 1;
+        format!("w{worker}-{written}")
+    };
     match kind {
         OpKind::Put => {
             let seq = s.seq.fetch_add(1, Ordering::SeqCst);
-            let resp = client.put(key(&s.plan, seq), seq.to_string(), None).await?;
-            Ok((resp.header().map(|h| h.revision()).unwrap_or(0), Some(seq)))
+            (
+                Request::Put {
+                    key: key(&s.plan, seq),
+                    value: seq.to_string(),
+                },
+                Some(seq),
+            )
         }
         OpKind::LinearizableGet | OpKind::SerializableGet => {
             let written = s.seq.load(Ordering::SeqCst);
@@ -307,12 +447,106 @@ async fn run_op(
             } else {
                 rng.random_range(lo..written)
             };
-            let options =
-                (kind == OpKind::SerializableGet).then(|| GetOptions::new().with_serializable());
-            let resp = client.get(key(&s.plan, target), options).await?;
-            Ok((resp.header().map(|h| h.revision()).unwrap_or(0), None))
+            (
+                Request::Get {
+                    key: key(&s.plan, target),
+                    serializable: kind == OpKind::SerializableGet,
+                },
+                None,
+            )
+        }
+        OpKind::ObjectGet => (
+            Request::Get {
+                key: object(rng),
+                serializable: false,
+            },
+            None,
+        ),
+        OpKind::Delete => (Request::Delete { key: object(rng) }, None),
+        OpKind::Update => {
+            let key = object(rng);
+            let expect = cache.get(&key).copied().unwrap_or(0);
+            (
+                Request::Update {
+                    key,
+                    expect,
+                    value: value(),
+                },
+                None,
+            )
         }
     }
+}
+
+/// Keeps the worker's view of an object's mod_revision up to date with what it learned.
+fn remember(cache: &mut HashMap<String, i64>, request: &Request, outcome: &Outcome) {
+    if !request.key().starts_with(OBJECTS_PREFIX) {
+        return;
+    }
+    let seen = match (request, outcome) {
+        (Request::Delete { .. }, Outcome::Wrote { .. }) => 0,
+        (_, Outcome::Wrote { revision }) => *revision,
+        (_, Outcome::Read { mod_revision, .. }) => *mod_revision,
+        _ => return,
+    };
+    cache.insert(request.key().to_string(), seen);
+}
+
+/// What the key held, from a range response.
+fn read_of(revision: i64, kvs: &[etcd_client::KeyValue]) -> Outcome {
+    let kv = kvs.first();
+    Outcome::Read {
+        revision,
+        value: kv.map(|kv| String::from_utf8_lossy(kv.value()).into_owned()),
+        mod_revision: kv.map(|kv| kv.mod_revision()).unwrap_or(0),
+    }
+}
+
+/// Runs one request.
+async fn execute(mut client: Client, request: &Request) -> Result<Outcome, etcd_client::Error> {
+    let rev = |h: Option<&etcd_client::ResponseHeader>| h.map(|h| h.revision()).unwrap_or(0);
+    Ok(match request {
+        Request::Put { key, value } => {
+            let resp = client.put(key.as_str(), value.as_str(), None).await?;
+            Outcome::Wrote {
+                revision: rev(resp.header()),
+            }
+        }
+        Request::Get { key, serializable } => {
+            let options = serializable.then(|| GetOptions::new().with_serializable());
+            let resp = client.get(key.as_str(), options).await?;
+            read_of(rev(resp.header()), resp.kvs())
+        }
+        Request::Delete { key } => {
+            let resp = client.delete(key.as_str(), None).await?;
+            let revision = rev(resp.header());
+            if resp.deleted() > 0 {
+                Outcome::Wrote { revision }
+            } else {
+                read_of(revision, &[])
+            }
+        }
+        Request::Update { key, expect, value } => {
+            let txn = Txn::new()
+                .when([Compare::mod_revision(
+                    key.as_str(),
+                    CompareOp::Equal,
+                    *expect,
+                )])
+                .and_then([TxnOp::put(key.as_str(), value.as_str(), None)])
+                .or_else([TxnOp::get(key.as_str(), None)]);
+            let resp = client.txn(txn).await?;
+            let revision = rev(resp.header());
+            if resp.succeeded() {
+                Outcome::Wrote { revision }
+            } else {
+                match resp.op_responses().into_iter().next() {
+                    Some(TxnOpResponse::Get(g)) => read_of(revision, g.kvs()),
+                    _ => read_of(revision, &[]),
+                }
+            }
+        }
+    })
 }
 
 /// A short, stable name for an error, to count failures by kind.

@@ -255,3 +255,47 @@ pub(super) fn workload(r: &RunReport) -> Option<Section> {
         vec![Block::Facts(f), Block::table(header, rows)],
     ))
 }
+
+/// The linearizability check: its verdict, and each violation as a timeline of the operations
+/// that cannot be ordered, per client.
+pub(super) fn linearizability(r: &RunReport) -> Option<Section> {
+    let l = r.workload.as_ref()?.log.linearizability.as_ref()?;
+    let passed = l.outcome == crate::record::LinearizableOutcome::Linearizable;
+    let mut blocks = vec![Block::Facts(vec![
+        fact("verdict", Cell::judged(passed, l.summary())),
+        fact(
+            "history",
+            "history.jsonl (one line per operation)".to_string(),
+        ),
+    ])];
+    for (n, v) in l.violations.iter().enumerate() {
+        blocks.push(Block::List(vec![format!(
+            "violation {}: {} on {}: {}",
+            n + 1,
+            v.kind,
+            v.key,
+            v.why
+        )]));
+        let mut ops = v.ops.clone();
+        ops.sort_by_key(|o| (o.client, o.call_us));
+        let t = |us: u64| match us {
+            u64::MAX => "never".to_string(),
+            us => format!("{:.3} s", us as f64 / 1e6),
+        };
+        blocks.push(Block::table(
+            vec!["client", "op", "called", "returned", "operation → outcome"],
+            ops.iter()
+                .map(|o| {
+                    vec![
+                        o.client.to_string(),
+                        o.id.to_string(),
+                        t(o.call_us),
+                        t(o.return_us),
+                        o.text.clone(),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    Some(Section::new("Linearizability", blocks))
+}

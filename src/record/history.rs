@@ -1,0 +1,191 @@
+//! The recorded client history (`history.jsonl`, one line per operation or restore) and what
+//! the linearizability check made of it. The workload writes the lines as operations return;
+//! `checks::linearizable` reads them back.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One line of `history.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryLine {
+    Op(HistoryOp),
+    Restore(RestoreMark),
+}
+
+/// One client operation: who sent it where, when it was called and when it returned (µs since
+/// the run's start), what it asked and what came back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryOp {
+    pub id: u64,
+    /// The workload worker that sent it (a client, in Jepsen's terms).
+    pub client: u32,
+    /// The member it went to (index in the cluster's member list).
+    pub member: u32,
+    /// The cluster it was sent to: 0 at the start, one more after each restore.
+    pub epoch: u64,
+    pub call_us: u64,
+    pub return_us: u64,
+    pub request: Request,
+    pub outcome: Outcome,
+}
+
+/// What an operation asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum Request {
+    Put {
+        key: String,
+        value: String,
+    },
+    Get {
+        key: String,
+        serializable: bool,
+    },
+    Delete {
+        key: String,
+    },
+    /// Kubernetes' optimistic-concurrency update: a transaction that puts `value` if the key's
+    /// `mod_revision` is `expect` (0: the key does not exist), and reads the key otherwise.
+    Update {
+        key: String,
+        expect: i64,
+        value: String,
+    },
+}
+
+impl Request {
+    pub fn key(&self) -> &str {
+        match self {
+            Request::Put { key, .. }
+            | Request::Get { key, .. }
+            | Request::Delete { key }
+            | Request::Update { key, .. } => key,
+        }
+    }
+
+    /// The value this request writes, if it writes one.
+    pub fn value(&self) -> Option<&str> {
+        match self {
+            Request::Put { value, .. } | Request::Update { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// What came back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum Outcome {
+    /// A write took effect at `revision`: a put, a delete that deleted, an update whose compare
+    /// held.
+    Wrote { revision: i64 },
+    /// What the key held at `revision` (the response's header): a get, a delete that found
+    /// nothing, an update whose compare failed (its else-branch read). `mod_revision` 0: absent.
+    Read {
+        revision: i64,
+        value: Option<String>,
+        mod_revision: i64,
+    },
+    /// Refused: it certainly did not take effect.
+    Failed { error: String },
+    /// Timed out or lost on the way: it may or may not have taken effect.
+    Unknown { error: String },
+}
+
+/// A restore: from `at_us`, clients talk to a cluster restored from a snapshot at `revision`
+/// cut in epoch `from_epoch`; its operations carry `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreMark {
+    pub at_us: u64,
+    pub epoch: u64,
+    pub revision: i64,
+    pub from_epoch: u64,
+}
+
+/// What the linearizability check decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case", tag = "result")]
+pub enum LinearizableOutcome {
+    /// Every operation fits one order that respects real time and etcd's revisions.
+    Linearizable,
+    /// At least one set of operations cannot be ordered.
+    Violated,
+    /// Not decided (too long, or the history could not be read): never a pass.
+    Unknown { why: String },
+}
+
+/// The linearizability check's evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LinearizabilityRecord {
+    #[serde(flatten)]
+    pub outcome: LinearizableOutcome,
+    /// Operations in the history.
+    pub operations: u64,
+    /// Operations that returned a result and were checked.
+    pub checked: u64,
+    /// Operations that may or may not have taken effect (timeouts): allowed either way.
+    pub indeterminate: u64,
+    /// Operations sent to one cluster and answered after a restore replaced it: not checked.
+    pub across_restore: u64,
+    /// Acknowledged writes a restore rolled back (after the restored snapshot's revision): the
+    /// RPO, counted from the history.
+    pub rolled_back: u64,
+    /// How many violations were found in all.
+    #[serde(default)]
+    pub violations_found: u64,
+    /// The first violations found (at most 20), each the smallest set of operations that
+    /// cannot be ordered.
+    pub violations: Vec<Violation>,
+    pub elapsed_ms: u64,
+}
+
+/// Operations that cannot be ordered, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Violation {
+    /// stale-read, lost-write, duplicated-write, compare-and-swap, rolled-back-read,
+    /// real-time-order, unwritten-value.
+    pub kind: String,
+    pub key: String,
+    pub why: String,
+    /// The operations involved, as recorded (`history.jsonl` lines).
+    pub ops: Vec<ViolationOp>,
+}
+
+/// One operation of a violation, for the timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ViolationOp {
+    pub id: u64,
+    pub client: u32,
+    pub call_us: u64,
+    pub return_us: u64,
+    /// The request and its outcome in one line.
+    pub text: String,
+}
+
+impl LinearizabilityRecord {
+    /// The check in one line: the gate's "actual", the terminal summary.
+    pub fn summary(&self) -> String {
+        let head = match &self.outcome {
+            LinearizableOutcome::Linearizable => "linearizable".to_string(),
+            LinearizableOutcome::Violated => format!(
+                "{} violation(s), first: {}",
+                self.violations_found,
+                self.violations
+                    .first()
+                    .map(|v| format!("{} on {}: {}", v.kind, v.key, v.why))
+                    .unwrap_or_default()
+            ),
+            LinearizableOutcome::Unknown { why } => format!("unknown: {why}"),
+        };
+        format!(
+            "{head}; {} operations ({} checked, {} indeterminate, {} across a restore), {} rolled back by a restore, in {} ms",
+            self.operations,
+            self.checked,
+            self.indeterminate,
+            self.across_restore,
+            self.rolled_back,
+            self.elapsed_ms
+        )
+    }
+}

@@ -35,7 +35,14 @@ async fn kubernetes_traffic_through_a_leader_kill_and_a_restore_is_linearizable(
             .count(),
         1
     );
-    assert!(history.lines().any(|l| l.contains("\"op\":\"update\"")));
+    for op in ["update", "delete", "lease_grant", "lease_revoke"] {
+        assert!(
+            history
+                .lines()
+                .any(|l| l.contains(&format!("\"op\":\"{op}\""))),
+            "no {op} in the history"
+        );
+    }
     let manifest = std::fs::read_to_string(dir.join("MANIFEST.sha256")).expect("manifest");
     assert!(manifest.contains("history.jsonl"), "{manifest}");
 }

@@ -247,3 +247,59 @@ fn a_read_of_the_rolled_back_window_after_the_restore_is_caught() {
         r.violations
     );
 }
+
+#[test]
+fn a_key_of_a_revoked_lease_read_after_the_revoke_is_caught() {
+    let mut h = recorded();
+    // A read after an acknowledged revoke found the lease's key gone; now it sees it.
+    let (i, put) = ops(&h)
+        .into_iter()
+        .find_map(|(_, revoke)| {
+            let (Request::LeaseRevoke { lease }, Outcome::Wrote { .. }) =
+                (&revoke.request, &revoke.outcome)
+            else {
+                return None;
+            };
+            let put = ops(&h)
+                .into_iter()
+                .find_map(|(_, p)| match (&p.request, &p.outcome) {
+                    (
+                        Request::Put {
+                            lease: Some(l),
+                            value,
+                            ..
+                        },
+                        Outcome::Wrote { revision },
+                    ) if l == lease => {
+                        Some((p.request.key().to_string(), value.clone(), *revision))
+                    }
+                    _ => None,
+                })?;
+            ops(&h)
+                .into_iter()
+                .find_map(|(i, r)| match (&r.request, &r.outcome) {
+                    (Request::Get { key, .. }, Outcome::Read { value: None, .. })
+                        if *key == put.0 && r.call_us > revoke.return_us =>
+                    {
+                        Some((i, put.clone()))
+                    }
+                    _ => None,
+                })
+        })
+        .expect("a read after a revoke in the recorded history");
+    if let Outcome::Read {
+        value,
+        mod_revision,
+        ..
+    } = &mut op_mut(&mut h, i).outcome
+    {
+        *value = Some(put.1);
+        *mod_revision = put.2;
+    }
+    let r = checked(&h);
+    assert!(
+        kinds(&r).contains(&"revoked-lease-key-read".to_string()),
+        "{:?}",
+        r.violations
+    );
+}

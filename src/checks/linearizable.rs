@@ -148,7 +148,18 @@ pub fn check(lines: Vec<HistoryLine>, budget: Duration) -> LinearizabilityRecord
 
 fn describe(o: &HistoryOp) -> ViolationOp {
     let req = match &o.request {
-        Request::Put { key, value } => format!("put {key} = {value:?}"),
+        Request::Put {
+            key,
+            value,
+            lease: None,
+        } => format!("put {key} = {value:?}"),
+        Request::Put {
+            key,
+            value,
+            lease: Some(l),
+        } => format!("put {key} = {value:?} with lease {l:x}"),
+        Request::LeaseGrant { ttl } => format!("grant a lease of {ttl} s"),
+        Request::LeaseRevoke { lease } => format!("revoke lease {lease:x}"),
         Request::Get { key, serializable } => {
             format!(
                 "get {key}{}",
@@ -168,6 +179,7 @@ fn describe(o: &HistoryOp) -> ViolationOp {
             mod_revision,
         } => format!("read {v:?} (mod_revision {mod_revision}) at revision {revision}"),
         Outcome::Read { revision, .. } => format!("read nothing at revision {revision}"),
+        Outcome::Granted { lease, ttl } => format!("granted lease {lease:x} for {ttl} s"),
         Outcome::Failed { error } => format!("failed: {error}"),
         Outcome::Unknown { error } => format!("unknown: {error}"),
     };
@@ -280,6 +292,13 @@ impl<'a> Checker<'a> {
             }
         }
         for (i, o) in ops.iter().enumerate() {
+            if matches!(
+                o.request,
+                Request::LeaseGrant { .. } | Request::LeaseRevoke { .. }
+            ) {
+                // A revoke writes the deletes of its keys (`revoke_deletes`), nothing of its own.
+                continue;
+            }
             let rev = match (&o.outcome, o.request.value()) {
                 (Outcome::Wrote { revision }, _) => *revision,
                 // A write that may have happened, and did: a read saw its value.
@@ -301,6 +320,7 @@ impl<'a> Checker<'a> {
                     value: o.request.value().map(str::to_string),
                 });
         }
+        self.revoke_deletes();
         let mut twice = Vec::new();
         for (key, epochs) in &mut self.writes {
             for list in epochs.values_mut() {
@@ -321,6 +341,77 @@ impl<'a> Checker<'a> {
             );
         }
         Ok(())
+    }
+
+    /// A revoke that took effect at revision r deletes, at r, every key whose newest write
+    /// before r is a put attached to that lease.
+    fn revoke_deletes(&mut self) {
+        let ops = self.ops;
+        for list in self.writes.values_mut().flat_map(|per| per.values_mut()) {
+            list.sort_by_key(|w| w.rev);
+        }
+        let mut added = Vec::new();
+        for (i, o) in ops.iter().enumerate() {
+            let (Request::LeaseRevoke { lease }, Outcome::Wrote { revision }) =
+                (&o.request, &o.outcome)
+            else {
+                continue;
+            };
+            let mut keys: Vec<&str> = ops
+                .iter()
+                .filter(|p| matches!(p.request, Request::Put { lease: Some(l), .. } if l == *lease))
+                .map(|p| p.request.key())
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            for key in keys {
+                let attached = self.latest(key, o.epoch, revision - 1).is_some_and(|w| {
+                    matches!(ops[w.op].request, Request::Put { lease: Some(l), .. } if l == *lease)
+                });
+                if attached {
+                    added.push((
+                        key,
+                        Write {
+                            rev: *revision,
+                            epoch: o.epoch,
+                            op: i,
+                            value: None,
+                        },
+                    ));
+                }
+            }
+        }
+        for (key, w) in added {
+            let list = self
+                .writes
+                .entry(key)
+                .or_default()
+                .entry(w.epoch)
+                .or_default();
+            list.push(w);
+            list.sort_by_key(|w| w.rev);
+        }
+    }
+
+    /// Whether the key of this put may be gone without a recorded delete: its lease may have
+    /// expired by `at_us` (granted `ttl` before, no keep-alive), or a revoke of it that timed
+    /// out may have happened.
+    fn lease_may_be_gone(&self, put: usize, at_us: u64) -> bool {
+        let Request::Put {
+            lease: Some(lease), ..
+        } = self.ops[put].request
+        else {
+            return false;
+        };
+        self.ops.iter().any(|o| match (&o.request, &o.outcome) {
+            (Request::LeaseGrant { .. }, Outcome::Granted { lease: l, ttl }) => {
+                *l == lease && o.call_us + (*ttl).max(0) as u64 * 1_000_000 <= at_us
+            }
+            (Request::LeaseRevoke { lease: l }, Outcome::Unknown { .. }) => {
+                *l == lease && o.call_us < at_us
+            }
+            _ => false,
+        })
     }
 
     /// The newest write of `key` at or below `rev` that the cluster of `epoch` holds: its own,
@@ -406,6 +497,12 @@ impl<'a> Checker<'a> {
         if ok {
             return;
         }
+        // A leased key read as gone: its lease may have expired (or a timed-out revoke done it).
+        if let (Some(w), None) = (&expected, value) {
+            if w.value.is_some() && self.lease_may_be_gone(w.op, o.return_us) {
+                return;
+            }
+        }
         // What it saw, if a write of this history made it.
         let observed = value.and_then(|v| {
             self.writes.get(key).and_then(|per| {
@@ -425,7 +522,15 @@ impl<'a> Checker<'a> {
                     .latest(key, o.epoch, w.rev)
                     .is_none_or(|l| l.op != w.op)
         });
-        let (kind, why) = if rolled_back {
+        let revoked = expected.as_ref().is_some_and(|w| {
+            w.value.is_none() && matches!(self.ops[w.op].request, Request::LeaseRevoke { .. })
+        }) && value.is_some();
+        let (kind, why) = if revoked {
+            (
+                "revoked-lease-key-read",
+                format!("at revision {h} the key's lease was revoked (its key deleted), but the read still saw it"),
+            )
+        } else if rolled_back {
             (
                 "rolled-back-read",
                 "read a write that the restore rolled back".to_string(),
@@ -479,11 +584,18 @@ impl<'a> Checker<'a> {
         let ops = self.ops;
         // (epoch, revision, 0 write | 1 read, op, call, return)
         let mut items: Vec<(u64, i64, u8, usize)> = Vec::new();
+        let mut placed = std::collections::HashSet::new();
         for per in self.writes.values() {
             for list in per.values() {
                 for w in list {
-                    if !across(&ops[w.op]) {
-                        items.push((w.epoch, w.rev, 0, w.op));
+                    if !across(&ops[w.op]) && placed.insert(w.op) {
+                        // A revoke may have deleted nothing (its keys expired): it stands
+                        // where it read, beside the reads of its revision.
+                        let kind = match ops[w.op].request {
+                            Request::LeaseRevoke { .. } => 1,
+                            _ => 0,
+                        };
+                        items.push((w.epoch, w.rev, kind, w.op));
                     }
                 }
             }
@@ -634,6 +746,7 @@ mod tests {
         Request::Put {
             key: k.into(),
             value: v.into(),
+            lease: None,
         }
     }
     fn get(k: &str) -> Request {
@@ -793,6 +906,52 @@ mod tests {
             "{:?}",
             r.violations
         );
+    }
+
+    #[test]
+    fn a_revoked_leases_key_may_not_be_read_and_an_expired_ones_may_be_gone() {
+        let leased = |k: &str, v: &str, l: i64| Request::Put {
+            key: k.into(),
+            value: v.into(),
+            lease: Some(l),
+        };
+        let mut h = H(Vec::new());
+        h.op(
+            0,
+            0,
+            10,
+            Request::LeaseGrant { ttl: 3 },
+            Outcome::Granted { lease: 7, ttl: 3 },
+        )
+        .op(0, 11, 20, leased("/l/a", "a", 7), wrote(5))
+        .op(0, 21, 30, Request::LeaseRevoke { lease: 7 }, wrote(6))
+        .op(1, 31, 40, get("/l/a"), read(6, None, 0))
+        // Another lease, never revoked: its key may be gone once its 3 s have passed...
+        .op(
+            2,
+            0,
+            10,
+            Request::LeaseGrant { ttl: 3 },
+            Outcome::Granted { lease: 8, ttl: 3 },
+        )
+        .op(2, 41, 50, leased("/l/b", "b", 8), wrote(7))
+        .op(1, 3100, 3110, get("/l/b"), read(7, None, 0));
+        let r = h.check();
+        assert_eq!(
+            r.outcome,
+            LinearizableOutcome::Linearizable,
+            "{:?}",
+            r.violations
+        );
+        // ...but not before, and the revoked one may not be seen after the revoke returned.
+        h.op(1, 60, 70, get("/l/b"), read(7, None, 0)).op(
+            3,
+            80,
+            90,
+            get("/l/a"),
+            read(7, Some("a"), 5),
+        );
+        assert_eq!(kinds(&h.check()), ["lost-write", "revoked-lease-key-read"]);
     }
 
     #[test]

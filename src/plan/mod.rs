@@ -260,26 +260,30 @@ pub struct Mix {
     pub delete: u32,
     #[serde(default)]
     pub object_get: u32,
+    #[serde(default)]
+    pub lease: u32,
 }
 
 impl Mix {
     /// The weights of a named traffic profile.
     pub fn profile(name: &str) -> Option<Mix> {
-        let m = |put, linearizable_get, serializable_get, update, delete, object_get| Mix {
+        let m = |put, linearizable_get, serializable_get, update, delete, object_get, lease| Mix {
             put,
             linearizable_get,
             serializable_get,
             update,
             delete,
             object_get,
+            lease,
         };
         Some(match name {
-            "plain" => m(1, 0, 0, 0, 0, 0),
+            "plain" => m(1, 0, 0, 0, 0, 0, 0),
             // An API server's shape: mostly updates of existing objects (compare-and-swap on
-            // mod_revision) and reads, some creates (puts) and deletes.
-            "kubernetes" => m(2, 1, 1, 5, 1, 4),
-            "write-heavy" => m(6, 1, 0, 3, 1, 1),
-            "read-heavy" => m(1, 4, 2, 1, 0, 4),
+            // mod_revision) and reads, some creates (puts) and deletes, and short leases with
+            // keys attached (events, leader-election records).
+            "kubernetes" => m(2, 1, 1, 5, 1, 4, 1),
+            "write-heavy" => m(6, 1, 0, 3, 1, 1, 0),
+            "read-heavy" => m(1, 4, 2, 1, 0, 4, 0),
             _ => return None,
         })
     }
@@ -765,6 +769,7 @@ fn workload(spec: &WorkloadSpec, problems: &mut Vec<Problem>) -> WorkloadPlan {
                 update: m.value.update,
                 delete: m.value.delete,
                 object_get: m.value.object_get,
+                lease: m.value.lease,
             };
             if mix.put == 0 {
                 problems.push(Problem::at(

@@ -37,6 +37,9 @@ pub enum Request {
     Put {
         key: String,
         value: String,
+        /// Attached to this lease: deleted when it is revoked or expires.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lease: Option<i64>,
     },
     Get {
         key: String,
@@ -44,6 +47,14 @@ pub enum Request {
     },
     Delete {
         key: String,
+    },
+    /// A lease of `ttl` seconds (no keep-alive: it expires unless revoked first).
+    LeaseGrant {
+        ttl: i64,
+    },
+    /// Revokes a lease: its keys are deleted at the revoke's revision.
+    LeaseRevoke {
+        lease: i64,
     },
     /// Kubernetes' optimistic-concurrency update: a transaction that puts `value` if the key's
     /// `mod_revision` is `expect` (0: the key does not exist), and reads the key otherwise.
@@ -55,12 +66,14 @@ pub enum Request {
 }
 
 impl Request {
+    /// The key it works on ("" for the lease requests, which name no key).
     pub fn key(&self) -> &str {
         match self {
             Request::Put { key, .. }
             | Request::Get { key, .. }
             | Request::Delete { key }
             | Request::Update { key, .. } => key,
+            Request::LeaseGrant { .. } | Request::LeaseRevoke { .. } => "",
         }
     }
 
@@ -87,6 +100,8 @@ pub enum Outcome {
         value: Option<String>,
         mod_revision: i64,
     },
+    /// A lease granted, for `ttl` seconds (etcd may grant more than asked).
+    Granted { lease: i64, ttl: i64 },
     /// Refused: it certainly did not take effect.
     Failed { error: String },
     /// Timed out or lost on the way: it may or may not have taken effect.
@@ -144,7 +159,7 @@ pub struct LinearizabilityRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Violation {
     /// stale-read, lost-write, duplicated-write, compare-and-swap, rolled-back-read,
-    /// real-time-order, unwritten-value.
+    /// revoked-lease-key-read, real-time-order, unwritten-value, failed-write-took-effect.
     pub kind: String,
     pub key: String,
     pub why: String,

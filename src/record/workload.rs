@@ -47,6 +47,8 @@ pub enum OpKind {
     Delete,
     /// A linearizable read of an object.
     ObjectGet,
+    /// A step of a lease's life: grant, a put attached to it, revoke.
+    Lease,
 }
 
 /// One operation as the client saw it.

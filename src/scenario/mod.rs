@@ -151,6 +151,9 @@ pub struct MixSpec {
     /// Linearizable reads of objects.
     #[serde(default)]
     pub object_get: u32,
+    /// Steps of short leases' lives: grant (3 s), two puts attached, then a revoke or expiry.
+    #[serde(default)]
+    pub lease: u32,
 }
 
 /// One step of the drill. Externally tagged: the key names the step.

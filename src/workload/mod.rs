@@ -27,8 +27,9 @@ impl WorkloadLog {
         self.attempts += 1;
         self.ops.push(op);
         // A serializable read can be served by a member cut off from the quorum: it says
-        // nothing about whether the cluster is available.
-        if op.kind == OpKind::SerializableGet {
+        // nothing about whether the cluster is available; a lease step fails when its lease
+        // expired, which says nothing either.
+        if matches!(op.kind, OpKind::SerializableGet | OpKind::Lease) {
             return;
         }
         if let Some(w) = self.unavailability.last_mut().filter(|w| w.to_ms.is_none()) {
@@ -47,7 +48,7 @@ impl WorkloadLog {
         self.attempts += 1;
         self.ops.push(op);
         *self.failures.entry(kind).or_default() += 1;
-        if op.kind == OpKind::SerializableGet {
+        if matches!(op.kind, OpKind::SerializableGet | OpKind::Lease) {
             return;
         }
         match self.unavailability.last_mut().filter(|w| w.to_ms.is_none()) {
@@ -278,6 +279,7 @@ fn pick(plan: &WorkloadPlan, rng: &mut impl Rng) -> OpKind {
         (OpKind::Update, m.update),
         (OpKind::Delete, m.delete),
         (OpKind::ObjectGet, m.object_get),
+        (OpKind::Lease, m.lease),
     ];
     let total: u32 = weights.iter().map(|(_, w)| w).sum();
     let mut r = rng.random_range(0..total.max(1));
@@ -304,6 +306,7 @@ async fn worker(
     // What this worker last saw of each object's mod_revision: an informer's cache.
     let mut cache: HashMap<String, i64> = HashMap::new();
     let mut written = 0u64;
+    let mut lease = LeaseLife::default();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -319,7 +322,10 @@ async fn worker(
         // epoch of the one before.
         let epoch = s.epoch.load(Ordering::SeqCst);
         let floor = s.completed.floor();
-        let (request, seq) = request(&s, kind, &mut rng, index, &cache, &mut written);
+        let (request, seq) = match kind {
+            OpKind::Lease => (lease.next(index, &mut written, &mut rng), None),
+            _ => request(&s, kind, &mut rng, index, &cache, &mut written),
+        };
         let call_us = s.t0.elapsed().as_micros() as u64;
         let started = Instant::now();
         let result = tokio::select! {
@@ -329,6 +335,10 @@ async fn worker(
         let latency_us = started.elapsed().as_micros() as u64;
         let outcome = match &result {
             Ok(Ok(o)) => o.clone(),
+            // etcd refused it (a lease that no longer exists): it did not happen.
+            Ok(Err(e)) if error_kind(e) == "grpc NotFound" => Outcome::Failed {
+                error: e.to_string(),
+            },
             Ok(Err(e)) => Outcome::Unknown {
                 error: error_kind(e),
             },
@@ -337,6 +347,7 @@ async fn worker(
             },
         };
         remember(&mut cache, &request, &outcome);
+        lease.learn(&request, &outcome);
         let Ok(mut log) = s.log.lock() else { return };
         // Stamped under the lock, so the log's times never go backwards between workers.
         let op = Op {
@@ -359,12 +370,16 @@ async fn worker(
         }
         match result {
             Ok(Ok(_)) => {
-                let revision = match outcome {
-                    Outcome::Wrote { revision } | Outcome::Read { revision, .. } => revision,
-                    _ => 0,
+                // A lease grant carries no revision: nothing to compare.
+                let (revision, has_revision) = match outcome {
+                    Outcome::Wrote { revision } | Outcome::Read { revision, .. } => {
+                        (revision, true)
+                    }
+                    _ => (0, false),
                 };
-                let checked =
-                    kind != OpKind::SerializableGet && epoch == s.epoch.load(Ordering::SeqCst);
+                let checked = has_revision
+                    && kind != OpKind::SerializableGet
+                    && epoch == s.epoch.load(Ordering::SeqCst);
                 let before = if checked {
                     s.before_restore.swap(0, Ordering::SeqCst)
                 } else {
@@ -435,6 +450,7 @@ fn request(
                 Request::Put {
                     key: key(&s.plan, seq),
                     value: seq.to_string(),
+                    lease: None,
                 },
                 Some(seq),
             )
@@ -463,6 +479,8 @@ fn request(
             None,
         ),
         OpKind::Delete => (Request::Delete { key: object(rng) }, None),
+        // Lease steps come from the worker's `LeaseLife`.
+        OpKind::Lease => (Request::LeaseGrant { ttl: LEASE_TTL }, None),
         OpKind::Update => {
             let key = object(rng);
             let expect = cache.get(&key).copied().unwrap_or(0);
@@ -474,6 +492,73 @@ fn request(
                 },
                 None,
             )
+        }
+    }
+}
+
+/// Leases live this long unless revoked (etcd may grant more: its minimum is 1.5 election
+/// timeouts).
+const LEASE_TTL: i64 = 3;
+
+/// Keys attached to leases live under this prefix.
+pub const LEASES_PREFIX: &str = "/drill/leases/";
+
+/// A worker's lease, step by step: grant, two puts attached to it, then a revoke (every other
+/// lease, at random) or nothing (it expires), then a read of one of its keys (gone after a
+/// revoke; after the TTL, maybe), and a new grant.
+#[derive(Default)]
+struct LeaseLife {
+    lease: Option<i64>,
+    keys: Vec<String>,
+    read_next: Option<String>,
+}
+
+impl LeaseLife {
+    fn next(&mut self, worker: usize, written: &mut u64, rng: &mut impl Rng) -> Request {
+        if let Some(key) = self.read_next.take() {
+            return Request::Get {
+                key,
+                serializable: false,
+            };
+        }
+        match self.lease {
+            None => Request::LeaseGrant { ttl: LEASE_TTL },
+            Some(lease) if self.keys.len() < 2 => {
+                *written += 1;
+                let key = format!("{LEASES_PREFIX}w{worker}-{written}");
+                self.keys.push(key.clone());
+                Request::Put {
+                    key,
+                    value: format!("w{worker}-{written}"),
+                    lease: Some(lease),
+                }
+            }
+            Some(lease) => {
+                self.lease = None;
+                self.read_next = self.keys.first().cloned();
+                if rng.random_bool(0.5) {
+                    Request::LeaseRevoke { lease }
+                } else {
+                    // Left to expire: read its key now, while it should still be there.
+                    Request::Get {
+                        key: self.read_next.take().unwrap_or_default(),
+                        serializable: false,
+                    }
+                }
+            }
+        }
+    }
+
+    fn learn(&mut self, request: &Request, outcome: &Outcome) {
+        match (request, outcome) {
+            (Request::LeaseGrant { .. }, Outcome::Granted { lease, .. }) => {
+                self.lease = Some(*lease);
+                self.keys.clear();
+            }
+            // A put that failed: the lease may be gone; start again.
+            (Request::Put { lease: Some(_), .. }, Outcome::Wrote { .. }) => {}
+            (Request::Put { lease: Some(_), .. }, _) => self.lease = None,
+            _ => {}
         }
     }
 }
@@ -506,8 +591,22 @@ fn read_of(revision: i64, kvs: &[etcd_client::KeyValue]) -> Outcome {
 async fn execute(mut client: Client, request: &Request) -> Result<Outcome, etcd_client::Error> {
     let rev = |h: Option<&etcd_client::ResponseHeader>| h.map(|h| h.revision()).unwrap_or(0);
     Ok(match request {
-        Request::Put { key, value } => {
-            let resp = client.put(key.as_str(), value.as_str(), None).await?;
+        Request::Put { key, value, lease } => {
+            let options = lease.map(|l| etcd_client::PutOptions::new().with_lease(l));
+            let resp = client.put(key.as_str(), value.as_str(), options).await?;
+            Outcome::Wrote {
+                revision: rev(resp.header()),
+            }
+        }
+        Request::LeaseGrant { ttl } => {
+            let resp = client.lease_grant(*ttl, None).await?;
+            Outcome::Granted {
+                lease: resp.id(),
+                ttl: resp.ttl(),
+            }
+        }
+        Request::LeaseRevoke { lease } => {
+            let resp = client.lease_revoke(*lease).await?;
             Outcome::Wrote {
                 revision: rev(resp.header()),
             }

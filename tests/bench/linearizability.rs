@@ -61,6 +61,7 @@ fn generate(path: &std::path::Path, ops: u64, rate: u64) {
                     Request::Put {
                         key: format!("/drill/workload/{seq:012}"),
                         value: seq.to_string(),
+                        lease: None,
                     },
                     Outcome::Wrote { revision: rev },
                 )

@@ -262,6 +262,8 @@ pub struct Mix {
     pub object_get: u32,
     #[serde(default)]
     pub lease: u32,
+    #[serde(default)]
+    pub list: u32,
 }
 
 impl Mix {
@@ -275,13 +277,18 @@ impl Mix {
             delete,
             object_get,
             lease,
+            list: 0,
         };
         Some(match name {
             "plain" => m(1, 0, 0, 0, 0, 0, 0),
+            // ... and lists of the objects, page by page at one revision.
+            "kubernetes" => Mix {
+                list: 2,
+                ..m(2, 1, 1, 5, 1, 4, 1)
+            },
             // An API server's shape: mostly updates of existing objects (compare-and-swap on
             // mod_revision) and reads, some creates (puts) and deletes, and short leases with
             // keys attached (events, leader-election records).
-            "kubernetes" => m(2, 1, 1, 5, 1, 4, 1),
             "write-heavy" => m(6, 1, 0, 3, 1, 1, 0),
             "read-heavy" => m(1, 4, 2, 1, 0, 4, 0),
             _ => return None,
@@ -770,6 +777,7 @@ fn workload(spec: &WorkloadSpec, problems: &mut Vec<Problem>) -> WorkloadPlan {
                 delete: m.value.delete,
                 object_get: m.value.object_get,
                 lease: m.value.lease,
+                list: m.value.list,
             };
             if mix.put == 0 {
                 problems.push(Problem::at(

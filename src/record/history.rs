@@ -48,6 +48,15 @@ pub enum Request {
     Delete {
         key: String,
     },
+    /// One page of a list, as an API server lists a resource: keys from `start` (inclusive) to
+    /// `end` (exclusive), at most `limit`, at `revision` (0: the latest; later pages of one
+    /// list pin the first page's revision).
+    List {
+        start: String,
+        end: String,
+        limit: i64,
+        revision: i64,
+    },
     /// A lease of `ttl` seconds (no keep-alive: it expires unless revoked first).
     LeaseGrant {
         ttl: i64,
@@ -73,6 +82,7 @@ impl Request {
             | Request::Get { key, .. }
             | Request::Delete { key }
             | Request::Update { key, .. } => key,
+            Request::List { start, .. } => start,
             Request::LeaseGrant { .. } | Request::LeaseRevoke { .. } => "",
         }
     }
@@ -100,12 +110,27 @@ pub enum Outcome {
         value: Option<String>,
         mod_revision: i64,
     },
+    /// A page of a list at `revision`: each key with its value and mod_revision, in key order;
+    /// `more` when keys remain after the last.
+    Listed {
+        revision: i64,
+        kvs: Vec<ListedKv>,
+        more: bool,
+    },
     /// A lease granted, for `ttl` seconds (etcd may grant more than asked).
     Granted { lease: i64, ttl: i64 },
     /// Refused: it certainly did not take effect.
     Failed { error: String },
     /// Timed out or lost on the way: it may or may not have taken effect.
     Unknown { error: String },
+}
+
+/// One key of a listed page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedKv {
+    pub key: String,
+    pub value: String,
+    pub mod_revision: i64,
 }
 
 /// A restore: from `at_us`, clients talk to a cluster restored from a snapshot at `revision`

@@ -49,6 +49,8 @@ pub enum OpKind {
     ObjectGet,
     /// A step of a lease's life: grant, a put attached to it, revoke.
     Lease,
+    /// A page of a list of the objects.
+    List,
 }
 
 /// One operation as the client saw it.

@@ -154,6 +154,9 @@ pub struct MixSpec {
     /// Steps of short leases' lives: grant (3 s), two puts attached, then a revoke or expiry.
     #[serde(default)]
     pub lease: u32,
+    /// Pages of a list of the objects (5 keys a page, later pages at the first page's revision).
+    #[serde(default)]
+    pub list: u32,
 }
 
 /// One step of the drill. Externally tagged: the key names the step.

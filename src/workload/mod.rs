@@ -280,6 +280,7 @@ fn pick(plan: &WorkloadPlan, rng: &mut impl Rng) -> OpKind {
         (OpKind::Delete, m.delete),
         (OpKind::ObjectGet, m.object_get),
         (OpKind::Lease, m.lease),
+        (OpKind::List, m.list),
     ];
     let total: u32 = weights.iter().map(|(_, w)| w).sum();
     let mut r = rng.random_range(0..total.max(1));
@@ -307,6 +308,8 @@ async fn worker(
     let mut cache: HashMap<String, i64> = HashMap::new();
     let mut written = 0u64;
     let mut lease = LeaseLife::default();
+    // A list in progress: the first page's revision and where the next page starts.
+    let mut listing: Option<(i64, String)> = None;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -324,6 +327,7 @@ async fn worker(
         let floor = s.completed.floor();
         let (request, seq) = match kind {
             OpKind::Lease => (lease.next(index, &mut written, &mut rng), None),
+            OpKind::List => (list_page(&listing), None),
             _ => request(&s, kind, &mut rng, index, &cache, &mut written),
         };
         let call_us = s.t0.elapsed().as_micros() as u64;
@@ -348,6 +352,16 @@ async fn worker(
         };
         remember(&mut cache, &request, &outcome);
         lease.learn(&request, &outcome);
+        if let Request::List { .. } = request {
+            listing = match &outcome {
+                Outcome::Listed {
+                    revision,
+                    kvs,
+                    more: true,
+                } => kvs.last().map(|kv| (*revision, format!("{}\0", kv.key))),
+                _ => None,
+            };
+        }
         let Ok(mut log) = s.log.lock() else { return };
         // Stamped under the lock, so the log's times never go backwards between workers.
         let op = Op {
@@ -356,6 +370,7 @@ async fn worker(
             latency_us,
             ok: matches!(result, Ok(Ok(_))),
         };
+        let pinned = matches!(&request, Request::List { revision, .. } if *revision > 0);
         if let Ok(h) = &s.history {
             h.send(HistoryLine::Op(HistoryOp {
                 id: s.next_id.fetch_add(1, Ordering::SeqCst),
@@ -375,6 +390,8 @@ async fn worker(
                     Outcome::Wrote { revision } | Outcome::Read { revision, .. } => {
                         (revision, true)
                     }
+                    // A pinned page's revision is in the past by design.
+                    Outcome::Listed { revision, .. } if !pinned => (revision, true),
                     _ => (0, false),
                 };
                 let checked = has_revision
@@ -479,8 +496,9 @@ fn request(
             None,
         ),
         OpKind::Delete => (Request::Delete { key: object(rng) }, None),
-        // Lease steps come from the worker's `LeaseLife`.
+        // Lease steps come from the worker's `LeaseLife`, list pages from its list.
         OpKind::Lease => (Request::LeaseGrant { ttl: LEASE_TTL }, None),
+        OpKind::List => (list_page(&None), None),
         OpKind::Update => {
             let key = object(rng);
             let expect = cache.get(&key).copied().unwrap_or(0);
@@ -493,6 +511,30 @@ fn request(
                 None,
             )
         }
+    }
+}
+
+/// Keys a page of a list holds at most.
+const PAGE: i64 = 5;
+
+/// The next page of a list of the objects: the first (at the latest revision), or the one
+/// after `listing`'s last key at its first page's revision.
+fn list_page(listing: &Option<(i64, String)>) -> Request {
+    let end = crate::keyspace::prefix_end(OBJECTS_PREFIX.as_bytes());
+    let end = String::from_utf8_lossy(&end).into_owned();
+    match listing {
+        None => Request::List {
+            start: OBJECTS_PREFIX.into(),
+            end,
+            limit: PAGE,
+            revision: 0,
+        },
+        Some((revision, from)) => Request::List {
+            start: from.clone(),
+            end,
+            limit: PAGE,
+            revision: *revision,
+        },
     }
 }
 
@@ -596,6 +638,39 @@ async fn execute(mut client: Client, request: &Request) -> Result<Outcome, etcd_
             let resp = client.put(key.as_str(), value.as_str(), options).await?;
             Outcome::Wrote {
                 revision: rev(resp.header()),
+            }
+        }
+        Request::List {
+            start,
+            end,
+            limit,
+            revision,
+        } => {
+            let mut options = GetOptions::new()
+                .with_range(end.as_str())
+                .with_limit(*limit);
+            if *revision > 0 {
+                options = options.with_revision(*revision);
+            }
+            let resp = client.get(start.as_str(), Some(options)).await?;
+            Outcome::Listed {
+                // A page at a pinned revision holds that revision's state (the header says
+                // the store's current one).
+                revision: if *revision > 0 {
+                    *revision
+                } else {
+                    rev(resp.header())
+                },
+                kvs: resp
+                    .kvs()
+                    .iter()
+                    .map(|kv| crate::record::ListedKv {
+                        key: String::from_utf8_lossy(kv.key()).into_owned(),
+                        value: String::from_utf8_lossy(kv.value()).into_owned(),
+                        mod_revision: kv.mod_revision(),
+                    })
+                    .collect(),
+                more: resp.more(),
             }
         }
         Request::LeaseGrant { ttl } => {

@@ -354,9 +354,11 @@ async fn replace_member_removes_re_adds_and_resyncs_a_follower() {
     );
 }
 
-// Once failed under CI load, most likely because the drive stopped at a committed index while
-// the leader, applying behind its commits, had not yet compacted past the follower (which could
-// then catch up from the log). The drive now stops only when the others' own logs show it.
+// This drill failed about one run in seven: the follower caught up from the leader's log, though
+// the leader had compacted past its index. The DROP rules left the peer connections open, so
+// MsgApps the leader had sent in flight waited in its socket and arrived by TCP retransmission
+// after the heal. The fault now closes the member's peer connections when it cuts it off (9
+// runs in a row passed here after that: 8 from the host, 1 through helpers).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_cut_off_past_the_leaders_log_installs_a_raft_snapshot() {
     if docker().await.is_none() {
@@ -368,6 +370,7 @@ async fn a_follower_cut_off_past_the_leaders_log_installs_a_raft_snapshot() {
     recovered_intact(f);
     let p = proof(f);
     // The leader's log moved past the follower by more than etcd keeps after a snapshot...
+    assert!(p.contains("open peer connections closed"), "{p}");
     assert!(
         p.contains("the leader's log no longer holds what")
             && p.contains("snapshot-count 100")

@@ -418,13 +418,17 @@ pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<(Option<Way_>, Vec
     let mut way = None;
     let mut said = Vec::new();
     for plan in plans {
-        let (mut net, mut tc, mut delay) = (false, false, false);
+        let (mut net, mut tc, mut delay, mut ss) = (false, false, false, false);
         for step in &plan.steps {
             let StepKind::Fault(f) = &step.kind else {
                 continue;
             };
             match &f.action {
-                FaultAction::Partition(_) => net = true,
+                FaultAction::Partition(p) => {
+                    net = true;
+                    // `until: raft-snapshot` closes the member's peer connections with `ss -K`.
+                    ss |= p.until_raft_snapshot.is_some();
+                }
                 FaultAction::SlowNetwork(s) => {
                     net = true;
                     tc |= s.bandwidth_kbit.is_some();
@@ -436,7 +440,7 @@ pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<(Option<Way_>, Vec
         if !net {
             continue;
         }
-        let mut why_not_host = preflight(&host, tc, delay);
+        let mut why_not_host = preflight(&host, tc, delay || ss);
         if why_not_host.is_none() && !crate::sandbox::docker::engine_process_visible() {
             why_not_host = Some(
                 "the Docker engine's process is not visible here (the harness runs in a container of its own, or the engine elsewhere)".into(),

@@ -66,6 +66,15 @@ pub async fn inject(
         "DROP rules for peer traffic installed {}",
         cluster.sandbox.net_via.describe()
     ));
+    if opts.until_raft_snapshot.is_some() {
+        for (ns, _) in &pairs {
+            close_peer_connections(ns).await?;
+        }
+        active.proof.push(format!(
+            "{}: open peer connections closed, so nothing the leader already sent arrives after the heal",
+            active.members.join(", ")
+        ));
+    }
     // Proof, isolated side: a linearizable read through each target cannot be served.
     for t in &active.members {
         let ep = cluster
@@ -141,6 +150,19 @@ pub async fn inject(
         drive_past(cluster, active, count).await?;
     }
     Ok(())
+}
+
+/// Closes every peer connection of the cut member. The DROP rules leave them open: what the
+/// leader keeps sending while it does not know (MsgApps in flight, hundreds of entries) waits in
+/// its socket and arrives after the heal by TCP retransmission, which can carry the member
+/// past the leader's compaction without a snapshot. Closed, those bytes meet a reset.
+async fn close_peer_connections(ns: &netns::Netns) -> Result<(), FaultError> {
+    ns.run(
+        "ss",
+        &["-K", "-t", "-n", "( sport = :2380 or dport = :2380 )"],
+    )
+    .await
+    .map(|_| ())
 }
 
 pub async fn heal(

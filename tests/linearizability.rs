@@ -97,6 +97,19 @@ fn read_with_an_older_write(
     panic!("the recorded history has no such read");
 }
 
+/// Makes the read on line `i` see `value` at `mod_revision` (its header revision kept).
+fn sees(h: &mut [HistoryLine], i: usize, value: String, at: i64) {
+    if let Outcome::Read {
+        value: v,
+        mod_revision,
+        ..
+    } = &mut op_mut(h, i).outcome
+    {
+        *v = Some(value);
+        *mod_revision = at;
+    }
+}
+
 fn kinds(r: &LinearizabilityRecord) -> Vec<String> {
     r.violations.iter().map(|v| v.kind.clone()).collect()
 }
@@ -141,15 +154,7 @@ fn a_lost_write_is_caught() {
     let mut h = recorded();
     // At its own revision the read misses the newest acknowledged write.
     let (i, _, (prev_rev, prev_value)) = read_with_an_older_write(&h, 0, false);
-    if let Outcome::Read {
-        value,
-        mod_revision,
-        ..
-    } = &mut op_mut(&mut h, i).outcome
-    {
-        *value = Some(prev_value);
-        *mod_revision = prev_rev;
-    }
+    sees(&mut h, i, prev_value, prev_rev);
     let r = checked(&h);
     assert!(
         kinds(&r).contains(&"lost-write".to_string()),
@@ -231,15 +236,7 @@ fn a_read_of_the_rolled_back_window_after_the_restore_is_caught() {
                 .map(|(rev, v, _)| (i, (rev, v)))
         })
         .expect("a read after the restore of a key written after the snapshot");
-    if let Outcome::Read {
-        value,
-        mod_revision,
-        ..
-    } = &mut op_mut(&mut h, i).outcome
-    {
-        *value = Some(rolled.1);
-        *mod_revision = rolled.0;
-    }
+    sees(&mut h, i, rolled.1, rolled.0);
     let r = checked(&h);
     assert!(
         kinds(&r).contains(&"rolled-back-read".to_string()),
@@ -287,15 +284,7 @@ fn a_key_of_a_revoked_lease_read_after_the_revoke_is_caught() {
                 })
         })
         .expect("a read after a revoke in the recorded history");
-    if let Outcome::Read {
-        value,
-        mod_revision,
-        ..
-    } = &mut op_mut(&mut h, i).outcome
-    {
-        *value = Some(put.1);
-        *mod_revision = put.2;
-    }
+    sees(&mut h, i, put.1, put.2);
     let r = checked(&h);
     assert!(
         kinds(&r).contains(&"revoked-lease-key-read".to_string()),

@@ -192,7 +192,12 @@ impl Netns {
     /// Ends a container `start_harness` started (SIGTERM, then its exit) and removes it;
     /// returns its stdout.
     pub async fn stop_harness(&self, container: &str) -> Result<String, FaultError> {
-        let (sandbox, _) = self.harness_spec("stop", &[])?;
+        let Way::Helper { sandbox, .. } = &self.way else {
+            return Err(FaultError::Target(format!(
+                "no helper container runs in {}'s network namespace",
+                self.member
+            )));
+        };
         let rt = &sandbox.runtime;
         let stopped = async {
             rt.kill(container, "SIGTERM").await?;

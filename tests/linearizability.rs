@@ -1,11 +1,13 @@
 //! The linearizability check on a real history: `tests/fixtures/history/kubernetes-kill-restore.jsonl`
 //! was recorded by a drill (Kubernetes-shaped traffic from 8 clients through a leader kill, a
-//! snapshot, a disaster and a restore, etcd 3.5.30). Unedited it passes; edited to hold each
-//! anomaly Jepsen and etcd's robustness tests look for, it is caught. No Docker needed.
+//! snapshot, a disaster and a restore, etcd 3.5.30, with the watch's deliveries, leases kept
+//! alive, revoked and left to expire). Unedited it passes; edited to hold each anomaly Jepsen
+//! and etcd's robustness tests look for, it is caught. No Docker needed.
 
 use etcd_drill::checks::linearizable::{check, read};
 use etcd_drill::record::{
     HistoryLine, HistoryOp, LinearizabilityRecord, LinearizableOutcome, Outcome, Request,
+    WatchDelivery,
 };
 use std::time::Duration;
 
@@ -127,6 +129,122 @@ fn the_recorded_history_is_linearizable_and_counts_what_the_restore_rolled_back(
     assert!(r.checked > 500, "{}", r.summary());
     assert!(r.rolled_back > 0, "{}", r.summary());
     assert!(h.iter().any(|l| matches!(l, HistoryLine::Restore(_))));
+    // The watch's streams before and after the restore, and leases of every fate, are in it.
+    assert!(
+        r.watch.streams >= 2 && r.watch.checked > 500,
+        "{}",
+        r.summary()
+    );
+    let l = &r.leases;
+    assert!(
+        l.kept_alive > 0 && l.revoked > 0 && l.expired > 0,
+        "{}",
+        r.summary()
+    );
+}
+
+/// The watch deliveries, with their line numbers.
+fn deliveries(h: &mut [HistoryLine]) -> Vec<(usize, &mut WatchDelivery)> {
+    h.iter_mut()
+        .enumerate()
+        .filter_map(|(i, l)| match l {
+            HistoryLine::Watch(d) => Some((i, d)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_watch_event_dropped_from_its_stream_is_caught() {
+    let mut h = recorded();
+    // An object's put in the middle of the first stream, not its last event.
+    let (_, d) = deliveries(&mut h)
+        .into_iter()
+        .filter(|(_, d)| d.stream == 1)
+        .nth(100)
+        .expect("a hundred deliveries in the first stream");
+    let dropped = d.events.remove(0);
+    if d.events.is_empty() {
+        d.events.push(etcd_drill::record::WatchEvent {
+            key: "/not/the/workloads".into(),
+            revision: dropped.revision,
+            value: None,
+        });
+    }
+    let r = checked(&h);
+    assert_eq!(kinds(&r), ["watch-missed-event"], "{}", r.summary());
+    assert!(r.violations[0]
+        .why
+        .contains(&format!("revision {}", dropped.revision)));
+}
+
+#[test]
+fn a_watch_event_with_the_value_before_is_caught() {
+    let mut h = recorded();
+    // An update of an object delivered with the value the object held before it.
+    let target = ops(&h).into_iter().find_map(|(_, o)| {
+        let w = writes(&h, o.request.key(), 0);
+        let at = w.iter().position(|(_, _, x)| x.id == o.id)?;
+        (at > 0 && o.request.key().starts_with("/drill/objects/"))
+            .then(|| (o.request.key().to_string(), w[at].0, w[at - 1].1.clone()))
+    });
+    let (key, rev, before) = target.expect("an object written twice");
+    let mut edited = false;
+    for (_, d) in deliveries(&mut h) {
+        for e in &mut d.events {
+            if e.key == key && e.revision == rev {
+                e.value = Some(before.clone());
+                edited = true;
+            }
+        }
+    }
+    assert!(edited, "the watch delivered {key} at {rev}");
+    let r = checked(&h);
+    assert!(
+        kinds(&r).contains(&"watch-wrong-event".to_string()),
+        "{}",
+        r.summary()
+    );
+}
+
+#[test]
+fn a_leased_key_deleted_before_its_lease_could_expire_is_caught() {
+    let mut h = recorded();
+    // A delete the watch delivered of a key of a lease nobody revoked: the lease expired.
+    // Delivered a millisecond after the key was put, it came before the TTL could run out.
+    let revoked: Vec<i64> = ops(&h)
+        .into_iter()
+        .filter_map(|(_, o)| match o.request {
+            Request::LeaseRevoke { lease } => Some(lease),
+            _ => None,
+        })
+        .collect();
+    let puts: Vec<(String, u64)> = ops(&h)
+        .into_iter()
+        .filter(|(_, o)| matches!(o.outcome, Outcome::Wrote { .. }))
+        .filter(|(_, o)| {
+            matches!(o.request, Request::Put { lease: Some(l), .. } if !revoked.contains(&l))
+        })
+        .map(|(_, o)| (o.request.key().to_string(), o.call_us))
+        .collect();
+    let mut moved = None;
+    for (_, d) in deliveries(&mut h) {
+        if moved.is_some() || d.epoch != 0 || d.events.len() != 1 {
+            continue;
+        }
+        let e = &d.events[0];
+        if e.value.is_some() {
+            continue;
+        }
+        if let Some((_, call)) = puts.iter().find(|(k, _)| *k == e.key) {
+            d.at_us = call + 1000;
+            moved = Some(e.key.clone());
+        }
+    }
+    let key = moved.expect("an expired lease's key deleted on its own delivery");
+    let r = checked(&h);
+    assert_eq!(kinds(&r), ["lease-expired-early"], "{}", r.summary());
+    assert_eq!(r.violations[0].key, key);
 }
 
 #[test]

@@ -246,6 +246,71 @@ fn a_divergence_is_named_in_markdown_and_html() {
 }
 
 #[test]
+fn a_linearizability_violation_is_drawn_per_client_in_html_and_tabled_in_markdown() {
+    // A real violation: the recorded history with one put the watch delivered taken out.
+    let path = root().join("tests/fixtures/history/kubernetes-kill-restore.jsonl");
+    let mut h = etcd_drill::checks::linearizable::read(&path).expect("the fixture reads");
+    let d = h
+        .iter_mut()
+        .filter_map(|l| match l {
+            etcd_drill::record::HistoryLine::Watch(d) => Some(d),
+            _ => None,
+        })
+        .filter(|d| d.events[0].value.is_some())
+        .nth(10)
+        .expect("deliveries of puts");
+    // The next delivery of the stream shows the watch went past it.
+    d.events.remove(0);
+    let l = etcd_drill::checks::linearizable::check(h, std::time::Duration::from_secs(60));
+    assert_eq!(
+        l.violations[0].kind,
+        "watch-missed-event",
+        "{}",
+        l.summary()
+    );
+    let mut r = full_report();
+    r.workload
+        .as_mut()
+        .expect("the fixture ran a workload")
+        .log
+        .linearizability = Some(l);
+    let html = render(|out| html::render(&r, out));
+    let md = render(|out| markdown::render(&r, out));
+    let figure = html
+        .split("aria-label=\"operations of a violation per client\"")
+        .nth(1)
+        .expect("a drawing of the violation")
+        .split("</svg>")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    // The write it missed, in its client's lane, and the stream's delivery, in the watch's.
+    assert!(figure.contains(">client "), "{figure}");
+    assert!(figure.contains(">watch (member "), "{figure}");
+    assert!(figure.contains("wrote at revision"), "{figure}");
+    for page in [&html, &md] {
+        assert!(page.contains("violation 1: watch-missed-event"), "{page}");
+    }
+    assert!(md.contains("| client | op | called | returned |"), "{md}");
+    assert!(!md.contains("<svg aria"), "markdown has no drawing");
+    // The check's outcome is flattened into its record: the schema takes each outcome and
+    // still refuses a field it does not know.
+    let mut v = to_value(&r);
+    validate(&v).expect("the schema takes a violation");
+    v["workload"]["linearizability"]["surprise"] = json!(1);
+    assert!(validate(&v).is_err(), "an unknown field is refused");
+    v["workload"]["linearizability"] = json!({"result": "unknown", "why": "too long",
+        "operations": 0, "checked": 0, "indeterminate": 0, "across_restore": 0,
+        "rolled_back": 0, "violations": [], "elapsed_ms": 0});
+    validate(&v).expect("the schema takes an unknown outcome");
+    v["workload"]["linearizability"]["result"] = json!("perhaps");
+    assert!(
+        validate(&v).is_err(),
+        "an outcome it does not know is refused"
+    );
+}
+
+#[test]
 fn markdown_carries_the_audit_facts() {
     let r = full_report();
     let md = render(|out| markdown::render(&r, out));

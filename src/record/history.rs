@@ -11,6 +11,33 @@ use serde::{Deserialize, Serialize};
 pub enum HistoryLine {
     Op(HistoryOp),
     Restore(RestoreMark),
+    Watch(WatchDelivery),
+}
+
+/// Events one watch response delivered, as the watching client received them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchDelivery {
+    /// When the response arrived (µs since the run's start).
+    pub at_us: u64,
+    /// The member the watch was open on.
+    pub member: u32,
+    /// The cluster the watch was open on (see [`HistoryOp::epoch`]).
+    pub epoch: u64,
+    /// The watch stream: one more each time the watcher opens a watch (at the start, after a
+    /// broken stream, on another member, after a restore).
+    pub stream: u64,
+    /// The revision the stream was opened (or resumed) from.
+    pub from: i64,
+    pub events: Vec<WatchEvent>,
+}
+
+/// One event: a put of `value` or (without one) a delete of `key` at `revision`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchEvent {
+    pub key: String,
+    pub revision: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// One client operation: who sent it where, when it was called and when it returned (µs since
@@ -57,9 +84,13 @@ pub enum Request {
         limit: i64,
         revision: i64,
     },
-    /// A lease of `ttl` seconds (no keep-alive: it expires unless revoked first).
+    /// A lease of `ttl` seconds: it expires unless kept alive or revoked first.
     LeaseGrant {
         ttl: i64,
+    },
+    /// One keep-alive of a lease: its TTL starts again.
+    LeaseKeepAlive {
+        lease: i64,
     },
     /// Revokes a lease: its keys are deleted at the revoke's revision.
     LeaseRevoke {
@@ -83,7 +114,9 @@ impl Request {
             | Request::Delete { key }
             | Request::Update { key, .. } => key,
             Request::List { start, .. } => start,
-            Request::LeaseGrant { .. } | Request::LeaseRevoke { .. } => "",
+            Request::LeaseGrant { .. }
+            | Request::LeaseKeepAlive { .. }
+            | Request::LeaseRevoke { .. } => "",
         }
     }
 
@@ -119,6 +152,9 @@ pub enum Outcome {
     },
     /// A lease granted, for `ttl` seconds (etcd may grant more than asked).
     Granted { lease: i64, ttl: i64 },
+    /// A keep-alive's answer: the lease's TTL starts again at `ttl` seconds; 0: the lease had
+    /// already expired (or was revoked).
+    KeptAlive { ttl: i64 },
     /// Refused: it certainly did not take effect.
     Failed { error: String },
     /// Timed out or lost on the way: it may or may not have taken effect.
@@ -177,14 +213,48 @@ pub struct LinearizabilityRecord {
     /// The first violations found (at most 20), each the smallest set of operations that
     /// cannot be ordered.
     pub violations: Vec<Violation>,
+    /// What the watching client delivered, checked against the same order.
+    #[serde(default)]
+    pub watch: WatchHistoryRecord,
+    /// The workload's leases, and the expiries the history shows.
+    #[serde(default)]
+    pub leases: LeaseHistoryRecord,
     pub elapsed_ms: u64,
+}
+
+/// The watch events of the history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WatchHistoryRecord {
+    /// Watch streams opened (the first, and each resume from a revision).
+    pub streams: u64,
+    /// Events of the workload's keys delivered (the watch sees every key; the history keeps
+    /// the workload's).
+    pub events: u64,
+    /// Events of keys the workload writes, each checked against the write at its revision.
+    pub checked: u64,
+}
+
+/// The leases of the history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LeaseHistoryRecord {
+    pub granted: u64,
+    /// Keep-alives answered with a TTL (the lease lived on).
+    pub kept_alive: u64,
+    /// Revokes acknowledged.
+    pub revoked: u64,
+    /// Leases whose expiry the history shows: a keep-alive answered that the lease was gone,
+    /// a watch delivered the delete of a key of a lease nobody revoked, or such a key was read
+    /// as gone after the lease's TTL.
+    pub expired: u64,
 }
 
 /// Operations that cannot be ordered, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Violation {
     /// stale-read, lost-write, duplicated-write, compare-and-swap, rolled-back-read,
-    /// revoked-lease-key-read, real-time-order, unwritten-value, failed-write-took-effect.
+    /// revoked-lease-key-read, real-time-order, unwritten-value, failed-write-took-effect,
+    /// lease-expired-early, watch-wrong-event, watch-missed-event, watch-out-of-order,
+    /// watch-before-write, watch-phantom-delete.
     pub kind: String,
     pub key: String,
     pub why: String,
@@ -195,8 +265,13 @@ pub struct Violation {
 /// One operation of a violation, for the timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ViolationOp {
+    /// The operation's id; for a watch delivery, its stream.
     pub id: u64,
+    /// The worker that sent it; for a watch delivery, the member it was delivered from.
     pub client: u32,
+    /// A watch delivery (called and returned: when it arrived), not a client's operation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub watch: bool,
     pub call_us: u64,
     pub return_us: u64,
     /// The request and its outcome in one line.
@@ -204,6 +279,23 @@ pub struct ViolationOp {
 }
 
 impl LinearizabilityRecord {
+    /// A check that could not be made.
+    pub fn unknown(why: String) -> LinearizabilityRecord {
+        LinearizabilityRecord {
+            outcome: LinearizableOutcome::Unknown { why },
+            operations: 0,
+            checked: 0,
+            indeterminate: 0,
+            across_restore: 0,
+            rolled_back: 0,
+            violations_found: 0,
+            violations: Vec::new(),
+            watch: WatchHistoryRecord::default(),
+            leases: LeaseHistoryRecord::default(),
+            elapsed_ms: 0,
+        }
+    }
+
     /// The check in one line: the gate's "actual", the terminal summary.
     pub fn summary(&self) -> String {
         let head = match &self.outcome {
@@ -218,8 +310,25 @@ impl LinearizabilityRecord {
             ),
             LinearizableOutcome::Unknown { why } => format!("unknown: {why}"),
         };
+        let watch = if self.watch.streams > 0 {
+            format!(
+                ", {} watch event(s) checked of {} in {} stream(s)",
+                self.watch.checked, self.watch.events, self.watch.streams
+            )
+        } else {
+            String::new()
+        };
+        let l = &self.leases;
+        let leases = if l.granted > 0 {
+            format!(
+                ", leases: {} granted, {} kept alive, {} revoked, {} seen to expire",
+                l.granted, l.kept_alive, l.revoked, l.expired
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{head}; {} operations ({} checked, {} indeterminate, {} across a restore), {} rolled back by a restore, in {} ms",
+            "{head}; {} operations ({} checked, {} indeterminate, {} across a restore), {} rolled back by a restore{watch}{leases}, in {} ms",
             self.operations,
             self.checked,
             self.indeterminate,

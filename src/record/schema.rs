@@ -34,16 +34,37 @@ pub fn schema() -> Value {
 
 /// Closes every object and applies the naming rules, everywhere in the schema.
 fn constrain(v: &mut Value) {
+    constrain_as(v, true)
+}
+
+/// Subschemas that combine into their parent object: a flattened enum's variants.
+const COMBINED: [&str; 3] = ["oneOf", "anyOf", "allOf"];
+
+/// `close`: this object stands alone. An object with a flattened enum (its own properties
+/// and a `oneOf` of variants) is closed with `unevaluatedProperties`, which sees the
+/// variant's properties too; its variants stay open, or each would refuse the parent's.
+fn constrain_as(v: &mut Value, close: bool) {
     match v {
         Value::Object(o) => {
+            let flattened =
+                o.contains_key("properties") && COMBINED.iter().any(|k| o.contains_key(*k));
             if let Some(Value::Object(props)) = o.get_mut("properties") {
                 for (name, p) in props.iter_mut() {
                     named(name, p);
                 }
-                o.entry("additionalProperties").or_insert(json!(false));
+                if flattened {
+                    o.entry("unevaluatedProperties").or_insert(json!(false));
+                } else if close {
+                    o.entry("additionalProperties").or_insert(json!(false));
+                }
             }
-            for (_, child) in o.iter_mut() {
-                constrain(child);
+            for (key, child) in o.iter_mut() {
+                match child {
+                    Value::Array(variants) if flattened && COMBINED.contains(&key.as_str()) => {
+                        variants.iter_mut().for_each(|v| constrain_as(v, false))
+                    }
+                    child => constrain(child),
+                }
             }
         }
         Value::Array(a) => a.iter_mut().for_each(constrain),

@@ -106,6 +106,14 @@ fn section(s: &Section, out: &mut dyn Write) -> io::Result<()> {
                 }
                 writeln!(out, "</ul>")?;
             }
+            Block::Operations(ops) => {
+                writeln!(out, "<figure>")?;
+                out.write_all(super::violation_svg::operations(ops).as_bytes())?;
+                writeln!(
+                    out,
+                    "<figcaption>Each bar runs from an operation's call to its return (a watch                      delivery: when it arrived); a dashed bar never returned.</figcaption>\n</figure>"
+                )?;
+            }
             Block::Table { header, rows } if rows.is_empty() => {
                 writeln!(out, "<p><em>none</em> ({})</p>", escape(&header.join(", ")))?;
             }

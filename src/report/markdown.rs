@@ -44,6 +44,8 @@ fn block(b: &Block, out: &mut dyn Write) -> io::Result<()> {
                 writeln!(out, "- **{}**: {}", md(k), md(&v.text))?;
             }
         }
+        // The table after it says the same.
+        Block::Operations(_) => {}
         Block::List(items) => {
             for i in items {
                 writeln!(

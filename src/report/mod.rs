@@ -18,6 +18,7 @@ pub mod stats;
 pub mod summary;
 pub mod svg;
 pub mod table;
+pub mod violation_svg;
 
 pub use gates::evaluate;
 pub use recorder::Recorder;

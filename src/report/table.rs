@@ -31,6 +31,8 @@ pub fn render(r: &RunReport, out: &mut dyn Write) -> std::io::Result<()> {
                         writeln!(out, "{name}: {}", value.text)?;
                     }
                 }
+                // The table after it says the same.
+                Block::Operations(_) => {}
                 Block::List(items) => {
                     for i in items {
                         writeln!(out, "- {i}")?;

@@ -149,7 +149,22 @@ impl Workload {
                 ))
             })
             .collect();
-        let (watch_log, watcher) = watcher::spawn(rx, epoch_rx, start_revision, stop.clone());
+        let sink = shared.clone();
+        let recording = watcher::Recording {
+            send: Box::new(move |line| {
+                if let Ok(h) = &sink.history {
+                    h.send(line)
+                }
+            }),
+            t0,
+            prefixes: vec![
+                plan.key_prefix.clone(),
+                OBJECTS_PREFIX.into(),
+                LEASES_PREFIX.into(),
+            ],
+        };
+        let (watch_log, watcher) =
+            watcher::spawn(rx, epoch_rx, start_revision, stop.clone(), recording);
         tasks.push(watcher);
         Workload {
             shared,
@@ -250,22 +265,9 @@ impl Workload {
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r);
-        log.linearizability =
-            Some(
-                checked.unwrap_or_else(|why| crate::record::LinearizabilityRecord {
-                    outcome: crate::record::LinearizableOutcome::Unknown {
-                        why: format!("no history: {why}"),
-                    },
-                    operations: 0,
-                    checked: 0,
-                    indeterminate: 0,
-                    across_restore: 0,
-                    rolled_back: 0,
-                    violations_found: 0,
-                    violations: Vec::new(),
-                    elapsed_ms: 0,
-                }),
-            );
+        log.linearizability = Some(checked.unwrap_or_else(|why| {
+            crate::record::LinearizabilityRecord::unknown(format!("no history: {why}"))
+        }));
         log
     }
 }
@@ -545,9 +547,10 @@ const LEASE_TTL: i64 = 3;
 /// Keys attached to leases live under this prefix.
 pub const LEASES_PREFIX: &str = "/drill/leases/";
 
-/// A worker's lease, step by step: grant, two puts attached to it, then a revoke (every other
-/// lease, at random) or nothing (it expires), then a read of one of its keys (gone after a
-/// revoke; after the TTL, maybe), and a new grant.
+/// A worker's lease, step by step: grant, two puts attached to it, then, at random, a revoke,
+/// a keep-alive, or nothing; then a read of one of its keys (gone after a revoke; there after a
+/// keep-alive; maybe gone after the TTL) and a new grant. A lease kept alive or left alone
+/// expires, which the watch delivers as deletes of its keys.
 #[derive(Default)]
 struct LeaseLife {
     lease: Option<i64>,
@@ -578,14 +581,14 @@ impl LeaseLife {
             Some(lease) => {
                 self.lease = None;
                 self.read_next = self.keys.first().cloned();
-                if rng.random_bool(0.5) {
-                    Request::LeaseRevoke { lease }
-                } else {
+                match rng.random_range(0..3) {
+                    0 => Request::LeaseRevoke { lease },
+                    1 => Request::LeaseKeepAlive { lease },
                     // Left to expire: read its key now, while it should still be there.
-                    Request::Get {
+                    _ => Request::Get {
                         key: self.read_next.take().unwrap_or_default(),
                         serializable: false,
-                    }
+                    },
                 }
             }
         }
@@ -678,6 +681,23 @@ async fn execute(mut client: Client, request: &Request) -> Result<Outcome, etcd_
             Outcome::Granted {
                 lease: resp.id(),
                 ttl: resp.ttl(),
+            }
+        }
+        Request::LeaseKeepAlive { lease } => {
+            // Opening the stream sends one keep-alive and takes its answer, refusing a lease
+            // that is gone; a second one brings the TTL it starts again from.
+            let (mut keeper, mut answers) = match client.lease_keep_alive(*lease).await {
+                Err(etcd_client::Error::LeaseKeepAliveError(e)) if e.contains("not found") => {
+                    return Ok(Outcome::KeptAlive { ttl: 0 });
+                }
+                r => r?,
+            };
+            keeper.keep_alive().await?;
+            match answers.message().await? {
+                Some(resp) => Outcome::KeptAlive { ttl: resp.ttl() },
+                None => Outcome::Unknown {
+                    error: "keep-alive stream closed".into(),
+                },
             }
         }
         Request::LeaseRevoke { lease } => {

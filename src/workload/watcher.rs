@@ -1,13 +1,23 @@
 //! The watching client: a watch on every key, through the whole drill, following the members
 //! the workload follows and re-opening where it left off. What it sees goes to
-//! `checks::watch`'s continuity check.
+//! `checks::watch`'s continuity check, and every delivered event to the history, where the
+//! linearizability check compares it with the write at its revision.
 
-use crate::record::WatchLog;
-use etcd_client::{Client, WatchOptions};
+use crate::record::{HistoryLine, WatchDelivery, WatchEvent, WatchLog};
+use etcd_client::{Client, EventType, WatchOptions};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// Where the watcher records what it was delivered: a line of the history, and the run's start
+/// its times count from.
+pub struct Recording {
+    pub send: Box<dyn Fn(HistoryLine) + Send + Sync>,
+    pub t0: Instant,
+    /// Only events of keys under these prefixes (the workload's) are recorded.
+    pub prefixes: Vec<String>,
+}
 
 /// Runs a watcher on every key from `start_revision` until `stop`, following the current
 /// clients; `epoch` changes when the cluster was restored.
@@ -16,9 +26,17 @@ pub fn spawn(
     epoch: watch::Receiver<u64>,
     start_revision: i64,
     stop: CancellationToken,
+    recording: Recording,
 ) -> (Arc<Mutex<WatchLog>>, tokio::task::JoinHandle<()>) {
     let log = Arc::new(Mutex::new(WatchLog::default()));
-    let task = tokio::spawn(run(clients, epoch, start_revision, stop, log.clone()));
+    let task = tokio::spawn(run(
+        clients,
+        epoch,
+        start_revision,
+        stop,
+        log.clone(),
+        recording,
+    ));
     (log, task)
 }
 
@@ -28,16 +46,19 @@ async fn run(
     start_revision: i64,
     stop: CancellationToken,
     log: Arc<Mutex<WatchLog>>,
+    recording: Recording,
 ) {
     let mut next = start_revision;
     let mut member = 0usize;
     let mut seen_epoch = *epoch.borrow();
+    let mut stream_no = 0u64;
     loop {
         if stop.is_cancelled() {
             return;
         }
         let list = clients.borrow().clone();
-        let Some(mut client) = list.get(member % list.len().max(1)).cloned() else {
+        let index = member % list.len().max(1);
+        let Some(mut client) = list.get(index).cloned() else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
@@ -57,6 +78,8 @@ async fn run(
         let mut restored = *epoch.borrow() != seen_epoch;
         let mut first = true;
         seen_epoch = *epoch.borrow();
+        stream_no += 1;
+        let from = next;
         loop {
             let msg = tokio::select! {
                 _ = stop.cancelled() => return,
@@ -75,11 +98,35 @@ async fn run(
                 next = resp.compact_revision();
                 break;
             }
+            let mut delivered = Vec::with_capacity(resp.events().len());
             for event in resp.events() {
                 if let Some(kv) = event.kv() {
                     l.observe(kv.mod_revision(), kv.key());
                     restored = false;
+                    let ours = recording
+                        .prefixes
+                        .iter()
+                        .any(|p| kv.key().starts_with(p.as_bytes()));
+                    if !ours {
+                        continue;
+                    }
+                    delivered.push(WatchEvent {
+                        key: String::from_utf8_lossy(kv.key()).into_owned(),
+                        revision: kv.mod_revision(),
+                        value: (event.event_type() == EventType::Put)
+                            .then(|| String::from_utf8_lossy(kv.value()).into_owned()),
+                    });
                 }
+            }
+            if !delivered.is_empty() {
+                (recording.send)(HistoryLine::Watch(WatchDelivery {
+                    at_us: recording.t0.elapsed().as_micros() as u64,
+                    member: index as u32,
+                    epoch: seen_epoch,
+                    stream: stream_no,
+                    from,
+                    events: delivered,
+                }));
             }
             next = l.last_revision.max(next - 1) + 1;
             if resp.canceled() {

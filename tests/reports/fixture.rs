@@ -188,6 +188,28 @@ fn workload() -> WorkloadLog {
             failed_writes: 100,
         },
     ];
+    l.linearizability = Some(etcd_drill::record::LinearizabilityRecord {
+        outcome: etcd_drill::record::LinearizableOutcome::Linearizable,
+        operations: 1000,
+        checked: 825,
+        indeterminate: 175,
+        across_restore: 0,
+        rolled_back: 0,
+        violations_found: 0,
+        violations: Vec::new(),
+        watch: etcd_drill::record::WatchHistoryRecord {
+            streams: 2,
+            events: 825,
+            checked: 825,
+        },
+        leases: etcd_drill::record::LeaseHistoryRecord {
+            granted: 4,
+            kept_alive: 1,
+            revoked: 2,
+            expired: 1,
+        },
+        elapsed_ms: 12,
+    });
     l
 }
 

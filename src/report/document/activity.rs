@@ -277,7 +277,8 @@ pub(super) fn linearizability(r: &RunReport) -> Option<Section> {
             v.why
         )]));
         let mut ops = v.ops.clone();
-        ops.sort_by_key(|o| (o.client, o.call_us));
+        ops.sort_by_key(|o| (o.watch, o.client, o.call_us));
+        blocks.push(Block::Operations(ops.clone()));
         let t = |us: u64| match us {
             u64::MAX => "never".to_string(),
             us => format!("{:.3} s", us as f64 / 1e6),
@@ -287,8 +288,16 @@ pub(super) fn linearizability(r: &RunReport) -> Option<Section> {
             ops.iter()
                 .map(|o| {
                     vec![
-                        o.client.to_string(),
-                        o.id.to_string(),
+                        if o.watch {
+                            format!("watch (member {})", o.client)
+                        } else {
+                            o.client.to_string()
+                        },
+                        if o.watch {
+                            format!("stream {}", o.id)
+                        } else {
+                            o.id.to_string()
+                        },
                         t(o.call_us),
                         t(o.return_us),
                         o.text.clone(),

@@ -21,6 +21,9 @@ pub enum Block {
         rows: Vec<Vec<Cell>>,
     },
     List(Vec<String>),
+    /// Operations that cannot be ordered, for a drawing (HTML); the text formats show them as
+    /// the table that follows.
+    Operations(Vec<crate::record::ViolationOp>),
 }
 
 impl Block {

@@ -299,9 +299,22 @@ async fn verification_catches_a_lost_write_and_a_changed_value() {
         failed,
         [
             "max-lost-acknowledged-writes",
+            "check: linearizability",
             "check: durability",
             "integrity"
         ]
+    );
+    // The workload's watch saw the delete no client of the workload made.
+    let l = r
+        .workload
+        .as_ref()
+        .and_then(|w| w.log.linearizability.as_ref());
+    let first = l.and_then(|l| l.violations.first()).expect("a violation");
+    assert_eq!(
+        (first.kind.as_str(), first.key.as_str()),
+        ("watch-phantom-delete", "/drill/workload/000000000003"),
+        "{}",
+        l.map(|l| l.summary()).unwrap_or_default()
     );
     assert_eq!(r.verdict, etcd_drill::record::Verdict::GateFailed);
     assert!(leftovers(&d, &run_id).await.is_empty());

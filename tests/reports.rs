@@ -292,6 +292,11 @@ fn a_linearizability_violation_is_drawn_per_client_in_html_and_tabled_in_markdow
         assert!(page.contains("violation 1: watch-missed-event"), "{page}");
     }
     assert!(md.contains("| client | op | called | returned |"), "{md}");
+    // The writes the recorded restore rolled back are listed, the first of them at least.
+    assert!(
+        md.contains("acknowledged writes the restore rolled back (the RPO, from the history): "),
+        "{md}"
+    );
     assert!(!md.contains("<svg aria"), "markdown has no drawing");
     // The check's outcome is flattened into its record: the schema takes each outcome and
     // still refuses a field it does not know.

@@ -207,6 +207,9 @@ pub struct LinearizabilityRecord {
     /// Acknowledged writes a restore rolled back (after the restored snapshot's revision): the
     /// RPO, counted from the history.
     pub rolled_back: u64,
+    /// The first of them (at most 20), in the order they were acknowledged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rolled_back_writes: Vec<ViolationOp>,
     /// How many violations were found in all.
     #[serde(default)]
     pub violations_found: u64,
@@ -288,6 +291,7 @@ impl LinearizabilityRecord {
             indeterminate: 0,
             across_restore: 0,
             rolled_back: 0,
+            rolled_back_writes: Vec::new(),
             violations_found: 0,
             violations: Vec::new(),
             watch: WatchHistoryRecord::default(),

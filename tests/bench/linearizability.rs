@@ -1,12 +1,15 @@
 //! The linearizability checker's cost on a long history: `cargo bench --bench linearizability`
 //! writes a 5-minute history at 500 operations/s (150,000 operations, Kubernetes-shaped: 8
 //! clients, compare-and-swap updates, reads and deletes of 16 objects, puts, with overlapping
-//! calls and some timeouts), then times reading it alone (the floor: what any checker pays) and
-//! the whole check, and prints both with this process's peak RSS.
+//! calls and some timeouts; and every write delivered by a watch), then times reading it alone
+//! (the floor: what any checker pays) and the whole check, and prints both with this process's
+//! peak RSS.
 //! `--minutes N --rate R` change the size.
 
 use etcd_drill::checks::linearizable::{check_file, read};
-use etcd_drill::record::{HistoryLine, HistoryOp, LinearizableOutcome, Outcome, Request};
+use etcd_drill::record::{
+    HistoryLine, HistoryOp, LinearizableOutcome, Outcome, Request, WatchDelivery, WatchEvent,
+};
 use rand::{Rng, SeedableRng};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -51,7 +54,7 @@ fn generate(path: &std::path::Path, ops: u64, rate: u64) {
     let mut rev = 1i64;
     let mut objects: Vec<Option<(String, i64)>> = vec![None; 16];
     let mut seq = 0u64;
-    for (id, (_, call, ret, client, kind, obj)) in planned.into_iter().enumerate() {
+    for (id, (point, call, ret, client, kind, obj)) in planned.into_iter().enumerate() {
         let key = format!("/drill/objects/{obj:03}");
         let (request, mut outcome) = match kind {
             0..=1 => {
@@ -127,6 +130,16 @@ fn generate(path: &std::path::Path, ops: u64, rate: u64) {
                 )
             }
         };
+        // The watch delivers each write (a timed-out one too) a millisecond after it took
+        // effect.
+        let event = match &outcome {
+            Outcome::Wrote { revision } => Some(WatchEvent {
+                key: request.key().to_string(),
+                revision: *revision,
+                value: request.value().map(str::to_string),
+            }),
+            _ => None,
+        };
         // One in 500 times out: the client never learns the result.
         if id % 500 == 499 {
             outcome = Outcome::Unknown {
@@ -145,6 +158,18 @@ fn generate(path: &std::path::Path, ops: u64, rate: u64) {
         });
         serde_json::to_writer(&mut out, &line).expect("write");
         out.write_all(b"\n").expect("write");
+        if let Some(e) = event {
+            let delivery = HistoryLine::Watch(WatchDelivery {
+                at_us: point + 1000,
+                member: 0,
+                epoch: 0,
+                stream: 1,
+                from: 1,
+                events: vec![e],
+            });
+            serde_json::to_writer(&mut out, &delivery).expect("write");
+            out.write_all(b"\n").expect("write");
+        }
     }
     out.flush().expect("flush");
 }
@@ -169,7 +194,10 @@ fn main() {
     let t = Instant::now();
     let lines = read(&path).expect("read");
     let parse = t.elapsed();
-    let parsed = lines.len();
+    let parsed = lines
+        .iter()
+        .filter(|l| matches!(l, HistoryLine::Op(_)))
+        .count();
     drop(lines);
     let after_parse = peak_rss_mib();
 
@@ -201,9 +229,10 @@ fn main() {
         after_check
     );
     println!(
-        "check alone: {} ms; {} operations checked, {} indeterminate",
+        "check alone: {} ms; {} operations checked, {} indeterminate, {} watch events checked",
         whole.saturating_sub(parse).as_millis(),
         r.checked,
-        r.indeterminate
+        r.indeterminate,
+        r.watch.checked
     );
 }

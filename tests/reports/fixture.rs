@@ -194,7 +194,15 @@ fn workload() -> WorkloadLog {
         checked: 825,
         indeterminate: 175,
         across_restore: 0,
-        rolled_back: 0,
+        rolled_back: 1,
+        rolled_back_writes: vec![etcd_drill::record::ViolationOp {
+            id: 812,
+            client: 3,
+            watch: false,
+            call_us: 11_200_000,
+            return_us: 11_204_000,
+            text: "put /drill/w/000000000812 = \"812\" → wrote at revision 1340".into(),
+        }],
         violations_found: 0,
         violations: Vec::new(),
         watch: etcd_drill::record::WatchHistoryRecord {

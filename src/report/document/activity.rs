@@ -256,8 +256,8 @@ pub(super) fn workload(r: &RunReport) -> Option<Section> {
     ))
 }
 
-/// The linearizability check: its verdict, and each violation as a timeline of the operations
-/// that cannot be ordered, per client.
+/// The linearizability check: its verdict, the writes a restore rolled back, and each
+/// violation as a timeline of the operations that cannot be ordered, per client.
 pub(super) fn linearizability(r: &RunReport) -> Option<Section> {
     let l = r.workload.as_ref()?.log.linearizability.as_ref()?;
     let passed = l.outcome == crate::record::LinearizableOutcome::Linearizable;
@@ -265,9 +265,17 @@ pub(super) fn linearizability(r: &RunReport) -> Option<Section> {
         fact("verdict", Cell::judged(passed, l.summary())),
         fact(
             "history",
-            "history.jsonl (one line per operation)".to_string(),
+            "history.jsonl (one line per operation, restore and watch delivery)".to_string(),
         ),
     ])];
+    if !l.rolled_back_writes.is_empty() {
+        blocks.push(Block::List(vec![format!(
+            "acknowledged writes the restore rolled back (the RPO, from the history): {}, the first {}:",
+            l.rolled_back,
+            l.rolled_back_writes.len()
+        )]));
+        blocks.push(operations_table(&l.rolled_back_writes));
+    }
     for (n, v) in l.violations.iter().enumerate() {
         blocks.push(Block::List(vec![format!(
             "violation {}: {} on {}: {}",
@@ -279,32 +287,37 @@ pub(super) fn linearizability(r: &RunReport) -> Option<Section> {
         let mut ops = v.ops.clone();
         ops.sort_by_key(|o| (o.watch, o.client, o.call_us));
         blocks.push(Block::Operations(ops.clone()));
-        let t = |us: u64| match us {
-            u64::MAX => "never".to_string(),
-            us => format!("{:.3} s", us as f64 / 1e6),
-        };
-        blocks.push(Block::table(
-            vec!["client", "op", "called", "returned", "operation → outcome"],
-            ops.iter()
-                .map(|o| {
-                    vec![
-                        if o.watch {
-                            format!("watch (member {})", o.client)
-                        } else {
-                            o.client.to_string()
-                        },
-                        if o.watch {
-                            format!("stream {}", o.id)
-                        } else {
-                            o.id.to_string()
-                        },
-                        t(o.call_us),
-                        t(o.return_us),
-                        o.text.clone(),
-                    ]
-                })
-                .collect(),
-        ));
+        blocks.push(operations_table(&ops));
     }
     Some(Section::new("Linearizability", blocks))
+}
+
+/// Recorded operations (and watch deliveries), a row each.
+fn operations_table(ops: &[crate::record::ViolationOp]) -> Block {
+    let t = |us: u64| match us {
+        u64::MAX => "never".to_string(),
+        us => format!("{:.3} s", us as f64 / 1e6),
+    };
+    Block::table(
+        vec!["client", "op", "called", "returned", "operation → outcome"],
+        ops.iter()
+            .map(|o| {
+                vec![
+                    if o.watch {
+                        format!("watch (member {})", o.client)
+                    } else {
+                        o.client.to_string()
+                    },
+                    if o.watch {
+                        format!("stream {}", o.id)
+                    } else {
+                        o.id.to_string()
+                    },
+                    t(o.call_us),
+                    t(o.return_us),
+                    o.text.clone(),
+                ]
+            })
+            .collect(),
+    )
 }

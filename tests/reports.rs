@@ -276,6 +276,14 @@ fn a_linearizability_violation_is_drawn_per_client_in_html_and_tabled_in_markdow
         .linearizability = Some(l);
     let html = render(|out| html::render(&r, out));
     let md = render(|out| markdown::render(&r, out));
+    // The terminal shows the violation's operations too, without a drawing.
+    let terminal = render(|out| etcd_drill::report::table::render(&r, out));
+    assert!(
+        terminal.contains("- violation 1: watch-missed-event"),
+        "{terminal}"
+    );
+    assert!(terminal.contains("wrote at revision"), "{terminal}");
+    assert!(!terminal.contains("<svg"));
     let figure = html
         .split("aria-label=\"operations of a violation per client\"")
         .nth(1)

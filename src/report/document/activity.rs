@@ -277,23 +277,31 @@ pub(super) fn linearizability(r: &RunReport) -> Option<Section> {
         blocks.push(operations_table(&l.rolled_back_writes));
     }
     for (n, v) in l.violations.iter().enumerate() {
-        blocks.push(Block::List(vec![format!(
-            "violation {}: {} on {}: {}",
-            n + 1,
-            v.kind,
-            v.key,
-            v.why
-        )]));
-        let mut ops = v.ops.clone();
-        ops.sort_by_key(|o| (o.watch, o.client, o.call_us));
-        blocks.push(Block::Operations(ops.clone()));
-        blocks.push(operations_table(&ops));
+        blocks.extend(violation(n, v, true));
     }
     Some(Section::new("Linearizability", blocks))
 }
 
+/// Violation `n` (from 0): what it is, the drawing (`drawn`), and its operations per client.
+pub(super) fn violation(n: usize, v: &crate::record::Violation, drawn: bool) -> Vec<Block> {
+    let mut ops = v.ops.clone();
+    ops.sort_by_key(|o| (o.watch, o.client, o.call_us));
+    let mut blocks = vec![Block::List(vec![format!(
+        "violation {}: {} on {}: {}",
+        n + 1,
+        v.kind,
+        v.key,
+        v.why
+    )])];
+    if drawn {
+        blocks.push(Block::Operations(ops.clone()));
+    }
+    blocks.push(operations_table(&ops));
+    blocks
+}
+
 /// Recorded operations (and watch deliveries), a row each.
-fn operations_table(ops: &[crate::record::ViolationOp]) -> Block {
+pub(super) fn operations_table(ops: &[crate::record::ViolationOp]) -> Block {
     let t = |us: u64| match us {
         u64::MAX => "never".to_string(),
         us => format!("{:.3} s", us as f64 / 1e6),

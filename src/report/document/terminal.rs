@@ -192,6 +192,29 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
         "Measurements",
         vec![Block::table(vec!["measurement", "value"], m)],
     ));
+    // The operations of the first violations, per client: what an operator reads first.
+    let violations = r
+        .workload
+        .as_ref()
+        .and_then(|w| w.log.linearizability.as_ref())
+        .map(|l| l.violations.as_slice())
+        .unwrap_or_default();
+    if !violations.is_empty() {
+        let shown = violations.iter().take(SHOWN).enumerate();
+        let mut blocks: Vec<Block> = shown
+            .flat_map(|(n, v)| super::activity::violation(n, v, false))
+            .collect();
+        if violations.len() > SHOWN {
+            blocks.push(Block::List(vec![format!(
+                "{} more in report.html and report.json",
+                violations.len() - SHOWN
+            )]));
+        }
+        out.push(Section::new("Linearizability violations", blocks));
+    }
     out.push(super::gates(r));
     out
 }
+
+/// Violations the terminal shows in full.
+const SHOWN: usize = 3;

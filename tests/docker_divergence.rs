@@ -68,10 +68,17 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        c.put("/d/05", "v2", None)
+        let last = c
+            .put("/d/05", "v2", None)
             .await
             .map_err(|e| e.to_string())?;
         let new = save("new").await?;
+        // What a snapshot step records for a plain restore: a live member's HashKV at the
+        // new snapshot's revision.
+        let new_revision = last.header().map(|h| h.revision()).unwrap_or(0);
+        let live = etcd_drill::checks::hashkv::at("etcd-2", &cluster.endpoints()[1], new_revision)
+            .await
+            .map_err(|e| e.to_string())?;
         cluster.destroy().await.map_err(|e| e.to_string())?;
 
         // Both restores with the same token: the same cluster ID and member IDs.
@@ -116,7 +123,11 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
         let found = etcd_drill::checks::divergence::find(&members, &hashes)
             .await
             .map_err(|e| e.to_string())?;
-        Ok::<_, String>((hashes, found))
+        let at_snapshot =
+            etcd_drill::checks::hashkv::at_snapshot(&cluster, "new", new_revision, &live)
+                .await
+                .map_err(|e| e.to_string())?;
+        Ok::<_, String>((hashes, found, at_snapshot, live))
     }
     .await;
     let left = sandbox.teardown().await;
@@ -127,8 +138,20 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
     assert!(leftovers(&d, &run_id).await.is_empty());
 
     // Torn down first, so a failure above leaves nothing behind; now its verdict.
-    let (hashes, found) = outcome.unwrap();
-    eprintln!("{hashes:?}\n{}", found.summary());
+    let (hashes, found, at_snapshot, live) = outcome.unwrap();
+    eprintln!("{hashes:?}\n{}\n{at_snapshot:?}", found.summary());
+    // Against the live cluster's HashKV at the new snapshot's revision, the two restored from
+    // it are equal and etcd-3, restored from the old one, cannot even reach that revision.
+    assert!(!at_snapshot.equal);
+    let members: Vec<&str> = at_snapshot
+        .actual
+        .iter()
+        .map(|h| h.member.as_str())
+        .collect();
+    assert_eq!(members, ["etcd-1", "etcd-2"], "{at_snapshot:?}");
+    assert!(at_snapshot.actual.iter().all(|h| h.hash == live.hash));
+    assert_eq!(at_snapshot.unreachable.len(), 1, "{at_snapshot:?}");
+    assert!(at_snapshot.unreachable[0].starts_with("etcd-3: "));
     assert!(
         !etcd_drill::checks::hashkv::equal(&hashes),
         "HashKV must differ: {hashes:?}"

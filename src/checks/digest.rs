@@ -35,6 +35,7 @@ mod tests {
             mb_per_sec: 0.0,
             keyspace_sha256: "c".repeat(64),
             keyspace_keys: 3,
+            hashkv: None,
         }
     }
 

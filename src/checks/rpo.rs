@@ -83,6 +83,7 @@ mod tests {
             mb_per_sec: 0.0,
             keyspace_sha256: String::new(),
             keyspace_keys: 0,
+            hashkv: None,
         };
         let acks = [
             Ack {

@@ -78,9 +78,12 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
         }
         _ => crate::sandbox::NetVia::Host,
     };
-    // Drills that cannot fit on disk are refused before anything starts.
+    // Drills that cannot fit on disk or in the engine's memory are refused before anything
+    // starts.
     for plan in plans {
-        if let Err(e) = disk_fits(plan, &docker, &opts.drill.report_dir) {
+        let fits = disk_fits(plan, &docker, &opts.drill.report_dir)
+            .and_then(|()| memory_fits(plan, docker.memory_bytes()));
+        if let Err(e) = fits {
             eprint(e);
             return exit_codes::ENVIRONMENT;
         }
@@ -398,6 +401,37 @@ fn filesystem(path: &Path) -> Option<(u64, u64)> {
 
 fn gb(bytes: u64) -> String {
     format!("{:.1} GB", bytes as f64 / 1e9)
+}
+
+/// Refuses a drill whose seed would fill the engine's memory with raft entries: every member
+/// keeps the entries since its last raft snapshot in memory (a 4 GiB seed with etcd's default
+/// `snapshot-count` filled 24 GB and stalled). Names the `snapshot-count` that fits.
+fn memory_fits(plan: &Plan, memory: Option<u64>) -> Result<(), String> {
+    let (Some(per_member), Some(memory)) = (plan.seed_memory_per_member(), memory) else {
+        return Ok(());
+    };
+    let members = u64::from(plan.cluster.members.max(1));
+    // What the engine's host needs for itself and the harness: a fifth.
+    let usable = memory / 5 * 4;
+    if per_member.saturating_mul(members) <= usable {
+        return Ok(());
+    }
+    let count = plan
+        .cluster
+        .snapshot_count
+        .unwrap_or(crate::plan::ETCD_DEFAULT_SNAPSHOT_COUNT);
+    let advice = match plan.snapshot_count_for(usable) {
+        Some(n) => format!("set `cluster.etcd.snapshot-count` to at most {n}"),
+        None => "seed fewer or smaller keys, or use an engine with more memory".to_string(),
+    };
+    Err(format!(
+        "{}: not enough memory for this seed: with snapshot-count {count}, each of the {members} members keeps about {} of raft entries in memory while the seed loads ({} in all) where the engine has {} ({} usable); {advice}",
+        plan.path.display(),
+        gb(per_member),
+        gb(per_member.saturating_mul(members)),
+        gb(memory),
+        gb(usable),
+    ))
 }
 
 /// Refuses a drill whose volumes (on the engine's disk) and snapshots (in the report dir) will

@@ -22,6 +22,21 @@ pub struct DigestCheck {
     pub equal: bool,
 }
 
+/// etcd's HashKV at a snapshot's revision: the live member's before the disaster against each
+/// restored member's. It hashes every revision the snapshot holds (keys, values, versions,
+/// leases) after the compacted one.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct HashKvCheck {
+    pub snapshot: String,
+    pub revision: i64,
+    pub expected: super::SnapshotHashKv,
+    pub actual: Vec<super::SnapshotHashKv>,
+    /// Members that could not hash that revision (behind it for good, or down), and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreachable: Vec<String>,
+    pub equal: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct VerifyRecord {
     /// Disaster end → verification finished, when a restore happened.
@@ -33,6 +48,9 @@ pub struct VerifyRecord {
     #[serde(default)]
     pub divergence: Option<Divergence>,
     pub snapshot_digest: Option<DigestCheck>,
+    /// The restored members' HashKV at the snapshot's revision against the live member's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_hashkv: Option<HashKvCheck>,
     /// What a restored external snapshot holds.
     pub keyspace: Option<KeyspaceSummary>,
     /// Acknowledged writes missing that no restore rolled back.
@@ -96,6 +114,13 @@ impl VerifyRecord {
                 "digest at revision {} {}",
                 d.revision,
                 verdict(d.equal)
+            ));
+        }
+        if let Some(h) = &self.snapshot_hashkv {
+            parts.push(format!(
+                "HashKV at revision {} {} to the live cluster's",
+                h.revision,
+                verdict(h.equal)
             ));
         }
         parts.push(format!(

@@ -21,9 +21,24 @@ pub struct SnapshotRecord {
     pub taken_at_ms: u64,
     pub duration_ms: u64,
     pub mb_per_sec: f64,
-    /// Digest of every key/value at `revision`, read from the live cluster before any disaster.
+    /// Digest of every key/value at `revision`, read from the live cluster before any disaster
+    /// (empty when etcd's HashKV stands for it, and for a snapshot from outside).
     pub keyspace_sha256: String,
     pub keyspace_keys: u64,
+    /// etcd's own HashKV at `revision`, computed by a live member while the snapshot streamed:
+    /// taken instead of the digest when every restore of the snapshot is a plain one (same
+    /// version, revisions kept), where the restored members' HashKV must equal it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashkv: Option<SnapshotHashKv>,
+}
+
+/// A member's HashKV at a snapshot's revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SnapshotHashKv {
+    pub member: String,
+    pub hash: u32,
+    /// The revision the member had compacted to: the hash covers the revisions after it.
+    pub compact_revision: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -204,6 +219,7 @@ impl BackupRecord {
             mb_per_sec: 0.0,
             keyspace_sha256: self.keyspace_sha256.clone(),
             keyspace_keys: self.keyspace_keys,
+            hashkv: None,
         }
     }
 }

@@ -165,7 +165,7 @@ pub fn evaluate(gates: &Gates, r: &RunReport) -> Vec<GateVerdict> {
         let v = r.verification.as_ref();
         out.push(GateVerdict {
             gate: "integrity".into(),
-            target: "seeded keys intact, snapshot digest equal, HashKV equal".into(),
+            target: "seeded keys intact, snapshot digest (or HashKV at its revision) equal, HashKV equal".into(),
             actual: match v {
                 None => "not verified".into(),
                 Some(v) => v.summary(),

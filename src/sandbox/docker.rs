@@ -26,6 +26,7 @@ pub struct DockerRuntime {
     docker: Docker,
     host: String,
     root_dir: Option<String>,
+    memory: Option<u64>,
 }
 
 impl DockerRuntime {
@@ -58,15 +59,26 @@ impl DockerRuntime {
             })?
             .map_err(connect_err)?;
         // Where the engine keeps volumes (the disk check reads its free space).
-        let root_dir = match tokio::time::timeout(Duration::from_secs(10), docker.info()).await {
-            Ok(Ok(info)) => info.docker_root_dir,
-            _ => None,
-        };
+        // ... and how much memory it has (the memory check of a large seed).
+        let (root_dir, memory) =
+            match tokio::time::timeout(Duration::from_secs(10), docker.info()).await {
+                Ok(Ok(info)) => (
+                    info.docker_root_dir,
+                    info.mem_total.and_then(|m| u64::try_from(m).ok()),
+                ),
+                _ => (None, None),
+            };
         Ok(DockerRuntime {
             docker,
             host,
             root_dir,
+            memory,
         })
+    }
+
+    /// The engine's memory (`MemTotal`), wherever it runs.
+    pub fn memory_bytes(&self) -> Option<u64> {
+        self.memory.filter(|m| *m > 0)
     }
 
     /// Where the engine keeps volumes (`DockerRootDir`), when the engine is on this machine.

@@ -112,6 +112,7 @@ async fn external(ctx: &Ctx<'_>, path: &std::path::Path) -> Result<SnapshotRecor
         // Unknown: nobody read this keyspace before it was saved.
         keyspace_sha256: String::new(),
         keyspace_keys: 0,
+        hashkv: None,
     })
 }
 

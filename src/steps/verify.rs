@@ -1,6 +1,7 @@
 //! `verify`: prove that what the cluster holds is what went in. Every seeded key with its value,
 //! HashKV equal on every member, the keyspace at the restored snapshot's revision equal to what
-//! it was before the disaster, and the acknowledged writes that were lost, counted.
+//! it was before the disaster (its digest, or etcd's HashKV at that revision on every restored
+//! member), and the acknowledged writes that were lost, counted.
 
 use super::{Ctx, StepError};
 use crate::checks::{self, durability::Rollback};
@@ -32,6 +33,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
     let seed_plan = ctx.plan.seed.clone().filter(|_| ctx.seeded);
     let mut seed = None;
     let mut snapshot_digest = None;
+    let mut snapshot_hashkv = None;
     let mut keyspace = None;
     if let Some(s) = restored {
         // One pass over the restored keyspace at the snapshot's revision serves the digest, the
@@ -48,7 +50,8 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
         let mut pass = Pass {
             digest: KeyspaceDigest::default(),
             seed: seed_plan.as_ref().map(crate::seed_data::Tally::new),
-            summary: s.keyspace_sha256.is_empty().then(PrefixTally::default),
+            summary: (s.keyspace_sha256.is_empty() && s.hashkv.is_none())
+                .then(PrefixTally::default),
         };
         let (done, client) = (AtomicU64::new(0), ctx.client.clone());
         // etcd starts at revision 1 with no key: a snapshot at 1 or below (an empty one reports
@@ -76,8 +79,17 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
             );
             k
         });
-        if keyspace.is_none() {
-            snapshot_digest = Some(checks::digest::compare(&s, keys, sha));
+        match &s.hashkv {
+            // Only a plain restore took HashKV: the restored members hash the same revisions.
+            Some(expected) => {
+                let check =
+                    checks::hashkv::at_snapshot(&ctx.cluster, &s.name, s.revision, expected);
+                snapshot_hashkv = Some(check.await?);
+            }
+            None if keyspace.is_none() => {
+                snapshot_digest = Some(checks::digest::compare(&s, keys, sha));
+            }
+            None => {}
         }
     } else if let Some(plan) = seed_plan {
         let (client, keys) = (ctx.client.clone(), AtomicU64::new(0));
@@ -97,7 +109,8 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
         .map(|r| ctx.clock.ms().saturating_sub(r.rto_from_ms));
     let passed = seed.as_ref().is_none_or(|s| s.ok())
         && hashkv_equal
-        && snapshot_digest.as_ref().is_none_or(|d| d.equal);
+        && snapshot_digest.as_ref().is_none_or(|d| d.equal)
+        && snapshot_hashkv.as_ref().is_none_or(|h| h.equal);
     let record = VerifyRecord {
         rto_verified_ms,
         seed,
@@ -105,6 +118,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
         hashkv_equal,
         divergence,
         snapshot_digest,
+        snapshot_hashkv,
         keyspace,
         durability,
         passed,

@@ -327,6 +327,24 @@ fn verified() -> VerifyRecord {
             actual_keys: 117,
             equal: true,
         }),
+        snapshot_hashkv: Some(etcd_drill::record::HashKvCheck {
+            snapshot: "nightly".into(),
+            revision: 120,
+            expected: etcd_drill::record::SnapshotHashKv {
+                member: "etcd-2".into(),
+                hash: 3_642_004_128,
+                compact_revision: 0,
+            },
+            actual: (1..=3)
+                .map(|i| etcd_drill::record::SnapshotHashKv {
+                    member: format!("etcd-{i}"),
+                    hash: 3_642_004_128,
+                    compact_revision: 0,
+                })
+                .collect(),
+            unreachable: Vec::new(),
+            equal: true,
+        }),
         keyspace: Some(KeyspaceSummary {
             revision: 121,
             keys: 217,
@@ -432,6 +450,12 @@ pub fn full_report() -> RunReport {
         mb_per_sec: 9.5,
         keyspace_sha256: sha('c'),
         keyspace_keys: 117,
+        // A real snapshot holds one of the two; the fixture both, to exercise the schema.
+        hashkv: Some(etcd_drill::record::SnapshotHashKv {
+            member: "etcd-2".into(),
+            hash: 3_642_004_128,
+            compact_revision: 0,
+        }),
     };
     f.step(2, 1050, 1500, StepOutcome::Snapshot(snapshot));
     f.step(3, 3990, 6900, StepOutcome::Fault(fault()));

@@ -278,6 +278,39 @@ pub(super) fn integrity(r: &RunReport) -> Option<Section> {
             ),
         ));
     }
+    if let Some(h) = &v.snapshot_hashkv {
+        let actual: Vec<String> = h
+            .actual
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {:08x} (compacted at {})",
+                    a.member, a.hash, a.compact_revision
+                )
+            })
+            .collect();
+        f.push(fact(
+            &format!(
+                "HashKV at revision {} (snapshot {})",
+                h.revision, h.snapshot
+            ),
+            Cell::judged(
+                h.equal,
+                format!(
+                    "{}: before the disaster {} {:08x} (compacted at {}); restored {}{}",
+                    if h.equal { "equal" } else { "DIFFERS" },
+                    h.expected.member,
+                    h.expected.hash,
+                    h.expected.compact_revision,
+                    actual.join(", "),
+                    h.unreachable
+                        .iter()
+                        .map(|u| format!("; could not hash {u}"))
+                        .collect::<String>()
+                ),
+            ),
+        ));
+    }
     if let Some(d) = &v.durability {
         let mut text = format!(
             "{} of {} acknowledged writes lost (not by a restore)",

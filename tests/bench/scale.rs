@@ -90,7 +90,7 @@ fn print_table(label: &str, keys: u64, h: &Phases, m: &Phases) {
     };
     row("seed", h.seed, m.seed);
     row(
-        "snapshot (save + status; harness: + digest)",
+        "snapshot (save + status; harness: + HashKV or digest)",
         h.snapshot,
         m.snapshot,
     );

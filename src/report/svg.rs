@@ -170,6 +170,17 @@ fn lanes(markers: &[Marker], x: impl Fn(u64) -> f64) -> (Vec<(usize, bool)>, usi
     (out, n)
 }
 
+/// The opening of an inline SVG drawing of `width` × `height` on white, labelled for screen
+/// readers; the caller closes it with `</svg>`.
+pub fn open(width: f64, height: f64, label: &str) -> String {
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" \
+         height=\"{height}\" font-family=\"sans-serif\" font-size=\"10\" role=\"img\" \
+         aria-label=\"{}\">\n<rect width=\"{width}\" height=\"{height}\" fill=\"#ffffff\"/>\n",
+        escape(label)
+    )
+}
+
 pub fn timeline(r: &RunReport) -> String {
     let empty = Vec::new();
     let buckets = r.workload.as_ref().map(|w| &w.timeline).unwrap_or(&empty);
@@ -179,12 +190,7 @@ pub fn timeline(r: &RunReport) -> String {
     let (placed, n_lanes) = lanes(&markers, |ms| probe.x(ms as f64));
     let f = frame(r, buckets, &markers, n_lanes);
     let height = f.bottom() + 62.0;
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {height}\" width=\"{W}\" \
-         height=\"{height}\" font-family=\"sans-serif\" font-size=\"10\" role=\"img\" \
-         aria-label=\"timeline of run {}\">\n<rect width=\"{W}\" height=\"{height}\" fill=\"#ffffff\"/>\n",
-        escape(&r.run_id)
-    );
+    let mut s = open(W, height, &format!("timeline of run {}", r.run_id));
     unavailability(r, &f, &mut s);
     axes(&f, &mut s);
     errors(buckets, &f, &mut s);

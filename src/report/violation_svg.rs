@@ -58,12 +58,7 @@ pub fn operations(ops: &[ViolationOp]) -> String {
         }
     };
     let height = TOP + lanes.len() as f64 * LANE_H + AXIS_H;
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {height}\" width=\"{W}\" \
-         height=\"{height}\" font-family=\"sans-serif\" font-size=\"10\" role=\"img\" \
-         aria-label=\"operations of a violation per client\">\n<rect width=\"{W}\" \
-         height=\"{height}\" fill=\"#ffffff\"/>\n"
-    );
+    let mut s = super::svg::open(W, height, "operations of a violation per client");
     for (n, name) in lanes.iter().enumerate() {
         let y = TOP + n as f64 * LANE_H;
         s.push_str(&format!(

@@ -116,7 +116,7 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
             .await
             .map_err(|e| e.to_string())?;
 
-        let hashes = etcd_drill::checks::hashkv::all(&cluster)
+        let hashes = etcd_drill::checks::hashkv::all(&cluster.members)
             .await
             .map_err(|e| e.to_string())?;
         let members = cluster.member_clients().await.map_err(|e| e.to_string())?;
@@ -124,7 +124,7 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
             .await
             .map_err(|e| e.to_string())?;
         let at_snapshot =
-            etcd_drill::checks::hashkv::at_snapshot(&cluster, "new", new_revision, &live)
+            etcd_drill::checks::hashkv::at_snapshot(&cluster.members, "new", new_revision, &live)
                 .await
                 .map_err(|e| e.to_string())?;
         Ok::<_, String>((hashes, found, at_snapshot, live))

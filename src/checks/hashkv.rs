@@ -5,9 +5,10 @@
 //! call them equal. A member that cannot reach the revision is hashed where it stopped, so its
 //! hash differs and the divergence finder names it.
 
-use crate::cluster::{within, Cluster, ClusterError};
+use crate::cluster::{within, ClusterError, Member};
 use crate::record::MemberHash;
 use etcd_client::GetOptions;
+use futures_util::future::{join_all, try_join_all};
 use std::time::Duration;
 
 /// How long a member may take to apply up to the common revision before it counts as behind.
@@ -47,18 +48,24 @@ pub async fn at(
 /// Every member's HashKV at a snapshot's revision (`name` at `revision`) against the one a live
 /// member gave before the disaster: equal hashes over the same compacted revision, or it
 /// differs. A member that cannot hash that revision (behind it for good, or down) differs too.
+/// The members hash at once, each its own store.
 pub async fn at_snapshot(
-    cluster: &Cluster,
+    members: &[Member],
     name: &str,
     revision: i64,
     expected: &crate::record::SnapshotHashKv,
 ) -> Result<crate::record::HashKvCheck, ClusterError> {
+    let hashed = join_all(members.iter().map(|m| async move {
+        let endpoint = m.endpoint();
+        (m.name.as_str(), at(&m.name, &endpoint, revision).await)
+    }))
+    .await;
     let mut actual = Vec::new();
     let mut unreachable = Vec::new();
-    for m in &cluster.members {
-        match at(&m.name, &m.endpoint(), revision).await {
+    for (name, h) in hashed {
+        match h {
             Ok(h) => actual.push(h),
-            Err(e) => unreachable.push(format!("{}: {e}", m.name)),
+            Err(e) => unreachable.push(format!("{name}: {e}")),
         }
     }
     Ok(crate::record::HashKvCheck {
@@ -87,54 +94,56 @@ pub fn equal(hashes: &[MemberHash]) -> bool {
     hashes.windows(2).all(|w| w[0].hash == w[1].hash)
 }
 
-pub async fn all(cluster: &Cluster) -> Result<Vec<MemberHash>, ClusterError> {
-    let members = cluster.member_clients().await?;
+/// Every member's HashKV at the highest revision any of them holds. The members hash at once:
+/// each reads its own db, which at a few GiB is most of the time.
+pub async fn all(members: &[Member]) -> Result<Vec<MemberHash>, ClusterError> {
     let mut rev = 0;
-    for (name, client) in &members {
+    for m in members {
         // Serializable: answered by this member from its own store, so its own revision.
-        let mut c = client.clone();
+        let mut c = crate::cluster::connect(&[m.endpoint()]).await?;
         let own = GetOptions::new().with_serializable();
         let r = within(
             "get",
-            name,
+            &m.name,
             Duration::from_secs(5),
             c.get("/drill/health", Some(own)),
         )
         .await?;
         rev = rev.max(r.header().map(|h| h.revision()).unwrap_or(0));
     }
-    let mut out = Vec::new();
-    for m in &cluster.members {
-        let name = m.name.clone();
-        let client = crate::cluster::connect_with(&[m.endpoint()], HASH).await?;
-        let started = tokio::time::Instant::now();
-        let hashed = loop {
+    try_join_all(members.iter().map(|m| member_at(m, rev))).await
+}
+
+/// One member's HashKV at `rev`, or where it stopped when it cannot reach `rev`.
+async fn member_at(m: &Member, rev: i64) -> Result<MemberHash, ClusterError> {
+    let name = m.name.clone();
+    let client = crate::cluster::connect_with(&[m.endpoint()], HASH).await?;
+    let started = tokio::time::Instant::now();
+    let hashed = loop {
+        let mut c = client.clone();
+        match within("hashkv", &name, HASH, c.hash_kv(rev)).await {
+            Ok(h) => break Some(h.hash()),
+            Err(_) if started.elapsed() < CATCH_UP => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(_) => break None,
+        }
+    };
+    let (hash, revision) = match hashed {
+        Some(h) => (h, rev),
+        None => {
+            // Behind for good: its hash where it stopped.
             let mut c = client.clone();
-            match within("hashkv", &name, HASH, c.hash_kv(rev)).await {
-                Ok(h) => break Some(h.hash()),
-                Err(_) if started.elapsed() < CATCH_UP => {
-                    tokio::time::sleep(Duration::from_millis(100)).await
-                }
-                Err(_) => break None,
-            }
-        };
-        let (hash, revision) = match hashed {
-            Some(h) => (h, rev),
-            None => {
-                // Behind for good: its hash where it stopped.
-                let mut c = client.clone();
-                let h = within("hashkv", &name, HASH, c.hash_kv(0)).await?;
-                let at = h.header().map(|x| x.revision()).unwrap_or(0);
-                (h.hash(), at)
-            }
-        };
-        out.push(MemberHash {
-            member: name,
-            hash,
-            revision,
-        });
-    }
-    Ok(out)
+            let h = within("hashkv", &name, HASH, c.hash_kv(0)).await?;
+            let at = h.header().map(|x| x.revision()).unwrap_or(0);
+            (h.hash(), at)
+        }
+    };
+    Ok(MemberHash {
+        member: name,
+        hash,
+        revision,
+    })
 }
 
 #[cfg(test)]

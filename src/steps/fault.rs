@@ -157,7 +157,7 @@ async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepE
         record.recovered_ms = Some(ctx.clock.ms());
         ctx.client = ctx.cluster.client().await?;
         super::repoint_workload(ctx, None).await?;
-        let hashes = checks::hashkv::all(&ctx.cluster).await?;
+        let hashes = checks::hashkv::all(&ctx.cluster.members).await?;
         record.hashkv_equal = Some(checks::hashkv::equal(&hashes));
         record.divergence = checks::divergence::explain(&ctx.cluster, &hashes).await?;
         if ctx.workload.is_some() {

@@ -53,7 +53,7 @@ pub async fn run(ctx: &mut Ctx<'_>, version: &str, image: &str) -> Result<StepOu
         });
     }
     let cluster_version = cluster_version(&ctx.cluster, version).await;
-    let hashkv = checks::hashkv::all(&ctx.cluster).await?;
+    let hashkv = checks::hashkv::all(&ctx.cluster.members).await?;
     let lost = if ctx.workload.is_some() {
         Some(super::fault::missing_since_restore(ctx).await?)
     } else {

@@ -65,19 +65,26 @@ fn main() {
         print_table(label, keys, &harness, &by_hand);
         rows.push((label.clone(), harness, by_hand));
     }
-    println!("\nseconds per GiB of values (linear time: each column within ±25%):");
-    println!("| size | seed | snapshot | RTO | verify | drill |");
-    println!("|---|---|---|---|---|---|");
-    for ((label, h, _), (_, bytes)) in rows.iter().zip(&sizes) {
-        let gib = *bytes as f64 / (1u64 << 30) as f64;
-        println!(
-            "| {label} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
-            h.seed / gib,
-            h.snapshot / gib,
-            h.rto / gib,
-            h.verify / gib,
-            h.total / gib
-        );
+    // By hand beside the harness: a phase that grows faster than its size in both is the
+    // machine (a db no longer fitting in the page cache), not the harness.
+    type Row = (String, Phases, Phases);
+    let of_harness: fn(&Row) -> Phases = |r| r.1;
+    let of_hand: fn(&Row) -> Phases = |r| r.2;
+    for (who, pick) in [("the harness", of_harness), ("by hand", of_hand)] {
+        println!("\nseconds per GiB of values, {who} (linear time: each column within ±25%):");
+        println!("| size | seed | snapshot | RTO | verify | drill |");
+        println!("|---|---|---|---|---|---|");
+        for (row, (label, bytes)) in rows.iter().zip(&sizes) {
+            let (gib, p) = (*bytes as f64 / (1u64 << 30) as f64, pick(row));
+            println!(
+                "| {label} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                p.seed / gib,
+                p.snapshot / gib,
+                p.rto / gib,
+                p.verify / gib,
+                p.total / gib
+            );
+        }
     }
 }
 

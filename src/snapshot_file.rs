@@ -336,7 +336,11 @@ pub async fn status(
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     // etcdutl reads the whole file; at 20 MB/s at the least.
     let deadline = Duration::from_secs(120 + size / 20_000_000);
-    let (code, stdout, stderr) = sandbox.run_once(&spec, upload.as_ref(), deadline).await?;
+    // A bind-mounted file is read by etcdutl from this machine's page cache: fill it ahead.
+    let ahead = upload.is_none().then(|| ReadAhead::start(path));
+    let ran = sandbox.run_once(&spec, upload.as_ref(), deadline).await;
+    drop(ahead);
+    let (code, stdout, stderr) = ran?;
     if code != 0 {
         return Err(SnapshotError::Status {
             path: path.into(),
@@ -353,6 +357,40 @@ pub async fn status(
         stdout: stdout.clone(),
         source,
     })
+}
+
+/// Reads a file from start to end, and drops what it read, so that the page cache holds it for
+/// another reader. etcdutl reads a snapshot through bolt's memory map, a page fault at a time:
+/// a 5.9 GB snapshot not in the page cache (after a 4 GiB seed, the members' dbs fill it) took
+/// `snapshot status` about 95 s at 60 MB/s, where this disk reads 360 MB/s in order. Stops
+/// when dropped.
+struct ReadAhead(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl ReadAhead {
+    fn start(path: &Path) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (path, stopped) = (path.to_path_buf(), stop.clone());
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let Ok(mut file) = std::fs::File::open(&path) else {
+                return;
+            };
+            let mut buf = vec![0u8; 1 << 20];
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                match file.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        });
+        ReadAhead(stop)
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]

@@ -44,14 +44,9 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
         keyspace,
     } = read(ctx, restored).await?;
     let members = &ctx.cluster.members;
-    // A member hashing stalls its own reads and commits: with a workload running, a quorum must
-    // go on serving it.
-    let at_once = ctx.workload.is_none();
     let (snapshot_hashkv, hashkv) = match expected {
         Some((name, revision, expected)) => {
-            let both = checks::hashkv::at_snapshot_and_latest(
-                members, &name, revision, &expected, at_once,
-            );
+            let both = checks::hashkv::at_snapshot_and_latest(members, &name, revision, &expected);
             let (check, hashes) = both.await?;
             (Some(check), hashes)
         }

@@ -6,8 +6,7 @@
 //! hash differs and the divergence finder names it.
 
 use crate::cluster::{within, ClusterError, Member};
-use crate::record::MemberHash;
-use crate::record::{HashKvCheck, SnapshotHashKv};
+use crate::record::{HashKvCheck, MemberHash, SnapshotHashKv};
 use etcd_client::GetOptions;
 use futures_util::future::join;
 use std::time::Duration;

@@ -65,6 +65,18 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// The SHA-256 of a file, in lowercase hex, read in pieces (a file of any size, flat memory).
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let file = std::fs::File::open(path)?;
+    std::io::copy(
+        &mut std::io::BufReader::with_capacity(1 << 20, file),
+        &mut h,
+    )?;
+    Ok(hex::encode(h.finalize()))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

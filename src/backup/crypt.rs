@@ -44,16 +44,6 @@ pub fn identities(path: &Path) -> Result<Vec<Box<dyn age::Identity>>, CryptError
         .map_err(|e| bad(e.to_string()))
 }
 
-/// The SHA-256 of a file, in lowercase hex, read in pieces.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut h = Sha256::new();
-    io::copy(
-        &mut BufReader::with_capacity(1 << 20, File::open(path)?),
-        &mut h,
-    )?;
-    Ok(hex::encode(h.finalize()))
-}
-
 /// A writer that hashes what passes through it.
 struct Hashing<W> {
     inner: W,

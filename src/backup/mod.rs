@@ -191,7 +191,7 @@ async fn fetched(
 
 /// A delta file as recorded: its SHA-256, and its header and events those of this link.
 fn checked_delta(file: &Path, r: &BackupRecord, base: &str) -> Result<(), String> {
-    let sha = crypt::sha256_file(file).map_err(|e| e.to_string())?;
+    let sha = crate::util::sha256_file(file).map_err(|e| e.to_string())?;
     if sha != r.sha256 {
         return Err(format!("SHA-256 {sha}, recorded {}", r.sha256));
     }
@@ -226,7 +226,7 @@ async fn opened(
     let sha256 = sha256.to_string();
     // Hashing and decrypting a snapshot of GBs: off the async threads.
     let work = move || -> Option<String> {
-        match crypt::sha256_file(&cipher) {
+        match crate::util::sha256_file(&cipher) {
             Ok(d) if d == sha256 => {}
             Ok(d) => return Some(format!("ciphertext SHA-256 {d}, recorded {sha256}")),
             Err(e) => return Some(e.to_string()),

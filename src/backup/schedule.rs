@@ -328,7 +328,7 @@ impl Job {
         let (keys, digest) = crate::keyspace::digest_at(&client, upto, &Default::default())
             .await
             .map_err(|e| e.to_string())?;
-        let sha256 = super::crypt::sha256_file(&path).map_err(|e| e.to_string())?;
+        let sha256 = crate::util::sha256_file(&path).map_err(|e| e.to_string())?;
         let record = BackupRecord {
             name: delta_name(self.clock.wall_at_ms(taken_ms), upto),
             size_bytes: 0,

@@ -5,8 +5,9 @@
 //! `verify-report` say where.
 
 use crate::record::{ChainLink, RunReport, Verdict};
-use crate::report::manifest::{sha256_file, MANIFEST};
+use crate::report::manifest::MANIFEST;
 use crate::report::read::read_report;
+use crate::util::sha256_file;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]

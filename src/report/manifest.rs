@@ -3,7 +3,7 @@
 //! `cd reports/<run-id> && sha256sum -c MANIFEST.sha256`. `verify_manifest` does the same and
 //! also reports files that were added after the manifest was written.
 
-use sha2::{Digest, Sha256};
+use crate::util::sha256_file;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -110,14 +110,6 @@ fn files(dir: &Path) -> io::Result<Vec<String>> {
     }
     out.sort();
     Ok(out)
-}
-
-/// The SHA-256 of a file, in lowercase hex, read in pieces.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut f = fs::File::open(path)?;
-    let mut h = Sha256::new();
-    io::copy(&mut f, &mut h)?;
-    Ok(hex::encode(h.finalize()))
 }
 
 /// One `sha256sum` line; a name with a backslash or a newline is escaped the way GNU

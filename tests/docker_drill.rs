@@ -62,6 +62,16 @@ async fn quickstart_passes_measures_and_leaves_nothing() {
     // The third member is restored after the quorum's first write, and joins then.
     let all = r["restore"]["all_members_serving_ms"].as_u64().unwrap();
     assert!(all >= rto, "every member serving at {all} ms, RTO {rto} ms");
+    // The workload's clients come back when the cluster serves, on the quorum, not once the
+    // third member does: its writes stop failing by the RTO (a write in flight then may still
+    // fail, within its timeout).
+    let serving_at = r["disaster"]["ended_ms"].as_u64().unwrap() + rto;
+    let outages = r["workload"]["unavailability"].as_array().unwrap();
+    let last_failure = outages.last().unwrap()["to_ms"].as_u64().unwrap();
+    assert!(
+        last_failure <= serving_at + 500,
+        "writes failed until {last_failure} ms, the cluster served at {serving_at} ms"
+    );
     assert_eq!(r["environment"]["etcd_version"], "3.5.30");
     // The engine is local: the snapshot reaches etcdutl as a read-only bind mount.
     assert_eq!(r["restore"]["snapshot_delivery"], "read-only bind mount");

@@ -231,6 +231,19 @@ pub async fn run(
     };
     let (leader, replayed, first_write) = serve.await?;
     let (answered, leader_at) = (leader.answered, leader.seen);
+    // The state clients now see: the full's, or the last replayed delta's.
+    let (revision, cut_at_ms) = match chain.links.last().filter(|_| replayed.is_some()) {
+        Some((last, _)) => (last.revision, last.taken_at_ms),
+        None => (snap.revision, snap.taken_at_ms),
+    };
+    // The clients come back when the cluster serves (the RTO), on the quorum, while the other
+    // members are restored: until then they would keep failing against members long gone.
+    let restored_at = crate::workload::Restored {
+        revision,
+        cut_at_ms,
+    };
+    super::repoint_workload(ctx, Some(restored_at)).await?;
+    let cluster = &ctx.cluster;
     let others =
         crate::restore_files::restore_files(cluster, rest, &snap.file, bump, timeout).await?;
     // Until a member answers, it is loading its db: what dominates at production size.
@@ -248,19 +261,8 @@ pub async fn run(
     let rto = first_write.saturating_duration_since(origin).as_millis() as u64;
 
     ctx.client = client.clone();
-    // The state clients now see: the full's, or the last replayed delta's.
-    let (revision, cut_at_ms) = match chain.links.last().filter(|_| replayed.is_some()) {
-        Some((last, _)) => (last.revision, last.taken_at_ms),
-        None => (snap.revision, snap.taken_at_ms),
-    };
-    super::repoint_workload(
-        ctx,
-        Some(crate::workload::Restored {
-            revision,
-            cut_at_ms,
-        }),
-    )
-    .await?;
+    // Every member now, the state unchanged.
+    super::repoint_workload(ctx, None).await?;
     let record = RestoreRecord {
         snapshot: name.to_string(),
         refused,

@@ -284,6 +284,15 @@ async fn corrupt_member_db_is_recorded_and_the_member_resyncs() {
         p.contains("member/snap/db") && p.contains("→"),
         "checksum change recorded: {p}"
     );
+    // The db went through a file on this machine and came back garbled: another checksum.
+    let (before, after) = p
+        .split_once("sha256 ")
+        .and_then(|(_, rest)| rest.split_once(" → "))
+        .map(|(b, a)| (b.trim_end_matches('…'), a.split('…').next().unwrap_or("")))
+        .unwrap_or_else(|| panic!("no checksums in {p}"));
+    assert_eq!(before.len(), 16, "{p}");
+    assert_eq!(after.len(), 16, "{p}");
+    assert_ne!(before, after, "{p}");
     assert!(p.contains("re-added"), "{p}");
     assert!(!f["reaction"].as_str().unwrap().is_empty());
 }

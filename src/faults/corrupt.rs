@@ -29,15 +29,42 @@ fn untar(bytes: &[u8]) -> std::io::Result<Vec<(String, Vec<u8>)>> {
     Ok(out)
 }
 
-/// Flips 64-byte runs in both bbolt meta pages and across the data pages.
-pub fn garble_db(db: &mut [u8]) {
+/// Where `garble_db` flips bytes in a db of `len` bytes: both bbolt meta pages, and 14 spots
+/// across the data pages.
+fn db_spots(len: u64) -> Vec<u64> {
     let mut spots = vec![16, 4096 + 16];
-    spots.extend((1..15).map(|k| 8192 + (db.len().saturating_sub(8192)) * k / 15));
-    for s in spots {
-        for b in db.iter_mut().skip(s).take(64) {
+    spots.extend((1..15).map(|k| 8192 + len.saturating_sub(8192) * k / 15));
+    spots
+}
+
+/// Flips 64-byte runs in both bbolt meta pages and across the data pages: what
+/// `garble_db_file` does to a file, in memory (the tests' reference).
+#[cfg(test)]
+fn garble_db(db: &mut [u8]) {
+    for s in db_spots(db.len() as u64) {
+        for b in db.iter_mut().skip(s as usize).take(64) {
             *b ^= 0xA5;
         }
     }
+}
+
+/// `garble_db` on a file, in place: a member's db of several GB is never read whole.
+fn garble_db_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    for s in db_spots(len).into_iter().filter(|s| *s < len) {
+        let mut run = vec![0u8; 64.min(len - s) as usize];
+        f.seek(SeekFrom::Start(s))?;
+        f.read_exact(&mut run)?;
+        run.iter_mut().for_each(|b| *b ^= 0xA5);
+        f.seek(SeekFrom::Start(s))?;
+        f.write_all(&run)?;
+    }
+    f.sync_all()
 }
 
 /// Garbles the last 512 written bytes of a WAL file (the file is preallocated with zeros).
@@ -51,6 +78,9 @@ pub fn garble_wal(wal: &mut [u8]) -> bool {
     }
     true
 }
+
+/// How long the db's download may stall.
+const STALL: Duration = Duration::from_secs(60);
 
 fn sha(b: &[u8]) -> String {
     hex::encode(&Sha256::digest(b)[..8])
@@ -76,25 +106,25 @@ pub async fn inject(
     };
     match what {
         CorruptWhat::Db => {
-            let dir = format!("{DATA_DIR}/member/snap");
-            let files = untar(&rt.download(&c, &format!("{dir}/db")).await?)
-                .map_err(|e| bad(e.to_string()))?;
-            let (_, mut db) = files
-                .into_iter()
-                .next()
-                .ok_or_else(|| bad("no member/snap/db in the data dir".into()))?;
-            let before = sha(&db);
-            garble_db(&mut db);
-            rt.upload(
-                &c,
-                &dir,
-                tar_of(&[("db", 0o600, &db)]).map_err(|e| bad(e.to_string()))?,
-            )
-            .await?;
+            // Through a file on this machine: at production size the db is several GB.
+            let db = format!("{DATA_DIR}/member/snap/db");
+            let scratch = tempfile::NamedTempFile::new().map_err(|e| bad(e.to_string()))?;
+            let stream = rt.download_stream(&c, &db);
+            let read = crate::sandbox::read_file(stream, &m, scratch.path(), STALL).await;
+            let (size, before) = read.map_err(|e| bad(format!("member/snap/db: {e}")))?;
+            let path = scratch.path().to_path_buf();
+            let after = tokio::task::spawn_blocking(move || {
+                garble_db_file(&path)?;
+                crate::util::sha256_file(&path)
+            })
+            .await
+            .map_err(|e| bad(e.to_string()))?
+            .map_err(|e| bad(e.to_string()))?;
+            rt.upload_file(&c, scratch.path(), &db).await?;
             active.proof.push(format!(
-                "{m}: member/snap/db ({} bytes) sha256 {before}… → {}…",
-                db.len(),
-                sha(&db)
+                "{m}: member/snap/db ({size} bytes) sha256 {}… → {}…",
+                &before[..16],
+                &after[..16]
             ));
         }
         CorruptWhat::Wal => {
@@ -318,6 +348,24 @@ mod tests {
         assert_ne!(sha(&db), before);
         assert_eq!(db[16], 0xA5);
         assert_eq!(db[4096 + 16], 0xA5);
+    }
+
+    #[test]
+    fn a_db_garbled_in_its_file_is_garbled_as_in_memory() {
+        let db: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        let mut in_memory = db.clone();
+        garble_db(&mut in_memory);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        std::fs::write(&path, &db).unwrap();
+        garble_db_file(&path).unwrap();
+        let on_disk = std::fs::read(&path).unwrap();
+        assert_ne!(on_disk, db);
+        assert_eq!(on_disk, in_memory);
+        // A db shorter than the second meta page: only what is there.
+        std::fs::write(&path, [7u8; 100]).unwrap();
+        garble_db_file(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap()[16], 7 ^ 0xA5);
     }
 
     #[test]

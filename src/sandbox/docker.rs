@@ -471,6 +471,23 @@ impl Runtime for DockerRuntime {
         .await
     }
 
+    fn download_stream(&self, container: &str, path: &str) -> super::ByteStream {
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let target = format!("{container}:{path}");
+        self.docker
+            .download_from_container(container, Some(options))
+            .map(move |chunk| {
+                chunk.map_err(|e| SandboxError::Docker {
+                    op: "download files from container",
+                    target: target.clone(),
+                    source: Box::new(e),
+                })
+            })
+            .boxed()
+    }
+
     async fn log_tail(&self, container: &str, tail: usize) -> Result<String, SandboxError> {
         let options = LogsOptionsBuilder::default()
             .stdout(true)

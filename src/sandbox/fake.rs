@@ -162,6 +162,11 @@ impl Runtime for FakeRuntime {
     async fn download(&self, container: &str, _path: &str) -> Result<Vec<u8>, SandboxError> {
         self.check("download", container).map(|_| Vec::new())
     }
+    fn download_stream(&self, container: &str, _path: &str) -> super::ByteStream {
+        use futures_util::StreamExt;
+        let checked = self.check("download", container);
+        futures_util::stream::iter(checked.err().map(Err)).boxed()
+    }
     async fn log_tail(&self, container: &str, _tail: usize) -> Result<String, SandboxError> {
         self.check("log tail", container).map(|_| String::new())
     }

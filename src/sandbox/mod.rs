@@ -208,6 +208,9 @@ pub trait Runtime: Send + Sync {
     async fn ip(&self, container: &str, network: &str) -> Result<String, SandboxError>;
     /// A tar archive of `path` inside the container (running or stopped; volumes included).
     async fn download(&self, container: &str, path: &str) -> Result<Vec<u8>, SandboxError>;
+    /// The same archive as it arrives, for files too large to hold (a member's db at
+    /// production size); `read_file` and `read_through` consume it under a deadline.
+    fn download_stream(&self, container: &str, path: &str) -> ByteStream;
     /// The last `tail` lines of the container's logs, stdout and stderr together.
     async fn log_tail(&self, container: &str, tail: usize) -> Result<String, SandboxError>;
     async fn remove_container(&self, container: &str) -> Result<(), SandboxError>;
@@ -331,6 +334,139 @@ pub async fn sweep(runtime: &dyn Runtime, label: &str, value: &str) -> Vec<Sandb
     errors
 }
 
+/// Bytes as Docker streams them.
+pub type ByteStream = futures_util::stream::BoxStream<'static, Result<bytes::Bytes, SandboxError>>;
+
+/// The next chunk of `stream`, or a timeout when none came within `stall`.
+async fn next_chunk(
+    stream: &mut ByteStream,
+    what: &str,
+    stall: Duration,
+) -> Option<Result<bytes::Bytes, SandboxError>> {
+    use futures_util::StreamExt;
+    match tokio::time::timeout(stall, stream.next()).await {
+        Ok(chunk) => chunk,
+        Err(_) => Some(Err(SandboxError::Timeout {
+            op: "read from container",
+            target: what.to_string(),
+            after: stall,
+        })),
+    }
+}
+
+/// Reads a streamed archive to its end and drops it: the engine reads the file in order, so
+/// the page cache holds it for a reader that would otherwise fault it in a page at a time (etcd
+/// hashing its db through a memory map). The bytes read; a chunk must come within `stall`.
+pub async fn read_through(
+    mut stream: ByteStream,
+    what: &str,
+    stall: Duration,
+) -> Result<u64, SandboxError> {
+    let mut read = 0;
+    while let Some(chunk) = next_chunk(&mut stream, what, stall).await {
+        read += chunk?.len() as u64;
+    }
+    Ok(read)
+}
+
+/// The first file of a streamed tar archive, written to `to` through a bounded buffer (a
+/// member's db of several GB never whole in memory): its size and SHA-256 as read.
+pub async fn read_file(
+    mut stream: ByteStream,
+    what: &str,
+    to: &Path,
+    stall: Duration,
+) -> Result<(u64, String), SandboxError> {
+    use sha2::{Digest, Sha256};
+    use std::io::{Read, Write};
+    let failed = |e: std::io::Error| SandboxError::Docker {
+        op: "read a file from container",
+        target: what.to_string(),
+        source: Box::new(e),
+    };
+    // The archive is parsed on a blocking thread fed through a small channel.
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+    let to_path = to.to_path_buf();
+    let unpack = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, String)> {
+        let reader = ChannelReader {
+            rx,
+            chunk: bytes::Bytes::new(),
+        };
+        let mut archive = tar::Archive::new(reader);
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&to_path)?);
+            let (mut sha, mut buf, mut size) = (Sha256::new(), vec![0u8; 1 << 20], 0u64);
+            loop {
+                let n = entry.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                sha.update(&buf[..n]);
+                out.write_all(&buf[..n])?;
+                size += n as u64;
+            }
+            out.flush()?;
+            if size != entry.size() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the archive ended {size} bytes into a {}-byte file",
+                        entry.size()
+                    ),
+                ));
+            }
+            return Ok((size, hex::encode(sha.finalize())));
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the archive holds no file",
+        ))
+    });
+    let mut fed = Ok(());
+    while let Some(chunk) = next_chunk(&mut stream, what, stall).await {
+        let sent = match chunk {
+            // The reader gone (an error, or the file read) ends the feed.
+            Ok(c) => tx.send(c).await.is_ok(),
+            Err(e) => {
+                fed = Err(e);
+                false
+            }
+        };
+        if !sent {
+            break;
+        }
+    }
+    drop(tx);
+    let unpacked = unpack.await.map_err(|e| failed(std::io::Error::other(e)))?;
+    fed?;
+    unpacked.map_err(failed)
+}
+
+/// A `Read` over chunks sent through a channel; ends when the sender is gone.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    chunk: bytes::Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(c) => self.chunk = c,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        self.chunk = self.chunk.slice(n..);
+        Ok(n)
+    }
+}
+
 /// Packs files into an in-memory tar: (path inside the archive, mode, bytes).
 pub fn tar_of(files: &[(&str, u32, &[u8])]) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
@@ -350,6 +486,69 @@ mod tests {
     use super::fake::FakeRuntime;
     use super::*;
     use std::sync::Arc;
+
+    /// `bytes` as a stream of `chunk`-byte pieces, as Docker sends an archive.
+    fn chunked(bytes: Vec<u8>, chunk: usize) -> ByteStream {
+        use futures_util::StreamExt;
+        let pieces: Vec<_> = bytes
+            .chunks(chunk)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        futures_util::stream::iter(pieces).boxed()
+    }
+
+    #[tokio::test]
+    async fn a_streamed_archives_file_lands_whole_with_its_sha256() {
+        use sha2::{Digest, Sha256};
+        let body: Vec<u8> = (0..3_000_017u32).map(|i| (i * 7 % 251) as u8).collect();
+        let tar = tar_of(&[("db", 0o600, &body)]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let to = dir.path().join("db");
+        // Pieces that split the header and the file at odd places.
+        let (size, sha) = read_file(
+            chunked(tar.clone(), 4093),
+            "c:db",
+            &to,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        assert_eq!(size, body.len() as u64);
+        assert_eq!(sha, hex::encode(Sha256::digest(&body)));
+        assert_eq!(std::fs::read(&to).unwrap(), body);
+        // Read through, the same archive counts every byte, padding included.
+        let read = read_through(chunked(tar.clone(), 65536), "c:db", Duration::from_secs(5));
+        assert_eq!(read.await.unwrap(), tar.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_stalls_or_fails_is_an_error_not_a_file() {
+        use futures_util::StreamExt;
+        let dir = tempfile::tempdir().unwrap();
+        let to = dir.path().join("db");
+        let stalled = futures_util::stream::pending().boxed();
+        let e = read_file(stalled, "c:db", &to, Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SandboxError::Timeout { .. }), "{e}");
+        let stalled = futures_util::stream::pending().boxed();
+        let e = read_through(stalled, "c:db", Duration::from_millis(50)).await;
+        assert!(matches!(e, Err(SandboxError::Timeout { .. })));
+        // Cut off in the middle of the file: the archive is short, and that is said.
+        let body = vec![1u8; 100_000];
+        let mut tar = tar_of(&[("db", 0o600, &body)]).unwrap();
+        tar.truncate(50_000);
+        let e = read_file(chunked(tar, 1000), "c:db", &to, Duration::from_secs(5)).await;
+        assert!(e.is_err());
+        // Not an archive with a file in it.
+        let e = read_file(
+            chunked(vec![0u8; 1024], 512),
+            "c:db",
+            &to,
+            Duration::from_secs(5),
+        );
+        assert!(e.await.is_err());
+    }
 
     #[tokio::test]
     async fn teardown_removes_only_this_runs_resources_and_keeps_going_past_errors() {

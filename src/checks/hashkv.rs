@@ -91,8 +91,10 @@ async fn both(
     Result<SnapshotHashKv, ClusterError>,
     Result<MemberHash, ClusterError>,
 ) {
-    let endpoint = m.endpoint();
-    join(at(&m.name, &endpoint, revision), member_at(m, latest)).await
+    let (endpoint, started) = (m.endpoint(), std::time::Instant::now());
+    let hashed = join(at(&m.name, &endpoint, revision), member_at(m, latest)).await;
+    tracing::debug!(member = %m.name, revision, latest, took = ?started.elapsed(), "hashkv");
+    hashed
 }
 
 fn against(

@@ -117,12 +117,13 @@ async fn read(ctx: &mut Ctx<'_>, restored: Option<SnapshotRecord>) -> Result<Rea
             .as_ref()
             .and_then(|r| r.bump_revision)
             .unwrap_or(0) as i64;
-    let from_outside = s.keyspace_sha256.is_empty() && s.hashkv.is_none();
+    let recorded = Recorded::of(&s);
     let mut pass = Pass {
         // Only a digest recorded at the snapshot is compared; HashKV stands for it otherwise.
-        digest: (!s.keyspace_sha256.is_empty() && s.hashkv.is_none()).then(KeyspaceDigest::default),
+        digest: (recorded == Recorded::Digest).then(KeyspaceDigest::default),
         seed: seed_plan.as_ref().map(crate::seed_data::Tally::new),
-        summary: from_outside.then(PrefixTally::default),
+        // A snapshot from outside recorded nothing: what it holds is summed up instead.
+        summary: (recorded == Recorded::Nothing).then(PrefixTally::default),
     };
     let (done, client) = (AtomicU64::new(0), ctx.client.clone());
     // etcd starts at revision 1 with no key: a snapshot at 1 or below (an empty one reports
@@ -133,9 +134,10 @@ async fn read(ctx: &mut Ctx<'_>, restored: Option<SnapshotRecord>) -> Result<Rea
             done.fetch_add(1, Ordering::Relaxed);
             pass.visit(k, v);
         });
-        let total = s.keyspace_keys.max(s.total_keys);
+        let (total, started) = (s.keyspace_keys.max(s.total_keys), std::time::Instant::now());
         ctx.with_progress("reading the keyspace", "keys", total, &done, read)
             .await?;
+        tracing::debug!(keys = total, took = ?started.elapsed(), "keyspace read");
     }
     let snapshot_digest = pass.digest.map(|d| {
         let (keys, sha) = d.finish();
@@ -183,6 +185,27 @@ async fn lost_writes(ctx: &Ctx<'_>) -> Result<(Option<Rpo>, Option<Durability>),
         .clone()
         .map(|rpo| checks::rpo::with_rolled_back(rpo, &rolled_back, name));
     Ok((rpo, Some(durability)))
+}
+
+/// What a snapshot recorded of its keyspace when it was taken, for the restored one to match.
+#[derive(PartialEq)]
+enum Recorded {
+    /// etcd's HashKV at its revision (every restore of it a plain one).
+    HashKv,
+    /// The digest of every key and value.
+    Digest,
+    /// Nothing: a snapshot from outside.
+    Nothing,
+}
+
+impl Recorded {
+    fn of(s: &SnapshotRecord) -> Self {
+        match (&s.hashkv, s.keyspace_sha256.is_empty()) {
+            (Some(_), _) => Recorded::HashKv,
+            (None, false) => Recorded::Digest,
+            (None, true) => Recorded::Nothing,
+        }
+    }
 }
 
 /// What the verify pass feeds each key/value pair to.

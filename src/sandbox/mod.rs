@@ -372,26 +372,42 @@ pub async fn read_through(
 /// The first file of a streamed tar archive, written to `to` through a bounded buffer (a
 /// member's db of several GB never whole in memory): its size and SHA-256 as read.
 pub async fn read_file(
-    mut stream: ByteStream,
+    stream: ByteStream,
     what: &str,
     to: &Path,
     stall: Duration,
 ) -> Result<(u64, String), SandboxError> {
+    use futures_util::StreamExt;
     use sha2::{Digest, Sha256};
     use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
     let failed = |e: std::io::Error| SandboxError::Docker {
         op: "read a file from container",
         target: what.to_string(),
         source: Box::new(e),
     };
-    // The archive is parsed on a blocking thread fed through a small channel.
-    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+    // The stream's own error (a stall, Docker's), kept as it is for the caller.
+    let stream_error: Arc<Mutex<Option<SandboxError>>> = Arc::default();
+    let (kept, name) = (stream_error.clone(), what.to_string());
+    let timed = futures_util::stream::unfold(stream, move |mut s| {
+        let (kept, name) = (kept.clone(), name.clone());
+        async move {
+            let chunk = next_chunk(&mut s, &name, stall).await?;
+            let chunk = chunk.map_err(|e| {
+                let io = std::io::Error::other(e.to_string());
+                if let Ok(mut k) = kept.lock() {
+                    *k = Some(e);
+                }
+                io
+            });
+            Some((chunk, s))
+        }
+    });
+    // The archive is parsed on a blocking thread, reading the stream as it comes.
+    let reader =
+        tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(timed.boxed()));
     let to_path = to.to_path_buf();
     let unpack = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, String)> {
-        let reader = ChannelReader {
-            rx,
-            chunk: bytes::Bytes::new(),
-        };
         let mut archive = tar::Archive::new(reader);
         for entry in archive.entries()? {
             let mut entry = entry?;
@@ -426,45 +442,11 @@ pub async fn read_file(
             "the archive holds no file",
         ))
     });
-    let mut fed = Ok(());
-    while let Some(chunk) = next_chunk(&mut stream, what, stall).await {
-        let sent = match chunk {
-            // The reader gone (an error, or the file read) ends the feed.
-            Ok(c) => tx.send(c).await.is_ok(),
-            Err(e) => {
-                fed = Err(e);
-                false
-            }
-        };
-        if !sent {
-            break;
-        }
-    }
-    drop(tx);
     let unpacked = unpack.await.map_err(|e| failed(std::io::Error::other(e)))?;
-    fed?;
-    unpacked.map_err(failed)
-}
-
-/// A `Read` over chunks sent through a channel; ends when the sender is gone.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
-    chunk: bytes::Bytes,
-}
-
-impl std::io::Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.chunk.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(c) => self.chunk = c,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len());
-        buf[..n].copy_from_slice(&self.chunk[..n]);
-        self.chunk = self.chunk.slice(n..);
-        Ok(n)
+    if let Some(e) = stream_error.lock().ok().and_then(|mut k| k.take()) {
+        return Err(e);
     }
+    unpacked.map_err(failed)
 }
 
 /// Packs files into an in-memory tar: (path inside the archive, mode, bytes).

@@ -94,6 +94,9 @@ pub const OBJECTS_PREFIX: &str = "/drill/objects/";
 /// How long the linearizability check of the history may take.
 const CHECK_BUDGET: Duration = Duration::from_secs(120);
 
+/// The outcome's error of an operation still in flight when the workload stopped.
+const STOPPED: &str = "workload stopped";
+
 /// The snapshot a restore brought back: its revision and when it was cut (ms since the run's
 /// start), so the history knows which cluster's writes it holds.
 #[derive(Debug, Clone, Copy)]
@@ -335,7 +338,25 @@ async fn worker(
         let call_us = s.t0.elapsed().as_micros() as u64;
         let started = Instant::now();
         let result = tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => {
+                // Stopped with this operation in flight: etcd may have applied it, or may yet
+                // (a delete the watch then delivers), so the history keeps it as indeterminate.
+                if let Ok(h) = &s.history {
+                    h.send(HistoryLine::Op(HistoryOp {
+                        id: s.next_id.fetch_add(1, Ordering::SeqCst),
+                        client: index as u32,
+                        member: member as u32,
+                        epoch,
+                        call_us,
+                        return_us: s.t0.elapsed().as_micros() as u64,
+                        request,
+                        outcome: Outcome::Unknown {
+                            error: STOPPED.into(),
+                        },
+                    }));
+                }
+                return;
+            }
             r = tokio::time::timeout(s.plan.timeout, execute(client, &request)) => r,
         };
         let latency_us = started.elapsed().as_micros() as u64;
@@ -758,6 +779,7 @@ fn error_kind(e: &etcd_client::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Mix;
 
     fn op(at_ms: u64, ok: bool) -> Op {
         Op {
@@ -860,5 +882,65 @@ mod tests {
             "timeout".into(),
         );
         assert!(l.unavailability.is_empty());
+    }
+
+    /// etcd took the connection and never answered: every worker has an operation in flight
+    /// when the workload stops, and the history keeps each as indeterminate. A delete dropped
+    /// there is one the watch may still deliver, which the checker would call a phantom.
+    #[tokio::test]
+    async fn operations_in_flight_at_the_stop_stay_in_the_history() {
+        let hung = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let url = format!("http://{}", hung.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let mut conns = Vec::new();
+            while let Ok((c, _)) = hung.accept().await {
+                conns.push(c);
+            }
+        });
+        let client = crate::cluster::connect_with(&[url], Duration::from_secs(60))
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let plan = WorkloadPlan {
+            rate: 100,
+            concurrency: 3,
+            mix: Mix {
+                delete: 1,
+                ..Mix::profile("plain").unwrap()
+            },
+            read_range: 10,
+            key_prefix: "/w/".into(),
+            timeout: Duration::from_secs(60),
+            profile: "plain".into(),
+            objects: 4,
+        };
+        let w = Workload::start(plan, vec![client], Instant::now(), 7, 0, &path);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let log = tokio::time::timeout(Duration::from_secs(10), w.stop())
+            .await
+            .expect("the stop waits for no operation");
+        held.abort();
+        assert!(log.ops.is_empty(), "no operation returned: {:?}", log.ops);
+        let stopped: Vec<HistoryOp> = crate::checks::linearizable::read(&path)
+            .unwrap()
+            .into_iter()
+            .filter_map(|l| match l {
+                HistoryLine::Op(o) => Some(o),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(stopped.len(), 3, "one per worker: {stopped:?}");
+        for o in &stopped {
+            assert_eq!(
+                o.outcome,
+                Outcome::Unknown {
+                    error: STOPPED.into()
+                }
+            );
+            assert!(o.call_us <= o.return_us);
+        }
     }
 }

@@ -170,3 +170,183 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
     }
     assert!(all.contains("etcd-3: stopped at revision"), "{all}");
 }
+
+/// etcd's HashKV computed from a snapshot file (what the snapshot step records) against the
+/// HashKV etcd itself gives at the same revisions, on 3.5.1 (the default image) and 3.4.23:
+/// never compacted, after a compaction (rows at or below it count only when still live), when
+/// every key is deleted (etcd's `Keep` is empty: then every such row counts), with
+/// transactions (sub-revisions) and leases. A damaged copy of the file is an error or another
+/// hash, never a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_files_hashkv_is_etcds_at_every_revision() {
+    let Some(d) = docker().await else { return };
+    for version in ["3.5.1", "3.4.23"] {
+        let image = format!("etcd-drill/etcd:v{version}");
+        etcd_drill::image::ensure_image(&d, &image, None, &mut |_| {})
+            .await
+            .unwrap();
+        file_hash_against_etcd(version).await;
+    }
+}
+
+async fn file_hash_against_etcd(version: &str) {
+    use etcd_client::{CompactionOptions, DeleteOptions, PutOptions, Txn, TxnOp};
+    let run_id = etcd_drill::runner::new_run_id();
+    let runtime: Arc<dyn Runtime> = Arc::new(
+        etcd_drill::sandbox::docker::DockerRuntime::connect()
+            .await
+            .unwrap(),
+    );
+    let sandbox = Arc::new(Sandbox::new(runtime, &run_id));
+    let dir = tempfile::tempdir().unwrap();
+    let file = etcd_drill::scenario::load_str(
+        std::path::Path::new("hash.yaml"),
+        &format!("name: hash\ncluster:\n  members: 1\n  version: {version}\nsteps:\n  - wait-healthy: {{}}\n"),
+    )
+    .unwrap();
+    let plan = etcd_drill::plan::plan(file).unwrap();
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let outcome = async {
+        sandbox.create_network().await.map_err(|x| e(&x))?;
+        let mut cluster = Cluster::new(
+            sandbox.clone(),
+            plan.cluster.clone(),
+            format!("{run_id}-r0"),
+        );
+        cluster.create().await.map_err(|x| e(&x))?;
+        wait_healthy(&cluster, Duration::from_secs(60))
+            .await
+            .map_err(|x| e(&x))?;
+        let mut c = cluster.client().await.map_err(|x| e(&x))?;
+        let endpoint = cluster.endpoints()[0].clone();
+        let mut n = 0;
+        let mut save = |c: etcd_client::Client| {
+            n += 1;
+            let (endpoint, dir, name) =
+                (endpoint.clone(), dir.path().to_path_buf(), format!("s{n}"));
+            async move {
+                etcd_drill::snapshot_file::save(
+                    &c,
+                    &endpoint,
+                    &dir,
+                    &name,
+                    Duration::from_secs(30),
+                    &Default::default(),
+                )
+                .await
+                .map(|s| s.path)
+                .map_err(|x| e(&x))
+            }
+        };
+        let rev = |h: Option<&etcd_client::ResponseHeader>| h.map(|h| h.revision()).unwrap_or(0);
+        // (snapshot, revision, etcd's hash, etcd's compacted revision)
+        let mut cases = Vec::new();
+        let etcd_at = |c: &mut etcd_client::Client, r: i64| {
+            let mut c = c.clone();
+            async move {
+                let h = c.hash_kv(r).await.map_err(|x| e(&x))?;
+                Ok::<_, String>((r, h.hash(), h.compact_version()))
+            }
+        };
+        let lease = c.lease_grant(600, None).await.map_err(|x| e(&x))?.id();
+        let mut revs = Vec::new();
+        for i in 0..40 {
+            let r = c
+                .put(format!("/h/{i:02}"), format!("v{i}"), None)
+                .await
+                .map_err(|x| e(&x))?;
+            revs.push(rev(r.header()));
+        }
+        for i in 0..10 {
+            c.put(
+                format!("/h/{i:02}"),
+                "again",
+                Some(PutOptions::new().with_lease(lease)),
+            )
+            .await
+            .map_err(|x| e(&x))?;
+        }
+        c.delete("/h/3", Some(DeleteOptions::new().with_prefix()))
+            .await
+            .map_err(|x| e(&x))?;
+        let ops: Vec<TxnOp> = (0..5)
+            .map(|i| TxnOp::put(format!("/t/{i}"), "in a txn", None))
+            .collect();
+        c.txn(Txn::new().and_then(ops)).await.map_err(|x| e(&x))?;
+        let first = save(c.clone()).await?;
+        let top = rev(c.get("/", None).await.map_err(|x| e(&x))?.header());
+        let mut at = Vec::new();
+        for r in [revs[5], revs[39], top] {
+            at.push(etcd_at(&mut c, r).await?);
+        }
+        cases.push((first, at));
+
+        // Compacted at /h/25's put: its rows at or below stay where still live.
+        c.compact(revs[25], Some(CompactionOptions::new().with_physical()))
+            .await
+            .map_err(|x| e(&x))?;
+        for i in [20, 21, 30, 39] {
+            c.put(format!("/h/{i:02}"), "after", None)
+                .await
+                .map_err(|x| e(&x))?;
+        }
+        c.delete("/h/22", None).await.map_err(|x| e(&x))?;
+        c.delete("/t/0", None).await.map_err(|x| e(&x))?;
+        let second = save(c.clone()).await?;
+        let top = rev(c.get("/", None).await.map_err(|x| e(&x))?.header());
+        let mut at = Vec::new();
+        for r in [revs[25] + 1, revs[39], top - 2, top] {
+            at.push(etcd_at(&mut c, r).await?);
+        }
+        cases.push((second, at));
+
+        // Every key deleted after a compaction: etcd's `Keep` is empty.
+        let before = rev(c.get("/", None).await.map_err(|x| e(&x))?.header());
+        c.compact(before, Some(CompactionOptions::new().with_physical()))
+            .await
+            .map_err(|x| e(&x))?;
+        c.delete("\0", Some(DeleteOptions::new().with_from_key()))
+            .await
+            .map_err(|x| e(&x))?;
+        let third = save(c.clone()).await?;
+        let top = rev(c.get("/", None).await.map_err(|x| e(&x))?.header());
+        cases.push((third, vec![etcd_at(&mut c, top).await?]));
+        Ok::<_, String>(cases)
+    }
+    .await;
+    let left = sandbox.teardown().await;
+    assert!(left.is_empty(), "{left:?}");
+    let cases = outcome.unwrap();
+    for (path, at) in &cases {
+        for (revision, hash, compact) in at {
+            let file =
+                etcd_drill::snapshot_file::hashkv::hashkv(path, *revision).unwrap_or_else(|x| {
+                    panic!("{version}, {}, revision {revision}: {x}", path.display())
+                });
+            assert_eq!(
+                (file.hash, file.compact_revision),
+                (*hash, *compact),
+                "etcd {version}, {}, revision {revision}",
+                path.display()
+            );
+        }
+    }
+    // The compacted cases are what the rule for rows below the compaction is about.
+    assert!(
+        cases[1].1.iter().all(|(_, _, compact)| *compact > 0),
+        "{cases:?}"
+    );
+
+    // Damaged: pages overwritten in the middle of the second snapshot.
+    let (path, at) = &cases[1];
+    let mut bytes = std::fs::read(path).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 8192] {
+        *b = 0xA5;
+    }
+    let damaged = dir.path().join("damaged.db");
+    std::fs::write(&damaged, &bytes).unwrap();
+    if let Ok(h) = etcd_drill::snapshot_file::hashkv::hashkv(&damaged, at[3].0) {
+        assert_ne!(h.hash, at[3].1, "a damaged file hashed as the whole one");
+    }
+}

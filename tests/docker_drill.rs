@@ -76,14 +76,20 @@ async fn quickstart_passes_measures_and_leaves_nothing() {
     // The engine is local: the snapshot reaches etcdutl as a read-only bind mount.
     assert_eq!(r["restore"]["snapshot_delivery"], "read-only bind mount");
     assert_eq!(r["verification"]["seed"]["missing"], 0);
-    // A plain restore: etcd's HashKV at the snapshot's revision, taken from a live member while
-    // the snapshot streamed, stands for the digest, and every restored member matches it.
+    // A plain restore: etcd's HashKV at the snapshot's revision, computed from the snapshot
+    // file, stands for the digest, and every restored member matches it.
     assert!(r["verification"]["snapshot_digest"].is_null());
     let at_snapshot = &r["verification"]["snapshot_hashkv"];
     assert_eq!(at_snapshot["equal"], true, "{at_snapshot}");
     assert_eq!(at_snapshot["actual"].as_array().unwrap().len(), 3);
-    // The member streaming the snapshot hashes it: its db is read once for both.
-    assert_eq!(r["snapshots"][0]["hashkv"]["member"], "etcd-1");
+    assert_eq!(r["snapshots"][0]["hashkv"]["member"], "the snapshot file");
+    assert!(
+        r["gates"]
+            .to_string()
+            .contains("equal to the snapshot file's"),
+        "the gate says what the restore was checked against: {}",
+        r["gates"]
+    );
     assert_eq!(r["verification"]["hashkv"].as_array().unwrap().len(), 3);
     let snap = &r["snapshots"][0];
     assert!(snap["revision"].as_i64().unwrap() > 1);

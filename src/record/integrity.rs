@@ -117,8 +117,13 @@ impl VerifyRecord {
             ));
         }
         if let Some(h) = &self.snapshot_hashkv {
+            let source = if h.expected.member == super::SnapshotHashKv::FROM_FILE {
+                "the snapshot file's".to_string()
+            } else {
+                format!("{}'s before the disaster", h.expected.member)
+            };
             parts.push(format!(
-                "HashKV at revision {} {} to the live cluster's",
+                "HashKV at revision {} {} to {source}",
                 h.revision,
                 verdict(h.equal)
             ));

@@ -25,9 +25,10 @@ pub struct SnapshotRecord {
     /// (empty when etcd's HashKV stands for it, and for a snapshot from outside).
     pub keyspace_sha256: String,
     pub keyspace_keys: u64,
-    /// etcd's own HashKV at `revision`, computed by a live member while the snapshot streamed:
-    /// taken instead of the digest when every restore of the snapshot is a plain one (same
-    /// version, revisions kept), where the restored members' HashKV must equal it.
+    /// etcd's HashKV at `revision`, computed from the snapshot file (as etcd computes it), or
+    /// asked of the member that streamed it where the file cannot say: taken instead of the
+    /// digest when every restore of the snapshot is a plain one (same version, revisions kept),
+    /// where the restored members' HashKV must equal it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hashkv: Option<SnapshotHashKv>,
 }
@@ -39,6 +40,11 @@ pub struct SnapshotHashKv {
     pub hash: u32,
     /// The revision the member had compacted to: the hash covers the revisions after it.
     pub compact_revision: i64,
+}
+
+impl SnapshotHashKv {
+    /// The `member` of a HashKV computed from the snapshot file itself.
+    pub const FROM_FILE: &'static str = "the snapshot file";
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -1,10 +1,11 @@
 //! `snapshot`: save a named snapshot from a member, have etcdutl read it, and record what the
-//! keyspace held at its revision, from the cluster while the snapshot streams: etcd's HashKV
-//! when every restore of it is a plain one, else the digest of every key and value.
+//! keyspace held at its revision: etcd's HashKV, computed from the file, when every restore of
+//! it is a plain one, else the digest of every key and value, read from the cluster while the
+//! snapshot streams.
 
 use super::{Ctx, StepError};
 use crate::events::StepOutcome;
-use crate::record::SnapshotRecord;
+use crate::record::{SnapshotHashKv, SnapshotRecord};
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ pub async fn run(
         .members
         .first()
         .ok_or_else(|| StepError::Precondition("no member to snapshot".into()))?;
-    let endpoint = member.endpoint();
+    let (member, endpoint) = (member.name.clone(), member.endpoint());
     let client = crate::cluster::connect(std::slice::from_ref(&endpoint)).await?;
     let dir = ctx.run_dir.join("snapshots");
     let applied = crate::snapshot_file::caught_up(&client, &endpoint, timeout).await?;
@@ -42,50 +43,58 @@ pub async fn run(
         let status = crate::snapshot_file::status(&sandbox, &image, &saved.path, name).await?;
         Ok::<_, StepError>((saved, status))
     };
-    // Read from the other members, so the one streaming serves only the stream.
+    // Where a restore of this snapshot may not be a plain one, the digest of every key and
+    // value at its revision, read from the other members (the one streaming serves only the
+    // stream) while it streams.
+    let needs_digest = ctx.plan.snapshot_needs_digest(name);
     let others: Vec<String> = ctx.cluster.members[1..]
         .iter()
         .map(|m| m.endpoint())
         .collect();
-    let digest_client = if others.is_empty() {
+    let digest_client = if !needs_digest || others.is_empty() {
         ctx.client.clone()
     } else {
         crate::cluster::connect(&others).await?
     };
-    // Where every restore of this snapshot is a plain one, etcd's HashKV at its revision (the
-    // member hashes its own store; no value travels) stands for the digest, which reads every
-    // key and value: at 1 GiB that read cost more than the stream it ran beside. The member
-    // streaming hashes: both read its db at once, so a db that is not in the page cache (a
-    // 6 GB one after a 4 GiB seed) is read from disk once, not a second member's beside it.
-    let needs_digest = ctx.plan.snapshot_needs_digest(name);
-    let (hasher_name, hasher_endpoint) = (member.name.clone(), endpoint.clone());
-    let fingerprint = |revision: i64| {
-        let (client, name, endpoint) = (&digest_client, &hasher_name, &hasher_endpoint);
+    let digest = |revision: i64| {
+        let client = &digest_client;
         async move {
-            if needs_digest {
-                let keys = AtomicU64::new(0);
-                let (n, sha) = crate::keyspace::digest_at(client, revision, &keys).await?;
-                Ok::<_, StepError>((n, sha, None))
-            } else {
-                let h = crate::checks::hashkv::at(name, endpoint, revision).await?;
-                Ok((0, String::new(), Some(h)))
-            }
+            let keys = AtomicU64::new(0);
+            Ok::<_, StepError>(crate::keyspace::digest_at(client, revision, &keys).await?)
         }
     };
-    let (saved, digest) = ctx
+    let digested = async {
+        if needs_digest {
+            Some(digest(applied).await)
+        } else {
+            None
+        }
+    };
+    let (saved, digested) = ctx
         .with_progress(
             "snapshot",
             "bytes",
             db_size,
             &bytes,
-            futures_util::future::join(saved, fingerprint(applied)),
+            futures_util::future::join(saved, digested),
         )
         .await;
-    let ((saved, status), mut digest) = (saved?, digest?);
-    if status.revision != applied {
-        digest = fingerprint(status.revision).await?;
-    }
-    let (keyspace_keys, keyspace_sha256, hashkv) = digest;
+    let (saved, status) = saved?;
+    let (keyspace_keys, keyspace_sha256, hashkv) = match digested {
+        Some(d) => {
+            let (mut n, mut sha) = d?;
+            if status.revision != applied {
+                (n, sha) = digest(status.revision).await?;
+            }
+            (n, sha, None)
+        }
+        // Every restore of it is a plain one: etcd's HashKV at its revision stands for the
+        // digest (the restored members' must equal it).
+        None => {
+            let h = file_hashkv(&saved.path, status.revision, &member, &endpoint).await?;
+            (0, String::new(), Some(h))
+        }
+    };
     let secs = saved.duration.as_secs_f64().max(1e-9);
     let record = SnapshotRecord {
         name: name.to_string(),
@@ -105,4 +114,35 @@ pub async fn run(
     };
     ctx.snapshots.push(record.clone());
     Ok(StepOutcome::Snapshot(record))
+}
+
+/// etcd's HashKV at `revision`, from the snapshot file just written (read from the page cache,
+/// in order), or, where the file cannot say it (a compaction unfinished in it, too many writes
+/// after one), from the member that streamed it: a member reads its db through a memory map,
+/// from disk where the page cache no longer holds it, about 60 s of a 4 GiB snapshot step.
+async fn file_hashkv(
+    path: &std::path::Path,
+    revision: i64,
+    member: &str,
+    endpoint: &str,
+) -> Result<SnapshotHashKv, StepError> {
+    let (file, started) = (path.to_path_buf(), std::time::Instant::now());
+    let hashed =
+        tokio::task::spawn_blocking(move || crate::snapshot_file::hashkv::hashkv(&file, revision))
+            .await
+            .map_err(|e| StepError::Precondition(format!("the snapshot's HashKV: {e}")))?;
+    match hashed {
+        Ok(h) => {
+            tracing::debug!(revision, took = ?started.elapsed(), "hashkv from the snapshot file");
+            Ok(SnapshotHashKv {
+                member: SnapshotHashKv::FROM_FILE.into(),
+                hash: h.hash,
+                compact_revision: h.compact_revision,
+            })
+        }
+        Err(why) => {
+            tracing::warn!(%why, member, "the snapshot's HashKV is asked of the member instead");
+            Ok(crate::checks::hashkv::at(member, endpoint, revision).await?)
+        }
+    }
 }

@@ -3,6 +3,9 @@
 //! `NAME.db.part`, fsynced, renamed. Then `etcdutl snapshot status` (etcd's own tool, in a
 //! one-shot container of the run's image) reads the file unchanged and says its revision.
 
+pub mod bolt;
+pub mod hashkv;
+
 use crate::cluster::{within, ClusterError};
 use crate::sandbox::{ContainerSpec, Sandbox, SandboxError};
 use etcd_client::Client;

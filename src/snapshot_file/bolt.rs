@@ -1,0 +1,296 @@
+//! Reads a bbolt file (etcd's backend, and so a snapshot) page by page: the pages of one
+//! bucket's B+tree in key order, each read into a buffer of its own size and dropped, so a
+//! 6 GB snapshot costs a few pages of memory. Only what reading needs: no free list, no
+//! writes. Every offset is checked, so a damaged file is an error, never a panic.
+//!
+//! The layout (bbolt's `page.go`, `node.go`, `db.go`), all little-endian:
+//! - a page header: id u64, flags u16, count u16, overflow u32 (the page spans `overflow + 1`
+//!   pages);
+//! - pages 0 and 1 are meta pages: magic, version, page size, flags, the root bucket (root page,
+//!   sequence), free list, high-water page, transaction id, FNV-1a checksum; the valid one with
+//!   the higher transaction id is current;
+//! - a branch page's elements: pos u32, ksize u32, child page u64; a leaf page's: flags u32,
+//!   pos u32, ksize u32, vsize u32; `pos` counts from the element itself;
+//! - a bucket is a leaf value (flag 1): its root page u64 and sequence u64, then, when the root
+//!   is 0, the bucket's one leaf page inline.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+const MAGIC: u32 = 0xED0C_DAED;
+const HEADER: usize = 16;
+const ELEMENT: usize = 16;
+const BRANCH: u16 = 0x01;
+const LEAF: u16 = 0x02;
+const META: u16 = 0x04;
+const BUCKET_LEAF: u32 = 0x01;
+/// bbolt's B+tree is a few levels deep; a deeper one is a loop in a damaged file.
+const MAX_DEPTH: usize = 64;
+
+/// Called with each leaf element's flags, key and value; false stops the walk.
+type Visit<'a> = dyn FnMut(u32, &[u8], &[u8]) -> Result<bool, BoltError> + 'a;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BoltError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a bbolt file we can read: {why}")]
+    Format { path: PathBuf, why: String },
+}
+
+/// One bucket's tree: its root page, or its only page inline.
+#[derive(Debug, Clone)]
+pub enum Bucket {
+    Root(u64),
+    Inline(Vec<u8>),
+}
+
+pub struct Db {
+    file: File,
+    path: PathBuf,
+    page_size: u64,
+    pages: u64,
+    root: u64,
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db, BoltError> {
+        let file = File::open(path).map_err(|source| BoltError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let len = file
+            .metadata()
+            .map_err(|source| BoltError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        let mut db = Db {
+            file,
+            path: path.to_path_buf(),
+            page_size: 4096,
+            pages: 0,
+            root: 0,
+        };
+        let mut first = vec![0u8; 4096.min(len as usize)];
+        db.read_at(&mut first, 0)?;
+        let m0 = meta(&first);
+        // Page 1 sits one page size in: meta 0 says how big a page is; if it is damaged, try
+        // the common sizes.
+        let sizes: Vec<u64> = match &m0 {
+            Some(m) => vec![m.page_size],
+            None => vec![4096, 8192, 16384, 65536],
+        };
+        let mut best = m0;
+        for size in sizes {
+            if len < size * 2 {
+                continue;
+            }
+            let mut second = vec![0u8; size as usize];
+            db.read_at(&mut second, size)?;
+            if let Some(m1) = meta(&second) {
+                if best.as_ref().is_none_or(|b| m1.txid > b.txid) {
+                    best = Some(m1);
+                }
+                break;
+            }
+        }
+        let m = best.ok_or_else(|| db.format("neither meta page is valid".into()))?;
+        db.page_size = m.page_size;
+        db.pages = len / m.page_size;
+        db.root = m.root;
+        Ok(db)
+    }
+
+    fn format(&self, why: String) -> BoltError {
+        BoltError::Format {
+            path: self.path.clone(),
+            why,
+        }
+    }
+
+    fn read_at(&self, buf: &mut [u8], at: u64) -> Result<(), BoltError> {
+        self.file
+            .read_exact_at(buf, at)
+            .map_err(|source| BoltError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Page `id` with its overflow pages, checked: inside the file, the flags wanted.
+    fn page(&self, id: u64, want: u16) -> Result<Vec<u8>, BoltError> {
+        if id < 2 || id >= self.pages {
+            return Err(self.format(format!(
+                "page {id} is outside the file's {} pages",
+                self.pages
+            )));
+        }
+        let mut head = [0u8; HEADER];
+        self.read_at(&mut head, id * self.page_size)?;
+        let overflow = u32_at(&head, 12) as u64;
+        if id + overflow >= self.pages {
+            return Err(self.format(format!("page {id} overflows the file by {overflow} pages")));
+        }
+        let flags = u16_at(&head, 8);
+        if flags & want == 0 {
+            return Err(self.format(format!(
+                "page {id} has flags {flags:#x}, expected {want:#x}"
+            )));
+        }
+        let mut page = vec![0u8; ((overflow + 1) * self.page_size) as usize];
+        self.read_at(&mut page, id * self.page_size)?;
+        Ok(page)
+    }
+
+    /// The top-level bucket `name`, if the file has it.
+    pub fn bucket(&self, name: &[u8]) -> Result<Option<Bucket>, BoltError> {
+        let mut found = None;
+        self.walk(&Bucket::Root(self.root), &mut |flags, k, v| {
+            if k == name && flags & BUCKET_LEAF != 0 {
+                found = Some(v.to_vec());
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        let Some(v) = found else { return Ok(None) };
+        if v.len() < HEADER {
+            return Err(self.format(format!("bucket {:?}'s header is short", name)));
+        }
+        Ok(Some(match u64_at(&v, 0) {
+            0 => Bucket::Inline(v[HEADER..].to_vec()),
+            root => Bucket::Root(root),
+        }))
+    }
+
+    /// Every key and value of `bucket` in key order (nested buckets skipped), until `f` says
+    /// stop (returns false).
+    pub fn for_each(
+        &self,
+        bucket: &Bucket,
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, BoltError>,
+    ) -> Result<(), BoltError> {
+        self.walk(bucket, &mut |flags, k, v| {
+            if flags & BUCKET_LEAF != 0 {
+                return Ok(true);
+            }
+            f(k, v)
+        })
+    }
+
+    fn walk(&self, bucket: &Bucket, f: &mut Visit<'_>) -> Result<(), BoltError> {
+        match bucket {
+            Bucket::Inline(page) => self.leaf(page, f).map(|_| ()),
+            Bucket::Root(id) => self.node(*id, 0, f).map(|_| ()),
+        }
+    }
+
+    /// Visits the subtree under page `id`; false once `f` asked to stop.
+    fn node(&self, id: u64, depth: usize, f: &mut Visit<'_>) -> Result<bool, BoltError> {
+        if depth > MAX_DEPTH {
+            return Err(self.format(format!("the tree is deeper than {MAX_DEPTH} at page {id}")));
+        }
+        let page = self.page(id, BRANCH | LEAF)?;
+        if u16_at(&page, 8) & LEAF != 0 {
+            return self.leaf(&page, f);
+        }
+        let count = u16_at(&page, 10) as usize;
+        self.elements_fit(&page, count)?;
+        for i in 0..count {
+            let child = u64_at(&page, HEADER + i * ELEMENT + 8);
+            if !self.node(child, depth + 1, f)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn leaf(&self, page: &[u8], f: &mut Visit<'_>) -> Result<bool, BoltError> {
+        if page.len() < HEADER {
+            return Err(self.format("an inline page is shorter than its header".into()));
+        }
+        let count = u16_at(page, 10) as usize;
+        self.elements_fit(page, count)?;
+        for i in 0..count {
+            let at = HEADER + i * ELEMENT;
+            let flags = u32_at(page, at);
+            let pos = u32_at(page, at + 4) as usize;
+            let (ksize, vsize) = (
+                u32_at(page, at + 8) as usize,
+                u32_at(page, at + 12) as usize,
+            );
+            let k0 = at + pos;
+            let Some(kv) = page.get(k0..k0 + ksize + vsize) else {
+                return Err(self.format(format!(
+                    "a leaf element's key and value ({} bytes at {k0}) run past its page ({} bytes)",
+                    ksize + vsize,
+                    page.len()
+                )));
+            };
+            if !f(flags, &kv[..ksize], &kv[ksize..])? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn elements_fit(&self, page: &[u8], count: usize) -> Result<(), BoltError> {
+        if HEADER + count * ELEMENT > page.len() {
+            return Err(self.format(format!(
+                "a page says it holds {count} elements, more than its {} bytes can",
+                page.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+struct Meta {
+    page_size: u64,
+    root: u64,
+    txid: u64,
+}
+
+/// The meta page at the start of `page`, if its magic, version and checksum hold.
+fn meta(page: &[u8]) -> Option<Meta> {
+    let m = page.get(HEADER..HEADER + 64)?;
+    if u16_at(page, 8) & META == 0 || u32_at(m, 0) != MAGIC || u32_at(m, 4) != 2 {
+        return None;
+    }
+    if fnv1a64(&m[..56]) != u64_at(m, 56) {
+        return None;
+    }
+    let page_size = u32_at(m, 8) as u64;
+    if !(512..=1 << 20).contains(&page_size) {
+        return None;
+    }
+    Some(Meta {
+        page_size,
+        root: u64_at(m, 16),
+        txid: u64_at(m, 48),
+    })
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or_default())
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or_default())
+}

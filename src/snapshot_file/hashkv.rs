@@ -1,0 +1,313 @@
+//! etcd's HashKV, computed from a snapshot file instead of asked of a member: the same CRC-32C
+//! over the same rows (`hashByRev` in etcd's `mvcc/kvstore.go`, 3.4 to 3.6), read from the file
+//! in order. The member's HashKV reads its db through a memory map, from disk wherever the page
+//! cache no longer holds it (about 60 s of a 4 GiB snapshot step); the file was just written,
+//! so it is read from the page cache.
+//!
+//! What etcd hashes at revision `rev` with compacted revision `compact`: the name of the `key`
+//! bucket, then each row (key: the revision's 17 bytes, plus `t` on a delete; value: the
+//! protobuf `KeyValue`) in revision order with `rev` at most, except that a row at or below
+//! `compact` counts only when it is in the index's `Keep(rev)`: its key's newest row up to
+//! `rev`, and not a delete. (When `Keep(rev)` is empty, every such row counts.)
+//!
+//! The file has no index, so rows at or below `compact` are decided with the keys written after
+//! `compact`: one pass collects a 64-bit hash of each such key (8 bytes per write after the
+//! compaction, capped at `MAX_LATER`), the next hashes. That holds when the compaction finished
+//! in the file (each key has at most one row at or below `compact`, never a delete);
+//! otherwise, and past the cap, the answer is "cannot", and the caller asks a member.
+
+use super::bolt::{BoltError, Db};
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+
+/// Writes after the compaction whose keys the hash may hold (8 bytes each: 16 MB).
+pub const MAX_LATER: usize = 2_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileHashError {
+    #[error(transparent)]
+    Bolt(#[from] BoltError),
+    #[error("the snapshot has no `{0}` bucket: it is not an etcd v3 backend")]
+    NoBucket(&'static str),
+    #[error("revision {revision} is compacted in the snapshot (compacted at {compact})")]
+    Compacted { revision: i64, compact: i64 },
+    #[error("the snapshot cannot be hashed from the file: {0}")]
+    Cannot(String),
+}
+
+/// What etcd's HashKV says: the hash, and the compacted revision it covers from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileHash {
+    pub hash: u32,
+    pub compact_revision: i64,
+}
+
+/// HashKV of the snapshot at `path` at `revision` (as etcd's, for every revision the file
+/// holds).
+pub fn hashkv(path: &Path, revision: i64) -> Result<FileHash, FileHashError> {
+    let db = Db::open(path)?;
+    let meta = db.bucket(b"meta")?.ok_or(FileHashError::NoBucket("meta"))?;
+    let (mut scheduled, mut finished) = (None, None);
+    db.for_each(&meta, |k, v| {
+        match k {
+            b"scheduledCompactRev" => scheduled = Some(main_of(v)),
+            b"finishedCompactRev" => finished = Some(main_of(v)),
+            _ => {}
+        }
+        Ok(true)
+    })?;
+    // etcd resumes a scheduled compaction on start: its revision is the compacted one.
+    let compact = scheduled.or(finished).flatten().unwrap_or(-1);
+    if compact >= 0 && scheduled != finished {
+        return Err(FileHashError::Cannot(format!(
+            "a compaction to {compact} had not finished when it was cut"
+        )));
+    }
+    if revision <= compact {
+        return Err(FileHashError::Compacted { revision, compact });
+    }
+    let rows = db.bucket(b"key")?.ok_or(FileHashError::NoBucket("key"))?;
+    let keep = if compact >= 0 {
+        Some(later_keys(&db, &rows, compact, revision)?)
+    } else {
+        None
+    };
+    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
+    crc.update(b"key");
+    let mut broken = None;
+    db.for_each(&rows, |k, v| {
+        let Some(main) = main_of(k) else {
+            broken = Some(format!("a row's key is {} bytes, not a revision", k.len()));
+            return Ok(false);
+        };
+        if main > revision {
+            return Ok(false);
+        }
+        if main <= compact {
+            if let Some(later) = &keep {
+                if later.nonempty_keep && (tombstone(k) || later.has(key_of(v))) {
+                    return Ok(true);
+                }
+            }
+        }
+        crc.update(k);
+        crc.update(v);
+        Ok(true)
+    })?;
+    if let Some(why) = broken {
+        return Err(FileHashError::Cannot(why));
+    }
+    Ok(FileHash {
+        hash: crc.finalize() as u32,
+        compact_revision: compact,
+    })
+}
+
+/// The keys written after the compaction (up to `revision`), as sorted 64-bit hashes, and
+/// whether `Keep(revision)` holds anything.
+struct Later {
+    keys: Vec<u64>,
+    nonempty_keep: bool,
+}
+
+impl Later {
+    fn has(&self, key: Option<&[u8]>) -> bool {
+        key.is_some_and(|k| self.keys.binary_search(&hash_of(k)).is_ok())
+    }
+}
+
+fn later_keys(
+    db: &Db,
+    rows: &super::bolt::Bucket,
+    compact: i64,
+    revision: i64,
+) -> Result<Later, FileHashError> {
+    // (key hash, whether its row is a put), in revision order.
+    let mut writes: Vec<(u64, bool)> = Vec::new();
+    let mut old = 0u64;
+    let mut too_many = false;
+    db.for_each(rows, |k, v| {
+        match main_of(k) {
+            Some(main) if main > revision => return Ok(false),
+            Some(main) if main > compact => {
+                if writes.len() >= MAX_LATER {
+                    too_many = true;
+                    return Ok(false);
+                }
+                writes.push((key_of(v).map(hash_of).unwrap_or(0), !tombstone(k)));
+            }
+            _ => old += 1,
+        }
+        Ok(true)
+    })?;
+    if too_many {
+        return Err(FileHashError::Cannot(format!(
+            "more than {MAX_LATER} writes after the compaction at {compact}"
+        )));
+    }
+    // The last write of each key decides whether it is live at `revision`.
+    writes.sort_by_key(|(h, _)| *h);
+    let mut keys: Vec<u64> = Vec::with_capacity(writes.len());
+    let mut live_later = false;
+    for (i, (h, put)) in writes.iter().enumerate() {
+        if writes.get(i + 1).is_none_or(|(next, _)| next != h) {
+            live_later |= *put;
+        }
+        if keys.last() != Some(h) {
+            keys.push(*h);
+        }
+    }
+    drop(writes);
+    let mut later = Later {
+        keys,
+        nonempty_keep: live_later,
+    };
+    // No key written after the compaction is live: `Keep` is empty unless a row from before it
+    // (never a delete, once the compaction finished) belongs to a key not written since.
+    if !later.nonempty_keep && old > 0 {
+        let mut found = false;
+        db.for_each(rows, |k, v| {
+            if main_of(k).is_none_or(|m| m > compact) {
+                return Ok(false);
+            }
+            found = !tombstone(k) && !later.has(key_of(v));
+            Ok(!found)
+        })?;
+        later.nonempty_keep = found;
+    }
+    Ok(later)
+}
+
+/// The main revision of a row's key (`main`, `_`, `sub`, maybe `t`).
+fn main_of(k: &[u8]) -> Option<i64> {
+    Some(i64::from_be_bytes(k.get(..8)?.try_into().ok()?))
+}
+
+fn tombstone(k: &[u8]) -> bool {
+    k.len() == 18 && k[17] == b't'
+}
+
+/// The etcd key of a row: field 1 of its protobuf `KeyValue`.
+fn key_of(v: &[u8]) -> Option<&[u8]> {
+    let mut at = 0;
+    while at < v.len() {
+        let (tag, n) = varint(&v[at..])?;
+        at += n;
+        match tag & 7 {
+            0 => at += varint(&v[at..])?.1,
+            2 => {
+                let (len, n) = varint(&v[at..])?;
+                let (from, to) = (at + n, at + n + len as usize);
+                if tag >> 3 == 1 {
+                    return v.get(from..to);
+                }
+                at = to;
+            }
+            1 => at += 8,
+            5 => at += 4,
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut x = 0u64;
+    for (i, byte) in b.iter().take(10).enumerate() {
+        x |= ((byte & 0x7f) as u64) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((x, i + 1));
+        }
+    }
+    None
+}
+
+fn hash_of(key: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/snapshots")
+            .join(name)
+    }
+
+    /// Rows and the highest revision of a fixture's `key` bucket.
+    fn rows(path: &Path) -> (usize, i64) {
+        let db = Db::open(path).unwrap();
+        let bucket = db.bucket(b"key").unwrap().unwrap();
+        let (mut n, mut top) = (0, 0);
+        db.for_each(&bucket, |k, _| {
+            n += 1;
+            top = main_of(k).unwrap();
+            Ok(true)
+        })
+        .unwrap();
+        (n, top)
+    }
+
+    #[test]
+    fn the_fixtures_read_in_revision_order() {
+        // kubernetes-3.5.30.db: 3000 puts after the first revision; external-3.5.1.db: 301.
+        assert_eq!(rows(&fixture("kubernetes-3.5.30.db")), (3000, 3001));
+        assert_eq!(rows(&fixture("external-3.5.1.db")), (301, 302));
+        assert_eq!(rows(&fixture("empty-3.5.30.db")), (0, 0));
+        let h = hashkv(&fixture("external-3.5.1.db"), 302).unwrap();
+        assert_eq!(h.compact_revision, -1);
+        // An earlier revision hashes fewer rows.
+        assert_ne!(hashkv(&fixture("external-3.5.1.db"), 150).unwrap(), h);
+    }
+
+    #[test]
+    fn a_damaged_file_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = std::fs::read(fixture("kubernetes-3.5.30.db")).unwrap();
+        for (name, bytes) in [
+            ("short", whole[..whole.len() / 3].to_vec()),
+            ("nothing", Vec::new()),
+            (
+                "noise",
+                (0..whole.len()).map(|i| (i * 7 % 251) as u8).collect(),
+            ),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            assert!(hashkv(&p, 3001).is_err(), "{name}");
+        }
+        // Every page past the metas overwritten, one at a time: an error or another hash.
+        let good = hashkv(&fixture("kubernetes-3.5.30.db"), 3001).unwrap();
+        let p = dir.path().join("page");
+        for page in 2..whole.len() / 4096 {
+            let mut bytes = whole.clone();
+            bytes[page * 4096..page * 4096 + 64].fill(0xA5);
+            std::fs::write(&p, &bytes).unwrap();
+            // A page of the free list or of another bucket leaves the rows as they were.
+            if let Ok(h) = hashkv(&p, 3001) {
+                assert!(h == good || h.hash != good.hash, "page {page}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_rows_key_is_the_protobufs_field_one() {
+        // KeyValue{key: "/a", create_revision: 2, mod_revision: 300, version: 1, value: "xyz"}
+        let v = [
+            0x0a, 2, b'/', b'a', 0x10, 2, 0x18, 0xac, 0x02, 0x20, 1, 0x2a, 3, b'x', b'y', b'z',
+        ];
+        assert_eq!(key_of(&v), Some(&b"/a"[..]));
+        // Field one after the others.
+        let later = [0x10, 2, 0x2a, 1, b'x', 0x0a, 1, b'k'];
+        assert_eq!(key_of(&later), Some(&b"k"[..]));
+        assert_eq!(key_of(&[0x0a, 5, b'a']), None, "cut short");
+        assert_eq!(key_of(&[0x10, 0xff]), None, "a varint cut short");
+        assert_eq!(main_of(&[0, 0, 0, 0, 0, 0, 1, 0, b'_']), Some(256));
+        assert!(tombstone(b"\0\0\0\0\0\0\0\x05_\0\0\0\0\0\0\0\0t"));
+    }
+}

@@ -149,27 +149,34 @@ pub async fn check(
 }
 
 /// The seed check fed one pair at a time, so a pass that reads the whole keyspace for another
-/// reason (the digest) checks the seed too. Keys outside the seed's prefix are ignored. Holds
-/// one bit of state per seeded key, not the keys.
+/// reason (the digest) checks the seed too, or fed every write in order (a snapshot file's
+/// rows), where the last write of a key stands. Keys outside the seed's prefix are ignored.
+/// Holds one byte of state per seeded key, not the keys.
 pub struct Tally<'a> {
     plan: &'a SeedPlan,
-    found: Vec<bool>,
-    result: SeedCheck,
+    /// Each seeded key's state: `ABSENT`, `RIGHT` or `WRONG` (its value).
+    state: Vec<u8>,
 }
+
+const ABSENT: u8 = 0;
+const RIGHT: u8 = 1;
+const WRONG: u8 = 2;
 
 impl<'a> Tally<'a> {
     pub fn new(plan: &'a SeedPlan) -> Self {
         Tally {
             plan,
-            found: vec![false; plan.keys as usize],
-            result: SeedCheck {
-                expected: plan.keys,
-                ..Default::default()
-            },
+            state: vec![ABSENT; plan.keys as usize],
         }
     }
 
+    /// A key as a read found it.
     pub fn visit(&mut self, k: &[u8], v: &[u8]) {
+        self.replay(k, Some(v));
+    }
+
+    /// A write of a key (a delete: `None`), in the order they happened: the last one stands.
+    pub fn replay(&mut self, k: &[u8], v: Option<&[u8]>) {
         let Some(index) = k.strip_prefix(self.plan.key_prefix.as_bytes()) else {
             return;
         };
@@ -179,29 +186,31 @@ impl<'a> Tally<'a> {
         let Some(i) = idx.filter(|i| *i < self.plan.keys) else {
             return;
         };
-        self.found[i as usize] = true;
-        if v != value(self.plan, i).as_slice() {
-            self.result.wrong_value += 1;
-            let plan = self.plan;
-            self.example(|| format!("{} has another value", key(plan, i)));
-        }
+        self.state[i as usize] = match v {
+            None => ABSENT,
+            Some(v) if v == value(self.plan, i).as_slice() => RIGHT,
+            Some(_) => WRONG,
+        };
     }
 
-    /// Keeps the first ten examples (built only when kept).
-    fn example(&mut self, text: impl FnOnce() -> String) {
-        if self.result.examples.len() < 10 {
-            self.result.examples.push(text());
+    pub fn finish(self) -> SeedCheck {
+        let mut result = SeedCheck {
+            expected: self.plan.keys,
+            ..Default::default()
+        };
+        let count = |want: u8| self.state.iter().filter(|s| **s == want).count() as u64;
+        (result.wrong_value, result.missing) = (count(WRONG), count(ABSENT));
+        // The first ten examples: other values first, then missing keys, each in key order.
+        for (want, what) in [(WRONG, "has another value"), (ABSENT, "is missing")] {
+            let room = 10 - result.examples.len();
+            let found = self.state.iter().enumerate().filter(|(_, s)| **s == want);
+            for (i, _) in found.take(room) {
+                result
+                    .examples
+                    .push(format!("{} {what}", key(self.plan, i as u64)));
+            }
         }
-    }
-
-    pub fn finish(mut self) -> SeedCheck {
-        let found = std::mem::take(&mut self.found);
-        for (i, _) in found.iter().enumerate().filter(|(_, f)| !**f) {
-            self.result.missing += 1;
-            let plan = self.plan;
-            self.example(|| format!("{} is missing", key(plan, i as u64)));
-        }
-        self.result
+        result
     }
 }
 
@@ -227,6 +236,35 @@ mod tests {
         assert_ne!(value(&plan(7), 3), value(&plan(8), 3));
         assert_eq!(value(&plan(7), 3).len(), 32);
         assert!(value(&plan(7), 3).iter().all(|b| ALPHABET.contains(b)));
+    }
+
+    #[test]
+    fn replayed_writes_leave_the_last_one_standing() {
+        let p = plan(7);
+        let mut t = Tally::new(&p);
+        for i in 0..10 {
+            t.replay(key(&p, i).as_bytes(), Some(&value(&p, i)));
+        }
+        // 2 overwritten, then put back; 3 deleted; 4 deleted, then put back with another value;
+        // 5 overwritten; a key past the seed and one outside its prefix change nothing.
+        t.replay(key(&p, 2).as_bytes(), Some(b"x"));
+        t.replay(key(&p, 2).as_bytes(), Some(&value(&p, 2)));
+        t.replay(key(&p, 3).as_bytes(), None);
+        t.replay(key(&p, 4).as_bytes(), None);
+        t.replay(key(&p, 4).as_bytes(), Some(b"y"));
+        t.replay(key(&p, 5).as_bytes(), Some(b"z"));
+        t.replay(key(&p, 10).as_bytes(), None);
+        t.replay(b"/elsewhere/0000000001", None);
+        let c = t.finish();
+        assert_eq!((c.missing, c.wrong_value), (1, 2), "{c:?}");
+        assert_eq!(
+            c.examples,
+            [
+                "/s/0000000004 has another value",
+                "/s/0000000005 has another value",
+                "/s/0000000003 is missing"
+            ]
+        );
     }
 
     #[test]

@@ -76,6 +76,8 @@ async fn quickstart_passes_measures_and_leaves_nothing() {
     // The engine is local: the snapshot reaches etcdutl as a read-only bind mount.
     assert_eq!(r["restore"]["snapshot_delivery"], "read-only bind mount");
     assert_eq!(r["verification"]["seed"]["missing"], 0);
+    // Checked in the snapshot file's rows, whose HashKV every restored member matched.
+    assert_eq!(r["verification"]["seed"]["in_snapshot_file"], true);
     // A plain restore: etcd's HashKV at the snapshot's revision, computed from the snapshot
     // file, stands for the digest, and every restored member matches it.
     assert!(r["verification"]["snapshot_digest"].is_null());
@@ -792,4 +794,85 @@ async fn a_seed_too_big_for_the_engines_memory_is_refused_before_it_starts() {
             && stderr.contains("set `cluster.etcd.snapshot-count` to at most"),
         "{stderr}"
     );
+}
+
+/// The seed check after a plain restore reads the snapshot file's rows (its HashKV, recomputed
+/// in the same pass, equal to the recorded one): it still names a seeded key deleted and one
+/// changed before the snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_key_lost_before_the_snapshot_is_named_from_the_snapshot_file() {
+    let Some(seed) = seed_damaged_before_the_snapshot(false).await else {
+        return;
+    };
+    assert!(seed.in_snapshot_file, "{seed:?}");
+}
+
+/// The same, with the snapshot file gone before verify: the seed is read from the members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_snapshot_file_the_seed_is_read_from_the_members() {
+    let Some(seed) = seed_damaged_before_the_snapshot(true).await else {
+        return;
+    };
+    assert!(!seed.in_snapshot_file, "{seed:?}");
+}
+
+async fn seed_damaged_before_the_snapshot(
+    remove_file: bool,
+) -> Option<etcd_drill::record::SeedCheck> {
+    let d = docker().await?;
+    let (plan, opts, _reports) = library_run("tests/scenarios/seed-lost-before-snapshot.yaml");
+    let run_id = opts.run_id.clone();
+    let mut recorder = etcd_drill::report::Recorder::new(&plan, &run_id);
+    let mut endpoints: Vec<String> = Vec::new();
+    let mut file = None;
+    let runtime = Arc::new(
+        etcd_drill::sandbox::docker::DockerRuntime::connect()
+            .await
+            .unwrap(),
+    );
+    runner::run(&plan, runtime, &opts, CancellationToken::new(), &mut |e| {
+        if let EventKind::ClusterCreated { members } = &e.kind {
+            endpoints = members.iter().map(|(_, ep)| ep.clone()).collect();
+        }
+        if let EventKind::StepFinished { outcome, .. } = &e.kind {
+            match outcome.as_ref() {
+                StepOutcome::Seeded(_) => {
+                    let eps = endpoints.clone();
+                    tokio::task::block_in_place(|| {
+                        tokio::runtime::Handle::current().block_on(async move {
+                            let mut c = etcd_drill::cluster::connect(&eps).await.unwrap();
+                            let gone = c.delete("/drill/seed/0000000011", None).await.unwrap();
+                            assert_eq!(gone.deleted(), 1);
+                            c.put("/drill/seed/0000000007", "not what was seeded", None)
+                                .await
+                                .unwrap();
+                        })
+                    });
+                }
+                StepOutcome::Snapshot(s) => file = Some(s.file.clone()),
+                StepOutcome::Restored(..) if remove_file => {
+                    std::fs::remove_file(file.as_ref().unwrap()).unwrap();
+                }
+                _ => {}
+            }
+        }
+        recorder.on(&e);
+    })
+    .await;
+    let r = recorder.finish();
+    let v = r.verification.as_ref().expect("verify ran");
+    let seed = v.seed.clone().unwrap();
+    assert_eq!((seed.missing, seed.wrong_value), (1, 1), "{seed:?}");
+    assert_eq!(
+        seed.examples,
+        [
+            "/drill/seed/0000000007 has another value",
+            "/drill/seed/0000000011 is missing"
+        ]
+    );
+    // What the members hold is what the snapshot held: the damage came back, equal everywhere.
+    assert!(v.snapshot_hashkv.as_ref().is_some_and(|h| h.equal), "{v:?}");
+    assert!(!v.passed);
+    assert!(leftovers(&d, &run_id).await.is_empty());
+    Some(seed)
 }

@@ -46,6 +46,16 @@ pub struct FileHash {
 /// HashKV of the snapshot at `path` at `revision` (as etcd's, for every revision the file
 /// holds).
 pub fn hashkv(path: &Path, revision: i64) -> Result<FileHash, FileHashError> {
+    hashkv_visiting(path, revision, |_, _| {})
+}
+
+/// `hashkv`, showing `visit` every write up to `revision` in the order they happened: the key
+/// and its value, or `None` for a delete. What the visitor saw is what was hashed.
+pub fn hashkv_visiting(
+    path: &Path,
+    revision: i64,
+    mut visit: impl FnMut(&[u8], Option<&[u8]>),
+) -> Result<FileHash, FileHashError> {
     let db = Db::open(path)?;
     let meta = db.bucket(b"meta")?.ok_or(FileHashError::NoBucket("meta"))?;
     let (mut scheduled, mut finished) = (None, None);
@@ -84,6 +94,8 @@ pub fn hashkv(path: &Path, revision: i64) -> Result<FileHash, FileHashError> {
         if main > revision {
             return Ok(false);
         }
+        let value = (!tombstone(k)).then(|| field(v, 5).unwrap_or_default());
+        visit(field(v, 1).unwrap_or_default(), value);
         if main <= compact {
             if let Some(later) = &keep {
                 if later.nonempty_keep && (tombstone(k) || later.has(key_of(v))) {
@@ -190,6 +202,12 @@ fn tombstone(k: &[u8]) -> bool {
 
 /// The etcd key of a row: field 1 of its protobuf `KeyValue`.
 fn key_of(v: &[u8]) -> Option<&[u8]> {
+    field(v, 1)
+}
+
+/// Bytes field `number` of a row's protobuf `KeyValue` (1: the key, 5: the value; absent when
+/// empty).
+fn field(v: &[u8], number: u64) -> Option<&[u8]> {
     let mut at = 0;
     while at < v.len() {
         let (tag, n) = varint(&v[at..])?;
@@ -199,7 +217,7 @@ fn key_of(v: &[u8]) -> Option<&[u8]> {
             2 => {
                 let (len, n) = varint(&v[at..])?;
                 let (from, to) = (at + n, at + n + len as usize);
-                if tag >> 3 == 1 {
+                if tag >> 3 == number {
                     return v.get(from..to);
                 }
                 at = to;
@@ -302,6 +320,7 @@ mod tests {
             0x0a, 2, b'/', b'a', 0x10, 2, 0x18, 0xac, 0x02, 0x20, 1, 0x2a, 3, b'x', b'y', b'z',
         ];
         assert_eq!(key_of(&v), Some(&b"/a"[..]));
+        assert_eq!(field(&v, 5), Some(&b"xyz"[..]));
         // Field one after the others.
         let later = [0x10, 2, 0x2a, 1, b'x', 0x0a, 1, b'k'];
         assert_eq!(key_of(&later), Some(&b"k"[..]));

@@ -308,6 +308,7 @@ fn verified() -> VerifyRecord {
             missing: 0,
             wrong_value: 0,
             examples: Vec::new(),
+            in_snapshot_file: false,
         }),
         hashkv: (1..=3)
             .map(|i| MemberHash {

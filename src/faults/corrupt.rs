@@ -7,27 +7,10 @@
 use super::{container_of, kill, poll, Active, FaultError};
 use crate::cluster::{connect, peer_url, reconfigure, within, Cluster, DATA_DIR};
 use crate::plan::Corrupt;
-use crate::sandbox::{tar_of, ContainerState};
+use crate::sandbox::ContainerState;
 use crate::scenario::{CorruptWhat, Recover};
-use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::time::Duration;
-
-/// Files (name, bytes) of a tar archive.
-fn untar(bytes: &[u8]) -> std::io::Result<Vec<(String, Vec<u8>)>> {
-    let mut out = Vec::new();
-    let mut archive = tar::Archive::new(bytes);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        if entry.header().entry_type().is_file() {
-            let name = entry.path()?.to_string_lossy().into_owned();
-            let mut data = Vec::new();
-            entry.read_to_end(&mut data)?;
-            out.push((name, data));
-        }
-    }
-    Ok(out)
-}
 
 /// Where `garble_db` flips bytes in a db of `len` bytes: both bbolt meta pages, and 14 spots
 /// across the data pages.
@@ -67,7 +50,42 @@ fn garble_db_file(path: &std::path::Path) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// Garbles the last 512 written bytes of a WAL file (the file is preallocated with zeros).
+/// Garbles the last 512 written bytes of a WAL file in place (the file is preallocated with
+/// zeros, up to 64 MB): read backwards a MiB at a time to its last written byte. False when it
+/// holds nothing.
+pub fn garble_wal_file(path: &std::path::Path) -> std::io::Result<bool> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let mut pos = f.metadata()?.len();
+    let mut buf = vec![0u8; 1 << 20];
+    let end = loop {
+        if pos == 0 {
+            return Ok(false);
+        }
+        let n = pos.min(buf.len() as u64) as usize;
+        pos -= n as u64;
+        f.seek(SeekFrom::Start(pos))?;
+        f.read_exact(&mut buf[..n])?;
+        if let Some(i) = buf[..n].iter().rposition(|b| *b != 0) {
+            break pos + i as u64;
+        }
+    };
+    let start = end.saturating_sub(511);
+    let mut run = vec![0u8; (end - start + 1) as usize];
+    f.seek(SeekFrom::Start(start))?;
+    f.read_exact(&mut run)?;
+    run.iter_mut().for_each(|b| *b ^= 0x5A);
+    f.seek(SeekFrom::Start(start))?;
+    f.write_all(&run)?;
+    f.sync_all()?;
+    Ok(true)
+}
+
+/// `garble_wal_file` in memory, to check it against.
+#[cfg(test)]
 pub fn garble_wal(wal: &mut [u8]) -> bool {
     let Some(end) = wal.iter().rposition(|b| *b != 0) else {
         return false;
@@ -82,7 +100,9 @@ pub fn garble_wal(wal: &mut [u8]) -> bool {
 /// How long the db's download may stall.
 const STALL: Duration = Duration::from_secs(60);
 
+#[cfg(test)]
 fn sha(b: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(b)[..8])
 }
 
@@ -120,7 +140,7 @@ pub async fn inject(
             .await
             .map_err(|e| bad(e.to_string()))?
             .map_err(|e| bad(e.to_string()))?;
-            rt.upload_file(&c, scratch.path(), &db).await?;
+            rt.upload_file(&c, scratch.path(), &db, 0o600).await?;
             active.proof.push(format!(
                 "{m}: member/snap/db ({size} bytes) sha256 {}… → {}…",
                 &before[..16],
@@ -128,27 +148,32 @@ pub async fn inject(
             ));
         }
         CorruptWhat::Wal => {
+            // The newest segment, through a file too: the directory holds up to `max-wals`
+            // segments of 64 MB, and only that one is kept.
             let dir = format!("{DATA_DIR}/member/wal");
-            let files = untar(&rt.download(&c, &dir).await?).map_err(|e| bad(e.to_string()))?;
-            let (name, mut wal) = files
-                .into_iter()
-                .filter(|(n, _)| n.ends_with(".wal"))
-                .max_by(|a, b| a.0.cmp(&b.0))
-                .ok_or_else(|| bad("no WAL file in member/wal".into()))?;
-            let before = sha(&wal);
-            if !garble_wal(&mut wal) {
+            let scratch = tempfile::NamedTempFile::new().map_err(|e| bad(e.to_string()))?;
+            let stream = rt.download_stream(&c, &dir);
+            let is_wal = |n: &str| n.ends_with(".wal");
+            let read = crate::sandbox::read_last_file(stream, &m, scratch.path(), STALL, is_wal);
+            let (name, size, before) = read.await.map_err(|e| bad(format!("member/wal: {e}")))?;
+            let path = scratch.path().to_path_buf();
+            let garbled = tokio::task::spawn_blocking(move || {
+                Ok::<_, std::io::Error>((garble_wal_file(&path)?, crate::util::sha256_file(&path)?))
+            })
+            .await
+            .map_err(|e| bad(e.to_string()))?
+            .map_err(|e| bad(e.to_string()))?;
+            let (true, after) = garbled else {
                 return Err(bad(format!("{name} holds no record to garble")));
-            }
+            };
             let base = name.rsplit('/').next().unwrap_or(&name).to_string();
-            rt.upload(
-                &c,
-                &dir,
-                tar_of(&[(&base, 0o600, &wal)]).map_err(|e| bad(e.to_string()))?,
-            )
-            .await?;
-            active
-                .proof
-                .push(format!("{m}: {base} sha256 {before}… → {}…", sha(&wal)));
+            let to = format!("{dir}/{base}");
+            rt.upload_file(&c, scratch.path(), &to, 0o600).await?;
+            active.proof.push(format!(
+                "{m}: {base} ({size} bytes) sha256 {}… → {}…",
+                &before[..16],
+                &after[..16]
+            ));
         }
         CorruptWhat::Wipe => {
             let old = cluster
@@ -390,5 +415,26 @@ mod tests {
         assert_eq!(wal[2000], 1);
         assert_eq!(wal[3000], 0);
         assert!(!garble_wal(&mut [0u8; 16]));
+    }
+
+    /// On a file as in memory: written bytes ending just past a MiB boundary, and right at the
+    /// start (a garbled run shorter than 512 bytes); a file of zeros is left alone.
+    #[test]
+    fn a_wal_garbled_in_its_file_is_garbled_as_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.wal");
+        for written in [(1 << 20) + 100, 300, 3 << 20] {
+            let mut wal = vec![0u8; 4 << 20];
+            for (i, b) in wal[..written].iter_mut().enumerate() {
+                *b = (i % 250) as u8 + 1;
+            }
+            std::fs::write(&path, &wal).unwrap();
+            assert!(garble_wal_file(&path).unwrap());
+            assert!(garble_wal(&mut wal));
+            assert_eq!(std::fs::read(&path).unwrap(), wal, "{written}");
+        }
+        std::fs::write(&path, vec![0u8; 3 << 20]).unwrap();
+        assert!(!garble_wal_file(&path).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), vec![0u8; 3 << 20]);
     }
 }

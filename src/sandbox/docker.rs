@@ -245,6 +245,7 @@ impl Runtime for DockerRuntime {
         container: &str,
         from: &std::path::Path,
         to: &str,
+        mode: u32,
     ) -> Result<(), SandboxError> {
         let failed = |e: std::io::Error| SandboxError::Docker {
             op: "read the file to upload to",
@@ -256,7 +257,7 @@ impl Runtime for DockerRuntime {
         let file = tokio::fs::File::open(from).await.map_err(failed)?;
         let len = file.metadata().await.map_err(failed)?.len();
         let options = UploadToContainerOptionsBuilder::default().path("/").build();
-        let body = bollard::body_try_stream(tar_stream(file, name, len));
+        let body = bollard::body_try_stream(tar_stream(file, name, len, mode));
         // As long as a file of this size takes to stream over a slow link (2 MB/s); the step's
         // own deadline bounds it too.
         let deadline = CALL + Duration::from_secs(len / 2_000_000);
@@ -608,12 +609,13 @@ fn tar_stream(
     file: tokio::fs::File,
     name: &str,
     len: u64,
+    mode: u32,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
     use futures_util::stream::{self, StreamExt};
     let mut header = tar::Header::new_gnu();
     let named = header.set_path(name);
     header.set_size(len);
-    header.set_mode(0o644);
+    header.set_mode(mode);
     header.set_mtime(0);
     header.set_entry_type(tar::EntryType::Regular);
     header.set_cksum();

@@ -122,6 +122,7 @@ impl Runtime for FakeRuntime {
         container: &str,
         _from: &std::path::Path,
         _to: &str,
+        _mode: u32,
     ) -> Result<(), SandboxError> {
         self.check("upload", container)
     }

@@ -185,10 +185,16 @@ pub trait Runtime: Send + Sync {
     async fn create_container(&self, spec: &ContainerSpec) -> Result<(), SandboxError>;
     /// Unpacks a tar archive at `path` (which must exist) inside a created container.
     async fn upload(&self, container: &str, path: &str, tar: Vec<u8>) -> Result<(), SandboxError>;
-    /// Copies the file `from` on this machine to `to` in the container, streamed from disk: a
-    /// file of any size passes through a bounded buffer, never whole through memory.
-    async fn upload_file(&self, container: &str, from: &Path, to: &str)
-        -> Result<(), SandboxError>;
+    /// Copies the file `from` on this machine to `to` in the container, with permissions
+    /// `mode`, streamed from disk: a file of any size passes through a bounded buffer, never
+    /// whole through memory.
+    async fn upload_file(
+        &self,
+        container: &str,
+        from: &Path,
+        to: &str,
+        mode: u32,
+    ) -> Result<(), SandboxError>;
     /// Whether the engine sees this machine's files (a local socket): then a file can be bind
     /// mounted instead of copied.
     fn shares_files(&self) -> bool;
@@ -282,7 +288,9 @@ impl Sandbox {
         self.runtime.create_container(spec).await?;
         let result = tokio::time::timeout(deadline, async {
             if let Some(u) = upload {
-                self.runtime.upload_file(&spec.name, &u.from, &u.to).await?;
+                self.runtime
+                    .upload_file(&spec.name, &u.from, &u.to, 0o644)
+                    .await?;
             }
             self.runtime.start(&spec.name).await?;
             let code = self.runtime.wait(&spec.name).await?;
@@ -369,7 +377,7 @@ pub async fn read_through(
     Ok(read)
 }
 
-/// The first file of a streamed tar archive, written to `to` through a bounded buffer (a
+/// The file of a streamed one-file tar archive, written to `to` through a bounded buffer (a
 /// member's db of several GB never whole in memory): its size and SHA-256 as read.
 pub async fn read_file(
     stream: ByteStream,
@@ -377,6 +385,20 @@ pub async fn read_file(
     to: &Path,
     stall: Duration,
 ) -> Result<(u64, String), SandboxError> {
+    let (_, size, sha) = read_last_file(stream, what, to, stall, |_| true).await?;
+    Ok((size, sha))
+}
+
+/// Of the files in a streamed tar archive whose path `pick` accepts, the one with the greatest
+/// path (the newest WAL segment of a directory), written to `to` through a bounded buffer:
+/// its path in the archive, size and SHA-256 as read. The others stream past.
+pub async fn read_last_file(
+    stream: ByteStream,
+    what: &str,
+    to: &Path,
+    stall: Duration,
+    pick: impl Fn(&str) -> bool + Send + 'static,
+) -> Result<(String, u64, String), SandboxError> {
     use futures_util::StreamExt;
     use sha2::{Digest, Sha256};
     use std::io::{Read, Write};
@@ -407,11 +429,14 @@ pub async fn read_file(
     let reader =
         tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(timed.boxed()));
     let to_path = to.to_path_buf();
-    let unpack = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, String)> {
+    let unpack = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64, String)> {
         let mut archive = tar::Archive::new(reader);
+        let mut best: Option<(String, u64, String)> = None;
         for entry in archive.entries()? {
             let mut entry = entry?;
-            if !entry.header().entry_type().is_file() {
+            let path = entry.path()?.to_string_lossy().into_owned();
+            let later = best.as_ref().is_none_or(|(b, _, _)| path > *b);
+            if !entry.header().entry_type().is_file() || !pick(&path) || !later {
                 continue;
             }
             let mut out = std::io::BufWriter::new(std::fs::File::create(&to_path)?);
@@ -435,12 +460,14 @@ pub async fn read_file(
                     ),
                 ));
             }
-            return Ok((size, hex::encode(sha.finalize())));
+            best = Some((path, size, hex::encode(sha.finalize())));
         }
-        Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "the archive holds no file",
-        ))
+        best.ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the archive holds no such file",
+            )
+        })
     });
     let unpacked = unpack.await.map_err(|e| failed(std::io::Error::other(e)))?;
     if let Some(e) = stream_error.lock().ok().and_then(|mut k| k.take()) {
@@ -501,6 +528,58 @@ mod tests {
         // Read through, the same archive counts every byte, padding included.
         let read = read_through(chunked(tar.clone(), 65536), "c:db", Duration::from_secs(5));
         assert_eq!(read.await.unwrap(), tar.len() as u64);
+    }
+
+    /// A member's WAL directory: segments in no particular order, a lock file, a directory.
+    #[tokio::test]
+    async fn the_newest_picked_file_of_a_directory_lands_and_the_rest_stream_past() {
+        use sha2::{Digest, Sha256};
+        let seg = |n: u8| vec![n; 300_000 + n as usize];
+        let (a, b, c) = (seg(1), seg(2), seg(3));
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut dir = tar::Header::new_gnu();
+        dir.set_entry_type(tar::EntryType::Directory);
+        dir.set_size(0);
+        dir.set_cksum();
+        builder.append_data(&mut dir, "wal/", &[][..]).unwrap();
+        for (name, body) in [
+            ("wal/0000000000000001-0000000000000400.wal", &b),
+            ("wal/0000000000000002-0000000000000900.wal", &c),
+            ("wal/0000000000000000-0000000000000000.wal", &a),
+            ("wal/1.tmp", &vec![9u8; 10]),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o600);
+            h.set_cksum();
+            builder.append_data(&mut h, name, &body[..]).unwrap();
+        }
+        let tar = builder.into_inner().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let to = dir.path().join("wal");
+        let (name, size, sha) = read_last_file(
+            chunked(tar.clone(), 7001),
+            "c:wal",
+            &to,
+            Duration::from_secs(5),
+            |n| n.ends_with(".wal"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(name, "wal/0000000000000002-0000000000000900.wal");
+        assert_eq!(
+            (size, sha),
+            (c.len() as u64, hex::encode(Sha256::digest(&c)))
+        );
+        assert_eq!(std::fs::read(&to).unwrap(), c);
+        let none = read_last_file(
+            chunked(tar, 7001),
+            "c:wal",
+            &to,
+            Duration::from_secs(5),
+            |n| n.ends_with(".snap"),
+        );
+        assert!(none.await.is_err());
     }
 
     #[tokio::test]

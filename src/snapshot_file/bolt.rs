@@ -27,6 +27,10 @@ const META: u16 = 0x04;
 const BUCKET_LEAF: u32 = 0x01;
 /// bbolt's B+tree is a few levels deep; a deeper one is a loop in a damaged file.
 const MAX_DEPTH: usize = 64;
+/// Leaves asked of the kernel ahead of the one being read (16 MiB of 4 KiB pages), `STEP` at a
+/// time.
+const AHEAD: usize = 4096;
+const STEP: usize = 256;
 
 /// Called with each leaf element's flags, key and value; false stops the walk.
 type Visit<'a> = dyn FnMut(u32, &[u8], &[u8]) -> Result<bool, BoltError> + 'a;
@@ -171,17 +175,93 @@ impl Db {
 
     /// Every key and value of `bucket` in key order (nested buckets skipped), until `f` says
     /// stop (returns false).
+    ///
+    /// The leaves are not where their order says: bbolt writes a page wherever its free list
+    /// has room, so a bucket's leaves lie all over the file, and reading them in key order from
+    /// disk is a random read of 4 KiB at a time (a 6 GB snapshot took minutes where the page
+    /// cache no longer held it). So the branch pages are read first, for the leaves' page ids
+    /// in key order (4 bytes per leaf, 0.1% of the file), and the leaves are asked of the
+    /// kernel `AHEAD` pages ahead of the one being read, so many reads are in flight at once.
     pub fn for_each(
         &self,
         bucket: &Bucket,
         mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, BoltError>,
     ) -> Result<(), BoltError> {
-        self.walk(bucket, &mut |flags, k, v| {
+        let mut visit = |flags: u32, k: &[u8], v: &[u8]| {
             if flags & BUCKET_LEAF != 0 {
                 return Ok(true);
             }
             f(k, v)
-        })
+        };
+        let Bucket::Root(root) = bucket else {
+            return self.walk(bucket, &mut visit);
+        };
+        let leaves = self.leaves(*root)?;
+        // The first `AHEAD`, then `STEP` more every `STEP` leaves.
+        leaves.iter().take(AHEAD).for_each(|id| self.will_need(*id));
+        for (i, id) in leaves.iter().enumerate() {
+            if i > 0 && i % STEP == 0 {
+                let more = leaves.iter().skip(i + AHEAD - STEP).take(STEP);
+                more.for_each(|id| self.will_need(*id));
+            }
+            let page = self.page(*id as u64, LEAF)?;
+            if !self.leaf(&page, &mut visit)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The page ids of the leaves under `root`, in key order, from the branch pages alone:
+    /// every leaf of a bbolt tree is at the same depth, found by the leftmost path (a page
+    /// there that is not a leaf is an error when it is read).
+    fn leaves(&self, root: u64) -> Result<Vec<u32>, BoltError> {
+        let id32 = |id: u64| {
+            u32::try_from(id).map_err(|_| self.format(format!("page {id} is past 2^32 pages")))
+        };
+        // The depth of the leaves, down the leftmost path.
+        let (mut depth, mut id) = (0, root);
+        loop {
+            let page = self.page(id, BRANCH | LEAF)?;
+            if u16_at(&page, 8) & LEAF != 0 {
+                break;
+            }
+            let count = u16_at(&page, 10) as usize;
+            self.elements_fit(&page, count)?;
+            if count == 0 {
+                return Err(self.format(format!("branch page {id} is empty")));
+            }
+            (depth, id) = (depth + 1, u64_at(&page, HEADER + 8));
+            if depth > MAX_DEPTH {
+                return Err(self.format(format!("the tree is deeper than {MAX_DEPTH}")));
+            }
+        }
+        let mut level = vec![id32(root)?];
+        for _ in 0..depth {
+            let mut next = Vec::new();
+            level.iter().for_each(|id| self.will_need(*id));
+            for id in level {
+                let page = self.page(id as u64, BRANCH)?;
+                let count = u16_at(&page, 10) as usize;
+                self.elements_fit(&page, count)?;
+                for i in 0..count {
+                    next.push(id32(u64_at(&page, HEADER + i * ELEMENT + 8))?);
+                }
+            }
+            level = next;
+        }
+        Ok(level)
+    }
+
+    /// Asks the kernel to read page `id` in the background.
+    fn will_need(&self, id: u32) {
+        use std::os::fd::AsFd;
+        let _ = nix::fcntl::posix_fadvise(
+            self.file.as_fd(),
+            (id as u64 * self.page_size) as i64,
+            self.page_size as i64,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+        );
     }
 
     fn walk(&self, bucket: &Bucket, f: &mut Visit<'_>) -> Result<(), BoltError> {

@@ -36,6 +36,7 @@ mod tests {
             keyspace_sha256: "c".repeat(64),
             keyspace_keys: 3,
             hashkv: None,
+            seed: None,
         }
     }
 

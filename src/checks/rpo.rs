@@ -84,6 +84,7 @@ mod tests {
             keyspace_sha256: String::new(),
             keyspace_keys: 0,
             hashkv: None,
+            seed: None,
         };
         let acks = [
             Ack {

@@ -31,6 +31,11 @@ pub struct SnapshotRecord {
     /// where the restored members' HashKV must equal it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hashkv: Option<SnapshotHashKv>,
+    /// The seed checked in the file's rows in the pass that computed `hashkv` (the last write
+    /// of a key stands): what `verify` reports for members restored from it, whose HashKV at
+    /// `revision` must equal `hashkv` (and the restore checks the file's SHA-256 first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<super::SeedCheck>,
 }
 
 /// A member's HashKV at a snapshot's revision.
@@ -226,6 +231,7 @@ impl BackupRecord {
             keyspace_sha256: self.keyspace_sha256.clone(),
             keyspace_keys: self.keyspace_keys,
             hashkv: None,
+            seed: None,
         }
     }
 }

@@ -36,11 +36,13 @@ pub enum FileHashError {
     Cannot(String),
 }
 
-/// What etcd's HashKV says: the hash, and the compacted revision it covers from.
+/// What etcd's HashKV says: the hash, and the compacted revision it covers from; and the
+/// highest revision hashed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileHash {
     pub hash: u32,
     pub compact_revision: i64,
+    pub revision: i64,
 }
 
 /// HashKV of the snapshot at `path` at `revision` (as etcd's, for every revision the file
@@ -85,7 +87,7 @@ pub fn hashkv_visiting(
     };
     let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
     crc.update(b"key");
-    let mut broken = None;
+    let (mut broken, mut highest) = (None, 0);
     db.for_each(&rows, |k, v| {
         let Some(main) = main_of(k) else {
             broken = Some(format!("a row's key is {} bytes, not a revision", k.len()));
@@ -94,6 +96,7 @@ pub fn hashkv_visiting(
         if main > revision {
             return Ok(false);
         }
+        highest = main;
         let value = (!tombstone(k)).then(|| field(v, 5).unwrap_or_default());
         visit(field(v, 1).unwrap_or_default(), value);
         if main <= compact {
@@ -113,6 +116,7 @@ pub fn hashkv_visiting(
     Ok(FileHash {
         hash: crc.finalize() as u32,
         compact_revision: compact,
+        revision: highest,
     })
 }
 

@@ -113,6 +113,7 @@ async fn external(ctx: &Ctx<'_>, path: &std::path::Path) -> Result<SnapshotRecor
         keyspace_sha256: String::new(),
         keyspace_keys: 0,
         hashkv: None,
+        seed: None,
     })
 }
 

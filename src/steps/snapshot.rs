@@ -5,7 +5,8 @@
 
 use super::{Ctx, StepError};
 use crate::events::StepOutcome;
-use crate::record::{SnapshotHashKv, SnapshotRecord};
+use crate::record::{SeedCheck, SnapshotHashKv, SnapshotRecord};
+use crate::snapshot_file::hashkv::FileHash;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -37,16 +38,30 @@ pub async fn run(
     // unless writes went on meanwhile, so the digest is read at it while the snapshot streams,
     // and read again at the snapshot's own revision only if they differ.
     let (sandbox, image) = (ctx.sandbox.clone(), ctx.cluster.plan.image.clone());
+    let needs_digest = ctx.plan.snapshot_needs_digest(name);
+    let seed = ctx.plan.seed.clone().filter(|_| ctx.seeded);
     let saved = async {
         let saved =
             crate::snapshot_file::save(&client, &endpoint, &dir, name, timeout, &bytes).await?;
-        let status = crate::snapshot_file::status(&sandbox, &image, &saved.path, name).await?;
-        Ok::<_, StepError>((saved, status))
+        // Where every restore of it is a plain one, the harness reads the file for its HashKV
+        // (and the seed) while etcdutl reads it for its status: both go through it in key
+        // order, the harness asking the kernel for pages ahead of itself, so etcdutl's page
+        // faults find them in the page cache.
+        let status =
+            crate::snapshot_file::status_with(&sandbox, &image, &saved.path, name, needs_digest);
+        let pass = async {
+            if needs_digest {
+                None
+            } else {
+                Some(file_pass(saved.path.clone(), seed.clone()).await)
+            }
+        };
+        let (status, pass) = futures_util::future::join(status, pass).await;
+        Ok::<_, StepError>((saved, status?, pass))
     };
     // Where a restore of this snapshot may not be a plain one, the digest of every key and
     // value at its revision, read from the other members (the one streaming serves only the
     // stream) while it streams.
-    let needs_digest = ctx.plan.snapshot_needs_digest(name);
     let others: Vec<String> = ctx.cluster.members[1..]
         .iter()
         .map(|m| m.endpoint())
@@ -79,20 +94,44 @@ pub async fn run(
             futures_util::future::join(saved, digested),
         )
         .await;
-    let (saved, status) = saved?;
-    let (keyspace_keys, keyspace_sha256, hashkv) = match digested {
-        Some(d) => {
+    let (saved, status, pass) = saved?;
+    let (keyspace_keys, keyspace_sha256, hashkv, seed) = match (digested, pass) {
+        (Some(d), _) => {
             let (mut n, mut sha) = d?;
             if status.revision != applied {
                 (n, sha) = digest(status.revision).await?;
             }
-            (n, sha, None)
+            (n, sha, None, None)
         }
         // Every restore of it is a plain one: etcd's HashKV at its revision stands for the
         // digest (the restored members' must equal it).
-        None => {
-            let h = file_hashkv(&saved.path, status.revision, &member, &endpoint).await?;
-            (0, String::new(), Some(h))
+        (None, pass) => {
+            let (h, seed) = match pass {
+                Some(Ok((h, seed))) if h.revision == status.revision => {
+                    let h = SnapshotHashKv {
+                        member: SnapshotHashKv::FROM_FILE.into(),
+                        hash: h.hash,
+                        compact_revision: h.compact_revision,
+                    };
+                    (h, seed)
+                }
+                // The file cannot say (a compaction unfinished in it, too many writes after
+                // one), or says another revision than etcdutl: the member is asked.
+                other => {
+                    let why = match other {
+                        Some(Ok((h, _))) => format!(
+                            "the file's rows end at revision {}, etcdutl says {}",
+                            h.revision, status.revision
+                        ),
+                        Some(Err(why)) => why,
+                        None => "not read".into(),
+                    };
+                    tracing::warn!(%why, member, "the snapshot's HashKV is asked of the member");
+                    let h = crate::checks::hashkv::at(&member, &endpoint, status.revision);
+                    (h.await?, None)
+                }
+            };
+            (0, String::new(), Some(h), seed)
         }
     };
     let secs = saved.duration.as_secs_f64().max(1e-9);
@@ -111,38 +150,36 @@ pub async fn run(
         keyspace_sha256,
         keyspace_keys,
         hashkv,
+        seed,
     };
     ctx.snapshots.push(record.clone());
     Ok(StepOutcome::Snapshot(record))
 }
 
-/// etcd's HashKV at `revision`, from the snapshot file just written (read from the page cache,
-/// in order), or, where the file cannot say it (a compaction unfinished in it, too many writes
-/// after one), from the member that streamed it: a member reads its db through a memory map,
-/// from disk where the page cache no longer holds it, about 60 s of a 4 GiB snapshot step.
-async fn file_hashkv(
-    path: &std::path::Path,
-    revision: i64,
-    member: &str,
-    endpoint: &str,
-) -> Result<SnapshotHashKv, StepError> {
-    let (file, started) = (path.to_path_buf(), std::time::Instant::now());
-    let hashed =
-        tokio::task::spawn_blocking(move || crate::snapshot_file::hashkv::hashkv(&file, revision))
-            .await
-            .map_err(|e| StepError::Precondition(format!("the snapshot's HashKV: {e}")))?;
-    match hashed {
-        Ok(h) => {
-            tracing::debug!(revision, took = ?started.elapsed(), "hashkv from the snapshot file");
-            Ok(SnapshotHashKv {
-                member: SnapshotHashKv::FROM_FILE.into(),
-                hash: h.hash,
-                compact_revision: h.compact_revision,
-            })
-        }
-        Err(why) => {
-            tracing::warn!(%why, member, "the snapshot's HashKV is asked of the member instead");
-            Ok(crate::checks::hashkv::at(member, endpoint, revision).await?)
-        }
-    }
+/// etcd's HashKV of the snapshot file just written, at its own revision (every row it holds),
+/// and the seed checked in the same rows: read from the page cache, in key order.
+async fn file_pass(
+    path: std::path::PathBuf,
+    seed: Option<crate::plan::SeedPlan>,
+) -> Result<(FileHash, Option<SeedCheck>), String> {
+    let started = std::time::Instant::now();
+    let pass = tokio::task::spawn_blocking(move || {
+        let mut tally = seed.as_ref().map(crate::seed_data::Tally::new);
+        let h = crate::snapshot_file::hashkv::hashkv_visiting(&path, i64::MAX, |k, v| {
+            if let Some(t) = &mut tally {
+                t.replay(k, v)
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        let seed = tally.map(|t| SeedCheck {
+            in_snapshot_file: true,
+            ..t.finish()
+        });
+        Ok((h, seed))
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    tracing::debug!(took = ?started.elapsed(), "hashkv and seed from the snapshot file");
+    pass
 }

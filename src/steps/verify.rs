@@ -119,13 +119,11 @@ async fn read(ctx: &mut Ctx<'_>, restored: Option<SnapshotRecord>) -> Result<Rea
             .unwrap_or(0) as i64;
     let recorded = Recorded::of(&s);
     if recorded == Recorded::HashKv {
-        // Nothing to compare but HashKV: only the seed is read, from the snapshot file where
-        // it can be (a missing file, or one that no longer hashes as recorded, falls back to
-        // the members).
-        let seed = match &seed_plan {
-            Some(plan) => seed_in_file(ctx, &s, plan.clone()).await,
-            None => None,
-        };
+        // Nothing to compare but HashKV: the seed as the snapshot step found it in the file's
+        // rows (the restore checked the file's SHA-256, and every restored member's HashKV at
+        // its revision is checked against the file's). Where the step did not check it there,
+        // the members are read.
+        let seed = seed_plan.as_ref().and(s.seed.clone());
         if seed.is_some() || seed_plan.is_none() {
             return Ok(Read {
                 seed,
@@ -175,68 +173,6 @@ async fn read(ctx: &mut Ctx<'_>, restored: Option<SnapshotRecord>) -> Result<Rea
         snapshot_digest,
         keyspace,
     })
-}
-
-/// The seed checked in the rows of the snapshot file the members were restored from, at its
-/// revision, in order (the last write of a key stands), while the same pass recomputes the
-/// file's HashKV: when that equals the one recorded at the snapshot, which every restored
-/// member's HashKV at that revision is checked against, the rows checked are the rows the
-/// members hold. Read in order from one local file, not through every member's gRPC: at 4 GiB
-/// that read took 92 s. `None` where the file cannot serve (gone, or hashing otherwise).
-async fn seed_in_file(
-    ctx: &mut Ctx<'_>,
-    s: &SnapshotRecord,
-    plan: crate::plan::SeedPlan,
-) -> Option<SeedCheck> {
-    let recorded = s.hashkv.clone()?;
-    let (path, revision) = (s.file.clone(), s.revision);
-    let done = std::sync::Arc::new(AtomicU64::new(0));
-    let counter = done.clone();
-    let started = std::time::Instant::now();
-    let pass = tokio::task::spawn_blocking(move || {
-        let mut tally = crate::seed_data::Tally::new(&plan);
-        let hashed = crate::snapshot_file::hashkv::hashkv_visiting(&path, revision, |k, v| {
-            counter.fetch_add(1, Ordering::Relaxed);
-            tally.replay(k, v);
-        });
-        hashed.map(|h| (h, tally.finish()))
-    });
-    let total = s.total_keys;
-    let pass = ctx
-        .with_progress(
-            "checking seeded keys in the snapshot",
-            "keys",
-            total,
-            &done,
-            pass,
-        )
-        .await;
-    tracing::debug!(took = ?started.elapsed(), "seed check in the snapshot file");
-    match pass {
-        Ok(Ok((h, mut check)))
-            if h.hash == recorded.hash && h.compact_revision == recorded.compact_revision =>
-        {
-            check.in_snapshot_file = true;
-            Some(check)
-        }
-        Ok(Ok((h, _))) => {
-            tracing::warn!(
-                file = %s.file.display(),
-                hash = h.hash,
-                recorded = recorded.hash,
-                "the snapshot file no longer hashes as recorded: the seed is read from the members"
-            );
-            None
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(%e, "the seed is read from the members");
-            None
-        }
-        Err(e) => {
-            tracing::warn!(%e, "the seed is read from the members");
-            None
-        }
-    }
 }
 
 /// Acknowledged writes the cluster no longer holds. Writes acknowledged after a restore must all

@@ -457,6 +457,7 @@ pub fn full_report() -> RunReport {
             hash: 3_642_004_128,
             compact_revision: 0,
         }),
+        seed: None,
     };
     f.step(2, 1050, 1500, StepOutcome::Snapshot(snapshot));
     f.step(3, 3990, 6900, StepOutcome::Fault(fault()));

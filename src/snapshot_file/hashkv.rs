@@ -333,4 +333,17 @@ mod tests {
         assert_eq!(main_of(&[0, 0, 0, 0, 0, 0, 1, 0, b'_']), Some(256));
         assert!(tombstone(b"\0\0\0\0\0\0\0\x05_\0\0\0\0\0\0\0\0t"));
     }
+
+    /// `SNAPSHOT=path cargo test --release --lib time_a_snapshot -- --ignored --nocapture`:
+    /// times a pass over a snapshot file, to measure the page cache's part.
+    #[test]
+    #[ignore]
+    fn time_a_snapshot() {
+        let Some(path) = std::env::var_os("SNAPSHOT") else {
+            return;
+        };
+        let t = std::time::Instant::now();
+        let h = hashkv(Path::new(&path), i64::MAX).unwrap();
+        eprintln!("{h:?} in {:?}", t.elapsed());
+    }
 }

@@ -284,19 +284,15 @@ async fn verification_catches_a_lost_write_and_a_changed_value() {
         // After the sleep, before verify: delete an acknowledged write, change a seeded value.
         if let EventKind::StepFinished { label, .. } = &e.kind {
             if label.starts_with("sleep") {
-                let eps = endpoints.clone();
-                tokio::task::block_in_place(|| {
-                    tokio::runtime::Handle::current().block_on(async move {
-                        let mut c = etcd_drill::cluster::connect(&eps).await.unwrap();
-                        let gone = c
-                            .delete("/drill/workload/000000000003", None)
-                            .await
-                            .unwrap();
-                        assert_eq!(gone.deleted(), 1, "write 3 was acknowledged and present");
-                        c.put("/drill/seed/0000000007", "not what was seeded", None)
-                            .await
-                            .unwrap();
-                    })
+                behind_the_harness(&endpoints, |mut c| async move {
+                    let gone = c
+                        .delete("/drill/workload/000000000003", None)
+                        .await
+                        .unwrap();
+                    assert_eq!(gone.deleted(), 1, "write 3 was acknowledged and present");
+                    c.put("/drill/seed/0000000007", "not what was seeded", None)
+                        .await
+                        .unwrap();
                 });
             }
         }
@@ -807,6 +803,19 @@ async fn a_seeded_key_lost_before_the_snapshot_is_named_from_the_snapshot_file()
     assert!(seed.in_snapshot_file, "{seed:?}");
 }
 
+/// Runs `f` with a client of the drill's cluster, from inside the runner's event callback: a
+/// change the harness did not make.
+fn behind_the_harness<F, Fut>(endpoints: &[String], f: F)
+where
+    F: FnOnce(etcd_client::Client) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current()
+            .block_on(async { f(etcd_drill::cluster::connect(endpoints).await.unwrap()).await })
+    });
+}
+
 async fn seed_damaged_before_the_snapshot() -> Option<etcd_drill::record::SeedCheck> {
     let d = docker().await?;
     let (plan, opts, _reports) = library_run("tests/scenarios/seed-lost-before-snapshot.yaml");
@@ -824,19 +833,13 @@ async fn seed_damaged_before_the_snapshot() -> Option<etcd_drill::record::SeedCh
         }
         if let EventKind::StepFinished { outcome, .. } = &e.kind {
             match outcome.as_ref() {
-                StepOutcome::Seeded(_) => {
-                    let eps = endpoints.clone();
-                    tokio::task::block_in_place(|| {
-                        tokio::runtime::Handle::current().block_on(async move {
-                            let mut c = etcd_drill::cluster::connect(&eps).await.unwrap();
-                            let gone = c.delete("/drill/seed/0000000011", None).await.unwrap();
-                            assert_eq!(gone.deleted(), 1);
-                            c.put("/drill/seed/0000000007", "not what was seeded", None)
-                                .await
-                                .unwrap();
-                        })
-                    });
-                }
+                StepOutcome::Seeded(_) => behind_the_harness(&endpoints, |mut c| async move {
+                    let gone = c.delete("/drill/seed/0000000011", None).await.unwrap();
+                    assert_eq!(gone.deleted(), 1);
+                    c.put("/drill/seed/0000000007", "not what was seeded", None)
+                        .await
+                        .unwrap();
+                }),
                 StepOutcome::Snapshot(s) => {
                     let found = s.seed.as_ref().expect("the snapshot step checked the seed");
                     assert_eq!((found.missing, found.wrong_value), (1, 1), "{found:?}");

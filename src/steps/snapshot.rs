@@ -49,12 +49,14 @@ pub async fn run(
         // a 5.9 GB snapshot (4 GiB seed) whose members' dbs filled the page cache, status took
         // 87 s alone, and the harness's pass 6.6 s followed by status 4.6 s. Side by side, the
         // pass ran ahead and the page cache dropped its pages before etcdutl came to them.
+        tracing::debug!(took = ?saved.duration, "snapshot stream");
         let tally = seed.clone().filter(|_| !needs_digest);
         let pass = file_pass(saved.path.clone(), tally).await;
-        let read_ahead = pass.is_err();
+        let (read_ahead, started) = (pass.is_err(), std::time::Instant::now());
         let status =
             crate::snapshot_file::status_with(&sandbox, &image, &saved.path, name, read_ahead)
                 .await?;
+        tracing::debug!(took = ?started.elapsed(), "etcdutl snapshot status");
         let pass = (!needs_digest).then_some(pass);
         Ok::<_, StepError>((saved, status, pass))
     };

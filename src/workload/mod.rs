@@ -298,6 +298,32 @@ fn pick(plan: &WorkloadPlan, rng: &mut impl Rng) -> OpKind {
     OpKind::Put
 }
 
+impl Shared {
+    /// One operation into the history, returning now.
+    fn record(
+        &self,
+        client: usize,
+        member: usize,
+        epoch: u64,
+        call_us: u64,
+        request: Request,
+        outcome: Outcome,
+    ) {
+        if let Ok(h) = &self.history {
+            h.send(HistoryLine::Op(HistoryOp {
+                id: self.next_id.fetch_add(1, Ordering::SeqCst),
+                client: client as u32,
+                member: member as u32,
+                epoch,
+                call_us,
+                return_us: self.t0.elapsed().as_micros() as u64,
+                request,
+                outcome,
+            }));
+        }
+    }
+}
+
 async fn worker(
     s: Arc<Shared>,
     rx: watch::Receiver<Clients>,
@@ -341,20 +367,10 @@ async fn worker(
             _ = stop.cancelled() => {
                 // Stopped with this operation in flight: etcd may have applied it, or may yet
                 // (a delete the watch then delivers), so the history keeps it as indeterminate.
-                if let Ok(h) = &s.history {
-                    h.send(HistoryLine::Op(HistoryOp {
-                        id: s.next_id.fetch_add(1, Ordering::SeqCst),
-                        client: index as u32,
-                        member: member as u32,
-                        epoch,
-                        call_us,
-                        return_us: s.t0.elapsed().as_micros() as u64,
-                        request,
-                        outcome: Outcome::Unknown {
-                            error: STOPPED.into(),
-                        },
-                    }));
-                }
+                let stopped = Outcome::Unknown {
+                    error: STOPPED.into(),
+                };
+                s.record(index, member, epoch, call_us, request, stopped);
                 return;
             }
             r = tokio::time::timeout(s.plan.timeout, execute(client, &request)) => r,
@@ -394,18 +410,7 @@ async fn worker(
             ok: matches!(result, Ok(Ok(_))),
         };
         let pinned = matches!(&request, Request::List { revision, .. } if *revision > 0);
-        if let Ok(h) = &s.history {
-            h.send(HistoryLine::Op(HistoryOp {
-                id: s.next_id.fetch_add(1, Ordering::SeqCst),
-                client: index as u32,
-                member: member as u32,
-                epoch,
-                call_us,
-                return_us: s.t0.elapsed().as_micros() as u64,
-                request,
-                outcome: outcome.clone(),
-            }));
-        }
+        s.record(index, member, epoch, call_us, request, outcome.clone());
         match result {
             Ok(Ok(_)) => {
                 // A lease grant carries no revision: nothing to compare.

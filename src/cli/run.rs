@@ -450,6 +450,10 @@ fn disk_fits(plan: &Plan, docker: &DockerRuntime, report_dir: &Path) -> Result<(
             gb(f.db)
         ),
     )];
+    if f.scratch > 0 {
+        let what = format!("a corrupt fault's copy of {}", gb(f.scratch));
+        needs.push((std::env::temp_dir(), f.scratch, what));
+    }
     if let Some(root) = docker.local_root_dir() {
         let generations = f.volumes / f.db.max(1) / members;
         let what = format!(

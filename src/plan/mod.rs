@@ -638,12 +638,18 @@ fn member_images(
 
 /// What a drill writes to disk, estimated before anything starts: the members' volumes (every
 /// member, once per generation: the first cluster and each restore) and the snapshot files.
+/// The size of one etcd WAL segment (etcd preallocates each).
+const WAL_SEGMENT: u64 = 64 << 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Footprint {
     /// An estimate of one member's db.
     pub db: u64,
     pub volumes: u64,
     pub snapshots: u64,
+    /// The largest file a fault passes through this machine's temp dir (a `corrupt` fault's
+    /// copy of a member's db, or of its newest WAL segment), one at a time.
+    pub scratch: u64,
 }
 
 impl Plan {
@@ -656,10 +662,27 @@ impl Plan {
         let restores = count(|k| matches!(k, StepKind::Restore { .. }));
         let snapshots = count(|k| matches!(k, StepKind::Snapshot { .. }));
         let members = u64::from(self.cluster.members);
+        let scratch = self
+            .steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Fault(FaultPlan {
+                    action: FaultAction::Corrupt(c),
+                    ..
+                }) => match c.what {
+                    crate::scenario::CorruptWhat::Db => Some(db),
+                    crate::scenario::CorruptWhat::Wal => Some(WAL_SEGMENT),
+                    crate::scenario::CorruptWhat::Wipe => None,
+                },
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
         Some(Footprint {
             db,
             volumes: db * members * (1 + restores as u64),
             snapshots: db * snapshots as u64,
+            scratch,
         })
     }
 }
@@ -996,6 +1019,28 @@ mod tests {
     fn planned(yaml: &str) -> super::Plan {
         let path = std::path::Path::new("memory.yaml");
         super::plan(crate::scenario::load_str(path, yaml).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_corrupt_fault_needs_room_for_its_copy_in_the_temp_dir() {
+        let with = |steps: &str| {
+            planned(&format!(
+                "name: c\ncluster: {{ members: 3 }}\nseed: {{ keys: 100000, value-size: 1000 }}\nsteps:\n  - seed: {{}}\n{steps}"
+            ))
+            .footprint()
+            .unwrap()
+        };
+        let none = with("");
+        assert_eq!(none.scratch, 0);
+        let db = with("  - corrupt: { target: follower, what: db, recover: re-add }\n");
+        assert_eq!(db.scratch, db.db);
+        let wal = with("  - corrupt: { target: follower, what: wal, recover: re-add }\n");
+        assert_eq!(wal.scratch, 64 << 20);
+        // One at a time: the largest.
+        let both = with(
+            "  - corrupt: { target: follower, what: wal, recover: re-add }\n  - corrupt: { target: follower, what: db, recover: re-add }\n",
+        );
+        assert_eq!(both.scratch, db.db);
     }
 
     #[test]

@@ -324,18 +324,6 @@ pub async fn status(
     path: &Path,
     tag: &str,
 ) -> Result<Status, SnapshotError> {
-    status_with(sandbox, image, path, tag, true).await
-}
-
-/// `status`; `read_ahead`: the harness reads a bind-mounted file from start to end beside
-/// etcdutl (not when it reads the file another way at the same time).
-pub async fn status_with(
-    sandbox: &Sandbox,
-    image: &str,
-    path: &Path,
-    tag: &str,
-    read_ahead: bool,
-) -> Result<Status, SnapshotError> {
     let mut spec = ContainerSpec {
         name: sandbox.name(&format!("status-{tag}")),
         image: image.to_string(),
@@ -352,7 +340,7 @@ pub async fn status_with(
     // etcdutl reads the whole file; at 20 MB/s at the least.
     let deadline = Duration::from_secs(120 + size / 20_000_000);
     // A bind-mounted file is read by etcdutl from this machine's page cache: fill it ahead.
-    let ahead = (read_ahead && upload.is_none()).then(|| ReadAhead::start(path));
+    let ahead = upload.is_none().then(|| ReadAhead::start(path));
     let ran = sandbox.run_once(&spec, upload.as_ref(), deadline).await;
     drop(ahead);
     let (code, stdout, stderr) = ran?;

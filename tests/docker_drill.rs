@@ -268,23 +268,11 @@ async fn sigint_in_the_middle_of_a_run_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verification_catches_a_lost_write_and_a_changed_value() {
     let Some(d) = docker().await else { return };
-    let (plan, opts, _reports) = library_run("tests/scenarios/tamper-target.yaml");
-    let run_id = opts.run_id.clone();
-    let mut recorder = etcd_drill::report::Recorder::new(&plan, &run_id);
-    let mut endpoints: Vec<String> = Vec::new();
-    let runtime = Arc::new(
-        etcd_drill::sandbox::docker::DockerRuntime::connect()
-            .await
-            .unwrap(),
-    );
-    runner::run(&plan, runtime, &opts, CancellationToken::new(), &mut |e| {
-        if let EventKind::ClusterCreated { members } = &e.kind {
-            endpoints = members.iter().map(|(_, ep)| ep.clone()).collect();
-        }
+    let hook = |endpoints: &[String], e: &EventKind| {
         // After the sleep, before verify: delete an acknowledged write, change a seeded value.
-        if let EventKind::StepFinished { label, .. } = &e.kind {
+        if let EventKind::StepFinished { label, .. } = e {
             if label.starts_with("sleep") {
-                behind_the_harness(&endpoints, |mut c| async move {
+                behind_the_harness(endpoints, |mut c| async move {
                     let gone = c
                         .delete("/drill/workload/000000000003", None)
                         .await
@@ -296,10 +284,8 @@ async fn verification_catches_a_lost_write_and_a_changed_value() {
                 });
             }
         }
-        recorder.on(&e);
-    })
-    .await;
-    let r = recorder.finish();
+    };
+    let (r, run_id) = run_with_hook("tests/scenarios/tamper-target.yaml", hook).await;
     let v = r.verification.as_ref().expect("verify ran");
     let durability = v.durability.as_ref().unwrap();
     assert_eq!(durability.lost, 1, "{durability:?}");
@@ -803,6 +789,31 @@ async fn a_seeded_key_lost_before_the_snapshot_is_named_from_the_snapshot_file()
     assert!(seed.in_snapshot_file, "{seed:?}");
 }
 
+/// Runs `scenario` through the library, calling `hook` with the cluster's endpoints on every
+/// event before the recorder sees it: the report and the run id.
+async fn run_with_hook(
+    scenario: &str,
+    mut hook: impl FnMut(&[String], &EventKind) + Send,
+) -> (etcd_drill::record::RunReport, String) {
+    let (plan, opts, _reports) = library_run(scenario);
+    let mut recorder = etcd_drill::report::Recorder::new(&plan, &opts.run_id);
+    let mut endpoints: Vec<String> = Vec::new();
+    let runtime = Arc::new(
+        etcd_drill::sandbox::docker::DockerRuntime::connect()
+            .await
+            .unwrap(),
+    );
+    runner::run(&plan, runtime, &opts, CancellationToken::new(), &mut |e| {
+        if let EventKind::ClusterCreated { members } = &e.kind {
+            endpoints = members.iter().map(|(_, ep)| ep.clone()).collect();
+        }
+        hook(&endpoints, &e.kind);
+        recorder.on(&e);
+    })
+    .await;
+    (recorder.finish(), opts.run_id.clone())
+}
+
 /// Runs `f` with a client of the drill's cluster, from inside the runner's event callback: a
 /// change the harness did not make.
 fn behind_the_harness<F, Fut>(endpoints: &[String], f: F)
@@ -818,22 +829,10 @@ where
 
 async fn seed_damaged_before_the_snapshot() -> Option<etcd_drill::record::SeedCheck> {
     let d = docker().await?;
-    let (plan, opts, _reports) = library_run("tests/scenarios/seed-lost-before-snapshot.yaml");
-    let run_id = opts.run_id.clone();
-    let mut recorder = etcd_drill::report::Recorder::new(&plan, &run_id);
-    let mut endpoints: Vec<String> = Vec::new();
-    let runtime = Arc::new(
-        etcd_drill::sandbox::docker::DockerRuntime::connect()
-            .await
-            .unwrap(),
-    );
-    runner::run(&plan, runtime, &opts, CancellationToken::new(), &mut |e| {
-        if let EventKind::ClusterCreated { members } = &e.kind {
-            endpoints = members.iter().map(|(_, ep)| ep.clone()).collect();
-        }
-        if let EventKind::StepFinished { outcome, .. } = &e.kind {
+    let hook = |endpoints: &[String], e: &EventKind| {
+        if let EventKind::StepFinished { outcome, .. } = e {
             match outcome.as_ref() {
-                StepOutcome::Seeded(_) => behind_the_harness(&endpoints, |mut c| async move {
+                StepOutcome::Seeded(_) => behind_the_harness(endpoints, |mut c| async move {
                     let gone = c.delete("/drill/seed/0000000011", None).await.unwrap();
                     assert_eq!(gone.deleted(), 1);
                     c.put("/drill/seed/0000000007", "not what was seeded", None)
@@ -847,10 +846,8 @@ async fn seed_damaged_before_the_snapshot() -> Option<etcd_drill::record::SeedCh
                 _ => {}
             }
         }
-        recorder.on(&e);
-    })
-    .await;
-    let r = recorder.finish();
+    };
+    let (r, run_id) = run_with_hook("tests/scenarios/seed-lost-before-snapshot.yaml", hook).await;
     let v = r.verification.as_ref().expect("verify ran");
     let seed = v.seed.clone().unwrap();
     assert_eq!((seed.missing, seed.wrong_value), (1, 1), "{seed:?}");

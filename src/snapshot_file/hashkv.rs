@@ -97,14 +97,12 @@ pub fn hashkv_visiting(
             return Ok(false);
         }
         highest = main;
-        let value = (!tombstone(k)).then(|| field(v, 5).unwrap_or_default());
-        visit(field(v, 1).unwrap_or_default(), value);
-        if main <= compact {
-            if let Some(later) = &keep {
-                if later.nonempty_keep && (tombstone(k) || later.has(key_of(v))) {
-                    return Ok(true);
-                }
-            }
+        let (key, deleted) = (key_of(v), tombstone(k));
+        visit(key, (!deleted).then(|| field(v, 5).unwrap_or_default()));
+        // Not in `Keep(rev)`: a delete, or a key written again after the compaction.
+        let dropped = |l: &Later| l.nonempty_keep && (deleted || l.has(key));
+        if main <= compact && keep.as_ref().is_some_and(dropped) {
+            return Ok(true);
         }
         crc.update(k);
         crc.update(v);
@@ -128,8 +126,8 @@ struct Later {
 }
 
 impl Later {
-    fn has(&self, key: Option<&[u8]>) -> bool {
-        key.is_some_and(|k| self.keys.binary_search(&hash_of(k)).is_ok())
+    fn has(&self, key: &[u8]) -> bool {
+        self.keys.binary_search(&hash_of(key)).is_ok()
     }
 }
 
@@ -151,7 +149,7 @@ fn later_keys(
                     too_many = true;
                     return Ok(false);
                 }
-                writes.push((key_of(v).map(hash_of).unwrap_or(0), !tombstone(k)));
+                writes.push((hash_of(key_of(v)), !tombstone(k)));
             }
             _ => old += 1,
         }
@@ -205,8 +203,8 @@ fn tombstone(k: &[u8]) -> bool {
 }
 
 /// The etcd key of a row: field 1 of its protobuf `KeyValue`.
-fn key_of(v: &[u8]) -> Option<&[u8]> {
-    field(v, 1)
+fn key_of(v: &[u8]) -> &[u8] {
+    field(v, 1).unwrap_or_default()
 }
 
 /// Bytes field `number` of a row's protobuf `KeyValue` (1: the key, 5: the value; absent when
@@ -323,13 +321,13 @@ mod tests {
         let v = [
             0x0a, 2, b'/', b'a', 0x10, 2, 0x18, 0xac, 0x02, 0x20, 1, 0x2a, 3, b'x', b'y', b'z',
         ];
-        assert_eq!(key_of(&v), Some(&b"/a"[..]));
+        assert_eq!(key_of(&v), b"/a");
         assert_eq!(field(&v, 5), Some(&b"xyz"[..]));
         // Field one after the others.
         let later = [0x10, 2, 0x2a, 1, b'x', 0x0a, 1, b'k'];
-        assert_eq!(key_of(&later), Some(&b"k"[..]));
-        assert_eq!(key_of(&[0x0a, 5, b'a']), None, "cut short");
-        assert_eq!(key_of(&[0x10, 0xff]), None, "a varint cut short");
+        assert_eq!(key_of(&later), b"k");
+        assert_eq!(field(&[0x0a, 5, b'a'], 1), None, "cut short");
+        assert_eq!(field(&[0x10, 0xff], 1), None, "a varint cut short");
         assert_eq!(main_of(&[0, 0, 0, 0, 0, 0, 1, 0, b'_']), Some(256));
         assert!(tombstone(b"\0\0\0\0\0\0\0\x05_\0\0\0\0\0\0\0\0t"));
     }

@@ -175,8 +175,9 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
 /// HashKV etcd itself gives at the same revisions, on 3.5.1 (the default image) and 3.4.23:
 /// never compacted, after a compaction (rows at or below it count only when still live), when
 /// every key is deleted (etcd's `Keep` is empty: then every such row counts), with
-/// transactions (sub-revisions) and leases. A damaged copy of the file is an error or another
-/// hash, never a panic.
+/// transactions (sub-revisions) and leases. The same pass's status figures are what etcdutl's
+/// `snapshot status` (etcdctl's on 3.4) prints for each file. A damaged copy of the file is an
+/// error or another hash, never a panic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_files_hashkv_is_etcds_at_every_revision() {
     let Some(d) = docker().await else { return };
@@ -311,12 +312,29 @@ async fn file_hash_against_etcd(version: &str) {
         let third = save(c.clone()).await?;
         let top = rev(c.get("/", None).await.map_err(|x| e(&x))?.header());
         cases.push((third, vec![etcd_at(&mut c, top).await?]));
-        Ok::<_, String>(cases)
+        // What etcd's own tool says of each file.
+        let mut statuses = Vec::new();
+        for (i, (path, _)) in cases.iter().enumerate() {
+            let tag = format!("s{i}");
+            let status =
+                etcd_drill::snapshot_file::status(&sandbox, &plan.cluster.image, path, &tag);
+            statuses.push(status.await.map_err(|x| e(&x))?);
+        }
+        Ok::<_, String>((cases, statuses))
     }
     .await;
     let left = sandbox.teardown().await;
     assert!(left.is_empty(), "{left:?}");
-    let cases = outcome.unwrap();
+    let (cases, statuses) = outcome.unwrap();
+    // The harness's one pass over each file: etcdutl's status figures, and etcd's HashKV at the
+    // file's last revision.
+    for ((path, at), etcdutl) in cases.iter().zip(&statuses) {
+        let read = etcd_drill::snapshot_file::pass::read(path, |_, _| {}).unwrap();
+        assert_eq!(&read.status, etcdutl, "etcd {version}, {}", path.display());
+        let (_, hash, compact) = at.last().unwrap();
+        let h = read.hashkv.unwrap();
+        assert_eq!((h.hash, h.compact_revision), (*hash, *compact), "{version}");
+    }
     for (path, at) in &cases {
         for (revision, hash, compact) in at {
             let file =

@@ -142,7 +142,8 @@ pub enum FailureKind {
     Deadline,
     /// etcd refused or did not answer (health, reads, writes, membership).
     Cluster,
-    /// A snapshot could not be streamed, or `etcdutl snapshot status` refused it.
+    /// A snapshot could not be streamed, or its file could not be read (by
+    /// `etcdutl snapshot status` or the harness's reader).
     Snapshot,
     /// `etcdutl snapshot restore` or starting the restored members failed.
     Restore,

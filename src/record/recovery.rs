@@ -12,7 +12,8 @@ pub struct SnapshotRecord {
     pub size_bytes: u64,
     /// SHA-256 of the whole file, trailer included.
     pub sha256: String,
-    /// From `etcdutl snapshot status`.
+    /// As `etcdutl snapshot status` says it (for a snapshot step's file, read by the harness,
+    /// which gives the same figures).
     pub revision: i64,
     pub total_keys: u64,
     pub etcd_hash: u64,

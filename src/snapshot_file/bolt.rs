@@ -60,6 +60,7 @@ pub struct Db {
     page_size: u64,
     pages: u64,
     root: u64,
+    high_water: u64,
 }
 
 impl Db {
@@ -81,6 +82,7 @@ impl Db {
             page_size: 4096,
             pages: 0,
             root: 0,
+            high_water: 0,
         };
         let mut first = vec![0u8; 4096.min(len as usize)];
         db.read_at(&mut first, 0)?;
@@ -109,6 +111,7 @@ impl Db {
         db.page_size = m.page_size;
         db.pages = len / m.page_size;
         db.root = m.root;
+        db.high_water = m.high_water;
         Ok(db)
     }
 
@@ -153,6 +156,12 @@ impl Db {
         Ok(page)
     }
 
+    /// The database's size as bbolt counts it (`tx.Size()`): its high-water page times the
+    /// page size, what etcdutl's status calls the total size.
+    pub fn size(&self) -> u64 {
+        self.high_water * self.page_size
+    }
+
     /// The top-level bucket `name`, if the file has it.
     pub fn bucket(&self, name: &[u8]) -> Result<Option<Bucket>, BoltError> {
         let mut found = None;
@@ -163,14 +172,36 @@ impl Db {
             }
             Ok(true)
         })?;
-        let Some(v) = found else { return Ok(None) };
+        match found {
+            Some(v) => self.bucket_of(name, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every top-level bucket, in key order, with its name.
+    pub fn buckets(&self) -> Result<Vec<(Vec<u8>, Bucket)>, BoltError> {
+        let mut found = Vec::new();
+        self.walk(&Bucket::Root(self.root), &mut |flags, k, v| {
+            if flags & BUCKET_LEAF != 0 {
+                found.push((k.to_vec(), v.to_vec()));
+            }
+            Ok(true)
+        })?;
+        found
+            .into_iter()
+            .map(|(name, v)| Ok((name.clone(), self.bucket_of(&name, &v)?)))
+            .collect()
+    }
+
+    /// A bucket from its leaf value (the root page, or the page inline).
+    fn bucket_of(&self, name: &[u8], v: &[u8]) -> Result<Bucket, BoltError> {
         if v.len() < HEADER {
             return Err(self.format(format!("bucket {:?}'s header is short", name)));
         }
-        Ok(Some(match u64_at(&v, 0) {
+        Ok(match u64_at(v, 0) {
             0 => Bucket::Inline(v[HEADER..].to_vec()),
             root => Bucket::Root(root),
-        }))
+        })
     }
 
     /// Every key and value of `bucket` in key order (nested buckets skipped), until `f` says
@@ -187,11 +218,22 @@ impl Db {
         bucket: &Bucket,
         mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, BoltError>,
     ) -> Result<(), BoltError> {
+        self.for_each_element(
+            bucket,
+            |nested, k, v| if nested { Ok(true) } else { f(k, v) },
+        )
+    }
+
+    /// `for_each`, nested buckets included (as bbolt's `ForEach` shows them: the key, and no
+    /// value), each told by `nested`.
+    pub fn for_each_element(
+        &self,
+        bucket: &Bucket,
+        mut f: impl FnMut(bool, &[u8], &[u8]) -> Result<bool, BoltError>,
+    ) -> Result<(), BoltError> {
         let mut visit = |flags: u32, k: &[u8], v: &[u8]| {
-            if flags & BUCKET_LEAF != 0 {
-                return Ok(true);
-            }
-            f(k, v)
+            let nested = flags & BUCKET_LEAF != 0;
+            f(nested, k, if nested { &[] } else { v })
         };
         let Bucket::Root(root) = bucket else {
             return self.walk(bucket, &mut visit);
@@ -334,6 +376,7 @@ impl Db {
 struct Meta {
     page_size: u64,
     root: u64,
+    high_water: u64,
     txid: u64,
 }
 
@@ -353,6 +396,7 @@ fn meta(page: &[u8]) -> Option<Meta> {
     Some(Meta {
         page_size,
         root: u64_at(m, 16),
+        high_water: u64_at(m, 40),
         txid: u64_at(m, 48),
     })
 }

@@ -59,63 +59,141 @@ pub fn hashkv_visiting(
     mut visit: impl FnMut(&[u8], Option<&[u8]>),
 ) -> Result<FileHash, FileHashError> {
     let db = Db::open(path)?;
-    let meta = db.bucket(b"meta")?.ok_or(FileHashError::NoBucket("meta"))?;
-    let (mut scheduled, mut finished) = (None, None);
-    db.for_each(&meta, |k, v| {
-        match k {
-            b"scheduledCompactRev" => scheduled = Some(main_of(v)),
-            b"finishedCompactRev" => finished = Some(main_of(v)),
-            _ => {}
-        }
-        Ok(true)
-    })?;
-    // etcd resumes a scheduled compaction on start: its revision is the compacted one.
-    let compact = scheduled.or(finished).flatten().unwrap_or(-1);
-    if compact >= 0 && scheduled != finished {
-        return Err(FileHashError::Cannot(format!(
-            "a compaction to {compact} had not finished when it was cut"
-        )));
-    }
-    if revision <= compact {
-        return Err(FileHashError::Compacted { revision, compact });
-    }
+    let mut hash = RowHash::prepare(&db, revision)?;
     let rows = db.bucket(b"key")?.ok_or(FileHashError::NoBucket("key"))?;
-    let keep = if compact >= 0 {
-        Some(later_keys(&db, &rows, compact, revision)?)
-    } else {
-        None
-    };
-    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
-    crc.update(b"key");
-    let (mut broken, mut highest) = (None, 0);
     db.for_each(&rows, |k, v| {
-        let Some(main) = main_of(k) else {
-            broken = Some(format!("a row's key is {} bytes, not a revision", k.len()));
-            return Ok(false);
-        };
-        if main > revision {
-            return Ok(false);
+        let row = Row::of(k, v);
+        if hash.covers(&row) {
+            visit(row.key, row.value());
         }
-        highest = main;
-        let (key, deleted) = (key_of(v), tombstone(k));
-        visit(key, (!deleted).then(|| field(v, 5).unwrap_or_default()));
-        // Not in `Keep(rev)`: a delete, or a key written again after the compaction.
-        let dropped = |l: &Later| l.nonempty_keep && (deleted || l.has(key));
-        if main <= compact && keep.as_ref().is_some_and(dropped) {
-            return Ok(true);
-        }
-        crc.update(k);
-        crc.update(v);
-        Ok(true)
+        Ok(hash.row(&row))
     })?;
-    if let Some(why) = broken {
-        return Err(FileHashError::Cannot(why));
+    hash.finish()
+}
+
+/// One row of the `key` bucket, its key and delete mark read once.
+pub(super) struct Row<'a> {
+    k: &'a [u8],
+    v: &'a [u8],
+    pub(super) main: Option<i64>,
+    /// The etcd key written.
+    pub(super) key: &'a [u8],
+    deleted: bool,
+}
+
+impl<'a> Row<'a> {
+    pub(super) fn of(k: &'a [u8], v: &'a [u8]) -> Row<'a> {
+        Row {
+            k,
+            v,
+            main: main_of(k),
+            key: key_of(v),
+            deleted: tombstone(k),
+        }
     }
-    Ok(FileHash {
-        hash: crc.finalize() as u32,
-        compact_revision: compact,
-        revision: highest,
-    })
+
+    /// The value written, `None` for a delete.
+    pub(super) fn value(&self) -> Option<&'a [u8]> {
+        (!self.deleted).then(|| field(self.v, 5).unwrap_or_default())
+    }
+}
+
+/// etcd's HashKV at one revision, fed the `key` bucket's rows in order.
+pub(super) struct RowHash {
+    revision: i64,
+    compact: i64,
+    keep: Option<Later>,
+    crc: crc_fast::Digest,
+    highest: i64,
+    /// Past `revision`: later rows are not hashed.
+    done: bool,
+    broken: Option<String>,
+}
+
+impl RowHash {
+    /// Ready to hash at `revision`: the compacted revision from the `meta` bucket and, when
+    /// there is one, the keys written after it (a pass over those rows).
+    pub(super) fn prepare(db: &Db, revision: i64) -> Result<RowHash, FileHashError> {
+        let meta = db.bucket(b"meta")?.ok_or(FileHashError::NoBucket("meta"))?;
+        let (mut scheduled, mut finished) = (None, None);
+        db.for_each(&meta, |k, v| {
+            match k {
+                b"scheduledCompactRev" => scheduled = Some(main_of(v)),
+                b"finishedCompactRev" => finished = Some(main_of(v)),
+                _ => {}
+            }
+            Ok(true)
+        })?;
+        // etcd resumes a scheduled compaction on start: its revision is the compacted one.
+        let compact = scheduled.or(finished).flatten().unwrap_or(-1);
+        if compact >= 0 && scheduled != finished {
+            return Err(FileHashError::Cannot(format!(
+                "a compaction to {compact} had not finished when it was cut"
+            )));
+        }
+        if revision <= compact {
+            return Err(FileHashError::Compacted { revision, compact });
+        }
+        let keep = if compact >= 0 {
+            let rows = db.bucket(b"key")?.ok_or(FileHashError::NoBucket("key"))?;
+            Some(later_keys(db, &rows, compact, revision)?)
+        } else {
+            None
+        };
+        let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
+        crc.update(b"key");
+        Ok(RowHash {
+            revision,
+            compact,
+            keep,
+            crc,
+            highest: 0,
+            done: false,
+            broken: None,
+        })
+    }
+
+    /// Whether `row` is at or below the revision hashed.
+    pub(super) fn covers(&self, row: &Row) -> bool {
+        !self.done && row.main.is_some_and(|main| main <= self.revision)
+    }
+
+    /// Hashes one row; false once the rows are past the revision (or not rows at all).
+    pub(super) fn row(&mut self, row: &Row) -> bool {
+        if self.done {
+            return false;
+        }
+        let Some(main) = row.main else {
+            let len = row.k.len();
+            self.broken = Some(format!("a row's key is {len} bytes, not a revision"));
+            self.done = true;
+            return false;
+        };
+        if main > self.revision {
+            self.done = true;
+            return false;
+        }
+        self.highest = main;
+        // Not in `Keep(rev)`: a delete, or a key written again after the compaction.
+        let dropped = |l: &Later| l.nonempty_keep && (row.deleted || l.has(row.key));
+        if main <= self.compact && self.keep.as_ref().is_some_and(dropped) {
+            return true;
+        }
+        self.crc.update(row.k);
+        self.crc.update(row.v);
+        true
+    }
+
+    pub(super) fn finish(self) -> Result<FileHash, FileHashError> {
+        if let Some(why) = self.broken {
+            return Err(FileHashError::Cannot(why));
+        }
+        Ok(FileHash {
+            hash: self.crc.finalize() as u32,
+            compact_revision: self.compact,
+            revision: self.highest,
+        })
+    }
 }
 
 /// The keys written after the compaction (up to `revision`), as sorted 64-bit hashes, and

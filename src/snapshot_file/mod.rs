@@ -1,10 +1,12 @@
 //! Snapshots exactly as `etcdctl snapshot save` writes them: every byte of etcd's maintenance
 //! snapshot stream, whose last 32 bytes are the SHA-256 of all the bytes before them. Written to
-//! `NAME.db.part`, fsynced, renamed. Then `etcdutl snapshot status` (etcd's own tool, in a
-//! one-shot container of the run's image) reads the file unchanged and says its revision.
+//! `NAME.db.part`, fsynced, renamed. Then the file is read, unchanged, for its revision: by
+//! `etcdutl snapshot status` (etcd's own tool, in a one-shot container of the run's image), or,
+//! for a file the harness has just written, by `pass` (the same figures, in one fast pass).
 
 pub mod bolt;
 pub mod hashkv;
+pub mod pass;
 
 use crate::cluster::{within, ClusterError};
 use crate::sandbox::{ContainerSpec, Sandbox, SandboxError};
@@ -22,6 +24,8 @@ pub const TRAILER: usize = 32;
 pub enum SnapshotError {
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    File(#[from] bolt::BoltError),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     #[error("cannot write snapshot {path}: {source}")]
@@ -296,7 +300,7 @@ fn check(path: &Path, recorded_sha256: Option<&str>) -> Result<(u64, String), Sn
 }
 
 /// What `etcdutl snapshot status -w json` says.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     pub hash: u64,

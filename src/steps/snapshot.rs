@@ -1,12 +1,13 @@
-//! `snapshot`: save a named snapshot from a member, have etcdutl read it, and record what the
-//! keyspace held at its revision: etcd's HashKV, computed from the file, when every restore of
-//! it is a plain one, else the digest of every key and value, read from the cluster while the
-//! snapshot streams.
+//! `snapshot`: save a named snapshot from a member, read the file once for etcdutl's status
+//! figures, and record what the keyspace held at its revision: etcd's HashKV, computed from the
+//! file, when every restore of it is a plain one, else the digest of every key and value, read
+//! from the cluster while the snapshot streams.
 
 use super::{Ctx, StepError};
 use crate::events::StepOutcome;
 use crate::record::{SeedCheck, SnapshotHashKv, SnapshotRecord};
 use crate::snapshot_file::hashkv::FileHash;
+use crate::snapshot_file::Status;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -37,26 +38,18 @@ pub async fn run(
     // read the file. The member's revision just before the stream (`applied`) is the snapshot's
     // unless writes went on meanwhile, so the digest is read at it while the snapshot streams,
     // and read again at the snapshot's own revision only if they differ.
-    let (sandbox, image) = (ctx.sandbox.clone(), ctx.cluster.plan.image.clone());
     let needs_digest = ctx.plan.snapshot_needs_digest(name);
     let seed = ctx.plan.seed.clone().filter(|_| ctx.seeded);
     let saved = async {
         let saved =
             crate::snapshot_file::save(&client, &endpoint, &dir, name, timeout, &bytes).await?;
-        // Where every restore of it is a plain one, the harness reads the file for its HashKV
-        // and the seed (in key order, asking the kernel for the leaves ahead: 6.6–9.8 s on a
-        // 5.9 GB snapshot); then etcdutl for its
-        // status, with the harness reading the file ahead of it. Side by side, the pass ran
-        // ahead and etcdutl found none of it in the page cache (122 s for the step).
+        // The file just written, read once in key order for etcdutl's status figures, its
+        // HashKV and, where every restore of it is a plain one, the seed (2–10 s of a 5.9 GB
+        // snapshot, where etcdutl's status took 73–85 s: `snapshot_file::pass`).
         tracing::debug!(took = ?saved.duration, "snapshot stream");
-        let pass = match needs_digest {
-            true => None,
-            false => Some(file_pass(saved.path.clone(), seed.clone()).await),
-        };
-        let started = std::time::Instant::now();
-        let status = crate::snapshot_file::status(&sandbox, &image, &saved.path, name).await?;
-        tracing::debug!(took = ?started.elapsed(), "etcdutl snapshot status");
-        Ok::<_, StepError>((saved, status, pass))
+        let seed = seed.clone().filter(|_| !needs_digest);
+        let (status, hashkv, seed) = file_pass(saved.path.clone(), seed).await?;
+        Ok::<_, StepError>((saved, status, hashkv, seed))
     };
     // Where a restore of this snapshot may not be a plain one, the digest of every key and
     // value at its revision, read from the other members (the one streaming serves only the
@@ -93,8 +86,8 @@ pub async fn run(
             futures_util::future::join(saved, digested),
         )
         .await;
-    let (saved, status, pass) = saved?;
-    let (keyspace_keys, keyspace_sha256, hashkv, seed) = match (digested, pass) {
+    let (saved, status, file_hash, seed) = saved?;
+    let (keyspace_keys, keyspace_sha256, hashkv, seed) = match (digested, file_hash) {
         (Some(d), _) => {
             let (mut n, mut sha) = d?;
             if status.revision != applied {
@@ -104,9 +97,9 @@ pub async fn run(
         }
         // Every restore of it is a plain one: etcd's HashKV at its revision stands for the
         // digest (the restored members' must equal it).
-        (None, pass) => {
-            let (h, seed) = match pass {
-                Some(Ok((h, seed))) if h.revision == status.revision => {
+        (None, file_hash) => {
+            let (h, seed) = match file_hash {
+                Ok(h) if h.revision == status.revision => {
                     let h = SnapshotHashKv {
                         member: SnapshotHashKv::FROM_FILE.into(),
                         hash: h.hash,
@@ -115,15 +108,14 @@ pub async fn run(
                     (h, seed)
                 }
                 // The file cannot say (a compaction unfinished in it, too many writes after
-                // one), or says another revision than etcdutl: the member is asked.
+                // one): the member is asked.
                 other => {
                     let why = match other {
-                        Some(Ok((h, _))) => format!(
-                            "the file's rows end at revision {}, etcdutl says {}",
+                        Ok(h) => format!(
+                            "the file's rows end at revision {}, its last row is at {}",
                             h.revision, status.revision
                         ),
-                        Some(Err(why)) => why,
-                        None => "not read".into(),
+                        Err(why) => why,
                     };
                     tracing::warn!(%why, member, "the snapshot's HashKV is asked of the member");
                     let h = crate::checks::hashkv::at(&member, &endpoint, status.revision);
@@ -155,30 +147,30 @@ pub async fn run(
     Ok(StepOutcome::Snapshot(record))
 }
 
-/// etcd's HashKV of the snapshot file just written, at its own revision (every row it holds),
-/// and the seed checked in the same rows: read from the page cache, in key order.
+/// One read of the snapshot file just written (from the page cache, in key order): etcdutl's
+/// status figures, etcd's HashKV at the file's revision (or why the file cannot say), and the
+/// seed checked in its rows.
 async fn file_pass(
     path: std::path::PathBuf,
     seed: Option<crate::plan::SeedPlan>,
-) -> Result<(FileHash, Option<SeedCheck>), String> {
+) -> Result<(Status, Result<FileHash, String>, Option<SeedCheck>), StepError> {
     let started = std::time::Instant::now();
     let pass = tokio::task::spawn_blocking(move || {
         let mut tally = seed.as_ref().map(crate::seed_data::Tally::new);
-        let h = crate::snapshot_file::hashkv::hashkv_visiting(&path, i64::MAX, |k, v| {
+        let read = crate::snapshot_file::pass::read(&path, |k, v| {
             if let Some(t) = &mut tally {
                 t.replay(k, v)
             }
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
         let seed = tally.map(|t| SeedCheck {
             in_snapshot_file: true,
             ..t.finish()
         });
-        Ok((h, seed))
+        let hashkv = read.hashkv.map_err(|e| e.to_string());
+        Ok::<_, crate::snapshot_file::SnapshotError>((read.status, hashkv, seed))
     })
     .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
-    tracing::debug!(took = ?started.elapsed(), "hashkv and seed from the snapshot file");
-    pass
+    .map_err(|e| StepError::Precondition(format!("reading the snapshot file: {e}")))??;
+    tracing::debug!(took = ?started.elapsed(), "status, hashkv and seed from the snapshot file");
+    Ok(pass)
 }

@@ -97,7 +97,7 @@ fn print_table(label: &str, keys: u64, h: &Phases, m: &Phases) {
     };
     row("seed", h.seed, m.seed);
     row(
-        "snapshot (save + status; harness: + HashKV or digest)",
+        "snapshot (save + status; harness: status, HashKV and seed in one read, or digest)",
         h.snapshot,
         m.snapshot,
     );

@@ -22,9 +22,11 @@ pub struct DigestCheck {
     pub equal: bool,
 }
 
-/// etcd's HashKV at a snapshot's revision: the live member's before the disaster against each
-/// restored member's. It hashes every revision the snapshot holds (keys, values, versions,
-/// leases) after the compacted one.
+/// etcd's HashKV at a snapshot's revision: the snapshot file's (or the live member's before the
+/// disaster) against the restored members'. It hashes every revision the snapshot holds (keys,
+/// values, versions, leases) after the compacted one. In `verify`, one restored member is
+/// hashed at it when every member's HashKV at the latest revision is equal (they then hold the
+/// same rows), every member when they differ.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct HashKvCheck {
     pub snapshot: String,

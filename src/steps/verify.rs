@@ -1,7 +1,7 @@
 //! `verify`: prove that what the cluster holds is what went in. Every seeded key with its value,
 //! HashKV equal on every member, the keyspace at the restored snapshot's revision equal to what
-//! it was before the disaster (its digest, or etcd's HashKV at that revision on every restored
-//! member), and the acknowledged writes that were lost, counted.
+//! it was before the disaster (its digest, or etcd's HashKV at that revision on a restored
+//! member whose rows every member holds), and the acknowledged writes that were lost, counted.
 
 use super::{Ctx, StepError};
 use crate::checks::{self, durability::Rollback};
@@ -46,7 +46,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
     let members = &ctx.cluster.members;
     let (snapshot_hashkv, hashkv) = match expected {
         Some((name, revision, expected)) => {
-            let both = checks::hashkv::at_snapshot_and_latest(members, &name, revision, &expected);
+            let both = checks::hashkv::latest_and_at_snapshot(members, &name, revision, &expected);
             let (check, hashes) = both.await?;
             (Some(check), hashes)
         }
@@ -120,8 +120,8 @@ async fn read(ctx: &mut Ctx<'_>, restored: Option<SnapshotRecord>) -> Result<Rea
     let recorded = Recorded::of(&s);
     if recorded == Recorded::HashKv {
         // Nothing to compare but HashKV: the seed as the snapshot step found it in the file's
-        // rows (the restore checked the file's SHA-256, and every restored member's HashKV at
-        // its revision is checked against the file's). Where the step did not check it there,
+        // rows (the restore checked the file's SHA-256, and the restored members' HashKV at its
+        // revision is checked against the file's). Where the step did not check it there,
         // the members are read.
         let seed = seed_plan.as_ref().and(s.seed.clone());
         if seed.is_some() || seed_plan.is_none() {

@@ -3,7 +3,7 @@
 //! restoring each node from "its own" backup). The restored members share a cluster ID and
 //! member IDs, form a healthy cluster and serve, but one holds older data and a lower revision
 //! with nothing left to apply: the check must not call them equal, and must name the member
-//! and the keys it lacks.
+//! and the keys it lacks (four keys among 100,000 seeded ones).
 
 mod common;
 
@@ -22,7 +22,8 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
     let dir = tempfile::tempdir().unwrap();
     let file = etcd_drill::scenario::load_str(
         std::path::Path::new("diverge.yaml"),
-        "name: diverge\ncluster:\n  members: 3\nsteps:\n  - wait-healthy: {}\n",
+        // 100,000 seeded keys under the few that differ: the divergence scan at size.
+        "name: diverge\ncluster:\n  members: 3\nseed: { keys: 100000, value-size: 100 }\nsteps:\n  - wait-healthy: {}\n",
     )
     .unwrap();
     let plan = etcd_drill::plan::plan(file).unwrap();
@@ -56,6 +57,10 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
                 .map_err(|e| e.to_string())
             }
         };
+        let seed = plan.seed.as_ref().unwrap();
+        etcd_drill::seed_data::load(&client, seed, &|_| {})
+            .await
+            .map_err(|e| e.to_string())?;
         let mut c = client.clone();
         for i in 0..20 {
             c.put(format!("/d/{i:02}"), "v1", None)

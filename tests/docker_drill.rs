@@ -785,8 +785,8 @@ async fn a_seed_too_big_for_the_engines_memory_is_refused_before_it_starts() {
 }
 
 /// After a plain restore the seed check is the snapshot step's, in the snapshot file's rows (in
-/// the pass that computed the HashKV every restored member's is checked against): it still
-/// names a seeded key deleted and one changed before the snapshot.
+/// the pass that computed the HashKV the restored members' is checked against): it still
+/// names a seeded key deleted and one changed before the snapshot, among 100,000.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seeded_key_lost_before_the_snapshot_is_named_from_the_snapshot_file() {
     let Some(seed) = seed_damaged_before_the_snapshot().await else {

@@ -331,11 +331,7 @@ fn hash_of(key: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/snapshots")
-            .join(name)
-    }
+    use crate::snapshot_file::fixture;
 
     /// Rows and the highest revision of a fixture's `key` bucket.
     fn rows(path: &Path) -> (usize, i64) {

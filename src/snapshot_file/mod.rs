@@ -8,6 +8,14 @@ pub mod bolt;
 pub mod hashkv;
 pub mod pass;
 
+/// A snapshot file of `tests/fixtures/snapshots`.
+#[cfg(test)]
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/snapshots")
+        .join(name)
+}
+
 use crate::cluster::{within, ClusterError};
 use crate::sandbox::{ContainerSpec, Sandbox, SandboxError};
 use etcd_client::Client;

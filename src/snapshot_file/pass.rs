@@ -74,11 +74,7 @@ pub fn read(
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/snapshots")
-            .join(name)
-    }
+    use crate::snapshot_file::fixture;
 
     fn status(hash: u64, revision: i64, total_key: u64, total_size: u64) -> Status {
         Status {

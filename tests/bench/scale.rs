@@ -1,9 +1,10 @@
 //! Benchmark: the same recovery drill at production size, by the harness and by hand, in one
 //! run on one machine. `cargo bench --bench scale` runs 100 MB and 1 GiB; `-- --4g` adds 4 GiB;
-//! `-- --sizes 100m` picks sizes (m = 1,000,000 bytes of values, g = 2^30).
+//! `-- --sizes 100m` picks sizes (m = 1,000,000 bytes of values, g = 2^30); `-- --value-size 256`
+//! seeds values of 256 bytes instead of 1000.
 //!
 //! The harness: `etcd-drill run` on a generated scenario (seed, snapshot, disaster, restore,
-//! verify; values of 1000 bytes; no workload), its peak RSS read from /proc while it runs, its
+//! verify; values of 1000 bytes unless told; no workload), its peak RSS read from /proc while it runs, its
 //! phases from report.json. By hand: the Docker CLI and the image's own etcdctl and etcdutl
 //! (`docker run`), the members started with the harness's flags, a concurrent batched loader
 //! (8 clients, 128 puts a transaction, as an operator would script it), `etcdctl snapshot
@@ -22,7 +23,12 @@ use futures_util::{stream, StreamExt};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const VALUE: usize = 1000;
+/// Bytes a value: 1000, or `-- --value-size N`.
+static VALUE_SIZE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1000);
+
+fn value_size() -> usize {
+    VALUE_SIZE.load(std::sync::atomic::Ordering::Relaxed)
+}
 const BATCH: u64 = 128;
 const CLIENTS: usize = 8;
 
@@ -54,12 +60,16 @@ fn main() {
             })
             .collect();
     }
+    if let Some(i) = args.iter().position(|a| a == "--value-size") {
+        let n: usize = args[i + 1].parse().expect("a value size in bytes");
+        VALUE_SIZE.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(ensure_image());
     let mut rows = Vec::new();
     for (label, bytes) in &sizes {
-        let keys = bytes / VALUE as u64;
-        eprintln!("== {label}: {keys} keys of {VALUE} bytes");
+        let keys = bytes / value_size() as u64;
+        eprintln!("== {label}: {keys} keys of {} bytes", value_size());
         let harness = harness(keys);
         let by_hand = rt.block_on(by_hand(keys));
         print_table(label, keys, &harness, &by_hand);
@@ -89,7 +99,7 @@ fn main() {
 }
 
 fn print_table(label: &str, keys: u64, h: &Phases, m: &Phases) {
-    println!("\n{label} ({keys} keys × {VALUE} B)\n");
+    println!("\n{label} ({keys} keys × {} B)\n", value_size());
     println!("| phase | harness | by hand | ratio |");
     println!("|---|---|---|---|");
     let row = |name: &str, a: f64, b: f64| {
@@ -125,7 +135,7 @@ const SNAPSHOT_COUNT: u64 = 10_000;
 
 /// A quota that holds the seed with room to spare (etcd's default is 2 GiB).
 fn quota(keys: u64) -> u64 {
-    (keys * (VALUE as u64 + 100) * 2).max(2 << 30)
+    (keys * (value_size() as u64 + 100) * 2).max(2 << 30)
 }
 
 fn harness(keys: u64) -> Phases {
@@ -136,7 +146,7 @@ fn harness(keys: u64) -> Phases {
         format!(
             "name: scale-{keys}
 cluster: {{ members: 3, etcd: {{ quota-backend-bytes: {}, snapshot-count: {SNAPSHOT_COUNT} }} }}
-seed: {{ keys: {keys}, value-size: {VALUE}, rng-seed: 1 }}
+seed: {{ keys: {keys}, value-size: {value}, rng-seed: 1 }}
 steps:
   - seed: {{ timeout: 60m }}
   - snapshot: {{ name: scale, timeout: 60m }}
@@ -146,7 +156,8 @@ steps:
 expect:
   integrity: true
 ",
-            quota(keys)
+            quota(keys),
+            value = value_size(),
         ),
     )
     .expect("scenario");
@@ -355,7 +366,7 @@ async fn by_hand(keys: u64) -> Phases {
     // Load: 8 clients, 128 puts a transaction.
     let t = Instant::now();
     let client = Client::connect(&endpoints, None).await.expect("connect");
-    let value = vec![b'v'; VALUE];
+    let value = vec![b'v'; value_size()];
     stream::iter(0..keys.div_ceil(BATCH))
         .map(|b| {
             let mut c = client.clone();

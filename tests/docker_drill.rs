@@ -76,7 +76,7 @@ async fn quickstart_passes_measures_and_leaves_nothing() {
     // The engine is local: the snapshot reaches etcdutl as a read-only bind mount.
     assert_eq!(r["restore"]["snapshot_delivery"], "read-only bind mount");
     assert_eq!(r["verification"]["seed"]["missing"], 0);
-    // Checked in the snapshot file's rows, whose HashKV every restored member matched.
+    // Checked in the snapshot file's rows, whose HashKV the restored members matched.
     assert_eq!(r["verification"]["seed"]["in_snapshot_file"], true);
     // A plain restore: etcd's HashKV at the snapshot's revision, computed from the snapshot
     // file, stands for the digest; one restored member matches it, and every member's HashKV

@@ -46,12 +46,12 @@ pub async fn at(
 }
 
 /// `all`, and the snapshot's revision (`name` at `revision`) against `expected`, with one
-/// HashKV more, not one per member. Members whose HashKVs at the latest revision are equal hold
-/// the same rows at every revision up to it (HashKV covers them all, from the compacted one):
-/// so the first member's hash at the snapshot's revision, taken beside its latest one (one read
-/// of its db for both), stands for every member's. When the latest ones differ, every member
-/// is hashed at the snapshot's revision too, so the report says which hold the snapshot's
-/// state. A HashKV reads the member's whole db, and two at once on one member are CPU-bound
+/// HashKV more, not one per member, where the snapshot holds no compaction. Members whose
+/// HashKVs at the latest revision are equal then hold the same rows at every revision up to it
+/// (HashKV covers them all): so the first member's hash at the snapshot's revision, taken
+/// beside its latest one (one read of its db for both), stands for every member's. When the
+/// latest ones differ, or the snapshot holds a compaction, every member is hashed at the
+/// snapshot's revision too. A HashKV reads the member's whole db, and two at once on one member are CPU-bound
 /// where its db is in the page cache: a pair on every member took 1.9–2.1 s a member at
 /// 1 GiB, where one took about 1.3 s.
 pub async fn latest_and_at_snapshot(
@@ -64,13 +64,24 @@ pub async fn latest_and_at_snapshot(
     let Some((first, rest)) = members.split_first() else {
         return Ok((against(name, revision, expected, Vec::new()), Vec::new()));
     };
+    // Under a compaction, a row at or below it counts in HashKV only while its key is not
+    // written again: a key rewritten after the snapshot drops its old row from the latest
+    // hash, not from the hash at the snapshot's revision. Every member is hashed at both then.
+    let each = expected.compact_revision >= 0;
     let (old, new) = both(first, revision, latest).await;
-    let mut hashes = vec![new?];
+    let (mut hashes, mut hashed) = (vec![new?], vec![(first.name.as_str(), old)]);
     for m in rest {
-        hashes.push(member_at(m, latest).await?);
+        if each {
+            let (old, new) = both(m, revision, latest).await;
+            hashed.push((m.name.as_str(), old));
+            hashes.push(new?);
+        } else {
+            hashes.push(member_at(m, latest).await?);
+        }
     }
-    let mut hashed = vec![(first.name.as_str(), old)];
-    if !equal(&hashes) {
+    // The latest ones differ, or the first member could not hash the snapshot's revision: every
+    // member is hashed at it, so the report says which hold the snapshot's state.
+    if !each && (!equal(&hashes) || hashed[0].1.is_err()) {
         for m in rest {
             hashed.push((m.name.as_str(), at(&m.name, &m.endpoint(), revision).await));
         }
@@ -125,9 +136,12 @@ pub fn same(expected: &SnapshotHashKv, actual: &[SnapshotHashKv]) -> bool {
             .all(|a| a.hash == expected.hash && a.compact_revision == expected.compact_revision)
 }
 
-/// Whether every member's hash is the same.
+/// Whether every member's hash is the same, at the same revision (a member behind for good is
+/// hashed where it stopped).
 pub fn equal(hashes: &[MemberHash]) -> bool {
-    hashes.windows(2).all(|w| w[0].hash == w[1].hash)
+    hashes
+        .windows(2)
+        .all(|w| w[0].hash == w[1].hash && w[0].revision == w[1].revision)
 }
 
 /// Every member's HashKV at the highest revision any of them holds, one member at a time: a

@@ -1,4 +1,5 @@
-//! One read of a snapshot file for everything the harness records of it: the figures etcdutl's
+//! One read of a snapshot file (two where it holds a compaction: the rows after it first, for
+//! HashKV's rule) for everything the harness records of it: the figures etcdutl's
 //! `snapshot status` gives (a CRC-32C over every bucket's name, keys and values, the last
 //! revision, the number of keys, the database's size), etcd's HashKV at the file's own
 //! revision, and every write shown to a visitor (the seed check).

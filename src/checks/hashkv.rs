@@ -51,9 +51,9 @@ pub async fn at(
 /// (HashKV covers them all): so the first member's hash at the snapshot's revision, taken
 /// beside its latest one (one read of its db for both), stands for every member's. When the
 /// latest ones differ, or the snapshot holds a compaction, every member is hashed at the
-/// snapshot's revision too. A HashKV reads the member's whole db, and two at once on one member are CPU-bound
-/// where its db is in the page cache: a pair on every member took 1.9–2.1 s a member at
-/// 1 GiB, where one took about 1.3 s.
+/// snapshot's revision too. A HashKV reads the member's whole db, and two at once on one
+/// member are CPU-bound where its db is in the page cache: a pair on every member took
+/// 1.9–2.1 s a member at 1 GiB, where one took about 1.3 s.
 pub async fn latest_and_at_snapshot(
     members: &[Member],
     name: &str,

@@ -88,6 +88,7 @@ pub enum StepOutcome {
     /// Verification, and the RPO with the acknowledged writes the restore rolled back counted.
     Verified(VerifyRecord, Option<Rpo>),
     Slept,
+    WritesWaited(crate::record::WritesWaited),
     BackupDamaged {
         name: String,
         what: String,

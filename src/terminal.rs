@@ -188,6 +188,10 @@ fn describe(o: &StepOutcome) -> String {
             }
         ),
         StepOutcome::Slept => String::new(),
+        StepOutcome::WritesWaited(w) => format!(
+            " ({} writes acknowledged above revision {}, the last at {}, and watched)",
+            w.count, w.above, w.highest
+        ),
         StepOutcome::BackupDamaged { name, what } => format!(" ({name}: {what})"),
         StepOutcome::Fault(f) => format!(" ({})", f.summary().join(", ")),
         StepOutcome::Upgraded(u) => format!(

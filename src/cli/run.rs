@@ -37,11 +37,8 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
     let mut linked_explicitly = false;
     // Network faults: the way into the members' namespaces, or a refusal before anything
     // starts.
-    let net_way = match crate::faults::netns::preflight_plans(plans) {
-        Ok((w, said)) => {
-            said.into_iter().for_each(eprint);
-            w
-        }
+    let (net_way, net_said) = match crate::faults::netns::preflight_plans(plans) {
+        Ok(w) => w,
         Err(e) => {
             eprint(e);
             return exit_codes::ENVIRONMENT;
@@ -66,17 +63,24 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
                 Ok::<_, crate::image::ImageError>((image, harness))
             };
             match images.await {
-                Ok((image, harness)) => crate::sandbox::NetVia::Helper { image, harness },
+                Ok((image, harness)) => {
+                    net_said.iter().for_each(|s| eprint(s.said()));
+                    crate::sandbox::NetVia::Helper { image, harness }
+                }
                 Err(e) => {
-                    eprint(format!(
-                        "network faults go through helper containers here, and {}",
-                        crate::util::error_chain(&e)
-                    ));
+                    let why = crate::util::error_chain(&e);
+                    net_said
+                        .iter()
+                        .filter(|s| s.helper)
+                        .for_each(|s| eprint(s.refused(&why)));
                     return exit_codes::ENVIRONMENT;
                 }
             }
         }
-        _ => crate::sandbox::NetVia::Host,
+        _ => {
+            net_said.iter().for_each(|s| eprint(s.said()));
+            crate::sandbox::NetVia::Host
+        }
     };
     // Drills that cannot fit on disk or in the engine's memory are refused before anything
     // starts.

@@ -401,12 +401,57 @@ pub enum Way_ {
     },
 }
 
+/// Which way one scenario's network faults go, and why.
+#[derive(Debug, Clone)]
+pub struct NetChoice {
+    pub path: String,
+    /// Through helper containers (else from the host).
+    pub helper: bool,
+    /// The delay proxy runs in etcd-drill's own image.
+    pub delay: bool,
+    /// Why not from the host (or that the helpers were asked for).
+    pub why: String,
+}
+
+impl NetChoice {
+    /// The line that says the way, once it is ready.
+    pub fn said(&self) -> String {
+        if !self.helper {
+            return format!(
+                "{}: network faults from the host (nsenter into the members' namespaces)",
+                self.path
+            );
+        }
+        format!(
+            "{}: network faults through helper containers{}: {}",
+            self.path,
+            if self.delay {
+                ", the delay proxy in etcd-drill's own image"
+            } else {
+                ""
+            },
+            self.why
+        )
+    }
+
+    /// The one line that says neither way can run: not from the host, and the helper
+    /// containers' images could not be had.
+    pub fn refused(&self, helpers: &str) -> String {
+        format!(
+            "{}: cannot run this drill's network faults here: not from the host ({}), and not through helper containers: {helpers}",
+            self.path, self.why
+        )
+    }
+}
+
 /// Checks, before anything starts, that every network fault in `plans` can run here, and says
 /// which way they go (`None`: no network fault). The host way when it is available, else the
 /// helper containers; `ETCD_DRILL_NET_FAULTS=host|helper` forces one. Returns the first reason a
 /// fault cannot run, naming the scenario; else the way and, per scenario with network faults,
 /// a line saying which way its faults go and why.
-pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<(Option<Way_>, Vec<String>), String> {
+pub fn preflight_plans(
+    plans: &[crate::plan::Plan],
+) -> Result<(Option<Way_>, Vec<NetChoice>), String> {
     use crate::plan::{FaultAction, StepKind};
     let host = std::env::var("DOCKER_HOST").unwrap_or_default();
     let forced = std::env::var("ETCD_DRILL_NET_FAULTS")
@@ -461,25 +506,15 @@ pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<(Option<Way_>, Vec
             (Some("host"), None) | (None, None) => Way_::Host,
             _ => Way_::Helper { delay },
         };
-        said.push(match (chosen, &why_not_host) {
-            (Way_::Host, _) => format!(
-                "{}: network faults from the host (nsenter into the members' namespaces)",
-                plan.path.display()
-            ),
-            (Way_::Helper { .. }, why) => format!(
-                "{}: network faults through helper containers{}: {}",
-                plan.path.display(),
-                if delay {
-                    ", the delay proxy in etcd-drill's own image"
-                } else {
-                    ""
-                },
-                match (forced.as_deref(), why) {
-                    (Some("helper"), _) => "ETCD_DRILL_NET_FAULTS=helper".to_string(),
-                    (_, Some(why)) => why.clone(),
-                    _ => String::new(),
-                }
-            ),
+        said.push(NetChoice {
+            path: plan.path.display().to_string(),
+            helper: matches!(chosen, Way_::Helper { .. }),
+            delay,
+            why: match (forced.as_deref(), &why_not_host) {
+                (Some("helper"), _) => "ETCD_DRILL_NET_FAULTS=helper".to_string(),
+                (_, Some(why)) => why.clone(),
+                _ => String::new(),
+            },
         });
         way = match (way, chosen) {
             (Some(Way_::Helper { delay: a }), Way_::Helper { delay: b }) => {

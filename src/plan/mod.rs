@@ -319,6 +319,10 @@ pub enum StepKind {
         #[serde(with = "crate::util::millis")]
         duration: Duration,
     },
+    /// Waits for `count` writes acknowledged above the revision at the step's start.
+    WaitWrites {
+        count: u64,
+    },
     Fault(FaultPlan),
     Heal {
         fault: String,
@@ -361,6 +365,7 @@ impl StepKind {
             StepKind::Sleep { duration } => {
                 format!("sleep {}", humantime::format_duration(*duration))
             }
+            StepKind::WaitWrites { count } => format!("wait-writes {count}"),
             StepKind::Fault(f) => f.label(),
             StepKind::Heal { fault } => format!("heal {fault}"),
             StepKind::Upgrade { version, .. } => format!("upgrade to {version}"),

@@ -6,7 +6,7 @@ use super::{PlannedStep, RestoreOptions, RestoreSource, StepKind};
 use crate::scenario::{
     CorruptSpec, DamageBackupStep, DisasterStep, FaultSpec, HealStep, Problem, RestoreStep,
     Scenario, SeedStep, SleepStep, SlowNetworkSpec, SnapshotStep, Step, Target, UpgradeStep,
-    VerifyStep, WaitHealthyStep,
+    VerifyStep, WaitHealthyStep, WaitWritesStep,
 };
 use serde_saphyr::{Location, Spanned};
 use std::collections::HashSet;
@@ -91,6 +91,7 @@ impl<'a> Walk<'a> {
             Step::Corrupt(f) => self.corrupt(at, f, index),
             Step::Heal(h) => self.heal(h),
             Step::Sleep(sl) => self.sleep(at, sl),
+            Step::WaitWrites(w) => self.wait_writes(at, w),
             Step::Upgrade(u) => self.upgrade(at, u),
         };
         PlannedStep { kind, timeout }
@@ -503,6 +504,29 @@ impl<'a> Walk<'a> {
                 fault: h.fault.value.clone(),
             },
             h.timeout.unwrap_or(120 * SECOND),
+        )
+    }
+
+    /// Waits for the workload's puts: a workload, and a cluster to write to.
+    fn wait_writes(&mut self, at: &Location, w: &WaitWritesStep) -> (StepKind, Duration) {
+        self.needs_cluster(at, "wait-writes");
+        // A mix always puts (plan.rs refuses one that does not): a workload is enough.
+        if self.s.workload.is_none() {
+            self.problems.push(Problem::at(
+                at,
+                "`wait-writes` waits for the workload's writes: expected a `workload` section",
+            ));
+        }
+        let count = w.count.value;
+        if !(1..=1_000_000).contains(&count) {
+            self.problems.push(Problem::at(
+                &w.count.referenced,
+                "expected a `count` from 1 to 1000000",
+            ));
+        }
+        (
+            StepKind::WaitWrites { count },
+            w.timeout.unwrap_or(60 * SECOND),
         )
     }
 

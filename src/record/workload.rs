@@ -23,6 +23,15 @@ pub struct Ack {
     pub at_ms: u64,
 }
 
+/// What a `wait-writes` step waited for: `count` writes acknowledged above revision `above`,
+/// the highest at `highest`, all of them delivered to the watcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WritesWaited {
+    pub count: u64,
+    pub above: i64,
+    pub highest: i64,
+}
+
 #[derive(
     Debug,
     Clone,

@@ -131,7 +131,9 @@ impl Recorder {
                         }
                         r.verification = Some(v.clone());
                     }
-                    StepOutcome::Slept | StepOutcome::BackupDamaged { .. } => {}
+                    StepOutcome::Slept
+                    | StepOutcome::WritesWaited(_)
+                    | StepOutcome::BackupDamaged { .. } => {}
                     StepOutcome::Upgraded(u) => r.upgrades.push(u.clone()),
                     StepOutcome::Fault(f) => match r.faults.iter_mut().find(|x| x.name == f.name) {
                         Some(x) => *x = f.clone(),

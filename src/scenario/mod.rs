@@ -170,6 +170,9 @@ pub enum Step {
     Restore(RestoreStep),
     Verify(VerifyStep),
     Sleep(SleepStep),
+    /// Waits until the workload has `count` more writes acknowledged (and watched): after a
+    /// snapshot, writes that a restore from it must lose, whatever the machine's speed.
+    WaitWrites(WaitWritesStep),
     Kill(FaultSpec),
     Stop(FaultSpec),
     Pause(FaultSpec),
@@ -414,6 +417,15 @@ pub struct RestoreStep {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct VerifyStep {
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WaitWritesStep {
+    /// How many writes, acknowledged at revisions above the cluster's when the step starts.
+    pub count: Spanned<u64>,
     #[serde(default, with = "humantime_serde::option")]
     pub timeout: Option<Duration>,
 }

@@ -12,6 +12,7 @@ mod snapshot;
 mod upgrade;
 mod verify;
 mod wait_healthy;
+mod wait_writes;
 
 pub use fault::OpenFault;
 
@@ -160,6 +161,7 @@ pub async fn run(
         }
         StepKind::Verify => verify::run(ctx).await,
         StepKind::Sleep { duration } => sleep::run(*duration).await,
+        StepKind::WaitWrites { count } => wait_writes::run(ctx, *count).await,
         StepKind::Fault(plan) => fault::run(ctx, plan, index).await,
         StepKind::Upgrade { version, image } => upgrade::run(ctx, version, image).await,
         StepKind::Heal { fault } => fault::heal(ctx, fault).await,

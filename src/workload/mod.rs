@@ -199,6 +199,25 @@ impl Workload {
         false
     }
 
+    /// The writes acknowledged since `since_ms` (ms since the run's start) at revisions above
+    /// `above`: how many, and the highest revision among them.
+    pub fn writes_above(&self, since_ms: u64, above: i64) -> (u64, i64) {
+        let Ok(log) = self.shared.log.lock() else {
+            return (0, 0);
+        };
+        log.acks
+            .iter()
+            .rev()
+            .take_while(|a| a.at_ms >= since_ms)
+            .filter(|a| a.revision > above)
+            .fold((0, 0), |(n, top), a| (n + 1, top.max(a.revision)))
+    }
+
+    /// The highest revision the watcher has been delivered.
+    pub fn watched_revision(&self) -> i64 {
+        self.watch_log.lock().map(|w| w.last_revision).unwrap_or(0)
+    }
+
     pub fn plan(&self) -> &WorkloadPlan {
         &self.shared.plan
     }

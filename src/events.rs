@@ -89,6 +89,11 @@ pub enum StepOutcome {
     Verified(VerifyRecord, Option<Rpo>),
     Slept,
     WritesWaited(crate::record::WritesWaited),
+    /// Backups stored when a `wait-backups` step ended: fulls, and deltas in the current chain.
+    BackupsWaited {
+        fulls: u32,
+        deltas: u32,
+    },
     BackupDamaged {
         name: String,
         what: String,

@@ -188,6 +188,9 @@ fn describe(o: &StepOutcome) -> String {
             }
         ),
         StepOutcome::Slept => String::new(),
+        StepOutcome::BackupsWaited { fulls, deltas } => {
+            format!(" ({fulls} full backups stored, {deltas} deltas in the newest chain)")
+        }
         StepOutcome::WritesWaited(w) => format!(
             " ({} writes acknowledged above revision {}, the last at {}, and watched)",
             w.count, w.above, w.highest

@@ -31,7 +31,7 @@ fn scenario(dir: &Path, recipient: &str, damage: bool) -> PathBuf {
          seed: {{ keys: 2000, rng-seed: 3 }}\n\
          workload: {{ rate: 20 }}\n\
          backup:\n  every: 2s\n  keep-last: 4\n  encrypt: {{ recipients: [\"{recipient}\"] }}\n\
-         steps:\n  - seed: {{}}\n  - sleep: {{ duration: 7s }}\n  - disaster: {{}}\n{damage}  - restore: {{ backup: latest-good }}\n  - verify: {{}}\n\
+         steps:\n  - seed: {{}}\n  - wait-backups: {{ fulls: 3 }}\n  - disaster: {{}}\n{damage}  - restore: {{ backup: latest-good }}\n  - verify: {{}}\n\
          expect:\n  rto: 60s\n  integrity: true\n"
     );
     let path = dir.join(format!(

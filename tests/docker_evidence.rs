@@ -34,7 +34,8 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// The monthly drill: small, with a writer (so phases have latencies and the RPO counts writes).
+/// The monthly drill: small, with a writer (so phases have latencies and the RPO counts writes;
+/// `wait-writes` makes every month lose writes, so no run's count starts from zero).
 fn scenario(dir: &Path, election_timeout_ms: u64) -> PathBuf {
     let path = dir.join(format!("monthly-{election_timeout_ms}.yaml"));
     let yaml = format!(
@@ -42,7 +43,7 @@ fn scenario(dir: &Path, election_timeout_ms: u64) -> PathBuf {
          cluster:\n  members: 3\n  etcd:\n    heartbeat-interval: {}ms\n    election-timeout: {election_timeout_ms}ms\n\
          seed: {{ keys: 1000, value-size: 256, rng-seed: 7 }}\n\
          workload: {{ rate: 20 }}\n\
-         steps:\n  - wait-healthy: {{}}\n  - seed: {{}}\n  - snapshot: {{ name: nightly }}\n  - disaster: {{}}\n  - restore: {{ snapshot: nightly }}\n  - verify: {{}}\n\
+         steps:\n  - wait-healthy: {{}}\n  - seed: {{}}\n  - snapshot: {{ name: nightly }}\n  - wait-writes: {{ count: 40 }}\n  - disaster: {{}}\n  - restore: {{ snapshot: nightly }}\n  - verify: {{}}\n\
          expect:\n  rto: 60s\n  max-lost-acknowledged-writes: 200\n  integrity: true\n",
         election_timeout_ms / 10
     );
@@ -109,11 +110,15 @@ async fn monthly_runs_chain_and_sign_and_compare_judges_noise_apart_from_a_slowd
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("linked to"), "{}", text(&o));
 
-    // Two runs of the same drill differ only by noise.
+    // Two runs of the same drill differ only by noise. One of them may have shared the machine
+    // with a build: a figure that doubles is allowed here (a real slowdown, below, is five to
+    // ten times the figure).
     let o = run(&[
         "compare",
         runs[0].to_str().unwrap(),
         runs[1].to_str().unwrap(),
+        "--max-regression",
+        "100",
     ]);
     assert!(
         o.status.success(),

@@ -323,6 +323,11 @@ pub enum StepKind {
     WaitWrites {
         count: u64,
     },
+    /// Waits until `fulls` full backups are stored, and `deltas` in the current chain.
+    WaitBackups {
+        fulls: u32,
+        deltas: u32,
+    },
     Fault(FaultPlan),
     Heal {
         fault: String,
@@ -366,6 +371,9 @@ impl StepKind {
                 format!("sleep {}", humantime::format_duration(*duration))
             }
             StepKind::WaitWrites { count } => format!("wait-writes {count}"),
+            StepKind::WaitBackups { fulls, deltas } => {
+                format!("wait-backups {fulls} full, {deltas} delta")
+            }
             StepKind::Fault(f) => f.label(),
             StepKind::Heal { fault } => format!("heal {fault}"),
             StepKind::Upgrade { version, .. } => format!("upgrade to {version}"),

@@ -6,7 +6,7 @@ use super::{PlannedStep, RestoreOptions, RestoreSource, StepKind};
 use crate::scenario::{
     CorruptSpec, DamageBackupStep, DisasterStep, FaultSpec, HealStep, Problem, RestoreStep,
     Scenario, SeedStep, SleepStep, SlowNetworkSpec, SnapshotStep, Step, Target, UpgradeStep,
-    VerifyStep, WaitHealthyStep, WaitWritesStep,
+    VerifyStep, WaitBackupsStep, WaitHealthyStep, WaitWritesStep,
 };
 use serde_saphyr::{Location, Spanned};
 use std::collections::HashSet;
@@ -92,6 +92,7 @@ impl<'a> Walk<'a> {
             Step::Heal(h) => self.heal(h),
             Step::Sleep(sl) => self.sleep(at, sl),
             Step::WaitWrites(w) => self.wait_writes(at, w),
+            Step::WaitBackups(w) => self.wait_backups(at, w),
             Step::Upgrade(u) => self.upgrade(at, u),
         };
         PlannedStep { kind, timeout }
@@ -527,6 +528,47 @@ impl<'a> Walk<'a> {
         (
             StepKind::WaitWrites { count },
             w.timeout.unwrap_or(60 * SECOND),
+        )
+    }
+
+    /// Waits for the schedule's backups: a schedule (with deltas, to wait for deltas), and a
+    /// cluster it backs up.
+    fn wait_backups(&mut self, at: &Location, w: &WaitBackupsStep) -> (StepKind, Duration) {
+        self.needs_cluster(at, "wait-backups");
+        let schedule = self.s.backup.as_ref().map(|b| &b.value);
+        if schedule.is_none() {
+            self.problems.push(Problem::at(
+                at,
+                "`wait-backups` waits for the schedule's backups: expected a top-level `backup:` schedule",
+            ));
+        }
+        let fulls = w.fulls.as_ref().map_or(0, |f| f.value);
+        let deltas = w.deltas.as_ref().map_or(0, |d| d.value);
+        if let Some(d) = w.deltas.as_ref().filter(|d| d.value > 0) {
+            if schedule.is_some_and(|b| b.delta_every.is_none()) {
+                self.problems.push(Problem::at(
+                    &d.referenced,
+                    "expected `deltas` only with a schedule that has `delta-every`",
+                ));
+            }
+        }
+        for (n, what) in [(&w.fulls, "fulls"), (&w.deltas, "deltas")] {
+            if let Some(n) = n.as_ref().filter(|n| n.value > 1000) {
+                self.problems.push(Problem::at(
+                    &n.referenced,
+                    format!("expected `{what}` of at most 1000"),
+                ));
+            }
+        }
+        if fulls == 0 && deltas == 0 {
+            self.problems.push(Problem::at(
+                at,
+                "expected `fulls` or `deltas` above 0: what to wait for",
+            ));
+        }
+        (
+            StepKind::WaitBackups { fulls, deltas },
+            w.timeout.unwrap_or(120 * SECOND),
         )
     }
 

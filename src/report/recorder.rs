@@ -133,6 +133,7 @@ impl Recorder {
                     }
                     StepOutcome::Slept
                     | StepOutcome::WritesWaited(_)
+                    | StepOutcome::BackupsWaited { .. }
                     | StepOutcome::BackupDamaged { .. } => {}
                     StepOutcome::Upgraded(u) => r.upgrades.push(u.clone()),
                     StepOutcome::Fault(f) => match r.faults.iter_mut().find(|x| x.name == f.name) {

@@ -173,6 +173,10 @@ pub enum Step {
     /// Waits until the workload has `count` more writes acknowledged (and watched): after a
     /// snapshot, writes that a restore from it must lose, whatever the machine's speed.
     WaitWrites(WaitWritesStep),
+    /// Waits until the backup schedule has stored `fulls` full backups and its current chain
+    /// `deltas` incremental ones: a drill that needs two backups has them, however slow the
+    /// machine cuts them.
+    WaitBackups(WaitBackupsStep),
     Kill(FaultSpec),
     Stop(FaultSpec),
     Pause(FaultSpec),
@@ -426,6 +430,19 @@ pub struct VerifyStep {
 pub struct WaitWritesStep {
     /// How many writes, acknowledged at revisions above the cluster's when the step starts.
     pub count: Spanned<u64>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WaitBackupsStep {
+    /// Full backups stored since the drill started.
+    #[serde(default)]
+    pub fulls: Option<Spanned<u32>>,
+    /// Incremental backups stored after the newest full (the chain a restore replays).
+    #[serde(default)]
+    pub deltas: Option<Spanned<u32>>,
     #[serde(default, with = "humantime_serde::option")]
     pub timeout: Option<Duration>,
 }

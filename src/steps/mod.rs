@@ -11,6 +11,7 @@ mod sleep;
 mod snapshot;
 mod upgrade;
 mod verify;
+mod wait_backups;
 mod wait_healthy;
 mod wait_writes;
 
@@ -162,6 +163,7 @@ pub async fn run(
         StepKind::Verify => verify::run(ctx).await,
         StepKind::Sleep { duration } => sleep::run(*duration).await,
         StepKind::WaitWrites { count } => wait_writes::run(ctx, *count).await,
+        StepKind::WaitBackups { fulls, deltas } => wait_backups::run(ctx, *fulls, *deltas).await,
         StepKind::Fault(plan) => fault::run(ctx, plan, index).await,
         StepKind::Upgrade { version, image } => upgrade::run(ctx, version, image).await,
         StepKind::Heal { fault } => fault::heal(ctx, fault).await,

@@ -1,7 +1,8 @@
 //! A Docker engine reached through `DOCKER_HOST=tcp://127.0.0.1:PORT`, as a remote engine or a
 //! Docker-in-Docker service is: a second `dockerd` on this machine with its own data root, its
-//! own containerd namespace, no bridge of its own and no iptables rules, listening on a loopback
-//! port. A drill against it cannot enter the members' namespaces from this host (the engine is
+//! own containerd namespace, a default bridge of its own (a dockerd told `--bridge=none` deletes
+//! the host's `docker0`, the first engine's) and no iptables rules, listening on a loopback
+//! port. The test creates that bridge and its one forwarding rule, and removes both. A drill against it cannot enter the members' namespaces from this host (the engine is
 //! "remote"), so a partition goes through helper containers, the images are built in that
 //! engine, members are reached at the engine's address, and a restore streams the snapshot as
 //! a tar. Nothing labelled remains in that engine.
@@ -18,6 +19,9 @@ use std::time::{Duration, Instant};
 
 /// The second engine's address pool: its networks' bridges forward only inside it.
 const POOL: &str = "10.231.0.0/16";
+
+/// The second engine's default bridge, created by the test, outside the pool.
+const BRIDGE_ADDRESS: &str = "10.232.0.1/24";
 
 /// The ACCEPT rule for traffic between the second engine's containers: the first engine set
 /// FORWARD's policy to DROP, and bridged packets pass through it (br_netfilter).
@@ -41,10 +45,12 @@ fn forward_rule(op: &str) -> Vec<&'static str> {
 
 /// A second dockerd; stopped, its rule removed and its data root deleted on drop.
 struct Engine {
-    child: Child,
+    child: Option<Child>,
     dir: PathBuf,
     host: String,
     ruled: bool,
+    /// The default bridge this test created for the engine.
+    bridge: Option<String>,
 }
 
 impl Engine {
@@ -78,6 +84,30 @@ impl Engine {
         });
         std::fs::write(dir.join("daemon.json"), config.to_string()).map_err(|e| e.to_string())?;
         let host = format!("tcp://127.0.0.1:{port}");
+        // Interface names hold at most 15 bytes.
+        let bridge = format!("edt-{port}");
+        let ip = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .status()
+                .map_err(|e| format!("ip {}: {e}", args.join(" ")))
+                .and_then(|s| {
+                    s.success()
+                        .then_some(())
+                        .ok_or_else(|| format!("ip {} failed", args.join(" ")))
+                })
+        };
+        ip(&["link", "add", &bridge, "type", "bridge"])?;
+        // From here on, Drop removes the bridge (and the rest) whatever fails.
+        let cleanup = Engine {
+            child: None,
+            dir: dir.clone(),
+            host: host.clone(),
+            ruled: false,
+            bridge: Some(bridge.clone()),
+        };
+        ip(&["addr", "add", BRIDGE_ADDRESS, "dev", &bridge])?;
+        ip(&["link", "set", &bridge, "up"])?;
         let log = std::fs::File::create(dir.join("dockerd.log")).map_err(|e| e.to_string())?;
         let child = Command::new(dockerd)
             .arg(format!(
@@ -91,7 +121,7 @@ impl Engine {
             .args([
                 "--containerd-namespace=etcd-drill-test",
                 "--containerd-plugins-namespace=etcd-drill-test-plugins",
-                "--bridge=none",
+                &format!("--bridge={bridge}"),
                 "--iptables=false",
                 "--ip-masq=false",
             ])
@@ -99,12 +129,8 @@ impl Engine {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("{dockerd}: {e}"))?;
-        let mut engine = Engine {
-            child,
-            dir,
-            host,
-            ruled: false,
-        };
+        let mut engine = cleanup;
+        engine.child = Some(child);
         let started = Instant::now();
         while !engine.docker(&["version"]).status.success() {
             if started.elapsed() > Duration::from_secs(60) {
@@ -148,6 +174,74 @@ impl Engine {
         (ran.code, ran.report, ran.out)
     }
 
+    /// A `FROM scratch` image as a user makes one: this test's etcd-drill binary, the loader
+    /// and libraries `ldd` names, an empty /tmp. Built in this engine.
+    fn scratch_image(&self) -> String {
+        let ctx = tempfile::tempdir().expect("a temp dir");
+        let exe = Path::new(env!("CARGO_BIN_EXE_etcd-drill"));
+        std::fs::copy(exe, ctx.path().join("etcd-drill")).expect("the binary copied");
+        let ldd = Command::new("ldd").arg(exe).output().expect("ldd runs");
+        let mut copies = String::new();
+        for lib in String::from_utf8_lossy(&ldd.stdout)
+            .split_whitespace()
+            .filter(|w| w.starts_with('/'))
+        {
+            let name = Path::new(lib).file_name().unwrap().to_string_lossy();
+            std::fs::copy(lib, ctx.path().join(name.as_ref())).expect("a library copied");
+            copies.push_str(&format!("COPY {name} {lib}\n"));
+        }
+        std::fs::create_dir(ctx.path().join("tmp")).unwrap();
+        let dockerfile = format!(
+            "FROM scratch\nCOPY etcd-drill /usr/local/bin/etcd-drill\n{copies}COPY tmp /tmp\n\
+             WORKDIR /work\nENTRYPOINT [\"/usr/local/bin/etcd-drill\"]\n"
+        );
+        std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+        let image = "etcd-drill-test/scratch-harness:latest";
+        let built = self.docker(&["build", "-q", "-t", image, &ctx.path().to_string_lossy()]);
+        assert!(
+            built.status.success(),
+            "{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        image.to_string()
+    }
+
+    /// Runs `scenario` from `image` in this engine, with the engine's address as its
+    /// `DOCKER_HOST` and the host's network (the members' ports are on its loopback).
+    fn drill_from(&self, image: &str, scenario: &str) -> (i32, serde_json::Value, String) {
+        let reports = tempfile::tempdir().expect("a temp dir");
+        let scenarios = crate_dir().join("scenarios");
+        let out = self.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "-e",
+            &format!("DOCKER_HOST={}", self.host),
+            "-v",
+            &format!("{}:/work/scenarios:ro", scenarios.display()),
+            "-v",
+            &format!("{}:/work/reports", reports.path().display()),
+            image,
+            "run",
+            scenario,
+            "--report-dir",
+            "reports",
+        ]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = std::fs::read_dir(reports.path())
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| read_report(&e.path()))
+            .unwrap_or_else(|| panic!("no report: {text}"));
+        (out.status.code().unwrap_or(-1), report, text)
+    }
+
     /// What carries etcd-drill's label in this engine.
     fn labelled(&self) -> String {
         let mut all = String::new();
@@ -167,22 +261,26 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         // Whatever a failed drill left, then the engine itself, its rule and its files.
-        let left = self.docker(&["ps", "-aq"]);
-        for id in String::from_utf8_lossy(&left.stdout).split_whitespace() {
-            let _ = self.docker(&["rm", "-f", id]);
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
+        if self.child.is_some() {
+            let left = self.docker(&["ps", "-aq"]);
+            for id in String::from_utf8_lossy(&left.stdout).split_whitespace() {
+                let _ = self.docker(&["rm", "-f", id]);
             }
-            std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         if self.ruled {
             let _ = Command::new("iptables").args(forward_rule("-D")).status();
         }
@@ -196,6 +294,9 @@ impl Drop for Engine {
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(bridge) = &self.bridge {
+            let _ = Command::new("ip").args(["link", "del", bridge]).status();
+        }
     }
 }
 
@@ -242,6 +343,31 @@ async fn a_drill_through_a_second_engine_on_a_loopback_tcp_port() {
         images.contains("etcd-drill/etcd") && images.contains("etcd-drill/net-tools"),
         "{images}"
     );
+    // The harness in a `FROM scratch` image of a user's making (the binary and the libraries
+    // `ldd` names, nothing else), on this engine, where no harness image was built: the delay
+    // proxy's image is built from inside that container, without `ldd`.
+    assert!(!images.contains("etcd-drill/harness"), "{images}");
+    let image = engine.scratch_image();
+    let (code, r, out) = engine.drill_from(&image, "scenarios/delay-leader-network.yaml");
+    assert_eq!(code, exit_codes::PASSED, "{out}");
+    let proof = r["faults"][0]["proof"].to_string();
+    assert!(
+        proof.contains("the proxy etcd-drill's own image in a helper container")
+            && proof.contains("the delay proxy carried"),
+        "{proof}"
+    );
+    assert_eq!(
+        out.matches("network faults").count(),
+        1,
+        "one line says which way the network faults go: {out}"
+    );
+    let images = String::from_utf8_lossy(
+        &engine
+            .docker(&["images", "--format", "{{.Repository}}"])
+            .stdout,
+    )
+    .into_owned();
+    assert!(images.contains("etcd-drill/harness"), "{images}");
     assert_eq!(
         engine.labelled().trim(),
         "",

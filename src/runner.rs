@@ -208,6 +208,7 @@ async fn run_steps(
         seeded: false,
         open_faults: Default::default(),
         backups: None,
+        waiting: None,
         emit,
     };
     if let Some(b) = &plan.backup {
@@ -246,6 +247,7 @@ async fn run_steps(
             label: label.clone(),
         });
         let start = Instant::now();
+        ctx.waiting = None;
         let result = tokio::select! {
             _ = cancel.cancelled() => None,
             r = tokio::time::timeout(step.timeout, steps::run(&mut ctx, step, index)) => Some(r),
@@ -275,8 +277,15 @@ async fn run_steps(
             }
             Some(Err(_)) => {
                 failed = true;
+                // What the step was waiting for when its time ran out, where it says.
+                let waiting = ctx.waiting.take().map_or(String::new(), |(what, since)| {
+                    format!(
+                        " while waiting for {what} (for {:.1}s)",
+                        since.elapsed().as_secs_f64()
+                    )
+                });
                 let error = format!(
-                    "deadline of {} exceeded",
+                    "deadline of {} exceeded{waiting}",
                     humantime::format_duration(step.timeout)
                 );
                 ctx.emit(EventKind::StepFailed {

@@ -261,20 +261,22 @@ async fn delay_lengthens_the_leaders_round_trips_and_its_writes() {
     // machine adds its own scheduling to the proxy's.
     assert!(during < before + 1000.0, "{line}");
     assert!(p.contains("the delay proxy carried"), "{p}");
-    // And what clients see: every write waits for a follower's answer through the delayed
-    // link, so the fault's median write takes at least most of the delay (a loaded machine
-    // only adds to it); after the heal, the median drops again.
+    // And what clients see: while the delay holds, every write waits for a follower's answer
+    // through the delayed link (a loaded machine only adds to it). The phase also holds the
+    // fault's set-up and heal at full speed, but the 8 s hold's writes are far more than a
+    // tenth of it: its p90 is at least most of the delay. After the heal, the median write
+    // is fast again.
     let phases = r["workload"]["phases"].as_array().unwrap();
-    let p50 = |name: &str| {
+    let ms = |name: &str, at: &str| {
         phases
             .iter()
             .find(|ph| ph["name"].as_str().unwrap().starts_with(name))
-            .unwrap_or_else(|| panic!("phase {name}"))["p50_ms"]
+            .unwrap_or_else(|| panic!("phase {name}"))[at]
             .as_f64()
             .unwrap()
     };
-    assert!(p50("during") >= 100.0, "{phases:?}");
-    assert!(p50("after") < p50("during"), "{phases:?}");
+    assert!(ms("during", "p90_ms") >= 100.0, "{phases:?}");
+    assert!(ms("after", "p50_ms") < ms("during", "p90_ms"), "{phases:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

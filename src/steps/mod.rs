@@ -86,10 +86,17 @@ pub struct Ctx<'e> {
     pub open_faults: std::collections::HashMap<String, OpenFault>,
     /// The backup schedule, when the scenario has one.
     pub backups: Option<crate::backup::schedule::Schedule>,
+    /// What the current step waits for now, and since when: a deadline error names it.
+    pub waiting: Option<(String, std::time::Instant)>,
     pub emit: &'e mut (dyn FnMut(RunEvent) + Send),
 }
 
 impl Ctx<'_> {
+    /// Says what the step waits for from now on (a deadline that runs out names it).
+    pub fn waiting_for(&mut self, what: impl Into<String>) {
+        self.waiting = Some((what.into(), std::time::Instant::now()));
+    }
+
     pub fn emit(&mut self, kind: EventKind) {
         let e = self.clock.event(kind);
         (self.emit)(e);

@@ -15,7 +15,13 @@ use std::time::{Duration, Instant};
 /// How long a member may take to stop after SIGTERM, and to answer again.
 const MEMBER: Duration = Duration::from_secs(60);
 
+/// How long etcd may take to leave after SIGTERM before it is killed: its own shutdown is
+/// bounded by its request timeout (5 s plus two election timeouts), and a leader first hands
+/// leadership over.
+const GRACE: Duration = Duration::from_secs(30);
+
 pub async fn run(ctx: &mut Ctx<'_>, version: &str, image: &str) -> Result<StepOutcome, StepError> {
+    ctx.waiting_for("a healthy cluster before the upgrade");
     let health = wait_stable(&ctx.cluster, &[], MEMBER, Duration::ZERO).await?;
     let from = health.version.clone();
     let leader = health.leader.clone();
@@ -26,6 +32,7 @@ pub async fn run(ctx: &mut Ctx<'_>, version: &str, image: &str) -> Result<StepOu
     let mut members = Vec::new();
     for name in order {
         let stopped_ms = ctx.clock.ms();
+        ctx.waiting_for(format!("{name} to leave after SIGTERM"));
         stop(&ctx.cluster, &name).await?;
         let volume = ctx
             .cluster
@@ -35,9 +42,15 @@ pub async fn run(ctx: &mut Ctx<'_>, version: &str, image: &str) -> Result<StepOu
             .map(|m| m.volume.clone())
             .ok_or_else(|| StepError::Precondition(format!("no member {name}")))?;
         ctx.cluster.plan.member_images.remove(&name);
+        ctx.waiting_for(format!("{name} to start on {image}"));
         ctx.cluster.start(&[(name.clone(), volume)]).await?;
+        ctx.waiting_for(format!("{name} to answer on etcd {version}"));
         let reported = answers_on(&ctx.cluster, &name, version).await?;
         let settle = ctx.cluster.plan.election_timeout * 2;
+        ctx.waiting_for(format!(
+            "the cluster to stay healthy for {} after {name}",
+            humantime::format_duration(settle)
+        ));
         let health = wait_stable(&ctx.cluster, &[], MEMBER, settle).await?;
         ctx.client = ctx.cluster.client().await?;
         super::repoint_workload(ctx, None).await?;
@@ -52,8 +65,11 @@ pub async fn run(ctx: &mut Ctx<'_>, version: &str, image: &str) -> Result<StepOu
             unavailable_ms: unavailable(ctx, stopped_ms, serving_ms),
         });
     }
+    ctx.waiting_for("the cluster version");
     let cluster_version = cluster_version(&ctx.cluster, version).await;
+    ctx.waiting_for("HashKV on every member");
     let hashkv = checks::hashkv::all(&ctx.cluster.members).await?;
+    ctx.waiting_for("the acknowledged writes, read back");
     let lost = if ctx.workload.is_some() {
         Some(super::fault::missing_since_restore(ctx).await?)
     } else {
@@ -81,7 +97,17 @@ async fn stop(cluster: &Cluster, name: &str) -> Result<(), StepError> {
         .ok_or_else(|| StepError::Precondition(format!("no member {name}")))?;
     let rt = &cluster.sandbox.runtime;
     rt.kill(&container, "SIGTERM").await?;
-    rt.wait(&container).await?;
+    if tokio::time::timeout(GRACE, rt.wait(&container))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            member = name,
+            "etcd did not leave within {GRACE:?} of SIGTERM: SIGKILL"
+        );
+        rt.kill(&container, "SIGKILL").await?;
+        rt.wait(&container).await?;
+    }
     rt.remove_container(&container).await?;
     Ok(())
 }

@@ -233,12 +233,9 @@ impl Engine {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let report = std::fs::read_dir(reports.path())
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .map(|e| read_report(&e.path()))
-            .unwrap_or_else(|| panic!("no report: {text}"));
+        let started = std::fs::read_dir(reports.path()).is_ok_and(|mut d| d.next().is_some());
+        assert!(started, "no report: {text}");
+        let report = read_report(&only_run_dir(reports.path()));
         (out.status.code().unwrap_or(-1), report, text)
     }
 

@@ -455,7 +455,7 @@ fn disk_fits(plan: &Plan, docker: &DockerRuntime, report_dir: &Path) -> Result<(
         ),
     )];
     if f.scratch > 0 {
-        let what = format!("a corrupt fault's copy of {}", gb(f.scratch));
+        let what = format!("a {} fault's copy of {}", f.scratch_for, gb(f.scratch));
         needs.push((std::env::temp_dir(), f.scratch, what));
     }
     if let Some(root) = docker.local_root_dir() {

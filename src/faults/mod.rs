@@ -72,11 +72,7 @@ pub async fn inject(
         FaultAction::Corrupt(opts) => corrupt::inject(cluster, &mut active, opts).await?,
         FaultAction::ReplaceMember => replace::inject(cluster, &mut active).await?,
     }
-    if matches!(
-        plan.action,
-        FaultAction::Kill | FaultAction::Stop | FaultAction::Pause
-    ) && active.members.len() * 2 >= cluster.members.len()
-    {
+    if plan.action.needs().holds_members_down && active.members.len() * 2 >= cluster.members.len() {
         prove_quorum_lost(cluster, &mut active).await?;
     }
     Ok(active)

@@ -452,7 +452,7 @@ impl NetChoice {
 pub fn preflight_plans(
     plans: &[crate::plan::Plan],
 ) -> Result<(Option<Way_>, Vec<NetChoice>), String> {
-    use crate::plan::{FaultAction, StepKind};
+    use crate::plan::StepKind;
     let host = std::env::var("DOCKER_HOST").unwrap_or_default();
     let forced = std::env::var("ETCD_DRILL_NET_FAULTS")
         .ok()
@@ -473,19 +473,11 @@ pub fn preflight_plans(
             let StepKind::Fault(f) = &step.kind else {
                 continue;
             };
-            match &f.action {
-                FaultAction::Partition(p) => {
-                    net = true;
-                    // `until: raft-snapshot` closes the member's peer connections with `ss -K`.
-                    ss |= p.until_raft_snapshot.is_some();
-                }
-                FaultAction::SlowNetwork(s) => {
-                    net = true;
-                    tc |= s.bandwidth_kbit.is_some();
-                    delay |= s.delay.is_some();
-                }
-                _ => {}
-            }
+            let n = f.action.needs().net;
+            net |= n.netns;
+            tc |= n.tc;
+            ss |= n.ss;
+            delay |= n.delay_proxy;
         }
         if !net {
             continue;

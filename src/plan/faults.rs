@@ -58,7 +58,87 @@ pub struct Corrupt {
     pub observe: Duration,
 }
 
+/// What a fault kind asks of the machine and of the drill, and what it may do to the cluster.
+/// The preflight, the disk budget and the fault step ask this, never which kind it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultNeeds {
+    pub net: NetTools,
+    pub scratch: Scratch,
+    /// It holds its members down (kill, stop, pause): on half the members or more, the
+    /// survivors must be seen refusing writes.
+    pub holds_members_down: bool,
+    /// Healing may leave its member broken on purpose (corrupt with `recover: none`): no
+    /// member is waited for, nothing is checked after it.
+    pub may_leave_member_broken: bool,
+}
+
+/// What a fault runs inside the members' network namespaces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetTools {
+    /// It enters them at all (iptables, nsenter).
+    pub netns: bool,
+    /// A tc qdisc (bandwidth).
+    pub tc: bool,
+    /// `ss -K`, to make etcd re-dial its peers.
+    pub ss: bool,
+    /// The delay proxy, in etcd-drill's own image when it runs in a helper.
+    pub delay_proxy: bool,
+}
+
+/// What a fault passes through this machine's temp dir, one file at a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scratch {
+    #[default]
+    None,
+    /// A copy of a member's db: as large as the drill's db.
+    MemberDb,
+    /// A file of at most this many bytes.
+    Bytes(u64),
+}
+
+/// etcd's WAL segment (etcd preallocates each): the `corrupt: { what: wal }` fault copies the
+/// newest one.
+pub const WAL_SEGMENT: u64 = 64 << 20;
+
 impl FaultAction {
+    /// What this fault needs, and what it may do to the cluster.
+    pub fn needs(&self) -> FaultNeeds {
+        let down = FaultNeeds {
+            holds_members_down: true,
+            ..Default::default()
+        };
+        match self {
+            FaultAction::Kill | FaultAction::Stop | FaultAction::Pause => down,
+            FaultAction::Partition(p) => FaultNeeds {
+                net: NetTools {
+                    netns: true,
+                    ss: p.until_raft_snapshot.is_some(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            FaultAction::SlowNetwork(s) => FaultNeeds {
+                net: NetTools {
+                    netns: true,
+                    tc: s.bandwidth_kbit.is_some(),
+                    delay_proxy: s.delay.is_some(),
+                    ss: false,
+                },
+                ..Default::default()
+            },
+            FaultAction::Corrupt(c) => FaultNeeds {
+                scratch: match c.what {
+                    CorruptWhat::Db => Scratch::MemberDb,
+                    CorruptWhat::Wal => Scratch::Bytes(WAL_SEGMENT),
+                    CorruptWhat::Wipe => Scratch::None,
+                },
+                may_leave_member_broken: c.recover == Recover::None,
+                ..Default::default()
+            },
+            FaultAction::ReplaceMember => FaultNeeds::default(),
+        }
+    }
+
     pub fn verb(&self) -> &'static str {
         match self {
             FaultAction::Kill => "kill",

@@ -9,7 +9,7 @@ pub mod faults;
 mod steps;
 mod walk;
 
-pub use faults::{Corrupt, FaultAction, FaultPlan, SlowNetwork};
+pub use faults::{Corrupt, FaultAction, FaultNeeds, FaultPlan, NetTools, Scratch, SlowNetwork};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -651,8 +651,6 @@ fn member_images(
 
 /// What a drill writes to disk, estimated before anything starts: the members' volumes (every
 /// member, once per generation: the first cluster and each restore) and the snapshot files.
-/// The size of one etcd WAL segment (etcd preallocates each).
-const WAL_SEGMENT: u64 = 64 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Footprint {
@@ -663,6 +661,8 @@ pub struct Footprint {
     /// The largest file a fault passes through this machine's temp dir (a `corrupt` fault's
     /// copy of a member's db, or of its newest WAL segment), one at a time.
     pub scratch: u64,
+    /// The kind of fault that copies it.
+    pub scratch_for: &'static str,
 }
 
 impl Plan {
@@ -675,27 +675,25 @@ impl Plan {
         let restores = count(|k| matches!(k, StepKind::Restore { .. }));
         let snapshots = count(|k| matches!(k, StepKind::Snapshot { .. }));
         let members = u64::from(self.cluster.members);
-        let scratch = self
+        let (scratch, scratch_for) = self
             .steps
             .iter()
             .filter_map(|s| match &s.kind {
-                StepKind::Fault(FaultPlan {
-                    action: FaultAction::Corrupt(c),
-                    ..
-                }) => match c.what {
-                    crate::scenario::CorruptWhat::Db => Some(db),
-                    crate::scenario::CorruptWhat::Wal => Some(WAL_SEGMENT),
-                    crate::scenario::CorruptWhat::Wipe => None,
+                StepKind::Fault(f) => match f.action.needs().scratch {
+                    Scratch::None => None,
+                    Scratch::MemberDb => Some((db, f.action.verb())),
+                    Scratch::Bytes(n) => Some((n, f.action.verb())),
                 },
                 _ => None,
             })
             .max()
-            .unwrap_or(0);
+            .unwrap_or((0, ""));
         Some(Footprint {
             db,
             volumes: db * members * (1 + restores as u64),
             snapshots: db * snapshots as u64,
             scratch,
+            scratch_for,
         })
     }
 }

@@ -8,9 +8,8 @@ use crate::checks;
 use crate::cluster::{wait_healthy_except, wait_stable};
 use crate::events::StepOutcome;
 use crate::faults::{self, Active};
-use crate::plan::{Corrupt, FaultAction, FaultPlan};
+use crate::plan::FaultPlan;
 use crate::record::FaultRecord;
-use crate::scenario::Recover;
 use std::time::Duration;
 
 /// A fault in effect, kept between its step and its `heal` step.
@@ -124,13 +123,7 @@ async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepE
     let healed = faults::heal(&mut ctx.cluster, &mut active).await;
     record.healed_ms = Some(ctx.clock.ms());
     let _ = watcher.endpoints.send(endpoints(ctx));
-    let left_broken = matches!(
-        active.plan.action,
-        FaultAction::Corrupt(Corrupt {
-            recover: Recover::None,
-            ..
-        })
-    );
+    let left_broken = active.plan.action.needs().may_leave_member_broken;
     let recovered = match (&healed, left_broken) {
         (Ok(()), false) => {
             let settle = ctx.cluster.plan.election_timeout * 3;

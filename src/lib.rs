@@ -20,8 +20,10 @@
 //!   `workload` (background traffic and the watching client), `backup` (scheduled snapshots,
 //!   stores, retention, damage) and `checks` (every correctness check, each a function from
 //!   what was observed to a verdict).
-//! - `faults`: one file per fault, target choice apart from the action, and the proof each took
-//!   effect; then `steps`: one file per step.
+//! - `faults`: one file per fault kind (inject, prove, heal), target choice apart from the
+//!   action; what a kind is (its options, their checks, its needs) is its file in
+//!   `plan::faults`, and `scenario::fault_kinds!` lists the kinds once. Then `steps`: one file
+//!   per step.
 //! - `runner`: the drill's life cycle.
 //! - `report` (Recorder, gates, renderers, manifest; reads records, never Docker or etcd),
 //!   `terminal` (progress and the summary on the terminal), `notify` (the webhook and the

@@ -298,7 +298,7 @@ async fn fresh_member(
 }
 
 /// Remove the member, add it back, start it on an empty data dir: it re-syncs from the leader.
-pub async fn recover(
+pub async fn heal(
     cluster: &mut Cluster,
     active: &mut Active,
     opts: &Corrupt,

@@ -3,12 +3,21 @@
 
 use super::{container_of, poll, running_container, Active, FaultError};
 use crate::cluster::Cluster;
+use crate::plan::faults::Kill;
 use crate::sandbox::{ContainerState, Runtime};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
+pub async fn inject(
+    cluster: &mut Cluster,
+    active: &mut Active,
+    _: &Kill,
+) -> Result<(), FaultError> {
     signal_all(cluster, active, "SIGKILL", Duration::from_secs(10)).await
+}
+
+pub async fn heal(cluster: &mut Cluster, active: &mut Active, _: &Kill) -> Result<(), FaultError> {
+    restart(cluster, active).await
 }
 
 /// Sends `signal` to every target and proves each container exited.

@@ -1,19 +1,43 @@
-//! The fault library: each fault in its own file, injected and healed through one `match`.
+//! The fault library: each kind in its own file (`inject` and `heal`, with its options from
+//! `plan::faults`), dispatched by the `match` that `crate::scenario::fault_kinds!` writes.
 //! A fault proves it took effect (the killed container exited, the partitioned member cannot
 //! reach a leader, a peer round trip really got slower, the corrupted file's checksum
 //! changed); when it cannot prove it, the step fails: a fault that silently did nothing is the
 //! worst failure of a chaos tool.
 
-mod corrupt;
 pub mod delay;
-mod kill;
 pub mod netns;
-mod partition;
-mod pause;
-mod replace;
-mod slow;
-mod stop;
 mod target;
+
+macro_rules! effects {
+    ($($kind:ident $module:ident,)*) => {
+        $(mod $module;)*
+
+        /// The kind's own injection (and proof).
+        async fn inject_kind(
+            cluster: &mut Cluster,
+            active: &mut Active,
+            action: &FaultAction,
+        ) -> Result<(), FaultError> {
+            match action {
+                $(FaultAction::$kind(k) => $module::inject(cluster, active, k).await,)*
+            }
+        }
+
+        /// The kind's own healing.
+        async fn heal_kind(
+            cluster: &mut Cluster,
+            active: &mut Active,
+            action: &FaultAction,
+        ) -> Result<(), FaultError> {
+            match action {
+                $(FaultAction::$kind(k) => $module::heal(cluster, active, k).await,)*
+            }
+        }
+    };
+}
+
+crate::scenario::fault_kinds!(effects);
 
 pub use target::{leader_of, member_ids, resolve};
 
@@ -63,15 +87,7 @@ pub async fn inject(
         reaction: None,
         proxies: Vec::new(),
     };
-    match &plan.action {
-        FaultAction::Kill => kill::inject(cluster, &mut active).await?,
-        FaultAction::Stop => stop::inject(cluster, &mut active).await?,
-        FaultAction::Pause => pause::inject(cluster, &mut active).await?,
-        FaultAction::Partition(opts) => partition::inject(cluster, &mut active, opts).await?,
-        FaultAction::SlowNetwork(opts) => slow::inject(cluster, &mut active, opts).await?,
-        FaultAction::Corrupt(opts) => corrupt::inject(cluster, &mut active, opts).await?,
-        FaultAction::ReplaceMember => replace::inject(cluster, &mut active).await?,
-    }
+    inject_kind(cluster, &mut active, &plan.action).await?;
     if plan.action.needs().holds_members_down && active.members.len() * 2 >= cluster.members.len() {
         prove_quorum_lost(cluster, &mut active).await?;
     }
@@ -118,15 +134,8 @@ async fn prove_quorum_lost(cluster: &Cluster, active: &mut Active) -> Result<(),
 
 /// Undoes the fault. Proof lines gathered while healing are added to `active.proof`.
 pub async fn heal(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
-    match active.plan.action.clone() {
-        FaultAction::Kill | FaultAction::Stop => kill::restart(cluster, active).await,
-        FaultAction::Pause => pause::heal(cluster, active).await,
-        FaultAction::Partition(opts) => partition::heal(cluster, active, &opts).await,
-        FaultAction::SlowNetwork(opts) => slow::heal(cluster, active, &opts).await,
-        FaultAction::Corrupt(opts) => corrupt::recover(cluster, active, &opts).await,
-        // Replaced at injection: nothing left to heal.
-        FaultAction::ReplaceMember => Ok(()),
-    }
+    let action = active.plan.action.clone();
+    heal_kind(cluster, active, &action).await
 }
 
 /// The container of a member by name.

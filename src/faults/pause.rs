@@ -3,9 +3,14 @@
 
 use super::{container_of, running_container, Active, FaultError};
 use crate::cluster::Cluster;
+use crate::plan::faults::Pause;
 use crate::sandbox::ContainerState;
 
-pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
+pub async fn inject(
+    cluster: &mut Cluster,
+    active: &mut Active,
+    _: &Pause,
+) -> Result<(), FaultError> {
     let rt = cluster.sandbox.runtime.clone();
     for m in &active.members {
         let c = running_container(cluster, m, "it cannot be paused").await?;
@@ -23,7 +28,7 @@ pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), Fa
     Ok(())
 }
 
-pub async fn heal(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
+pub async fn heal(cluster: &mut Cluster, active: &mut Active, _: &Pause) -> Result<(), FaultError> {
     let rt = cluster.sandbox.runtime.clone();
     for m in &active.members {
         let c = container_of(cluster, m)?;

@@ -4,9 +4,14 @@
 
 use super::{corrupt, kill, Active, FaultError};
 use crate::cluster::Cluster;
+use crate::plan::faults::ReplaceMember;
 use std::time::Duration;
 
-pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
+pub async fn inject(
+    cluster: &mut Cluster,
+    active: &mut Active,
+    _: &ReplaceMember,
+) -> Result<(), FaultError> {
     kill::signal_all(cluster, active, "SIGKILL", Duration::from_secs(10)).await?;
     let m = active
         .members
@@ -15,5 +20,10 @@ pub async fn inject(cluster: &mut Cluster, active: &mut Active) -> Result<(), Fa
         .ok_or_else(|| FaultError::Target("replace-member needs one member".into()))?;
     let line = corrupt::re_add(cluster, &m, &active.plan.name).await?;
     active.proof.push(line);
+    Ok(())
+}
+
+/// Replaced at injection: nothing is left to heal.
+pub async fn heal(_: &mut Cluster, _: &mut Active, _: &ReplaceMember) -> Result<(), FaultError> {
     Ok(())
 }

@@ -1,12 +1,12 @@
 //! The walk through a scenario's steps, in order: what one step leaves for the next, and one
 //! method per step kind that validates the step and resolves its defaults.
 
-use super::faults::{self, FaultAction, FaultPlan};
+use super::faults::{self, FaultCx, FaultPlan};
 use super::{PlannedStep, RestoreOptions, RestoreSource, StepKind};
+use crate::scenario::fault_step;
 use crate::scenario::{
-    CorruptSpec, DamageBackupStep, DisasterStep, FaultSpec, HealStep, Problem, RestoreStep,
-    Scenario, SeedStep, SleepStep, SlowNetworkSpec, SnapshotStep, Step, Target, UpgradeStep,
-    VerifyStep, WaitBackupsStep, WaitHealthyStep, WaitWritesStep,
+    DamageBackupStep, DisasterStep, HealStep, Problem, RestoreStep, Scenario, SeedStep, SleepStep,
+    SnapshotStep, Step, UpgradeStep, VerifyStep, WaitBackupsStep, WaitHealthyStep, WaitWritesStep,
 };
 use serde_saphyr::{Location, Spanned};
 use std::collections::HashSet;
@@ -14,10 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-/// The largest `snapshot-count` a raft-snapshot partition accepts (it writes 2× this, plus
-/// 5,000, while the member is cut off).
-const MAX_SNAPSHOT_COUNT: u64 = 10_000;
 
 /// The state carried from step to step; problems are pushed as they are found.
 pub(super) struct Walk<'a> {
@@ -79,16 +75,7 @@ impl<'a> Walk<'a> {
             Step::Restore(r) => self.restore(at, r),
             Step::DamageBackup(d) => self.damage_backup(at, d),
             Step::Verify(v) => self.verify(at, v),
-            Step::Kill(f) => self.fault(at, FaultAction::Kill, f, index),
-            Step::Stop(f) => self.fault(at, FaultAction::Stop, f, index),
-            Step::Pause(f) => self.fault(at, FaultAction::Pause, f, index),
-            Step::Partition(f) => {
-                let opts = self.partition(f);
-                self.fault(at, FaultAction::Partition(opts), f, index)
-            }
-            Step::ReplaceMember(f) => self.fault(at, FaultAction::ReplaceMember, f, index),
-            Step::SlowNetwork(f) => self.slow_network(at, f, index),
-            Step::Corrupt(f) => self.corrupt(at, f, index),
+            crate::scenario::fault_kinds!(fault_step) => self.fault(at, step, index),
             Step::Heal(h) => self.heal(h),
             Step::Sleep(sl) => self.sleep(at, sl),
             Step::WaitWrites(w) => self.wait_writes(at, w),
@@ -401,72 +388,25 @@ impl<'a> Walk<'a> {
         (StepKind::Verify, v.timeout.unwrap_or(120 * SECOND))
     }
 
-    /// `kill`, `stop`, `pause`, `partition` and `replace-member`: `action` says which.
-    fn fault(
-        &mut self,
-        at: &Location,
-        action: FaultAction,
-        f: &FaultSpec,
-        index: usize,
-    ) -> (StepKind, Duration) {
-        self.needs_cluster(at, action.verb());
-        if matches!(action, FaultAction::ReplaceMember) {
-            let single = !matches!(
-                f.target.value,
-                Target::Minority | Target::Majority | Target::All
+    /// A fault step of any kind: its kind checks its options (`plan::faults`), then the walk
+    /// what every fault shares (a cluster to break, a unique name, a heal for an open one).
+    fn fault(&mut self, at: &Location, step: &Step, index: usize) -> (StepKind, Duration) {
+        let cx = FaultCx {
+            scenario: self.s,
+            members: self.members,
+            index,
+        };
+        let Some((verb, plan, timeout)) = faults::plan_step(step, &cx, self.problems) else {
+            // Only fault steps come here (`fault_step`).
+            return (
+                StepKind::Sleep {
+                    duration: Duration::ZERO,
+                },
+                SECOND,
             );
-            if !single || self.members < 3 {
-                self.problems.push(Problem::at(
-                    &f.target.referenced,
-                    "expected one member of a 3- or 5-member cluster to replace",
-                ));
-            }
-        }
-        let plan = faults::basic(action, f, self.members, index, self.problems);
-        self.start_fault(plan, f.timeout, at)
-    }
-
-    /// `partition`'s options; `until: raft-snapshot` needs a small `snapshot-count`: etcd keeps
-    /// 5,000 entries after each snapshot for slow followers, so the harness writes about
-    /// 5,000 + 2 × snapshot-count entries while the member is cut off.
-    fn partition(&mut self, f: &FaultSpec) -> crate::plan::faults::Partition {
-        let Some(u) = &f.until else {
-            return Default::default();
         };
-        let count = self.s.cluster.etcd.as_ref().and_then(|e| e.snapshot_count);
-        match count {
-            Some(c) if (1..=MAX_SNAPSHOT_COUNT).contains(&c) => {}
-            _ => self.problems.push(Problem::at(
-                &u.referenced,
-                format!("`until: raft-snapshot` needs `cluster.etcd.snapshot-count` between 1 and {MAX_SNAPSHOT_COUNT}: the harness writes 5,000 + 2 × snapshot-count entries while the member is cut off (etcd keeps 5,000 after each snapshot)"),
-            )),
-        }
-        crate::plan::faults::Partition {
-            until_raft_snapshot: Some(count.unwrap_or(MAX_SNAPSHOT_COUNT)),
-        }
-    }
-
-    fn slow_network(
-        &mut self,
-        at: &Location,
-        f: &SlowNetworkSpec,
-        index: usize,
-    ) -> (StepKind, Duration) {
-        self.needs_cluster(at, "slow-network");
-        let plan = faults::slow(f, self.members, index, self.problems);
-        self.start_fault(plan, f.timeout, at)
-    }
-
-    /// Default deadline: the observation window + 3 min to recover.
-    fn corrupt(&mut self, at: &Location, f: &CorruptSpec, index: usize) -> (StepKind, Duration) {
-        self.needs_cluster(at, "corrupt");
-        let plan = faults::corrupt(f, self.members, index, self.problems);
-        let observe = match &plan.action {
-            FaultAction::Corrupt(c) => c.observe,
-            _ => Duration::ZERO,
-        };
-        let timeout = f.timeout.unwrap_or(observe.saturating_add(180 * SECOND));
-        self.start_fault(plan, Some(timeout), at)
+        self.needs_cluster(at, verb);
+        self.start_fault(plan, timeout, at)
     }
 
     /// A fault's step: validated plan, default deadline (hold + 2 min to heal and recover).

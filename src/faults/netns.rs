@@ -401,6 +401,9 @@ pub enum Way_ {
     },
 }
 
+/// The way network faults go (`None`: no drill has one), and what to say of each scenario's.
+pub type Preflight = (Option<Way_>, Vec<NetChoice>);
+
 /// Which way one scenario's network faults go, and why.
 #[derive(Debug, Clone)]
 pub struct NetChoice {
@@ -449,9 +452,7 @@ impl NetChoice {
 /// helper containers; `ETCD_DRILL_NET_FAULTS=host|helper` forces one. Returns the first reason a
 /// fault cannot run, naming the scenario; else the way and, per scenario with network faults,
 /// a line saying which way its faults go and why.
-pub fn preflight_plans(
-    plans: &[crate::plan::Plan],
-) -> Result<(Option<Way_>, Vec<NetChoice>), String> {
+pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<Preflight, String> {
     use crate::plan::StepKind;
     let host = std::env::var("DOCKER_HOST").unwrap_or_default();
     let forced = std::env::var("ETCD_DRILL_NET_FAULTS")

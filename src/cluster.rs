@@ -49,20 +49,18 @@ pub struct Member {
     pub name: String,
     pub container: String,
     pub volume: String,
-    /// The host port its client port is published on, on 127.0.0.1 (a remote engine: on its
-    /// own address).
+    /// The host port its client port is published on, at `address`.
     pub client_port: u16,
+    /// Where the engine publishes ports (`Runtime::engine_address`): 127.0.0.1, or a remote
+    /// engine's own address.
+    pub address: String,
     pub tls: bool,
 }
 
 impl Member {
     pub fn endpoint(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!(
-            "{scheme}://{}:{}",
-            crate::sandbox::docker::engine_ip(),
-            self.client_port
-        )
+        format!("{scheme}://{}:{}", self.address, self.client_port)
     }
 }
 
@@ -356,6 +354,7 @@ impl Cluster {
                 container: spec.name,
                 volume: volume.clone(),
                 client_port,
+                address: self.sandbox.runtime.engine_address(),
                 tls: self.plan.tls,
             });
         }

@@ -59,7 +59,8 @@ pub async fn run(
     let mut cluster = Cluster::new(sandbox.clone(), plan.cluster.clone(), token);
     if plan.cluster.tls {
         let names = crate::plan::member_names(plan.cluster.members);
-        match crate::tls::TlsFiles::generate(&opts.run_dir.join("tls"), &names) {
+        let engine = sandbox.runtime.engine_address();
+        match crate::tls::TlsFiles::generate(&opts.run_dir.join("tls"), &names, &engine) {
             Ok(files) => cluster.tls = Some(Arc::new(files)),
             Err(e) => {
                 emit(clock.event(EventKind::SetupFailed(crate::util::error_chain(&e))));

@@ -68,7 +68,7 @@ fn leaf(
 impl TlsFiles {
     /// A fresh CA and certificates for `members` (their names are also their hostnames on the
     /// run's network; 127.0.0.1 and localhost are added for the harness).
-    pub fn generate(dir: &Path, members: &[String]) -> Result<TlsFiles, TlsError> {
+    pub fn generate(dir: &Path, members: &[String], engine: &str) -> Result<TlsFiles, TlsError> {
         let err = |source| TlsError::Generate { what: "CA", source };
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -81,7 +81,6 @@ impl TlsFiles {
         let issuer = Issuer::new(ca_params, ca_key);
         let mut names: Vec<String> = members.to_vec();
         names.extend(["localhost".to_string(), "127.0.0.1".to_string()]);
-        let engine = crate::sandbox::docker::engine_ip();
         if engine != "127.0.0.1" {
             names.push(engine.to_string());
         }
@@ -240,8 +239,12 @@ mod tests {
     fn generates_files_with_private_keys_readable_only_by_the_owner() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let t = TlsFiles::generate(&dir.path().join("tls"), &["etcd-1".into(), "etcd-2".into()])
-            .unwrap();
+        let t = TlsFiles::generate(
+            &dir.path().join("tls"),
+            &["etcd-1".into(), "etcd-2".into()],
+            "127.0.0.1",
+        )
+        .unwrap();
         for (name, _, mode) in t.entries() {
             let m = std::fs::metadata(dir.path().join("tls").join(name))
                 .unwrap()

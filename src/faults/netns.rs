@@ -452,7 +452,10 @@ impl NetChoice {
 /// helper containers; `ETCD_DRILL_NET_FAULTS=host|helper` forces one. Returns the first reason a
 /// fault cannot run, naming the scenario; else the way and, per scenario with network faults,
 /// a line saying which way its faults go and why.
-pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<Preflight, String> {
+pub fn preflight_plans(
+    plans: &[crate::plan::Plan],
+    engine_visible: bool,
+) -> Result<Preflight, String> {
     use crate::plan::StepKind;
     let host = std::env::var("DOCKER_HOST").unwrap_or_default();
     let forced = std::env::var("ETCD_DRILL_NET_FAULTS")
@@ -484,7 +487,7 @@ pub fn preflight_plans(plans: &[crate::plan::Plan]) -> Result<Preflight, String>
             continue;
         }
         let mut why_not_host = preflight(&host, tc, delay || ss);
-        if why_not_host.is_none() && !crate::sandbox::docker::engine_process_visible() {
+        if why_not_host.is_none() && !engine_visible {
             why_not_host = Some(
                 "the Docker engine's process is not visible here (the harness runs in a container of its own, or the engine elsewhere)".into(),
             );

@@ -139,7 +139,8 @@ async fn prepare(plans: &[Plan], opts: &Options, out: &mut dyn Output) -> Result
         .map_err(|e| refuse(out, e, exit_codes::BAD_INPUT))?;
     // Network faults: the way into the members' namespaces, or a refusal before the engine is
     // contacted.
-    let net = crate::faults::netns::preflight_plans(&plans)
+    let visible = crate::sandbox::engine_process_visible();
+    let net = crate::faults::netns::preflight_plans(&plans, visible)
         .map_err(|e| refuse(out, e, exit_codes::ENVIRONMENT))?;
     let docker = DockerRuntime::connect()
         .await

@@ -131,6 +131,10 @@ impl Runtime for DockerRuntime {
         self.host.clone()
     }
 
+    fn engine_address(&self) -> String {
+        engine_ip().to_string()
+    }
+
     async fn create_network(
         &self,
         name: &str,

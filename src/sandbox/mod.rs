@@ -172,6 +172,11 @@ pub enum ContainerState {
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync {
     fn describe(&self) -> String;
+    /// The address members' published ports are reached at: 127.0.0.1 for a local engine,
+    /// else the engine's own.
+    fn engine_address(&self) -> String {
+        "127.0.0.1".into()
+    }
     async fn create_network(
         &self,
         name: &str,
@@ -225,6 +230,8 @@ pub trait Runtime: Send + Sync {
     /// Everything carrying `label=value`.
     async fn list_labelled(&self, label: &str, value: &str) -> Result<Resources, SandboxError>;
 }
+
+pub use docker::engine_process_visible;
 
 /// One run's slice of Docker: names and labels derive from the run id, so two runs never collide.
 pub struct Sandbox {

@@ -4,17 +4,20 @@
 //! per-phase percentiles), and every linearizable answer is checked: its revision may not be
 //! below one an earlier, completed operation already saw (outside a restore).
 
+mod client;
 mod history;
+mod traffic;
 mod watcher;
+
+pub use traffic::{key, LEASES_PREFIX, OBJECTS_PREFIX};
 
 use crate::plan::WorkloadPlan;
 use crate::record::{
     Ack, HistoryLine, HistoryOp, Op, OpKind, Outcome, Regression, Request, RestoreMark,
     RevisionsAcrossRestore, Window, WorkloadLog,
 };
-use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
-use rand::{Rng, SeedableRng};
-use std::collections::HashMap;
+use etcd_client::Client;
+use rand::SeedableRng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -62,10 +65,6 @@ impl WorkloadLog {
     }
 }
 
-pub fn key(plan: &WorkloadPlan, seq: u64) -> String {
-    format!("{}{seq:012}", plan.key_prefix)
-}
-
 /// One client per member. Each worker sticks to one member and moves to the next when an
 /// operation fails, as etcd's own client fails over.
 pub type Clients = Vec<Client>;
@@ -87,9 +86,6 @@ struct Shared {
     history: Result<history::HistoryWriter, String>,
     next_id: AtomicU64,
 }
-
-/// The objects updates, deletes and object reads share.
-pub const OBJECTS_PREFIX: &str = "/drill/objects/";
 
 /// The outcome's error of an operation still in flight when the workload stopped.
 const STOPPED: &str = "workload stopped";
@@ -287,72 +283,18 @@ impl Workload {
     }
 }
 
-fn pick(plan: &WorkloadPlan, rng: &mut impl Rng) -> OpKind {
-    let m = &plan.mix;
-    let weights = [
-        (OpKind::Put, m.put),
-        (OpKind::LinearizableGet, m.linearizable_get),
-        (OpKind::SerializableGet, m.serializable_get),
-        (OpKind::Update, m.update),
-        (OpKind::Delete, m.delete),
-        (OpKind::ObjectGet, m.object_get),
-        (OpKind::Lease, m.lease),
-        (OpKind::List, m.list),
-    ];
-    let total: u32 = weights.iter().map(|(_, w)| w).sum();
-    let mut r = rng.random_range(0..total.max(1));
-    for (kind, w) in weights {
-        if r < w {
-            return kind;
-        }
-        r -= w;
-    }
-    OpKind::Put
-}
-
-impl Shared {
-    /// One operation into the history, returning now.
-    fn record(
-        &self,
-        client: usize,
-        member: usize,
-        epoch: u64,
-        call_us: u64,
-        request: Request,
-        outcome: Outcome,
-    ) {
-        if let Ok(h) = &self.history {
-            h.send(HistoryLine::Op(HistoryOp {
-                id: self.next_id.fetch_add(1, Ordering::SeqCst),
-                client: client as u32,
-                member: member as u32,
-                epoch,
-                call_us,
-                return_us: self.t0.elapsed().as_micros() as u64,
-                request,
-                outcome,
-            }));
-        }
-    }
-}
-
 async fn worker(
     s: Arc<Shared>,
     rx: watch::Receiver<Clients>,
     stop: CancellationToken,
-    mut rng: rand_chacha::ChaCha8Rng,
+    rng: rand_chacha::ChaCha8Rng,
     index: usize,
 ) {
     let per_worker = s.plan.rate as f64 / s.plan.concurrency as f64;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_worker));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut current = index;
-    // What this worker last saw of each object's mod_revision: an informer's cache.
-    let mut cache: HashMap<String, i64> = HashMap::new();
-    let mut written = 0u64;
-    let mut lease = LeaseLife::default();
-    // A list in progress: the first page's revision and where the next page starts.
-    let mut listing: Option<(i64, String)> = None;
+    let mut traffic = traffic::Traffic::new(index, rng);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -363,17 +305,18 @@ async fn worker(
         let Some(client) = clients.get(member).cloned() else {
             continue;
         };
-        let kind = pick(&s.plan, &mut rng);
+        let (kind, request, seq) = traffic.next(&s.plan, &s.seq);
         // Read after the clients: an operation never goes to a restored cluster under the
         // epoch of the one before.
-        let epoch = s.epoch.load(Ordering::SeqCst);
-        let floor = s.completed.floor();
-        let (request, seq) = match kind {
-            OpKind::Lease => (lease.next(index, &mut written, &mut rng), None),
-            OpKind::List => (list_page(&listing), None),
-            _ => request(&s, kind, &mut rng, index, &cache, &mut written),
+        let sent = Sent {
+            worker: index,
+            member,
+            epoch: s.epoch.load(Ordering::SeqCst),
+            floor: s.completed.floor(),
+            call_us: s.t0.elapsed().as_micros() as u64,
+            kind,
+            seq,
         };
-        let call_us = s.t0.elapsed().as_micros() as u64;
         let started = Instant::now();
         let result = tokio::select! {
             _ = stop.cancelled() => {
@@ -382,414 +325,126 @@ async fn worker(
                 let stopped = Outcome::Unknown {
                     error: STOPPED.into(),
                 };
-                s.record(index, member, epoch, call_us, request, stopped);
+                s.record(&sent, request, stopped);
                 return;
             }
-            r = tokio::time::timeout(s.plan.timeout, execute(client, &request)) => r,
+            r = tokio::time::timeout(s.plan.timeout, client::execute(client, &request)) => r,
         };
         let latency_us = started.elapsed().as_micros() as u64;
-        let outcome = match &result {
-            Ok(Ok(o)) => o.clone(),
-            // etcd refused it (a lease that no longer exists): it did not happen.
-            Ok(Err(e)) if error_kind(e) == "grpc NotFound" => Outcome::Failed {
-                error: e.to_string(),
-            },
-            Ok(Err(e)) => Outcome::Unknown {
-                error: error_kind(e),
-            },
-            Err(_) => Outcome::Unknown {
-                error: "timeout".into(),
-            },
+        let outcome = client::outcome(&result);
+        traffic.learn(&request, &outcome);
+        let failed = match &result {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(client::error_kind(e)),
+            Err(_) => Some("timeout".to_string()),
         };
-        remember(&mut cache, &request, &outcome);
-        lease.learn(&request, &outcome);
-        if let Request::List { .. } = request {
-            listing = match &outcome {
-                Outcome::Listed {
-                    revision,
-                    kvs,
-                    more: true,
-                } => kvs.last().map(|kv| (*revision, format!("{}\0", kv.key))),
-                _ => None,
-            };
+        // A failed operation moves the worker to the next member, as etcd's client fails over.
+        if !s.account(&sent, request, outcome, latency_us, failed) {
+            current += 1;
         }
-        let Ok(mut log) = s.log.lock() else { return };
+    }
+}
+
+/// An operation as it was sent: by which worker, to which member, in which epoch, above
+/// which revision floor, when.
+struct Sent {
+    worker: usize,
+    member: usize,
+    epoch: u64,
+    /// The highest revision a completed linearizable operation had seen when this one left.
+    floor: i64,
+    call_us: u64,
+    kind: OpKind,
+    /// For a put of the sequence, its number.
+    seq: Option<u64>,
+}
+
+impl Shared {
+    /// One operation into the history, returning now.
+    fn record(&self, sent: &Sent, request: Request, outcome: Outcome) {
+        if let Ok(h) = &self.history {
+            h.send(HistoryLine::Op(HistoryOp {
+                id: self.next_id.fetch_add(1, Ordering::SeqCst),
+                client: sent.worker as u32,
+                member: sent.member as u32,
+                epoch: sent.epoch,
+                call_us: sent.call_us,
+                return_us: self.t0.elapsed().as_micros() as u64,
+                request,
+                outcome,
+            }));
+        }
+    }
+
+    /// Records an operation that returned: its history line, its latency and outcome in the
+    /// log, and, when it succeeded, its revision against the order completed operations set
+    /// (and, for a put, its acknowledgement). `failed`: its error's kind. Returns whether it
+    /// succeeded.
+    fn account(
+        &self,
+        sent: &Sent,
+        request: Request,
+        outcome: Outcome,
+        latency_us: u64,
+        failed: Option<String>,
+    ) -> bool {
+        let Ok(mut log) = self.log.lock() else {
+            return false;
+        };
         // Stamped under the lock, so the log's times never go backwards between workers.
         let op = Op {
-            kind,
-            at_ms: s.t0.elapsed().as_millis() as u64,
+            kind: sent.kind,
+            at_ms: self.t0.elapsed().as_millis() as u64,
             latency_us,
-            ok: matches!(result, Ok(Ok(_))),
+            ok: failed.is_none(),
         };
         let pinned = matches!(&request, Request::List { revision, .. } if *revision > 0);
-        s.record(index, member, epoch, call_us, request, outcome.clone());
-        match result {
-            Ok(Ok(_)) => {
-                // A lease grant carries no revision: nothing to compare.
-                let (revision, has_revision) = match outcome {
-                    Outcome::Wrote { revision } | Outcome::Read { revision, .. } => {
-                        (revision, true)
-                    }
-                    // A pinned page's revision is in the past by design.
-                    Outcome::Listed { revision, .. } if !pinned => (revision, true),
-                    _ => (0, false),
-                };
-                let checked = has_revision
-                    && kind != OpKind::SerializableGet
-                    && epoch == s.epoch.load(Ordering::SeqCst);
-                let before = if checked {
-                    s.before_restore.swap(0, Ordering::SeqCst)
-                } else {
-                    0
-                };
-                if before > 0 {
-                    log.across_restores.push(RevisionsAcrossRestore {
-                        highest_before: before,
-                        first_after: revision,
-                    });
-                }
-                if checked && s.completed.complete(floor, revision) {
-                    log.revision_regressions.push(Regression {
-                        at_ms: op.at_ms,
-                        kind,
-                        seen_before: floor,
-                        got: revision,
-                    });
-                }
-                match seq {
-                    Some(seq) => log.ack(
-                        op,
-                        Ack {
-                            seq,
-                            revision,
-                            at_ms: op.at_ms,
-                        },
-                    ),
-                    None => log.success(op),
-                }
-            }
-            Ok(Err(e)) => {
-                log.failure(op, error_kind(&e));
-                current += 1;
-            }
-            Err(_) => {
-                log.failure(op, "timeout".into());
-                current += 1;
-            }
+        self.record(sent, request, outcome.clone());
+        if let Some(why) = failed {
+            log.failure(op, why);
+            return false;
         }
-    }
-}
-
-/// The request of one operation of `kind`, and for a put of the sequence its number. Values are
-/// unique (a worker's own counter), so a read tells which write it saw.
-fn request(
-    s: &Shared,
-    kind: OpKind,
-    rng: &mut rand_chacha::ChaCha8Rng,
-    worker: usize,
-    cache: &HashMap<String, i64>,
-    written: &mut u64,
-) -> (Request, Option<u64>) {
-    let object = |rng: &mut rand_chacha::ChaCha8Rng| {
-        format!(
-            "{OBJECTS_PREFIX}{:03}",
-            rng.random_range(0..s.plan.objects.max(1))
-        )
-    };
-    let mut value = || {
-        *written += 1;
-        format!("w{worker}-{written}")
-    };
-    match kind {
-        OpKind::Put => {
-            let seq = s.seq.fetch_add(1, Ordering::SeqCst);
-            (
-                Request::Put {
-                    key: key(&s.plan, seq),
-                    value: seq.to_string(),
-                    lease: None,
+        // A lease grant carries no revision: nothing to compare.
+        let (revision, has_revision) = match outcome {
+            Outcome::Wrote { revision } | Outcome::Read { revision, .. } => (revision, true),
+            // A pinned page's revision is in the past by design.
+            Outcome::Listed { revision, .. } if !pinned => (revision, true),
+            _ => (0, false),
+        };
+        let checked = has_revision
+            && sent.kind != OpKind::SerializableGet
+            && sent.epoch == self.epoch.load(Ordering::SeqCst);
+        let before = if checked {
+            self.before_restore.swap(0, Ordering::SeqCst)
+        } else {
+            0
+        };
+        if before > 0 {
+            log.across_restores.push(RevisionsAcrossRestore {
+                highest_before: before,
+                first_after: revision,
+            });
+        }
+        if checked && self.completed.complete(sent.floor, revision) {
+            log.revision_regressions.push(Regression {
+                at_ms: op.at_ms,
+                kind: sent.kind,
+                seen_before: sent.floor,
+                got: revision,
+            });
+        }
+        match sent.seq {
+            Some(seq) => log.ack(
+                op,
+                Ack {
+                    seq,
+                    revision,
+                    at_ms: op.at_ms,
                 },
-                Some(seq),
-            )
+            ),
+            None => log.success(op),
         }
-        OpKind::LinearizableGet | OpKind::SerializableGet => {
-            let written = s.seq.load(Ordering::SeqCst);
-            let lo = written.saturating_sub(s.plan.read_range);
-            let target = if written == 0 {
-                0
-            } else {
-                rng.random_range(lo..written)
-            };
-            (
-                Request::Get {
-                    key: key(&s.plan, target),
-                    serializable: kind == OpKind::SerializableGet,
-                },
-                None,
-            )
-        }
-        OpKind::ObjectGet => (
-            Request::Get {
-                key: object(rng),
-                serializable: false,
-            },
-            None,
-        ),
-        OpKind::Delete => (Request::Delete { key: object(rng) }, None),
-        // Lease steps come from the worker's `LeaseLife`, list pages from its list.
-        OpKind::Lease => (Request::LeaseGrant { ttl: LEASE_TTL }, None),
-        OpKind::List => (list_page(&None), None),
-        OpKind::Update => {
-            let key = object(rng);
-            let expect = cache.get(&key).copied().unwrap_or(0);
-            (
-                Request::Update {
-                    key,
-                    expect,
-                    value: value(),
-                },
-                None,
-            )
-        }
-    }
-}
-
-/// Keys a page of a list holds at most.
-const PAGE: i64 = 5;
-
-/// The next page of a list of the objects: the first (at the latest revision), or the one
-/// after `listing`'s last key at its first page's revision.
-fn list_page(listing: &Option<(i64, String)>) -> Request {
-    let end = crate::keyspace::prefix_end(OBJECTS_PREFIX.as_bytes());
-    let end = String::from_utf8_lossy(&end).into_owned();
-    match listing {
-        None => Request::List {
-            start: OBJECTS_PREFIX.into(),
-            end,
-            limit: PAGE,
-            revision: 0,
-        },
-        Some((revision, from)) => Request::List {
-            start: from.clone(),
-            end,
-            limit: PAGE,
-            revision: *revision,
-        },
-    }
-}
-
-/// Leases live this long unless revoked (etcd may grant more: its minimum is 1.5 election
-/// timeouts).
-const LEASE_TTL: i64 = 3;
-
-/// Keys attached to leases live under this prefix.
-pub const LEASES_PREFIX: &str = "/drill/leases/";
-
-/// A worker's lease, step by step: grant, two puts attached to it, then, at random, a revoke,
-/// a keep-alive, or nothing; then a read of one of its keys (gone after a revoke; there after a
-/// keep-alive; maybe gone after the TTL) and a new grant. A lease kept alive or left alone
-/// expires, which the watch delivers as deletes of its keys.
-#[derive(Default)]
-struct LeaseLife {
-    lease: Option<i64>,
-    keys: Vec<String>,
-    read_next: Option<String>,
-}
-
-impl LeaseLife {
-    fn next(&mut self, worker: usize, written: &mut u64, rng: &mut impl Rng) -> Request {
-        if let Some(key) = self.read_next.take() {
-            return Request::Get {
-                key,
-                serializable: false,
-            };
-        }
-        match self.lease {
-            None => Request::LeaseGrant { ttl: LEASE_TTL },
-            Some(lease) if self.keys.len() < 2 => {
-                *written += 1;
-                let key = format!("{LEASES_PREFIX}w{worker}-{written}");
-                self.keys.push(key.clone());
-                Request::Put {
-                    key,
-                    value: format!("w{worker}-{written}"),
-                    lease: Some(lease),
-                }
-            }
-            Some(lease) => {
-                self.lease = None;
-                self.read_next = self.keys.first().cloned();
-                match rng.random_range(0..3) {
-                    0 => Request::LeaseRevoke { lease },
-                    1 => Request::LeaseKeepAlive { lease },
-                    // Left to expire: read its key now, while it should still be there.
-                    _ => Request::Get {
-                        key: self.read_next.take().unwrap_or_default(),
-                        serializable: false,
-                    },
-                }
-            }
-        }
-    }
-
-    fn learn(&mut self, request: &Request, outcome: &Outcome) {
-        match (request, outcome) {
-            (Request::LeaseGrant { .. }, Outcome::Granted { lease, .. }) => {
-                self.lease = Some(*lease);
-                self.keys.clear();
-            }
-            // A put that failed: the lease may be gone; start again.
-            (Request::Put { lease: Some(_), .. }, Outcome::Wrote { .. }) => {}
-            (Request::Put { lease: Some(_), .. }, _) => self.lease = None,
-            _ => {}
-        }
-    }
-}
-
-/// Keeps the worker's view of an object's mod_revision up to date with what it learned.
-fn remember(cache: &mut HashMap<String, i64>, request: &Request, outcome: &Outcome) {
-    if !request.key().starts_with(OBJECTS_PREFIX) {
-        return;
-    }
-    let seen = match (request, outcome) {
-        (Request::Delete { .. }, Outcome::Wrote { .. }) => 0,
-        (_, Outcome::Wrote { revision }) => *revision,
-        (_, Outcome::Read { mod_revision, .. }) => *mod_revision,
-        _ => return,
-    };
-    cache.insert(request.key().to_string(), seen);
-}
-
-/// What the key held, from a range response.
-fn read_of(revision: i64, kvs: &[etcd_client::KeyValue]) -> Outcome {
-    let kv = kvs.first();
-    Outcome::Read {
-        revision,
-        value: kv.map(|kv| String::from_utf8_lossy(kv.value()).into_owned()),
-        mod_revision: kv.map(|kv| kv.mod_revision()).unwrap_or(0),
-    }
-}
-
-/// Runs one request.
-async fn execute(mut client: Client, request: &Request) -> Result<Outcome, etcd_client::Error> {
-    let rev = |h: Option<&etcd_client::ResponseHeader>| h.map(|h| h.revision()).unwrap_or(0);
-    Ok(match request {
-        Request::Put { key, value, lease } => {
-            let options = lease.map(|l| etcd_client::PutOptions::new().with_lease(l));
-            let resp = client.put(key.as_str(), value.as_str(), options).await?;
-            Outcome::Wrote {
-                revision: rev(resp.header()),
-            }
-        }
-        Request::List {
-            start,
-            end,
-            limit,
-            revision,
-        } => {
-            let mut options = GetOptions::new()
-                .with_range(end.as_str())
-                .with_limit(*limit);
-            if *revision > 0 {
-                options = options.with_revision(*revision);
-            }
-            let resp = client.get(start.as_str(), Some(options)).await?;
-            Outcome::Listed {
-                // A page at a pinned revision holds that revision's state (the header says
-                // the store's current one).
-                revision: if *revision > 0 {
-                    *revision
-                } else {
-                    rev(resp.header())
-                },
-                kvs: resp
-                    .kvs()
-                    .iter()
-                    .map(|kv| crate::record::ListedKv {
-                        key: String::from_utf8_lossy(kv.key()).into_owned(),
-                        value: String::from_utf8_lossy(kv.value()).into_owned(),
-                        mod_revision: kv.mod_revision(),
-                    })
-                    .collect(),
-                more: resp.more(),
-            }
-        }
-        Request::LeaseGrant { ttl } => {
-            let resp = client.lease_grant(*ttl, None).await?;
-            Outcome::Granted {
-                lease: resp.id(),
-                ttl: resp.ttl(),
-            }
-        }
-        Request::LeaseKeepAlive { lease } => {
-            // Opening the stream sends one keep-alive and takes its answer, refusing a lease
-            // that is gone; a second one brings the TTL it starts again from.
-            let (mut keeper, mut answers) = match client.lease_keep_alive(*lease).await {
-                Err(etcd_client::Error::LeaseKeepAliveError(e)) if e.contains("not found") => {
-                    return Ok(Outcome::KeptAlive { ttl: 0 });
-                }
-                r => r?,
-            };
-            keeper.keep_alive().await?;
-            match answers.message().await? {
-                Some(resp) => Outcome::KeptAlive { ttl: resp.ttl() },
-                None => Outcome::Unknown {
-                    error: "keep-alive stream closed".into(),
-                },
-            }
-        }
-        Request::LeaseRevoke { lease } => {
-            let resp = client.lease_revoke(*lease).await?;
-            Outcome::Wrote {
-                revision: rev(resp.header()),
-            }
-        }
-        Request::Get { key, serializable } => {
-            let options = serializable.then(|| GetOptions::new().with_serializable());
-            let resp = client.get(key.as_str(), options).await?;
-            read_of(rev(resp.header()), resp.kvs())
-        }
-        Request::Delete { key } => {
-            let resp = client.delete(key.as_str(), None).await?;
-            let revision = rev(resp.header());
-            if resp.deleted() > 0 {
-                Outcome::Wrote { revision }
-            } else {
-                read_of(revision, &[])
-            }
-        }
-        Request::Update { key, expect, value } => {
-            let txn = Txn::new()
-                .when([Compare::mod_revision(
-                    key.as_str(),
-                    CompareOp::Equal,
-                    *expect,
-                )])
-                .and_then([TxnOp::put(key.as_str(), value.as_str(), None)])
-                .or_else([TxnOp::get(key.as_str(), None)]);
-            let resp = client.txn(txn).await?;
-            let revision = rev(resp.header());
-            if resp.succeeded() {
-                Outcome::Wrote { revision }
-            } else {
-                match resp.op_responses().into_iter().next() {
-                    Some(TxnOpResponse::Get(g)) => read_of(revision, g.kvs()),
-                    _ => read_of(revision, &[]),
-                }
-            }
-        }
-    })
-}
-
-/// A short, stable name for an error, to count failures by kind.
-fn error_kind(e: &etcd_client::Error) -> String {
-    match e {
-        etcd_client::Error::GRpcStatus(s) => format!("grpc {:?}", s.code()),
-        etcd_client::Error::TransportError(_) => "transport".into(),
-        other => {
-            let s = other.to_string();
-            s.split(':').next().unwrap_or("error").to_string()
-        }
+        true
     }
 }
 

@@ -239,3 +239,107 @@ fn bollard_stays_inside_the_sandbox() {
     ];
     assert_eq!(bollard_outside_sandbox(&fed), ["image/build.rs"]);
 }
+
+/// The files of one folder as a graph: a file (`dir/name`, a folder's `mod.rs` as `dir`) to
+/// the sibling files its code names, through `super::name` (also inside `super::{…}`) or
+/// `crate::a::name`.
+fn file_graph(files: &[(String, String)]) -> Graph {
+    let node = |path: &str| {
+        let p = path.trim_end_matches(".rs");
+        p.strip_suffix("/mod").unwrap_or(p).to_string()
+    };
+    let nodes: BTreeSet<String> = files.iter().map(|(p, _)| node(p)).collect();
+    let mut graph = Graph::new();
+    for (path, text) in files {
+        let me = node(path);
+        let parent = me.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+        let sibling = |name: &str| {
+            let n = if parent.is_empty() {
+                name.to_string()
+            } else {
+                format!("{parent}/{name}")
+            };
+            (n != me && nodes.contains(&n)).then_some(n)
+        };
+        let ident = |s: &str| -> String {
+            s.trim_start()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect()
+        };
+        let used = graph.entry(me.clone()).or_default();
+        for line in text.lines() {
+            let code = line.split("//").next().unwrap_or("");
+            for (at, _) in code.match_indices("super::") {
+                let rest = &code[at + 7..];
+                let names: Vec<String> = match rest.strip_prefix('{') {
+                    Some(group) => group
+                        .split('}')
+                        .next()
+                        .unwrap_or("")
+                        .split(',')
+                        .map(ident)
+                        .collect(),
+                    None => vec![ident(rest)],
+                };
+                used.extend(names.iter().filter_map(|n| sibling(n)));
+            }
+            for (at, _) in code.match_indices("crate::") {
+                let path: String = code[at + 7..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                    .collect();
+                let parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
+                // `crate::a::b::Name`: the longest prefix that is a file.
+                for k in (1..=parts.len()).rev() {
+                    let n = parts[..k].join("/");
+                    if nodes.contains(&n) {
+                        if n != me && n.rsplit_once('/').map_or("", |(d, _)| d) == parent {
+                            used.insert(n);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    graph
+}
+
+/// No two files of one folder import each other, however far round: a file's neighbours are
+/// below it or beside it, never both.
+#[test]
+fn no_files_of_one_folder_import_each_other() {
+    let graph = file_graph(&sources());
+    assert_eq!(cycle(&graph), None, "files importing each other");
+    // It reads real edges: `stop` signals through `kill`.
+    assert!(graph["faults/stop"].contains("faults/kill"), "{graph:?}");
+    // The guard sees a cycle through `super::`, grouped or not.
+    let fed = [
+        (
+            "image/binaries.rs".to_string(),
+            "use super::pypi::from_pypi;".to_string(),
+        ),
+        (
+            "image/pypi.rs".to_string(),
+            "use super::{binaries::Binaries, x};".to_string(),
+        ),
+        (
+            "image/mod.rs".to_string(),
+            "mod binaries; mod pypi;".to_string(),
+        ),
+    ];
+    assert!(cycle(&file_graph(&fed)).is_some());
+    let fine = [
+        (
+            "image/binaries.rs".to_string(),
+            "use super::pypi::from_pypi;".to_string(),
+        ),
+        (
+            "image/pypi.rs".to_string(),
+            "use super::origin::Binaries;".to_string(),
+        ),
+        ("image/origin.rs".to_string(), String::new()),
+    ];
+    assert_eq!(cycle(&file_graph(&fine)), None);
+}

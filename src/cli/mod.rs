@@ -41,7 +41,8 @@ pub struct DrillArgs {
     /// Keep the sandbox (containers, volumes, network) for forensics.
     #[arg(long, value_enum, default_value = "never")]
     pub keep: Keep,
-    /// A directory holding etcd, etcdctl and etcdutl v3.5.1, to build the image from.
+    /// A directory holding etcd, etcdctl and etcdutl v3.5.1, to build that version's image
+    /// from (the other versions come from Debian's packages; the default is 3.5.30).
     #[arg(long, env = "ETCD_DRILL_BIN_DIR")]
     pub etcd_bin_dir: Option<PathBuf>,
     /// Sign each run's MANIFEST.sha256 with this minisign secret key (`etcd-drill keygen` or
@@ -156,7 +157,7 @@ pub enum Command {
         #[arg(long)]
         run_id: Option<String>,
     },
-    /// Manage the etcd image.
+    /// Build or list the images drills run: the etcd versions, and etcd-drill's own.
     Image {
         #[command(subcommand)]
         command: ImageCommand,

@@ -52,6 +52,12 @@ pub struct Request<'a> {
 /// Bad input (no such run, a public key that does not read): nothing was checked.
 pub fn verify(req: &Request) -> Result<Verification, String> {
     // Absolute: the previous run is looked for beside this one, through its parent.
+    if !req.run_dir.exists() {
+        return Err(format!(
+            "{}: no such run directory (or report.json)",
+            req.run_dir.display()
+        ));
+    }
     let dir = std::path::absolute(chain::run_dir_of(req.run_dir))
         .map_err(|e| format!("{}: {e}", req.run_dir.display()))?;
     let report = crate::report::read::read_report(&dir).map_err(|e| e.to_string())?;

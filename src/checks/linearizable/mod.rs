@@ -21,10 +21,15 @@
 //! read that sees one afterwards is a violation. The check has a time budget; a history it
 //! cannot finish is "unknown", never a pass.
 
+mod describe;
+mod history;
+
 use crate::record::{
     HistoryLine, HistoryOp, LeaseHistoryRecord, LinearizabilityRecord, LinearizableOutcome,
     Outcome, Request, RestoreMark, Violation, ViolationOp, WatchDelivery, WatchHistoryRecord,
 };
+use describe::{describe, describe_watch, event_text};
+use history::{each_line, History};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -47,45 +52,6 @@ pub fn read(path: &std::path::Path) -> Result<Vec<HistoryLine>, String> {
     let mut out = Vec::new();
     each_line(path, |l| out.push(l))?;
     Ok(out)
-}
-
-fn each_line(path: &std::path::Path, mut f: impl FnMut(HistoryLine)) -> Result<(), String> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut reader = std::io::BufReader::new(file);
-    let (mut line, mut n) = (String::new(), 0usize);
-    loop {
-        line.clear();
-        n += 1;
-        let read = reader
-            .read_line(&mut line)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        if read == 0 {
-            return Ok(());
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        f(serde_json::from_str(&line).map_err(|e| format!("{}:{n}: {e}", path.display()))?);
-    }
-}
-
-/// A history's lines, by kind.
-#[derive(Default)]
-struct History {
-    ops: Vec<HistoryOp>,
-    restores: Vec<RestoreMark>,
-    watches: Vec<WatchDelivery>,
-}
-
-impl History {
-    fn push(&mut self, line: HistoryLine) {
-        match line {
-            HistoryLine::Op(o) => self.ops.push(o),
-            HistoryLine::Restore(r) => self.restores.push(r),
-            HistoryLine::Watch(w) => self.watches.push(w),
-        }
-    }
 }
 
 /// A write placed in the order: a put (with its value) or a delete, at `rev` in `epoch`.
@@ -287,93 +253,6 @@ fn lease_facts(ops: &[HistoryOp]) -> HashMap<i64, LeaseFacts> {
         }
     }
     facts
-}
-
-/// A watch delivery as a line of a violation's timeline.
-fn describe_watch(d: &WatchDelivery, what: &str) -> ViolationOp {
-    ViolationOp {
-        id: d.stream,
-        client: d.member,
-        watch: true,
-        call_us: d.at_us,
-        return_us: d.at_us,
-        text: format!(
-            "watch stream {} (from revision {}) delivered {what}",
-            d.stream, d.from
-        ),
-    }
-}
-
-fn event_text(e: &crate::record::WatchEvent) -> String {
-    match &e.value {
-        Some(v) => format!("put {} = {v:?} at revision {}", e.key, e.revision),
-        None => format!("delete {} at revision {}", e.key, e.revision),
-    }
-}
-
-fn describe(o: &HistoryOp) -> ViolationOp {
-    let req = match &o.request {
-        Request::Put {
-            key,
-            value,
-            lease: None,
-        } => format!("put {key} = {value:?}"),
-        Request::Put {
-            key,
-            value,
-            lease: Some(l),
-        } => format!("put {key} = {value:?} with lease {l:x}"),
-        Request::List {
-            start,
-            end,
-            limit,
-            revision,
-        } => format!("list [{start}, {end}) limit {limit} at revision {revision}"),
-        Request::LeaseGrant { ttl } => format!("grant a lease of {ttl} s"),
-        Request::LeaseRevoke { lease } => format!("revoke lease {lease:x}"),
-        Request::LeaseKeepAlive { lease } => format!("keep lease {lease:x} alive"),
-        Request::Get { key, serializable } => {
-            format!(
-                "get {key}{}",
-                if *serializable { " (serializable)" } else { "" }
-            )
-        }
-        Request::Delete { key } => format!("delete {key}"),
-        Request::Update { key, expect, value } => {
-            format!("update {key} = {value:?} if mod_revision {expect}")
-        }
-    };
-    let out = match &o.outcome {
-        Outcome::Wrote { revision } => format!("wrote at revision {revision}"),
-        Outcome::Read {
-            revision,
-            value: Some(v),
-            mod_revision,
-        } => format!("read {v:?} (mod_revision {mod_revision}) at revision {revision}"),
-        Outcome::Read { revision, .. } => format!("read nothing at revision {revision}"),
-        Outcome::Listed {
-            revision,
-            kvs,
-            more,
-        } => format!(
-            "listed {} key(s) at revision {revision}{}",
-            kvs.len(),
-            if *more { ", more" } else { "" }
-        ),
-        Outcome::Granted { lease, ttl } => format!("granted lease {lease:x} for {ttl} s"),
-        Outcome::KeptAlive { ttl: 0 } => "the lease was gone".to_string(),
-        Outcome::KeptAlive { ttl } => format!("kept alive for {ttl} s"),
-        Outcome::Failed { error } => format!("failed: {error}"),
-        Outcome::Unknown { error } => format!("unknown: {error}"),
-    };
-    ViolationOp {
-        id: o.id,
-        client: o.client,
-        watch: false,
-        call_us: o.call_us,
-        return_us: o.return_us,
-        text: format!("{req} → {out}"),
-    }
 }
 
 impl<'a> Checker<'a> {

@@ -1,0 +1,262 @@
+//! Watch: what the watch delivered of the workload's keys. Each event is the write the order
+//! holds at its revision (its value, or a delete), arrives after that write was called, in
+//! revision order; a stream misses none of the history's writes between the revision it was
+//! opened from and the last it delivered. A delete the history does not hold is a lease that
+//! expired (never before its TTL) or a delete that timed out.
+
+use super::describe::event_text;
+use super::findings::{Budget, Findings};
+use super::model::{Gone, Model};
+use crate::record::{Request, WatchEvent, WatchHistoryRecord};
+use std::collections::{HashMap, HashSet};
+
+/// What one watch stream delivered.
+struct Stream<'a> {
+    epoch: u64,
+    from: i64,
+    last: i64,
+    /// A delivery of the stream, to name in a violation.
+    delivery: usize,
+    delivered: HashSet<(i64, &'a str)>,
+}
+
+/// Checks every delivery, then what each stream missed; with the streams and events counted.
+pub(super) fn check(model: &Model, budget: &Budget) -> (Findings, WatchHistoryRecord) {
+    let mut counts = WatchHistoryRecord::default();
+    let found = Findings::collect(|found| {
+        let mut streams: HashMap<u64, Stream> = HashMap::new();
+        for (d, delivery) in model.watches.iter().enumerate() {
+            budget.check(d)?;
+            let stream = streams.entry(delivery.stream).or_insert_with(|| Stream {
+                epoch: delivery.epoch,
+                from: delivery.from,
+                last: 0,
+                delivery: d,
+                delivered: HashSet::new(),
+            });
+            deliver(model, found, &mut counts, stream, d);
+        }
+        let mut streams: Vec<Stream> = streams.into_values().collect();
+        streams.sort_by_key(|s| s.delivery);
+        counts.streams = streams.len() as u64;
+        missed_events(model, budget, found, &streams)
+    });
+    (found, counts)
+}
+
+/// The events of delivery `d`, in its stream.
+fn deliver<'a>(
+    model: &Model<'a>,
+    found: &mut Findings,
+    counts: &mut WatchHistoryRecord,
+    stream: &mut Stream<'a>,
+    d: usize,
+) {
+    let watches = model.watches;
+    let mut order_broken = None;
+    for e in &watches[d].events {
+        counts.events += 1;
+        if e.revision < stream.last && order_broken.is_none() {
+            order_broken = Some((e, stream.last));
+        }
+        stream.last = stream.last.max(e.revision);
+        let key = e.key.as_str();
+        if !model.keys.contains(key) {
+            continue;
+        }
+        counts.checked += 1;
+        if !stream.delivered.insert((e.revision, key)) {
+            found.violation_seen(
+                model,
+                "watch-out-of-order",
+                key,
+                format!(
+                    "the stream delivered revision {} of this key twice",
+                    e.revision
+                ),
+                &[],
+                Some((d, event_text(e))),
+            );
+            continue;
+        }
+        check_event(model, found, d, e);
+    }
+    if let Some((e, last)) = order_broken {
+        found.violation_seen(
+            model,
+            "watch-out-of-order",
+            &e.key,
+            format!(
+                "the stream delivered revision {} after revision {last}",
+                e.revision
+            ),
+            &[],
+            Some((d, event_text(e))),
+        );
+    }
+}
+
+/// Event `e` of delivery `d` is the write the order holds at its revision, delivered after
+/// that write was called.
+fn check_event(model: &Model, found: &mut Findings, d: usize, e: &WatchEvent) {
+    let delivery = &model.watches[d];
+    let key = e.key.as_str();
+    match model.latest(key, delivery.epoch, e.revision) {
+        Some(w) if w.rev == e.revision => {
+            if w.value != e.value {
+                found.violation_seen(
+                    model,
+                    "watch-wrong-event",
+                    key,
+                    format!(
+                        "at revision {} the key's write is {}, but the watch delivered {}",
+                        e.revision,
+                        w.value
+                            .as_ref()
+                            .map_or("a delete".to_string(), |v| format!("{v:?}")),
+                        e.value
+                            .as_ref()
+                            .map_or("a delete".to_string(), |v| format!("{v:?}")),
+                    ),
+                    &[w.op],
+                    Some((d, event_text(e))),
+                );
+            } else if model.ops[w.op].call_us > delivery.at_us {
+                found.violation_seen(
+                    model,
+                    "watch-before-write",
+                    key,
+                    "the watch delivered this write before it was called".into(),
+                    &[w.op],
+                    Some((d, event_text(e))),
+                );
+            }
+        }
+        before => unplaced_event(model, found, d, e, before.map(|w| w.op)),
+    }
+}
+
+/// An event at a revision where the order holds no write of its key.
+fn unplaced_event(
+    model: &Model,
+    found: &mut Findings,
+    d: usize,
+    e: &WatchEvent,
+    before: Option<usize>,
+) {
+    let delivery = &model.watches[d];
+    let seen = Some((d, event_text(e)));
+    if e.value.is_some() {
+        // Its value's writer is in another cluster's order (rolled back by a restore), or
+        // the value was already reported (unwritten, or written at another revision).
+        let rolled_back = model
+            .writes
+            .get(e.key.as_str())
+            .into_iter()
+            .flat_map(|per| per.values().flatten())
+            .find(|w| w.value == e.value && w.rev == e.revision)
+            .map(|w| w.op);
+        if let Some(w) = rolled_back {
+            found.violation_seen(
+                model,
+                "rolled-back-read",
+                &e.key,
+                "the watch delivered a write that the restore rolled back".into(),
+                &[w],
+                seen,
+            );
+        }
+        return;
+    }
+    // A delete nobody acknowledged.
+    match model.may_be_gone(before, &e.key, delivery.at_us) {
+        Some(Gone::Expired(lease)) => {
+            found.expired.insert(lease);
+            return;
+        }
+        Some(Gone::MaybeRevoked | Gone::MaybeDeleted) => return,
+        None => {}
+    }
+    let leased = before.and_then(|p| match model.ops[p].request {
+        Request::Put { lease: Some(l), .. } => Some(l),
+        _ => None,
+    });
+    let same_cluster = leased
+        .and_then(|l| model.leases.get(&l))
+        .and_then(|f| f.granted)
+        .is_some_and(|(_, _, epoch)| epoch == delivery.epoch);
+    match leased {
+        Some(lease) if same_cluster => found.violation_seen(
+            model,
+            "lease-expired-early",
+            &e.key,
+            format!("the watch delivered the delete of a key of lease {lease:x} before the lease's TTL could run out"),
+            &before.into_iter().collect::<Vec<_>>(),
+            seen,
+        ),
+        // A lease granted before a restore lives on in the restored cluster with a fresh
+        // TTL: nothing to compare.
+        Some(_) => {}
+        None => found.violation_seen(
+            model,
+            "watch-phantom-delete",
+            &e.key,
+            "the watch delivered a delete that no operation made".into(),
+            &before.into_iter().collect::<Vec<_>>(),
+            seen,
+        ),
+    }
+}
+
+/// Each stream delivers every write of the order between the revision it was opened from
+/// and the last it delivered, in its cluster (and what that cluster's snapshot carried
+/// over).
+fn missed_events(
+    model: &Model,
+    budget: &Budget,
+    found: &mut Findings,
+    streams: &[Stream],
+) -> Result<(), String> {
+    let mut by_epoch: HashMap<u64, Vec<(i64, &str, usize)>> = HashMap::new();
+    for (key, per) in &model.writes {
+        for (epoch, list) in per {
+            let v = by_epoch.entry(*epoch).or_default();
+            v.extend(list.iter().map(|w| (w.rev, *key, w.op)));
+        }
+    }
+    for v in by_epoch.values_mut() {
+        v.sort_unstable();
+    }
+    let mut n = 0usize;
+    for s in streams {
+        let (mut epoch, lo, mut hi) = (s.epoch, s.from, s.last);
+        loop {
+            if let Some(list) = by_epoch.get(&epoch) {
+                let start = list.partition_point(|w| w.0 < lo);
+                for &(rev, key, op) in list[start..].iter().take_while(|w| w.0 <= hi) {
+                    n += 1;
+                    budget.check(n)?;
+                    if !s.delivered.contains(&(rev, key)) {
+                        found.violation_seen(
+                            model,
+                            "watch-missed-event",
+                            key,
+                            format!(
+                                "the stream opened from revision {} delivered up to {} but not this write at revision {rev}",
+                                s.from, s.last
+                            ),
+                            &[op],
+                            Some((s.delivery, format!("events up to revision {}", s.last))),
+                        );
+                    }
+                }
+            }
+            let Some(&(from, cut)) = model.base.get(&epoch) else {
+                break;
+            };
+            epoch = from;
+            hi = hi.min(cut);
+        }
+    }
+    Ok(())
+}

@@ -5,7 +5,7 @@
 use super::describe::event_text;
 use super::findings::{Budget, Findings};
 use super::model::{By, Model, Sighting};
-use crate::record::{Outcome, WatchEvent};
+use crate::record::Outcome;
 
 pub(super) fn check(model: &Model, budget: &Budget) -> Findings {
     Findings::collect(|found| {
@@ -20,110 +20,78 @@ pub(super) fn check(model: &Model, budget: &Budget) -> Findings {
         }
         for (n, s) in model.sightings().enumerate() {
             budget.check(n)?;
-            match s.by {
-                By::Op(i) => read_value(model, found, &s, i),
-                By::Watch(d, e) => watched_value(model, found, &s, d, e),
-            }
+            check_sighting(model, found, &s);
         }
         written_twice_at_one_revision(model, found);
         Ok(())
     })
 }
 
-fn read_value(model: &Model, found: &mut Findings, s: &Sighting, i: usize) {
-    let (key, v, mod_revision) = (s.key, s.value, s.revision);
+/// A value a read or the watch saw was written, by a write that was not refused, at the
+/// revision it was seen at, and seen nowhere else. The two differ only in their words and in
+/// who takes part: the reading operation, or the watch delivery.
+fn check_sighting(model: &Model, found: &mut Findings, s: &Sighting) {
+    let (key, v, at) = (s.key, s.value, s.revision);
+    let watched = matches!(s.by, By::Watch(..));
     let Some(&w) = model.writer.get(&(key, v)) else {
-        found.violation(
-            model,
-            "unwritten-value",
-            key,
-            format!("read {v:?}, which no operation wrote"),
-            &[i],
-        );
+        let why = if watched {
+            format!("the watch delivered {v:?}, which no operation wrote")
+        } else {
+            format!("read {v:?}, which no operation wrote")
+        };
+        report(model, found, s, "unwritten-value", why, &[]);
         return;
     };
-    match model.seen_at.get(&(key, v)) {
-        Some(&(m, j)) if m != mod_revision => {
-            found.violation(
-                model,
-                "duplicated-write",
-                key,
-                format!("{v:?} was seen at mod_revision {m} and at {mod_revision}: written twice"),
-                &[w, j, i],
-            );
+    if let Some(&(m, j)) = model.seen_at.get(&(key, v)).filter(|(m, _)| *m != at) {
+        let why = if watched {
+            format!("{v:?} was read at mod_revision {m} and delivered by the watch at {at}: written twice")
+        } else {
+            format!("{v:?} was seen at mod_revision {m} and at {at}: written twice")
+        };
+        report(model, found, s, "duplicated-write", why, &[w, j]);
+        // A watch event reports this alone; a read, also against its writer's revision.
+        if watched {
+            return;
         }
-        _ => {}
     }
     match &model.ops[w].outcome {
-        Outcome::Wrote { revision } if *revision != mod_revision => found.violation(
-            model,
-            "duplicated-write",
-            key,
-            format!(
-                "{v:?} was written at revision {revision} but read at mod_revision {mod_revision}"
-            ),
-            &[w, i],
-        ),
-        Outcome::Failed { .. } => found.violation(
-            model,
-            "failed-write-took-effect",
-            key,
-            format!("{v:?} was read although its write was refused"),
-            &[w, i],
-        ),
+        Outcome::Wrote { revision } if *revision != at => {
+            let why = if watched {
+                format!(
+                    "{v:?} was written at revision {revision} but the watch delivered it at {at}"
+                )
+            } else {
+                format!("{v:?} was written at revision {revision} but read at mod_revision {at}")
+            };
+            report(model, found, s, "duplicated-write", why, &[w]);
+        }
+        Outcome::Failed { .. } => {
+            let why = if watched {
+                format!("the watch delivered {v:?} although its write was refused")
+            } else {
+                format!("{v:?} was read although its write was refused")
+            };
+            report(model, found, s, "failed-write-took-effect", why, &[w]);
+        }
         _ => {}
     }
 }
 
-fn watched_value(model: &Model, found: &mut Findings, s: &Sighting, d: usize, e: &WatchEvent) {
-    let (key, v) = (s.key, s.value);
-    let seen = Some((d, event_text(e)));
-    let Some(&w) = model.writer.get(&(key, v)) else {
-        found.violation_seen(
-            model,
-            "unwritten-value",
-            key,
-            format!("the watch delivered {v:?}, which no operation wrote"),
-            &[],
-            seen,
-        );
-        return;
-    };
-    match model.seen_at.get(&(key, v)) {
-        Some(&(m, j)) if m != e.revision => {
-            found.violation_seen(
-                model,
-                "duplicated-write",
-                key,
-                format!("{v:?} was read at mod_revision {m} and delivered by the watch at {}: written twice", e.revision),
-                &[w, j],
-                seen,
-            );
-            return;
+/// A violation that sighting `s` takes part in, after the operations `ops`: the reading
+/// operation, or the watch delivery and its event.
+fn report(
+    model: &Model,
+    found: &mut Findings,
+    s: &Sighting,
+    kind: &str,
+    why: String,
+    ops: &[usize],
+) {
+    match s.by {
+        By::Op(i) => found.violation(model, kind, s.key, why, &[ops, &[i]].concat()),
+        By::Watch(d, e) => {
+            found.violation_seen(model, kind, s.key, why, ops, Some((d, event_text(e))))
         }
-        _ => {}
-    }
-    match &model.ops[w].outcome {
-        Outcome::Wrote { revision } if *revision != e.revision => found.violation_seen(
-            model,
-            "duplicated-write",
-            key,
-            format!(
-                "{v:?} was written at revision {revision} but the watch delivered it at {}",
-                e.revision
-            ),
-            &[w],
-            seen,
-        ),
-        Outcome::Failed { .. } => found.violation_seen(
-            model,
-            "failed-write-took-effect",
-            key,
-            format!("the watch delivered {v:?} although its write was refused"),
-            &[w],
-            seen,
-        ),
-        _ => {}
     }
 }
 

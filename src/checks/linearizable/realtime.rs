@@ -138,3 +138,29 @@ fn sweep(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use crate::record::LinearizableOutcome;
+
+    #[test]
+    fn a_read_that_missed_a_completed_write_is_a_stale_read() {
+        let mut h = clean();
+        // Called after the update to "b" (revision 6) returned, it reads "a" at revision 5.
+        h.op(2, 31, 33, get("/o"), read(5, Some("a"), 5));
+        let r = h.check();
+        assert_eq!(r.outcome, LinearizableOutcome::Violated);
+        assert_eq!(kinds(&r), ["stale-read"], "{:?}", r.violations);
+        assert_eq!(r.violations[0].ops.len(), 2);
+    }
+
+    #[test]
+    fn revisions_against_real_time_are_caught() {
+        let mut h = H(Vec::new());
+        // The second write was called after the first returned, yet has a lower revision.
+        h.op(0, 0, 10, put("/a", "1"), wrote(8))
+            .op(1, 20, 30, put("/b", "2"), wrote(7));
+        assert_eq!(kinds(&h.check()), ["real-time-order"]);
+    }
+}

@@ -243,3 +243,149 @@ fn misread(
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use crate::record::{HistoryLine, LinearizableOutcome, Outcome, Request, RestoreMark};
+
+    #[test]
+    fn a_read_without_a_write_its_revision_holds_is_a_lost_write() {
+        let mut h = clean();
+        h.op(2, 31, 33, get("/o"), read(6, Some("a"), 5));
+        assert_eq!(kinds(&h.check()), ["lost-write"]);
+    }
+
+    #[test]
+    fn two_updates_that_both_expected_one_revision_are_a_compare_and_swap_violation() {
+        let mut h = H(Vec::new());
+        h.op(0, 0, 10, put("/o", "a"), wrote(5))
+            .op(0, 11, 20, update("/o", 5, "b"), wrote(6))
+            .op(1, 12, 25, update("/o", 5, "c"), wrote(7));
+        let r = h.check();
+        assert_eq!(kinds(&r), ["compare-and-swap"], "{:?}", r.violations);
+    }
+
+    #[test]
+    fn after_a_restore_a_rolled_back_write_may_not_be_read() {
+        let mut h = clean();
+        // Restored at 100 ms to revision 6 of epoch 0: the delete (revision 7) is rolled back.
+        h.0.push(HistoryLine::Restore(RestoreMark {
+            at_us: 100_000,
+            epoch: 1,
+            revision: 6,
+            from_epoch: 0,
+        }));
+        h.op_in(1, 2, 110, 120, get("/o"), read(20, Some("b"), 6));
+        let r = h.check();
+        assert_eq!(
+            r.outcome,
+            LinearizableOutcome::Linearizable,
+            "{:?}",
+            r.violations
+        );
+        assert_eq!(r.rolled_back, 1);
+        // Reading the rolled-back state (the key deleted) after the restore is a violation.
+        h.op_in(1, 2, 130, 140, get("/o"), read(21, None, 0));
+        // And so is a write of epoch 0 after the restored revision, read in epoch 1.
+        h.op(3, 60, 70, put("/p", "late"), wrote(8));
+        h.op_in(1, 3, 150, 160, get("/p"), read(21, Some("late"), 8));
+        let r = h.check();
+        assert_eq!(
+            kinds(&r),
+            ["lost-write", "rolled-back-read"],
+            "{:?}",
+            r.violations
+        );
+    }
+
+    #[test]
+    fn a_create_over_a_key_a_timed_out_delete_may_have_removed_is_allowed() {
+        let mut h = H(Vec::new());
+        h.op(0, 0, 10, put("/o", "a"), wrote(5))
+            .op(
+                1,
+                11,
+                300,
+                Request::Delete { key: "/o".into() },
+                Outcome::Unknown {
+                    error: "timeout".into(),
+                },
+            )
+            .op(0, 20, 30, update("/o", 0, "b"), wrote(7))
+            .op(0, 31, 40, get("/o"), read(7, Some("b"), 7));
+        let r = h.check();
+        assert_eq!(
+            r.outcome,
+            LinearizableOutcome::Linearizable,
+            "{:?}",
+            r.violations
+        );
+        // Without the delete, the same create is a compare-and-swap violation.
+        h.0.remove(1);
+        assert_eq!(kinds(&h.check()), ["compare-and-swap"]);
+    }
+
+    #[test]
+    fn a_listed_page_sees_every_key_of_its_range_at_its_revision() {
+        let list = |start: &str, revision| Request::List {
+            start: start.into(),
+            end: "/p".into(),
+            limit: 2,
+            revision,
+        };
+        let kv = |k: &str, v: &str, m| crate::record::ListedKv {
+            key: k.into(),
+            value: v.into(),
+            mod_revision: m,
+        };
+        let mut h = H(Vec::new());
+        h.op(0, 0, 10, put("/o/a", "a"), wrote(5))
+            .op(0, 11, 20, put("/o/b", "b"), wrote(6))
+            .op(0, 21, 30, put("/o/c", "c"), wrote(7))
+            .op(
+                1,
+                31,
+                40,
+                list("/o/", 0),
+                Outcome::Listed {
+                    revision: 7,
+                    kvs: vec![kv("/o/a", "a", 5), kv("/o/b", "b", 6)],
+                    more: true,
+                },
+            )
+            // The second page, pinned at the first's revision, after a later write.
+            .op(0, 41, 50, put("/o/d", "d"), wrote(8))
+            .op(
+                1,
+                51,
+                60,
+                list("/o/b\0", 7),
+                Outcome::Listed {
+                    revision: 7,
+                    kvs: vec![kv("/o/c", "c", 7)],
+                    more: false,
+                },
+            );
+        let r = h.check();
+        assert_eq!(
+            r.outcome,
+            LinearizableOutcome::Linearizable,
+            "{:?}",
+            r.violations
+        );
+        // A page that skips a key its range holds lost a write.
+        h.op(
+            2,
+            61,
+            70,
+            list("/o/", 0),
+            Outcome::Listed {
+                revision: 8,
+                kvs: vec![kv("/o/a", "a", 5), kv("/o/c", "c", 7)],
+                more: true,
+            },
+        );
+        assert_eq!(kinds(&h.check()), ["lost-write"]);
+    }
+}

@@ -113,3 +113,22 @@ fn written_twice_at_one_revision(model: &Model, found: &mut Findings) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+
+    #[test]
+    fn a_value_seen_at_two_revisions_was_written_twice() {
+        let mut h = clean();
+        h.op(2, 31, 33, get("/o"), read(6, Some("b"), 9));
+        assert!(kinds(&h.check()).contains(&"duplicated-write"));
+    }
+
+    #[test]
+    fn a_value_nobody_wrote_is_caught() {
+        let mut h = clean();
+        h.op(2, 31, 33, get("/o"), read(6, Some("zz"), 6));
+        assert!(kinds(&h.check()).contains(&"unwritten-value"));
+    }
+}

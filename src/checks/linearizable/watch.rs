@@ -260,3 +260,115 @@ fn missed_events(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use crate::record::{LinearizableOutcome, Outcome, Request};
+
+    /// `clean()`'s writes as a watch delivers them, in one stream from revision 1.
+    fn watched() -> H {
+        let mut h = clean();
+        h.watch(1, 1, 11, &[("/o", 5, Some("a"))])
+            .watch(1, 1, 31, &[("/o", 6, Some("b"))])
+            .watch(1, 1, 52, &[("/o", 7, None)]);
+        h
+    }
+
+    #[test]
+    fn a_watch_that_delivers_every_write_in_order_passes() {
+        let r = watched().check();
+        assert_eq!(
+            r.outcome,
+            LinearizableOutcome::Linearizable,
+            "{:?}",
+            r.violations
+        );
+        assert_eq!(
+            (r.watch.streams, r.watch.events, r.watch.checked),
+            (1, 3, 3)
+        );
+        // Keys the workload never named (the seed's, a fault's filler) are delivered, not checked.
+        let mut h = watched();
+        h.watch(1, 1, 60, &[("/seed/1", 8, Some("x"))]);
+        let r = h.check();
+        assert_eq!(
+            (r.watch.events, r.watch.checked, r.violations_found),
+            (4, 3, 0)
+        );
+    }
+
+    #[test]
+    fn a_watch_event_unlike_the_write_at_its_revision_is_caught() {
+        let mut h = clean();
+        h.watch(1, 1, 11, &[("/o", 5, Some("a"))])
+            .watch(1, 1, 31, &[("/o", 6, None)])
+            .watch(1, 1, 52, &[("/o", 7, None)]);
+        assert_eq!(kinds(&h.check()), ["watch-wrong-event"]);
+    }
+
+    #[test]
+    fn a_watch_that_skips_a_write_it_passed_missed_an_event() {
+        let mut h = clean();
+        h.watch(1, 1, 11, &[("/o", 5, Some("a"))])
+            .watch(1, 1, 52, &[("/o", 7, None)]);
+        let r = h.check();
+        assert_eq!(kinds(&r), ["watch-missed-event"]);
+        assert!(
+            r.violations[0].why.contains("revision 6"),
+            "{:?}",
+            r.violations
+        );
+        // A stream that stopped before revision 6 owes nothing; the next one resumes from 6.
+        let mut h = clean();
+        h.watch(1, 1, 11, &[("/o", 5, Some("a"))]).watch(
+            2,
+            6,
+            52,
+            &[("/o", 6, Some("b")), ("/o", 7, None)],
+        );
+        assert_eq!(h.check().violations_found, 0);
+    }
+
+    #[test]
+    fn a_watch_that_goes_back_or_repeats_is_out_of_order() {
+        let mut h = clean();
+        h.watch(1, 1, 31, &[("/o", 6, Some("b"))])
+            .watch(1, 1, 32, &[("/o", 5, Some("a"))])
+            .watch(1, 1, 52, &[("/o", 7, None)]);
+        assert_eq!(kinds(&h.check()), ["watch-out-of-order"]);
+        let mut h = watched();
+        h.watch(1, 1, 53, &[("/o", 7, None)]);
+        assert_eq!(kinds(&h.check()), ["watch-out-of-order"]);
+    }
+
+    #[test]
+    fn a_watch_event_before_its_write_was_called_is_caught() {
+        let mut h = clean();
+        // "b" was written by an update called at 21 ms.
+        h.watch(1, 1, 11, &[("/o", 5, Some("a"))])
+            .watch(1, 1, 15, &[("/o", 6, Some("b"))])
+            .watch(1, 1, 52, &[("/o", 7, None)]);
+        assert_eq!(kinds(&h.check()), ["watch-before-write"]);
+    }
+
+    #[test]
+    fn a_watched_delete_nobody_made_is_a_phantom() {
+        let mut h = watched();
+        h.op(0, 60, 70, put("/p", "p"), wrote(8))
+            .watch(1, 1, 65, &[("/p", 8, Some("p"))])
+            .watch(1, 1, 80, &[("/p", 9, None)]);
+        assert_eq!(kinds(&h.check()), ["watch-phantom-delete"]);
+        // Unless a delete of it timed out.
+        h.op(
+            1,
+            71,
+            75,
+            Request::Delete { key: "/p".into() },
+            Outcome::Unknown {
+                error: "timeout".into(),
+            },
+        );
+        assert_eq!(h.check().violations_found, 0);
+    }
+}

@@ -39,7 +39,7 @@ use crate::record::{
 };
 use findings::{Budget, Findings, KEEP};
 use history::{each_line, History};
-use model::Model;
+use model::{Model, Values};
 use std::time::{Duration, Instant};
 
 /// Reads `history.jsonl` and checks it within `budget`.
@@ -71,9 +71,9 @@ pub fn check(lines: Vec<HistoryLine>, budget: Duration) -> LinearizabilityRecord
 }
 
 fn check_history(history: History, budget: Duration, started: Instant) -> LinearizabilityRecord {
-    let model = Model::new(&history);
+    let (model, values) = Model::new(&history);
     let budget = Budget::new(started, budget, model.ops.len());
-    let (found, watch) = run(&model, &budget);
+    let (found, watch) = run(&model, values, &budget);
     let ops = model.ops;
     let across_restore = ops.iter().filter(|o| model.across_restore(o)).count() as u64;
     let indeterminate = ops
@@ -114,10 +114,11 @@ fn check_history(history: History, budget: Duration, started: Instant) -> Linear
 
 /// The passes, in order, each reading the model and returning what it found; the first that
 /// runs out of budget ends the check.
-fn run(model: &Model, budget: &Budget) -> (Findings, WatchHistoryRecord) {
+fn run(model: &Model, values: Values, budget: &Budget) -> (Findings, WatchHistoryRecord) {
     let mut found = Findings::default();
     let mut watched = WatchHistoryRecord::default();
-    found.then(|| values::check(model, budget));
+    found.then(|| values::check(model, &values, budget));
+    drop(values);
     found.then(|| state::check(model, budget));
     found.then(|| leases::check_keep_alives(model));
     found.then(|| {

@@ -4,7 +4,10 @@
 //! restore each epoch starts from.
 
 use super::history::History;
-use crate::record::{HistoryOp, Outcome, Request, RestoreMark, WatchDelivery, WatchEvent};
+use crate::record::{
+    HistoryOp, ListedKv, Outcome, Request, RestoreMark, WatchDelivery, WatchEvent,
+};
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 /// A write placed in the order: a put (with its value) or a delete, at `rev` in `epoch`.
@@ -74,6 +77,31 @@ pub(super) enum By<'a> {
     Watch(usize, &'a WatchEvent),
 }
 
+/// What the history says of one value of one key.
+pub(super) struct Value {
+    /// The last operation that wrote it.
+    pub(super) writer: usize,
+    /// Where it was first seen: the revision, and the operation that saw it (for a watch
+    /// event, its writer).
+    pub(super) seen: Option<(i64, usize)>,
+}
+
+/// A value written again: (key, value, the operation that wrote it before, the one that wrote
+/// it again).
+pub(super) type Rewrite<'a> = (&'a str, &'a str, usize, usize);
+
+/// Who wrote each value and where each was first seen: what places a timed-out write that a
+/// read saw, and what the values pass checks. As large as the history's writes, and needed by
+/// no other pass: kept apart from the model, to be dropped after that pass.
+pub(super) struct Values<'a> {
+    /// Each value some operation wrote, by (key, value).
+    pub(super) by_value: HashMap<(&'a str, &'a str), Value>,
+    /// Values written again, in the history's order.
+    pub(super) rewrites: Vec<Rewrite<'a>>,
+}
+
+/// The history's facts, for the passes to read: built once, so that every pass checks against
+/// the same order and none can change it for the next.
 pub(super) struct Model<'a> {
     pub(super) ops: &'a [HistoryOp],
     pub(super) watches: &'a [WatchDelivery],
@@ -86,61 +114,35 @@ pub(super) struct Model<'a> {
     /// Per epoch after the first: (the epoch its snapshot was cut in, the snapshot's revision).
     pub(super) base: HashMap<u64, (u64, i64)>,
     pub(super) restore_at: HashMap<u64, u64>,
-    /// Who wrote each value of each key: the last operation that wrote it.
-    pub(super) writer: HashMap<(&'a str, &'a str), usize>,
-    /// A value written again: (key, value, the operation that wrote it before, the one that
-    /// wrote it again), in the history's order.
-    pub(super) rewrites: Vec<(&'a str, &'a str, usize, usize)>,
-    /// Where each value that some operation wrote was first seen: the revision, and the
-    /// operation that saw it (for a watch event, its writer).
-    pub(super) seen_at: HashMap<(&'a str, &'a str), (i64, usize)>,
     /// Per key, per epoch: writes in revision order.
     pub(super) writes: HashMap<&'a str, HashMap<u64, Vec<Write>>>,
 }
 
 impl<'a> Model<'a> {
-    pub(super) fn new(history: &'a History) -> Model<'a> {
+    pub(super) fn new(history: &'a History) -> (Model<'a>, Values<'a>) {
         let (ops, restores) = (&history.ops[..], &history.restores[..]);
-        let mut unknown_deletes: HashMap<&str, u64> = HashMap::new();
-        for o in ops {
-            if let (Request::Delete { key }, Outcome::Unknown { .. }) = (&o.request, &o.outcome) {
-                let first = unknown_deletes.entry(key).or_insert(o.call_us);
-                *first = (*first).min(o.call_us);
-            }
-        }
-        let mut writer = HashMap::new();
-        let mut rewrites = Vec::new();
-        for (i, o) in ops.iter().enumerate() {
-            if let Some(v) = o.request.value() {
-                if let Some(before) = writer.insert((o.request.key(), v), i) {
-                    rewrites.push((o.request.key(), v, before, i));
-                }
-            }
-        }
+        let keys: HashSet<&str> = ops
+            .iter()
+            .filter(|o| !matches!(o.request, Request::List { .. }))
+            .map(|o| o.request.key())
+            .filter(|k| !k.is_empty())
+            .collect();
+        let values = Values::new(ops, sightings(ops, &history.watches, &keys));
         let mut model = Model {
             ops,
             watches: &history.watches,
             restores,
-            keys: ops
-                .iter()
-                .filter(|o| !matches!(o.request, Request::List { .. }))
-                .map(|o| o.request.key())
-                .filter(|k| !k.is_empty())
-                .collect(),
+            keys,
             leases: lease_facts(ops),
-            unknown_deletes,
+            unknown_deletes: unknown_deletes(ops),
             base: restores
                 .iter()
                 .map(|r| (r.epoch, (r.from_epoch, r.revision)))
                 .collect(),
             restore_at: restores.iter().map(|r| (r.epoch, r.at_us)).collect(),
-            writer,
-            rewrites,
-            seen_at: HashMap::new(),
             writes: HashMap::new(),
         };
-        model.seen_at = model.first_sightings();
-        model.writes = model.placed_writes();
+        model.writes = model.placed_writes(&values);
         for (key, w) in model.revoke_deletes() {
             let list = model
                 .writes
@@ -151,75 +153,17 @@ impl<'a> Model<'a> {
             list.push(w);
             list.sort_by_key(|w| w.rev);
         }
-        model
+        (model, values)
     }
 
     /// Every value an operation read (gets, failed compares, lists), then every value the
     /// watch delivered of the workload's keys.
     pub(super) fn sightings(&self) -> impl Iterator<Item = Sighting<'a>> + '_ {
-        let read = self.ops.iter().enumerate().flat_map(|(i, o)| {
-            let one: Vec<Sighting<'a>> = match &o.outcome {
-                Outcome::Read {
-                    value: Some(v),
-                    mod_revision,
-                    ..
-                } => vec![Sighting {
-                    key: o.request.key(),
-                    value: v,
-                    revision: *mod_revision,
-                    by: By::Op(i),
-                }],
-                Outcome::Listed { kvs, .. } => kvs
-                    .iter()
-                    .map(|kv| Sighting {
-                        key: &kv.key,
-                        value: &kv.value,
-                        revision: kv.mod_revision,
-                        by: By::Op(i),
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            one
-        });
-        // What the watch delivered of the workload's keys is observed too: a put event names
-        // the write of its value, at its revision.
-        let watched = self
-            .watches
-            .iter()
-            .enumerate()
-            .flat_map(move |(d, delivery)| {
-                delivery.events.iter().filter_map(move |e| match &e.value {
-                    Some(v) if self.keys.contains(e.key.as_str()) => Some(Sighting {
-                        key: &e.key,
-                        value: v,
-                        revision: e.revision,
-                        by: By::Watch(d, e),
-                    }),
-                    _ => None,
-                })
-            });
-        read.chain(watched)
-    }
-
-    /// The first sighting of each value some operation wrote.
-    fn first_sightings(&self) -> HashMap<(&'a str, &'a str), (i64, usize)> {
-        let mut seen_at = HashMap::new();
-        for s in self.sightings() {
-            let Some(&w) = self.writer.get(&(s.key, s.value)) else {
-                continue;
-            };
-            let by = match s.by {
-                By::Op(i) => i,
-                By::Watch(..) => w,
-            };
-            seen_at.entry((s.key, s.value)).or_insert((s.revision, by));
-        }
-        seen_at
+        sightings(self.ops, self.watches, &self.keys)
     }
 
     /// Every write with a known revision, per key and epoch, in revision order.
-    fn placed_writes(&self) -> HashMap<&'a str, HashMap<u64, Vec<Write>>> {
+    fn placed_writes(&self, values: &Values) -> HashMap<&'a str, HashMap<u64, Vec<Write>>> {
         let mut writes: HashMap<&'a str, HashMap<u64, Vec<Write>>> = HashMap::new();
         for (i, o) in self.ops.iter().enumerate() {
             if matches!(
@@ -235,8 +179,12 @@ impl<'a> Model<'a> {
                 (Outcome::Wrote { revision }, _) => *revision,
                 // A write that may have happened, and did: a read saw its value.
                 (Outcome::Unknown { .. }, Some(v)) => {
-                    match self.seen_at.get(&(o.request.key(), v)) {
-                        Some((m, _)) => *m,
+                    match values
+                        .by_value
+                        .get(&(o.request.key(), v))
+                        .and_then(|f| f.seen)
+                    {
+                        Some((m, _)) => m,
                         None => continue,
                     }
                 }
@@ -373,6 +321,106 @@ impl<'a> Model<'a> {
             })
             .collect()
     }
+}
+
+/// Every value an operation read (gets, failed compares, lists), then every value the watch
+/// delivered of `keys`.
+fn sightings<'a, 'k>(
+    ops: &'a [HistoryOp],
+    watches: &'a [WatchDelivery],
+    keys: &'k HashSet<&'a str>,
+) -> impl Iterator<Item = Sighting<'a>> + 'k
+where
+    'a: 'k,
+{
+    let read = ops.iter().enumerate().flat_map(|(i, o)| {
+        let none: &[ListedKv] = &[];
+        let (one, page) = match &o.outcome {
+            Outcome::Read {
+                value: Some(v),
+                mod_revision,
+                ..
+            } => (Some((o.request.key(), v.as_str(), *mod_revision)), none),
+            Outcome::Listed { kvs, .. } => (None, &kvs[..]),
+            _ => (None, none),
+        };
+        let page = page
+            .iter()
+            .map(|kv| (kv.key.as_str(), kv.value.as_str(), kv.mod_revision));
+        one.into_iter()
+            .chain(page)
+            .map(move |(key, value, revision)| Sighting {
+                key,
+                value,
+                revision,
+                by: By::Op(i),
+            })
+    });
+    // What the watch delivered of the workload's keys is observed too: a put event names
+    // the write of its value, at its revision.
+    let watched = watches.iter().enumerate().flat_map(move |(d, delivery)| {
+        delivery.events.iter().filter_map(move |e| match &e.value {
+            Some(v) if keys.contains(e.key.as_str()) => Some(Sighting {
+                key: &e.key,
+                value: v,
+                revision: e.revision,
+                by: By::Watch(d, e),
+            }),
+            _ => None,
+        })
+    });
+    read.chain(watched)
+}
+
+impl<'a> Values<'a> {
+    fn new(ops: &'a [HistoryOp], sightings: impl Iterator<Item = Sighting<'a>>) -> Values<'a> {
+        let mut values: HashMap<(&str, &str), Value> = HashMap::new();
+        let mut rewrites = Vec::new();
+        for (i, o) in ops.iter().enumerate() {
+            let Some(v) = o.request.value() else {
+                continue;
+            };
+            let key = o.request.key();
+            match values.entry((key, v)) {
+                Entry::Occupied(mut e) => {
+                    rewrites.push((key, v, e.get().writer, i));
+                    e.get_mut().writer = i;
+                }
+                Entry::Vacant(e) => {
+                    e.insert(Value {
+                        writer: i,
+                        seen: None,
+                    });
+                }
+            }
+        }
+        for s in sightings {
+            let Some(f) = values.get_mut(&(s.key, s.value)) else {
+                continue;
+            };
+            let by = match s.by {
+                By::Op(i) => i,
+                By::Watch(..) => f.writer,
+            };
+            f.seen.get_or_insert((s.revision, by));
+        }
+        Values {
+            by_value: values,
+            rewrites,
+        }
+    }
+}
+
+/// Per key, the first call of a delete that timed out.
+fn unknown_deletes(ops: &[HistoryOp]) -> HashMap<&str, u64> {
+    let mut first_calls: HashMap<&str, u64> = HashMap::new();
+    for o in ops {
+        if let (Request::Delete { key }, Outcome::Unknown { .. }) = (&o.request, &o.outcome) {
+            let first = first_calls.entry(key).or_insert(o.call_us);
+            *first = (*first).min(o.call_us);
+        }
+    }
+    first_calls
 }
 
 /// Each lease's grant, keep-alives and revokes.

@@ -4,12 +4,12 @@
 
 use super::describe::event_text;
 use super::findings::{Budget, Findings};
-use super::model::{By, Model, Sighting};
+use super::model::{By, Model, Sighting, Values};
 use crate::record::Outcome;
 
-pub(super) fn check(model: &Model, budget: &Budget) -> Findings {
+pub(super) fn check(model: &Model, values: &Values, budget: &Budget) -> Findings {
     Findings::collect(|found| {
-        for &(key, v, before, i) in &model.rewrites {
+        for &(key, v, before, i) in &values.rewrites {
             found.violation(
                 model,
                 "duplicated-write",
@@ -20,7 +20,7 @@ pub(super) fn check(model: &Model, budget: &Budget) -> Findings {
         }
         for (n, s) in model.sightings().enumerate() {
             budget.check(n)?;
-            check_sighting(model, found, &s);
+            check_sighting(model, values, found, &s);
         }
         written_twice_at_one_revision(model, found);
         Ok(())
@@ -30,10 +30,10 @@ pub(super) fn check(model: &Model, budget: &Budget) -> Findings {
 /// A value a read or the watch saw was written, by a write that was not refused, at the
 /// revision it was seen at, and seen nowhere else. The two differ only in their words and in
 /// who takes part: the reading operation, or the watch delivery.
-fn check_sighting(model: &Model, found: &mut Findings, s: &Sighting) {
+fn check_sighting(model: &Model, values: &Values, found: &mut Findings, s: &Sighting) {
     let (key, v, at) = (s.key, s.value, s.revision);
     let watched = matches!(s.by, By::Watch(..));
-    let Some(&w) = model.writer.get(&(key, v)) else {
+    let Some(value) = values.by_value.get(&(key, v)) else {
         let why = if watched {
             format!("the watch delivered {v:?}, which no operation wrote")
         } else {
@@ -42,7 +42,8 @@ fn check_sighting(model: &Model, found: &mut Findings, s: &Sighting) {
         report(model, found, s, "unwritten-value", why, &[]);
         return;
     };
-    if let Some(&(m, j)) = model.seen_at.get(&(key, v)).filter(|(m, _)| *m != at) {
+    let w = value.writer;
+    if let Some((m, j)) = value.seen.filter(|(m, _)| *m != at) {
         let why = if watched {
             format!("{v:?} was read at mod_revision {m} and delivered by the watch at {at}: written twice")
         } else {

@@ -20,6 +20,11 @@
 //! epoch it was cut in: writes after that revision are rolled back (counted: the RPO), and a
 //! read that sees one afterwards is a violation. The check has a time budget; a history it
 //! cannot finish is "unknown", never a pass.
+//!
+//! The facts every pass needs (the order of writes per key and epoch, the leases, the
+//! restores) are derived once, in `model`, and only read after: each pass (`values`, `state`,
+//! `leases`, `watch`, `realtime`) reads them and returns what it found, so that no pass can
+//! change what the next one checks against.
 
 mod describe;
 mod findings;

@@ -141,6 +141,9 @@ pub fn etcd_args(plan: &ClusterPlan, member: &str, token: &str) -> Vec<String> {
     if let Some(c) = plan.snapshot_count {
         args.push(format!("--snapshot-count={c}"));
     }
+    if plan.unsafe_no_fsync.iter().any(|m| m == member) {
+        args.push("--unsafe-no-fsync".to_string());
+    }
     if plan.tls {
         let f = |n: &str| format!("{}/{n}", crate::tls::IN_CONTAINER);
         args.extend([
@@ -294,14 +297,14 @@ impl Cluster {
     }
 
     pub fn container_spec(&self, member: &str, volume: &str) -> ContainerSpec {
-        ContainerSpec {
+        let image = self
+            .plan
+            .member_images
+            .get(member)
+            .unwrap_or(&self.plan.image);
+        let mut spec = ContainerSpec {
             name: self.sandbox.name(&suffix(member, "", self.generation)),
-            image: self
-                .plan
-                .member_images
-                .get(member)
-                .unwrap_or(&self.plan.image)
-                .clone(),
+            image: image.clone(),
             entrypoint: None,
             cmd: etcd_args(&self.plan, member, &self.token),
             labels: self.sandbox.labels("member"),
@@ -311,7 +314,22 @@ impl Cluster {
             publish: Some(CLIENT_PORT),
             host_files: Vec::new(),
             cap_add: Vec::new(),
+            devices: Vec::new(),
+        };
+        if let Some(layered) = self.plan.disk_images.get(image) {
+            // etcd-drill's supervisor first: the volume under the disk layer, the layer where
+            // etcd keeps its data, so etcd sees the same paths.
+            use crate::faults::disk::BACKING;
+            spec.image = layered.clone();
+            spec.entrypoint = Some(crate::faults::disk::entrypoint(
+                DATA_MOUNT,
+                "/usr/local/bin/etcd",
+            ));
+            spec.volumes = vec![(volume.to_string(), BACKING.to_string())];
+            spec.cap_add = vec!["SYS_ADMIN".into()];
+            spec.devices = vec!["/dev/fuse".into()];
         }
+        spec
     }
 
     /// Creates a fresh volume per member (generation 0) and starts the members.

@@ -103,6 +103,7 @@ pub async fn restore_files(
             publish: None,
             host_files: Vec::new(),
             cap_add: Vec::new(),
+            devices: Vec::new(),
         };
         let (how, upload) = sandbox.deliver(&mut spec, snapshot, IN_CONTAINER);
         delivery = how;

@@ -179,6 +179,20 @@ pub enum Command {
     /// network namespace; prints the median.
     #[command(hide = true)]
     RoundTrip { peer: std::net::SocketAddr },
+    /// (Internal) A member's first process in a drill with disk faults: mounts the disk layer
+    /// (FUSE) on `--mount` over `--backing`, runs the program after `--` on it, and applies
+    /// the harness's commands. `--probe`: only whether FUSE mounts here.
+    #[command(hide = true)]
+    DiskLayer {
+        #[arg(long)]
+        backing: Option<std::path::PathBuf>,
+        #[arg(long)]
+        mount: Option<std::path::PathBuf>,
+        #[arg(long)]
+        probe: bool,
+        #[arg(last = true)]
+        program: Vec<String>,
+    },
 }
 
 /// The renderings are the report's (`report::Format`); the command line only names them.
@@ -228,6 +242,28 @@ pub enum ImageCommand {
 }
 
 /// The exit code of an internal command run in a helper container.
+async fn disk_layer(
+    backing: Option<std::path::PathBuf>,
+    mount: Option<std::path::PathBuf>,
+    probe: bool,
+    program: Vec<String>,
+) -> i32 {
+    use crate::faults::disk;
+    if probe {
+        return internal(disk::probe());
+    }
+    let (Some(backing), Some(mount)) = (backing, mount) else {
+        return internal(Err("--backing and --mount, or --probe".into()));
+    };
+    match disk::supervise(backing, mount, program).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprint(e);
+            exit_codes::ENVIRONMENT
+        }
+    }
+}
+
 fn internal(r: Result<(), String>) -> i32 {
     match r {
         Ok(()) => exit_codes::PASSED,
@@ -371,6 +407,12 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
             internal(crate::faults::delay::serve_here(port, delay, seed).await)
         }
         Command::RoundTrip { peer } => internal(crate::faults::delay::round_trip_here(peer).await),
+        Command::DiskLayer {
+            backing,
+            mount,
+            probe,
+            program,
+        } => disk_layer(backing, mount, probe, program).await,
     }
 }
 

@@ -88,7 +88,7 @@ async fn down(
 }
 
 /// The container's exit code, once it has exited within `limit`.
-async fn exit_within(rt: &Arc<dyn Runtime>, container: &str, limit: Duration) -> Option<i64> {
+pub(super) async fn exit_within(rt: &Arc<dyn Runtime>, container: &str, limit: Duration) -> Option<i64> {
     poll(limit, || async {
         match rt.state(container).await {
             Ok(ContainerState::Exited(code)) => Some(code),

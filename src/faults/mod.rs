@@ -6,6 +6,7 @@
 //! worst failure of a chaos tool.
 
 pub mod delay;
+pub mod disk;
 pub mod netns;
 mod target;
 
@@ -72,6 +73,8 @@ pub struct Active {
     pub reaction: Option<String>,
     /// Delay proxies in the members' network namespaces (slow-network with a delay).
     pub proxies: Vec<slow::ProxyHandle>,
+    /// What each member's disk layer and etcd's own figures said before a disk fault.
+    pub disk_before: Vec<disk::Before>,
 }
 
 /// Injects the fault on `members` and proves it took effect.
@@ -86,6 +89,7 @@ pub async fn inject(
         proof: Vec::new(),
         reaction: None,
         proxies: Vec::new(),
+        disk_before: Vec::new(),
     };
     inject_kind(cluster, &mut active, &plan.action).await?;
     if plan.action.needs().holds_members_down && active.members.len() * 2 >= cluster.members.len() {

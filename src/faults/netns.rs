@@ -126,6 +126,7 @@ impl Netns {
             labels: sandbox.labels("net-helper"),
             network: format!("container:{container}"),
             cap_add: vec!["NET_ADMIN".into()],
+            devices: Vec::new(),
             ..Default::default()
         };
         Ok((sandbox, spec))
@@ -330,6 +331,7 @@ async fn helper(
         labels: sandbox.labels("net-helper"),
         network: format!("container:{container}"),
         cap_add: vec!["NET_ADMIN".into()],
+        devices: Vec::new(),
         ..Default::default()
     };
     let (_, stdout, stderr) = sandbox.run_once(&spec, None, HELPER_DEADLINE).await?;

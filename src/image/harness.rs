@@ -137,7 +137,7 @@ fn elf_names(bytes: &[u8]) -> Result<ElfNames, String> {
 /// The files of the harness image, as (path in the build context, file here): this binary,
 /// its loader where `PT_INTERP` puts it, and every library this process has mapped, under its
 /// soname in the directory it was mapped from (a directory the loader searches by default).
-fn runtime_files(exe: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+pub(super) fn runtime_files(exe: &Path) -> Result<Vec<(String, PathBuf)>, String> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("read {}: {e}", p.display()));
     let interp = elf_names(&read(exe)?)
         .map_err(|e| format!("{}: {e}", exe.display()))?

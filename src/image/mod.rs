@@ -14,6 +14,7 @@
 mod binaries;
 mod build;
 mod debian;
+pub mod disk;
 pub mod harness;
 pub mod net_tools;
 mod origin;

@@ -72,8 +72,9 @@ pub async fn run_all(
     let mut worst = exit_codes::PASSED;
     let mut reports = Vec::new();
     for plan in plans {
+        let mut plan = plan.clone();
         let image = tokio::select! {
-            r = ensure_images(plan, docker, opts, out) => r,
+            r = ensure_images(&mut plan, docker, opts, out) => r,
             _ = cancel.cancelled() => Err(exit_codes::INTERRUPTED),
         };
         if cancel.is_cancelled() && image.is_err() {
@@ -90,7 +91,7 @@ pub async fn run_all(
             }
         };
         let evidence = Evidence {
-            previous: link(plan, opts, &mut linked_explicitly, out),
+            previous: link(&plan, opts, &mut linked_explicitly, out),
             signer: signer.as_ref(),
         };
         let run = Run {
@@ -99,7 +100,7 @@ pub async fn run_all(
             net_via,
             evidence,
         };
-        let (code, report) = run_one(plan, run, opts, cancel.clone(), out).await;
+        let (code, report) = run_one(&plan, run, opts, cancel.clone(), out).await;
         reports.push(report);
         worst = worse(worst, code);
         if cancel.is_cancelled() {
@@ -167,10 +168,11 @@ async fn prepare(plans: &[Plan], opts: &Options, out: &mut dyn Output) -> Result
 }
 
 /// Every image the drill runs (a restore may switch version), the cluster's first; building
-/// one can take minutes on a fresh machine.
+/// one can take minutes on a fresh machine. A drill with a disk fault gets each one's
+/// disk-layer counterpart too, once FUSE is seen to mount in a container of the engine.
 async fn ensure_images(
-    plan: &Plan,
-    docker: &DockerRuntime,
+    plan: &mut Plan,
+    docker: &Arc<DockerRuntime>,
     opts: &Options,
     out: &mut dyn Output,
 ) -> Result<crate::record::ImageInfo, i32> {
@@ -184,6 +186,16 @@ async fn ensure_images(
             }
             Err(e) => {
                 out.say(crate::util::error_chain(&e));
+                return Err(exit_codes::ENVIRONMENT);
+            }
+        }
+    }
+    if plan.needs_disk_layer() {
+        let mut say = |line: String| out.say(line);
+        match preflight::disk_layer(plan, docker, &mut say).await {
+            Ok(images) => plan.cluster.disk_images = images,
+            Err(e) => {
+                out.say(format!("{}: {e}", plan.path.display()));
                 return Err(exit_codes::ENVIRONMENT);
             }
         }

@@ -200,3 +200,52 @@ pub(super) fn disk_fits(
         None => Ok(()),
     }
 }
+
+/// The disk-layer counterpart of every image the drill runs, once a container of the first
+/// one has mounted the layer (FUSE): an engine that cannot give its containers `/dev/fuse`
+/// refuses here, before anything starts, with what Docker or the mount said.
+pub(super) async fn disk_layer(
+    plan: &Plan,
+    docker: &std::sync::Arc<DockerRuntime>,
+    say: &mut (dyn FnMut(String) + Send),
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut images = std::collections::BTreeMap::new();
+    for image in plan.images() {
+        let layered = crate::image::disk::ensure(docker, &image, say)
+            .await
+            .map_err(|e| crate::util::error_chain(&e))?;
+        images.insert(image, layered);
+    }
+    let Some(first) = images.values().next() else {
+        return Ok(images);
+    };
+    let runtime: std::sync::Arc<dyn crate::sandbox::Runtime> = docker.clone();
+    let probe =
+        crate::sandbox::Sandbox::new(runtime, &format!("disk-probe-{}", std::process::id()));
+    let spec = crate::sandbox::ContainerSpec {
+        name: probe.name("fuse-probe"),
+        image: first.clone(),
+        entrypoint: Some(crate::faults::disk::supervisor()),
+        cmd: vec!["--probe".into()],
+        labels: probe.labels("probe"),
+        network: "none".into(),
+        aliases: Vec::new(),
+        volumes: Vec::new(),
+        host_files: Vec::new(),
+        publish: None,
+        cap_add: vec!["SYS_ADMIN".into()],
+        devices: vec!["/dev/fuse".into()],
+    };
+    let ran = probe
+        .run_once(&spec, None, std::time::Duration::from_secs(60))
+        .await;
+    probe.teardown().await;
+    let why = match ran {
+        Ok((0, _, _)) => return Ok(images),
+        Ok((code, out, err)) => format!("exit {code}: {}", format!("{out}{err}").trim()),
+        Err(e) => crate::util::error_chain(&e),
+    };
+    Err(format!(
+        "disk faults need FUSE in the member containers (the engine's /dev/fuse and CAP_SYS_ADMIN), and a probe container could not mount it: {why}"
+    ))
+}

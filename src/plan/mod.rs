@@ -200,6 +200,20 @@ fn cluster(s: &Scenario, problems: &mut Vec<Problem>) -> ClusterPlan {
         pre_vote: flags.and_then(|f| f.pre_vote),
         tls: c.tls.unwrap_or(false),
         member_images: member_images(c, problems),
+        unsafe_no_fsync: flags
+            .map(|f| {
+                f.unsafe_no_fsync
+                    .iter()
+                    .map(|m| {
+                        if let Some(wrong) = unknown_member(&m.value, c.members.value) {
+                            problems.push(Problem::at(&m.referenced, wrong));
+                        }
+                        m.value.clone()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        disk_images: Default::default(),
     }
 }
 

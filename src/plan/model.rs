@@ -142,6 +142,14 @@ pub struct ClusterPlan {
     /// Members on another version than `image`'s (a mixed-version cluster): member → image.
     #[serde(default)]
     pub member_images: std::collections::BTreeMap<String, String>,
+    /// Members started with etcd's `--unsafe-no-fsync`: a control for the power-loss drill.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsafe_no_fsync: Vec<String>,
+    /// In a drill with a disk fault, each etcd image's counterpart with the disk layer
+    /// (`image::disk`), filled in when the images are made ready; empty: no layer.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub disk_images: std::collections::BTreeMap<String, String>,
 }
 
 /// How a restore rebuilds the cluster, besides its source.
@@ -192,6 +200,14 @@ impl Plan {
     }
 
     /// Every image the drill runs: the cluster's and any a restore or an upgrade switches to.
+    /// Whether a fault of the drill acts through the disk layer: its members run on it.
+    pub fn needs_disk_layer(&self) -> bool {
+        self.steps.iter().any(|s| match &s.kind {
+            StepKind::Fault(f) => f.action.needs().disk_layer,
+            _ => false,
+        })
+    }
+
     pub fn images(&self) -> Vec<String> {
         let mut images = vec![self.cluster.image.clone()];
         for i in self.cluster.member_images.values() {

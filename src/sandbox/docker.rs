@@ -196,6 +196,16 @@ impl Runtime for DockerRuntime {
             network_mode: Some(spec.network.clone()),
             port_bindings,
             cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+            devices: (!spec.devices.is_empty()).then(|| {
+                spec.devices
+                    .iter()
+                    .map(|d| bollard::models::DeviceMapping {
+                        path_on_host: Some(d.clone()),
+                        path_in_container: Some(d.clone()),
+                        cgroup_permissions: Some("rwm".into()),
+                    })
+                    .collect()
+            }),
             ..Default::default()
         };
         // A container that joins another's network namespace has no endpoint of its own.

@@ -65,6 +65,9 @@ pub struct ContainerSpec {
     pub publish: Option<u16>,
     /// Linux capabilities added (`NET_ADMIN` for a network-fault helper).
     pub cap_add: Vec<String>,
+    /// Devices of the engine's host given to the container, at the same path (`/dev/fuse`
+    /// for a member on the disk layer).
+    pub devices: Vec<String>,
 }
 
 /// How network faults reach a member's network namespace: from this host (`nsenter` into the

@@ -84,6 +84,11 @@ pub struct EtcdFlags {
     /// etcd's `--pre-vote` (off by default in 3.5): a rejoining member cannot force an election.
     #[serde(default)]
     pub pre_vote: Option<bool>,
+    /// Members started with etcd's `--unsafe-no-fsync` (3.5 and later): etcd acknowledges
+    /// writes it never fsynced. Only as the control of a power-loss drill, which must then
+    /// show what it costs.
+    #[serde(default)]
+    pub unsafe_no_fsync: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,6 +197,14 @@ pub enum Step {
     /// A rolling upgrade to another etcd version, one member at a time (followers first, the
     /// leader last), each stopped and started on the new version with its data.
     Upgrade(UpgradeStep),
+    /// Every fsync on the target held `delay ± jitter` (the disk layer).
+    SlowDisk(SlowDiskSpec),
+    /// The target's fsyncs, or its writes, fail with EIO (the disk layer).
+    DiskError(DiskErrorSpec),
+    /// The target's data directory answers ENOSPC once `room-bytes` more are written.
+    DiskFull(DiskFullSpec),
+    /// A power cut on the target: every write it had not fsynced is lost, then it restarts.
+    PowerLoss(FaultSpec),
 }
 
 /// Every fault kind, once: its variant of `Step` and its module, the same name in
@@ -209,6 +222,10 @@ macro_rules! fault_kinds {
             SlowNetwork slow,
             Corrupt corrupt,
             ReplaceMember replace,
+            SlowDisk slow_disk,
+            DiskError disk_error,
+            DiskFull disk_full,
+            PowerLoss power_loss,
         }
     };
 }
@@ -370,6 +387,68 @@ pub struct CorruptSpec {
     /// How long to watch etcd's reaction after starting the corrupted member.
     #[serde(default, with = "humantime_serde::option")]
     pub observe: Option<Duration>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+/// `slow-disk`: fsync latency on the target's data directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SlowDiskSpec {
+    pub target: Spanned<Target>,
+    /// Added to every fsync and fdatasync (1ms to 10s).
+    #[serde(with = "humantime_serde")]
+    pub delay: Duration,
+    /// A uniform draw in ±jitter added to each (at most the delay).
+    #[serde(default, with = "humantime_serde::option")]
+    pub jitter: Option<Duration>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub hold: Option<Duration>,
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+/// The calls a `disk-error` fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskCall {
+    /// fsync and fdatasync (etcd exits on a failed one).
+    #[default]
+    Fsync,
+    /// write.
+    Write,
+}
+
+/// `disk-error`: EIO from the target's disk.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DiskErrorSpec {
+    pub target: Spanned<Target>,
+    /// `fsync` (default) or `write`.
+    #[serde(default)]
+    pub on: DiskCall,
+    #[serde(default, with = "humantime_serde::option")]
+    pub hold: Option<Duration>,
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+/// `disk-full`: no space left on the target's data directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DiskFullSpec {
+    pub target: Spanned<Target>,
+    /// Bytes that may still be written before ENOSPC (default 0: at once; at most 1 GiB).
+    #[serde(default)]
+    pub room_bytes: Option<Spanned<u64>>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub hold: Option<Duration>,
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
     #[serde(default, with = "humantime_serde::option")]
     pub timeout: Option<Duration>,
 }

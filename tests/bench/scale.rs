@@ -343,6 +343,8 @@ async fn by_hand(keys: u64) -> Phases {
         pre_vote: None,
         tls: false,
         member_images: Default::default(),
+        unsafe_no_fsync: Vec::new(),
+        disk_images: Default::default(),
     };
     let names = etcd_drill::plan::member_names(3);
     let start = Instant::now();

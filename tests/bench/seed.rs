@@ -47,6 +47,8 @@ async fn main() {
         pre_vote: None,
         tls: false,
         member_images: Default::default(),
+        unsafe_no_fsync: Vec::new(),
+        disk_images: Default::default(),
     };
     let mut cluster = Cluster::new(sandbox.clone(), plan, format!("{run_id}-bench"));
     let result = bench(&sandbox, &mut cluster).await;

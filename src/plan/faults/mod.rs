@@ -102,6 +102,9 @@ pub struct FaultNeeds {
     /// Healing may leave its member broken on purpose (corrupt with `recover: none`): no
     /// member is waited for, nothing is checked after it.
     pub may_leave_member_broken: bool,
+    /// It acts through the disk layer under the members' data directories (`faults::disk`):
+    /// every member of the drill runs on it, and the engine must give them `/dev/fuse`.
+    pub disk_layer: bool,
 }
 
 /// What a fault runs inside the members' network namespaces.
@@ -236,14 +239,38 @@ fn spec_plan(
     cx: &FaultCx<'_>,
     problems: &mut Vec<Problem>,
 ) -> (FaultPlan, Option<Duration>) {
-    let default = format!("{}-{}-{}", action.verb(), target_label(&target), cx.index);
-    let plan = FaultPlan {
-        name: name(&spec.name, default, problems),
-        hold: hold(spec.hold, spec.name.is_some()),
-        action,
-        target,
+    let envelope = Envelope {
+        name: &spec.name,
+        hold: spec.hold,
+        timeout: spec.timeout,
     };
-    (plan, spec.timeout)
+    envelope.plan(action, target, cx, problems)
+}
+
+/// What every fault step says besides its target and its kind's options.
+struct Envelope<'a> {
+    name: &'a Option<Spanned<String>>,
+    hold: Option<Duration>,
+    timeout: Option<Duration>,
+}
+
+impl Envelope<'_> {
+    fn plan(
+        &self,
+        action: FaultAction,
+        target: Target,
+        cx: &FaultCx<'_>,
+        problems: &mut Vec<Problem>,
+    ) -> (FaultPlan, Option<Duration>) {
+        let default = format!("{}-{}-{}", action.verb(), target_label(&target), cx.index);
+        let plan = FaultPlan {
+            name: name(self.name, default, problems),
+            hold: hold(self.hold, self.name.is_some()),
+            action,
+            target,
+        };
+        (plan, self.timeout)
+    }
 }
 
 #[cfg(test)]

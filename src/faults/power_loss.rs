@@ -1,0 +1,88 @@
+//! `power-loss`: the disk layer stops serving, etcd is killed mid-flight, every write it had
+//! not fsynced is undone, and the container ends. Proof: the layer's count of what it threw
+//! away, and the container gone. Healing starts the member again on what survived; a member
+//! that cannot come back on it (etcd refusing its own data) fails the step with etcd's words.
+
+use super::disk::{self, Mode};
+use super::{container_of, kill, running_container, Active, FaultError};
+use crate::cluster::Cluster;
+use crate::plan::faults::PowerLoss;
+use crate::sandbox::ContainerState;
+use std::time::Duration;
+
+pub async fn inject(
+    cluster: &mut Cluster,
+    active: &mut Active,
+    _: &PowerLoss,
+) -> Result<(), FaultError> {
+    let rt = cluster.sandbox.runtime.clone();
+    for m in active.members.clone() {
+        let c = running_container(cluster, &m, "there is no power to cut").await?;
+        let cut = disk::control(&rt, &c, Some(Mode::Crashed))
+            .await
+            .map_err(|why| FaultError::NoEffect {
+                member: m.clone(),
+                why: format!("its disk layer: {why}"),
+            })?;
+        let Some(code) = kill::exit_within(&rt, &c, Duration::from_secs(10)).await else {
+            return Err(FaultError::NoEffect {
+                member: m.clone(),
+                why: "still running 10s after the power cut".into(),
+            });
+        };
+        let dropped = cut.dropped.unwrap_or_default();
+        active.proof.push(format!(
+            "{m}: power cut: {} bytes in {} file(s) not fsynced were lost; container exited with code {code}",
+            dropped.bytes, dropped.files
+        ));
+    }
+    Ok(())
+}
+
+pub async fn heal(
+    cluster: &mut Cluster,
+    active: &mut Active,
+    _: &PowerLoss,
+) -> Result<(), FaultError> {
+    kill::restart(cluster, active).await?;
+    // etcd that finds its own data inconsistent (it acknowledged what it never fsynced) panics
+    // at once, or stays up refusing to serve: either way its words name the loss.
+    let rt = cluster.sandbox.runtime.clone();
+    for m in active.members.clone() {
+        let c = container_of(cluster, &m)?;
+        let up = super::poll(Duration::from_secs(20), || async {
+            match rt.state(&c).await {
+                Ok(ContainerState::Exited(code)) => Some(Err(code)),
+                _ => answers(cluster, &m).await.then_some(Ok(())),
+            }
+        })
+        .await;
+        let log = || async { rt.log_tail(&c, 300).await.unwrap_or_default() };
+        let why = match up {
+            Some(Ok(())) => continue,
+            Some(Err(code)) => format!("etcd exited with code {code}"),
+            None => "etcd did not serve within 20s".to_string(),
+        };
+        let said = disk::fatal_line(&log().await).unwrap_or_else(|| "no fatal line logged".into());
+        active.reaction = Some(format!("{m}: {why} after the power cut: {said}"));
+        return Err(FaultError::NoEffect {
+            member: m,
+            why: format!("did not come back after the power cut: {why}: {said}"),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the member answers a status request.
+async fn answers(cluster: &Cluster, member: &str) -> bool {
+    let Some(m) = cluster.members.iter().find(|m| m.name == member) else {
+        return false;
+    };
+    let Ok(mut c) = crate::cluster::connect(&[m.endpoint()]).await else {
+        return false;
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), c.status()).await,
+        Ok(Ok(_))
+    )
+}

@@ -58,6 +58,8 @@ pub enum FaultError {
     NoEffect { member: String, why: String },
     #[error("cannot choose a target: {0}")]
     Target(String),
+    #[error("{member} did not come back after the fault: {why}")]
+    NotBack { member: String, why: String },
     #[error("cannot corrupt {member}: {why}")]
     Corrupt { member: String, why: String },
 }

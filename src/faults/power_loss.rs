@@ -16,6 +16,11 @@ pub async fn inject(
     _: &PowerLoss,
 ) -> Result<(), FaultError> {
     let rt = cluster.sandbox.runtime.clone();
+    if let Some(rev) = revision(cluster).await {
+        active
+            .proof
+            .push(format!("the cluster was at revision {rev} before the cut"));
+    }
     for m in active.members.clone() {
         let c = running_container(cluster, &m, "there is no power to cut").await?;
         let cut = disk::control(&rt, &c, Some(Mode::Crashed))
@@ -57,20 +62,33 @@ pub async fn heal(
             }
         })
         .await;
-        let log = || async { rt.log_tail(&c, 300).await.unwrap_or_default() };
         let why = match up {
             Some(Ok(())) => continue,
             Some(Err(code)) => format!("etcd exited with code {code}"),
             None => "etcd did not serve within 20s".to_string(),
         };
-        let said = disk::fatal_line(&log().await).unwrap_or_else(|| "no fatal line logged".into());
+        let log = rt.log_tail(&c, 1000).await.unwrap_or_default();
+        let said = match (disk::fatal_line(&log), disk::started_with(&log)) {
+            (Some(fatal), _) => fatal,
+            (None, (Some(commit), Some(rev))) => format!(
+                "it restarted with raft commit index {commit} and store revision {rev}: what it had acknowledged never reached its disk"
+            ),
+            (None, _) => "no fatal line logged".into(),
+        };
         active.reaction = Some(format!("{m}: {why} after the power cut: {said}"));
-        return Err(FaultError::NoEffect {
+        return Err(FaultError::NotBack {
             member: m,
-            why: format!("did not come back after the power cut: {why}: {said}"),
+            why: format!("{why}: {said}"),
         });
     }
     Ok(())
+}
+
+/// The cluster's revision, from a member that answers.
+async fn revision(cluster: &Cluster) -> Option<i64> {
+    let mut c = cluster.client().await.ok()?;
+    let status = tokio::time::timeout(Duration::from_secs(3), c.status()).await.ok()?.ok()?;
+    Some(status.header()?.revision())
 }
 
 /// Whether the member answers a status request.

@@ -398,6 +398,23 @@ pub fn fatal_line(log: &str) -> Option<String> {
     })
 }
 
+/// What etcd said it found when it started on its data: (raft commit index, store revision),
+/// from its "restarting local member" and "kvstore restored" lines.
+pub fn started_with(log: &str) -> (Option<u64>, Option<i64>) {
+    let mut found = (None, None);
+    for l in log.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(l.trim()) else {
+            continue;
+        };
+        match v["msg"].as_str() {
+            Some("restarting local member") => found.0 = v["commit-index"].as_u64(),
+            Some("kvstore restored") => found.1 = v["current-rev"].as_i64(),
+            _ => {}
+        }
+    }
+    found
+}
+
 /// What a member did once its disk started failing: exited (with etcd's last words), or
 /// still running after `calls` failed calls. Proof that the fault took effect: the container
 /// exited, or the layer failed at least one call.

@@ -319,9 +319,9 @@ impl Cluster {
         if let Some(layered) = self.plan.disk_images.get(image) {
             // etcd-drill's supervisor first: the volume under the disk layer, the layer where
             // etcd keeps its data, so etcd sees the same paths.
-            use crate::faults::disk::BACKING;
+            use crate::image::disk::BACKING;
             spec.image = layered.clone();
-            spec.entrypoint = Some(crate::faults::disk::entrypoint(
+            spec.entrypoint = Some(crate::image::disk::entrypoint(
                 DATA_MOUNT,
                 "/usr/local/bin/etcd",
             ));

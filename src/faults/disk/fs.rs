@@ -664,11 +664,11 @@ impl Filesystem for Fs {
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         match nix::sys::statvfs::statvfs(&self.0.root) {
             Ok(s) => reply.statfs(
-                s.blocks() as u64,
-                s.blocks_free() as u64,
-                s.blocks_available() as u64,
-                s.files() as u64,
-                s.files_free() as u64,
+                s.blocks(),
+                s.blocks_free(),
+                s.blocks_available(),
+                s.files(),
+                s.files_free(),
                 s.block_size() as u32,
                 s.name_max() as u32,
                 s.fragment_size() as u32,

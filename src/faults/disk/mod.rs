@@ -25,38 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where the member's volume is mounted when the layer serves its data directory.
-pub const BACKING: &str = "/var/lib/etcd-backing";
-/// Where a member's image keeps etcd-drill, with its own loader and libraries (`lib/`).
-pub const RUNTIME_DIR: &str = "/opt/etcd-drill";
-
-/// How a member's container starts the supervisor, before etcd's own arguments: etcd-drill
-/// through its own loader, so the etcd image's libraries never mix with its own.
-pub fn entrypoint(data_dir: &str, etcd: &str) -> Vec<String> {
-    let mut args = supervisor();
-    args.extend([
-        "--backing".into(),
-        BACKING.into(),
-        "--mount".into(),
-        data_dir.into(),
-        "--".into(),
-        etcd.into(),
-    ]);
-    args
-}
-
-/// `etcd-drill disk-layer` through its own loader, so the etcd image's libraries never mix
-/// with its own.
-pub fn supervisor() -> Vec<String> {
-    let lib = format!("{RUNTIME_DIR}/lib");
-    vec![
-        format!("{lib}/ld.so"),
-        "--library-path".into(),
-        lib,
-        format!("{RUNTIME_DIR}/etcd-drill"),
-        "disk-layer".into(),
-    ]
-}
+pub use crate::image::disk::{entrypoint, supervisor, BACKING, RUNTIME_DIR};
 
 /// The supervisor's command and status files, in the container.
 pub const STATE_DIR: &str = "/run/etcd-drill-disk";

@@ -60,6 +60,9 @@ pub enum EventKind {
         error: String,
         kind: crate::record::FailureKind,
     },
+    /// What a fault showed before its step failed (a member that did not come back): kept in
+    /// the report beside the step's error.
+    FaultObserved(Box<crate::record::FaultRecord>),
     WorkloadStopped(Box<WorkloadLog>),
     /// The backup schedule ended: what it took, deleted and left in the store.
     BackupsStopped(crate::record::BackupLog),

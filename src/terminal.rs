@@ -125,6 +125,10 @@ impl TerminalReporter {
                     ),
                 )
             }
+            EventKind::FaultObserved(f) => self.line(
+                e,
+                &format!("fault {}: {}", f.name, f.proof.join("; ")),
+            ),
             EventKind::WorkloadStopped(w) => self.line(
                 e,
                 &format!(

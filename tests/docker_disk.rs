@@ -45,8 +45,8 @@ async fn a_power_cut_of_the_whole_cluster_loses_no_acknowledged_write() {
     recovered_intact(f);
 }
 
-/// The control: the same cut on members that acknowledge what they never fsynced. It must
-/// fail, and for the loss: either a member cannot come back on what survived (named with what
+/// The control: the same cut on members that acknowledge what they never fsynced. The layer
+/// throws away what they wrote without an fsync, and the drill must fail for the loss: either a member cannot come back on what survived (named with what
 /// etcd restarted with: a raft log and a store behind what it acknowledged), or acknowledged
 /// writes are gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -159,6 +159,10 @@ impl Recorder {
                 r.error
                     .get_or_insert_with(|| format!("step {index} failed: {error}"));
             }
+            EventKind::FaultObserved(f) => match r.faults.iter_mut().find(|x| x.name == f.name) {
+                Some(x) => *x = f.as_ref().clone(),
+                None => r.faults.push(f.as_ref().clone()),
+            },
             EventKind::WorkloadStopped(log) => {
                 r.workload = Some(WorkloadReport {
                     config: self.workload_plan.clone(),

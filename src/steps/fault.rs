@@ -139,11 +139,17 @@ async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepE
     };
     let seen = watcher.stop().await;
     record.proof = active.proof.clone();
+    record.reaction = active.reaction.clone();
     record.health = seen.samples;
     record.leader_after = seen.last_leader;
     record.new_leader_after_ms = seen
         .new_leader
         .map(|(at, _)| at.saturating_sub(record.injected_ms));
+    if healed.is_err() {
+        ctx.emit(crate::events::EventKind::FaultObserved(Box::new(
+            record.clone(),
+        )));
+    }
     healed?;
     if let Some(r) = recovered {
         r?;

@@ -130,3 +130,57 @@ async fn a_full_disk_stops_the_follower_and_it_recovers() {
 async fn a_failing_fsync_stops_the_follower_and_it_recovers() {
     failing_disk("scenarios/disk-error-follower.yaml", "input/output error").await;
 }
+
+/// The database at its quota: writes refused and the alarm raised, then the runbook's four
+/// phases, each timed; the RTO runs from the alarm, so it holds the 2 s the scenario waits
+/// before the runbook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_database_recovers_by_the_runbook_with_its_phases_timed() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/nospace-runbook.yaml").await;
+    assert_eq!(code, exit_codes::PASSED, "{}", r["error"]);
+    let f = fault(&r);
+    let p = proof(f);
+    assert!(
+        p.contains("writes refused (database space exceeded), NOSPACE alarm on"),
+        "{p}"
+    );
+    for phase in [
+        "runbook 1/4: compacted",
+        "runbook 3/4: NOSPACE alarm disarmed",
+    ] {
+        assert!(p.contains(phase), "{phase}: {p}");
+    }
+    assert_eq!(p.matches("runbook 2/4: ").count(), 3, "{p}");
+    let rto: u64 = p
+        .split("RTO from the alarm ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next()?.parse().ok())
+        .expect("the runbook's RTO");
+    assert!(rto >= 2000, "{p}");
+    assert!(f["unavailable_ms"].as_u64().unwrap() > 0, "{f}");
+    recovered_intact(f);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_and_defragmentation_under_load_lose_nothing() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/defrag-under-load.yaml").await;
+    assert_eq!(code, exit_codes::PASSED, "{}", r["error"]);
+    let (compact, defrag) = (&r["faults"][0], &r["faults"][1]);
+    assert!(
+        proof(compact).contains("compacted to revision"),
+        "{compact}"
+    );
+    assert_eq!(
+        proof(defrag).matches("defragmented, blocked").count(),
+        3,
+        "{defrag}"
+    );
+    recovered_intact(compact);
+    recovered_intact(defrag);
+}

@@ -77,6 +77,8 @@ pub struct Active {
     pub proxies: Vec<slow::ProxyHandle>,
     /// What each member's disk layer and etcd's own figures said before a disk fault.
     pub disk_before: Vec<disk::Before>,
+    /// Moments the fault noted for its healing to time from (`nospace`: the alarm).
+    pub marks: Vec<(&'static str, std::time::Instant)>,
 }
 
 /// Injects the fault on `members` and proves it took effect.
@@ -92,6 +94,7 @@ pub async fn inject(
         reaction: None,
         proxies: Vec::new(),
         disk_before: Vec::new(),
+        marks: Vec::new(),
     };
     inject_kind(cluster, &mut active, &plan.action).await?;
     if plan.action.needs().holds_members_down && active.members.len() * 2 >= cluster.members.len() {

@@ -24,7 +24,16 @@ impl Plan {
     /// values); `None` without a seed (nothing large is written).
     pub fn footprint(&self) -> Option<Footprint> {
         let seed = self.seed.as_ref()?;
-        let db = db_estimate(seed_payload(seed));
+        let filled = self
+            .steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Fault(f) => f.action.needs().fills_db,
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let db = db_estimate(seed_payload(seed)).max(filled);
         let count = |f: fn(&StepKind) -> bool| self.steps.iter().filter(|s| f(&s.kind)).count();
         let restores = count(|k| matches!(k, StepKind::Restore { .. }));
         let snapshots = count(|k| matches!(k, StepKind::Snapshot { .. }));

@@ -205,6 +205,13 @@ pub enum Step {
     DiskFull(DiskFullSpec),
     /// A power cut on the target: every write it had not fsynced is lost, then it restarts.
     PowerLoss(FaultSpec),
+    /// Defragments the targets' databases one at a time, under load: each one's blocked time.
+    Defrag(FaultSpec),
+    /// Compacts the keyspace to the current revision, under load.
+    Compact(CompactSpec),
+    /// The database filled to `quota-backend-bytes`: the NOSPACE alarm, writes refused; healed
+    /// by the operator's runbook (compact, defragment each member, disarm), timed.
+    Nospace(NospaceSpec),
 }
 
 /// Every fault kind, once: its variant of `Step` and its module, the same name in
@@ -226,6 +233,9 @@ macro_rules! fault_kinds {
             DiskError disk_error,
             DiskFull disk_full,
             PowerLoss power_loss,
+            Defrag defrag,
+            Compact compact,
+            Nospace nospace,
         }
     };
 }
@@ -445,6 +455,35 @@ pub struct DiskFullSpec {
     /// Bytes that may still be written before ENOSPC (default 0: at once; at most 1 GiB).
     #[serde(default)]
     pub room_bytes: Option<Spanned<u64>>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub hold: Option<Duration>,
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+/// `compact`: the keyspace compacted to the current revision (cluster-wide).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CompactSpec {
+    /// Wait until the compaction is applied to the backend (etcd's `physical`); default true.
+    #[serde(default)]
+    pub physical: Option<bool>,
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+}
+
+/// `nospace`: one key rewritten until the database reaches `quota-backend-bytes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NospaceSpec {
+    /// The size of each rewrite of the key (default 512 KiB; 1 KiB to 1 MiB).
+    #[serde(default)]
+    pub value_bytes: Option<Spanned<u64>>,
+    /// How long writes stay refused before the runbook starts (default: at once).
     #[serde(default, with = "humantime_serde::option")]
     pub hold: Option<Duration>,
     #[serde(default)]

@@ -105,6 +105,8 @@ pub struct FaultNeeds {
     /// It acts through the disk layer under the members' data directories (`faults::disk`):
     /// every member of the drill runs on it, and the engine must give them `/dev/fuse`.
     pub disk_layer: bool,
+    /// It fills each member's database to this many bytes (`nospace`): the volumes' budget.
+    pub fills_db: Option<u64>,
 }
 
 /// What a fault runs inside the members' network namespaces.

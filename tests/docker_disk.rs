@@ -9,22 +9,6 @@ use common::*;
 use etcd_drill::exit_codes;
 use serde_json::Value;
 
-fn fault(r: &Value) -> &Value {
-    let f = &r["faults"][0];
-    assert!(f.is_object(), "no fault recorded: {r}");
-    f
-}
-
-fn proof(f: &Value) -> String {
-    f["proof"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn recovered_intact(f: &Value) {
     assert!(f["recovered_ms"].as_u64().unwrap() >= f["healed_ms"].as_u64().unwrap());
     assert_eq!(f["lost_acknowledged_writes"], 0, "{f}");

@@ -8,22 +8,6 @@ use etcd_drill::exit_codes;
 use serde_json::{json, Value};
 use std::path::Path;
 
-fn fault(r: &Value) -> &Value {
-    let f = &r["faults"][0];
-    assert!(f.is_object(), "no fault recorded: {r}");
-    f
-}
-
-fn proof(f: &Value) -> String {
-    f["proof"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The common promise of every fault that leaves a quorum's data intact.
 fn recovered_intact(f: &Value) {
     assert!(f["healed_ms"].as_u64().is_some(), "{f}");

@@ -84,16 +84,6 @@ async fn in_container(scenario: &str) -> (i32, serde_json::Value, String) {
     (out.status.code().unwrap_or(-1), r, text)
 }
 
-fn proof(r: &serde_json::Value) -> String {
-    r["faults"][0]["proof"]
-        .as_array()
-        .expect("a fault's proof")
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_leader_from_a_container() {
     if docker().await.is_none() {
@@ -101,7 +91,7 @@ async fn kill_leader_from_a_container() {
     }
     let (code, r, out) = in_container("scenarios/kill-leader.yaml").await;
     assert_eq!(code, exit_codes::PASSED, "{out}");
-    assert!(proof(&r).contains("exited"), "{}", proof(&r));
+    assert!(proof(fault(&r)).contains("exited"), "{}", proof(fault(&r)));
     assert_eq!(r["faults"][0]["hashkv_equal"], true);
 }
 
@@ -116,7 +106,7 @@ async fn partition_leader_and_minority_from_a_container_go_through_helpers() {
     ] {
         let (code, r, out) = in_container(scenario).await;
         assert_eq!(code, exit_codes::PASSED, "{scenario}: {out}");
-        let p = proof(&r);
+        let p = proof(fault(&r));
         assert!(
             p.contains("through a helper container")
                 && p.contains("a linearizable read through it fails")
@@ -135,7 +125,7 @@ async fn slow_peer_network_and_a_restore_from_a_container() {
     }
     let (code, r, out) = in_container("scenarios/slow-peer-network.yaml").await;
     assert_eq!(code, exit_codes::PASSED, "{out}");
-    let p = proof(&r);
+    let p = proof(fault(&r));
     assert!(p.contains("through a helper container"), "{p}");
     assert!(!p.contains(" 0 peer packets dropped"), "{p}");
     // A restore from a container: the snapshot goes to etcdutl as a tar streamed from disk.
@@ -152,7 +142,7 @@ async fn delay_leader_network_from_a_container_runs_its_proxy_in_a_helper() {
     }
     let (code, r, out) = in_container("scenarios/delay-leader-network.yaml").await;
     assert_eq!(code, exit_codes::PASSED, "{out}");
-    let p = proof(&r);
+    let p = proof(fault(&r));
     // The harness cannot enter the member's namespace: the proxy runs in etcd-drill's own image
     // in a helper container there, and the round trip measured there grew by the delay.
     assert!(

@@ -127,3 +127,21 @@ pub async fn drill(scenario: &str) -> (i32, serde_json::Value) {
     }
     (ran.code, ran.report)
 }
+
+/// The report's first fault; fails the test when none was recorded.
+pub fn fault(r: &serde_json::Value) -> &serde_json::Value {
+    let f = &r["faults"][0];
+    assert!(f.is_object(), "no fault recorded: {r}");
+    f
+}
+
+/// A fault's proof, one line each.
+pub fn proof(f: &serde_json::Value) -> String {
+    f["proof"]
+        .as_array()
+        .expect("a fault's proof")
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -35,6 +35,34 @@ pub trait FaultKind: Sized {
     fn needs(&self) -> FaultNeeds;
 }
 
+/// A kind written as a bare `FaultSpec` (target, hold, name, timeout, nothing of its own): its
+/// unit struct, its verb and what it needs, the checks every such kind shares.
+macro_rules! plain_kind {
+    ($(#[$doc:meta])* $kind:ident, $verb:literal, $needs:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+        pub struct $kind;
+
+        impl super::FaultKind for $kind {
+            type Spec = crate::scenario::FaultSpec;
+            const VERB: &'static str = $verb;
+
+            fn plan(
+                spec: &Self::Spec,
+                cx: &super::FaultCx<'_>,
+                problems: &mut Vec<crate::scenario::Problem>,
+            ) -> (super::FaultPlan, Option<std::time::Duration>) {
+                let target = super::spec_target(Self::VERB, spec, cx.members, false, problems);
+                super::spec_plan(super::FaultAction::$kind($kind), target, spec, cx, problems)
+            }
+
+            fn needs(&self) -> super::FaultNeeds {
+                $needs
+            }
+        }
+    };
+}
+
 macro_rules! kinds {
     ($($kind:ident $module:ident,)*) => {
         $(mod $module; pub use $module::$kind;)*

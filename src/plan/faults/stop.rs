@@ -1,30 +1,12 @@
 //! `stop`: SIGTERM (a leader hands leadership over first), held, then started again.
 
-use super::{spec_plan, spec_target, FaultAction, FaultCx, FaultKind, FaultNeeds, FaultPlan};
-use crate::scenario::{FaultSpec, Problem};
-use serde::Serialize;
-use std::time::Duration;
+use super::FaultNeeds;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Stop;
-
-impl FaultKind for Stop {
-    type Spec = FaultSpec;
-    const VERB: &'static str = "stop";
-
-    fn plan(
-        spec: &FaultSpec,
-        cx: &FaultCx<'_>,
-        problems: &mut Vec<Problem>,
-    ) -> (FaultPlan, Option<Duration>) {
-        let target = spec_target(Self::VERB, spec, cx.members, false, problems);
-        spec_plan(FaultAction::Stop(Stop), target, spec, cx, problems)
+plain_kind!(
+    Stop,
+    "stop",
+    FaultNeeds {
+        holds_members_down: true,
+        ..Default::default()
     }
-
-    fn needs(&self) -> FaultNeeds {
-        FaultNeeds {
-            holds_members_down: true,
-            ..Default::default()
-        }
-    }
-}
+);

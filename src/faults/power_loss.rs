@@ -21,23 +21,42 @@ pub async fn inject(
             .proof
             .push(format!("the cluster was at revision {rev} before the cut"));
     }
-    for m in active.members.clone() {
-        let c = running_container(cluster, &m, "there is no power to cut").await?;
-        let cut = disk::control(&rt, &c, Some(Mode::Crashed))
-            .await
-            .map_err(|why| FaultError::NoEffect {
-                member: m.clone(),
-                why: format!("its disk layer: {why}"),
-            })?;
-        let Some(code) = kill::exit_within(&rt, &c, Duration::from_secs(10)).await else {
+    let mut containers = Vec::new();
+    for m in &active.members {
+        containers.push(running_container(cluster, m, "there is no power to cut").await?);
+    }
+    // Every target at once, as one power cut: each layer cuts at its next write not yet
+    // durable (or after 2 s without one).
+    let cuts = active
+        .members
+        .iter()
+        .zip(&containers)
+        .map(|(m, c)| {
+            let rt = rt.clone();
+            async move {
+                disk::control(&rt, c, Some(Mode::Crashed))
+                    .await
+                    .map_err(|why| FaultError::NoEffect {
+                        member: m.clone(),
+                        why: format!("its disk layer: {why}"),
+                    })
+            }
+        });
+    let cuts = futures_util::future::try_join_all(cuts).await?;
+    for ((m, c), cut) in active.members.clone().iter().zip(&containers).zip(cuts) {
+        let Some(code) = kill::exit_within(&rt, c, Duration::from_secs(10)).await else {
             return Err(FaultError::NoEffect {
                 member: m.clone(),
                 why: "still running 10s after the power cut".into(),
             });
         };
         let dropped = cut.dropped.unwrap_or_default();
+        let when = match cut.cut_after_write {
+            true => "right after a write not yet fsynced",
+            false => "with no write in 2s",
+        };
         active.proof.push(format!(
-            "{m}: power cut: {} bytes in {} file(s) not fsynced were lost; container exited with code {code}",
+            "{m}: power cut: {} bytes in {} file(s) not fsynced were lost (cut {when}); container exited with code {code}",
             dropped.bytes, dropped.files
         ));
     }

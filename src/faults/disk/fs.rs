@@ -37,6 +37,8 @@ pub struct Layer {
     unsynced: Mutex<Unsynced>,
     mode: Mutex<Mode>,
     pub counters: Counters,
+    /// Set when a `CutAtWrite` cut the power right after a write not yet durable.
+    pub cut_after_write: std::sync::atomic::AtomicBool,
     rng: Mutex<rand::rngs::StdRng>,
 }
 
@@ -55,6 +57,7 @@ impl Layer {
             unsynced: Mutex::new(Unsynced::default()),
             mode: Mutex::new(Mode::Normal),
             counters: Counters::default(),
+            cut_after_write: std::sync::atomic::AtomicBool::new(false),
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)),
         }
     }
@@ -177,6 +180,15 @@ impl Layer {
                 Ok(Duration::from_micros(d))
             }
             _ => Ok(Duration::ZERO),
+        }
+    }
+
+    /// After a write that is not durable yet: a `CutAtWrite` cuts the power here.
+    fn cut_if_armed(&self) {
+        let mut mode = self.mode.lock().unwrap();
+        if *mode == Mode::CutAtWrite {
+            *mode = Mode::Crashed;
+            self.cut_after_write.store(true, Ordering::Relaxed);
         }
     }
 
@@ -522,6 +534,9 @@ impl Filesystem for Fs {
             l.counters
                 .written
                 .fetch_add(data.len() as u64, Ordering::Relaxed);
+            if !sync {
+                l.cut_if_armed();
+            }
             Ok(())
         })();
         match done {
@@ -710,5 +725,53 @@ impl Filesystem for Fs {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_armed_cut_lands_after_the_next_write_and_refuses_every_call_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layer::new(dir.path().to_path_buf(), 0);
+        l.cut_if_armed();
+        assert_eq!(l.mode(), Mode::Normal, "not armed: nothing happens");
+        l.set_mode(Mode::CutAtWrite);
+        assert!(l.may_write(10).is_ok() && l.may_sync().is_ok());
+        l.cut_if_armed();
+        assert_eq!(l.mode(), Mode::Crashed);
+        assert!(l.cut_after_write.load(Ordering::Relaxed));
+        assert_eq!(l.may_write(1), Err(Errno::EIO));
+        assert_eq!(l.may_sync(), Err(Errno::EIO));
+        assert_eq!(l.alive(), Err(Errno::EIO));
+    }
+
+    #[test]
+    fn a_full_disk_takes_writes_until_its_room_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layer::new(dir.path().to_path_buf(), 0);
+        l.set_mode(Mode::Full { room: 100 });
+        assert!(l.may_write(60).is_ok());
+        assert_eq!(l.may_write(60), Err(Errno::ENOSPC));
+        assert!(l.may_write(40).is_ok());
+        assert_eq!(l.may_write(1), Err(Errno::ENOSPC));
+        assert_eq!(l.counters.no_space.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_slow_disk_holds_each_fsync_within_its_jitter() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layer::new(dir.path().to_path_buf(), 7);
+        let (delay, jitter) = (Duration::from_millis(100), Duration::from_millis(30));
+        l.set_mode(Mode::Slow { delay, jitter });
+        for _ in 0..200 {
+            let hold = l.may_sync().unwrap();
+            assert!(hold >= delay - jitter && hold <= delay + jitter, "{hold:?}");
+        }
+        l.set_mode(Mode::Error { on: ErrorOn::Fsync });
+        assert_eq!(l.may_sync(), Err(Errno::EIO));
+        assert!(l.may_write(1).is_ok(), "only fsyncs fail");
     }
 }

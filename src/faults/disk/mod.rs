@@ -55,6 +55,9 @@ pub enum Mode {
     Full {
         room: u64,
     },
+    /// The power is about to be cut: the next write that is not yet durable is the last call
+    /// served (the cut lands where it loses something), then `Crashed`.
+    CutAtWrite,
     /// The power is cut: every call fails with EIO.
     Crashed,
 }
@@ -95,6 +98,9 @@ pub struct Status {
     pub pending: undo::Dropped,
     /// What the power cut threw away, after one.
     pub dropped: Option<undo::Dropped>,
+    /// The cut came right after a write not yet fsynced (else after 2 s without one).
+    #[serde(default)]
+    pub cut_after_write: bool,
 }
 
 impl Status {
@@ -112,6 +118,7 @@ impl Status {
             written: n(&c.written),
             pending: layer.pending(),
             dropped,
+            cut_after_write: layer.cut_after_write.load(Ordering::Relaxed),
         }
     }
 }
@@ -184,7 +191,15 @@ pub async fn supervise(
                 };
                 match cmd.set {
                     Some(Mode::Crashed) => {
-                        // Nothing more reaches the disk, then etcd dies mid-flight.
+                        // The cut lands right after a write that is not durable yet (within
+                        // 2 s); nothing more reaches the disk, then etcd dies mid-flight.
+                        layer.set_mode(Mode::CutAtWrite);
+                        let waited = tokio::time::Instant::now();
+                        while !layer.cut_after_write.load(Ordering::Relaxed)
+                            && waited.elapsed() < Duration::from_secs(2)
+                        {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
                         layer.set_mode(Mode::Crashed);
                         let _ = child.start_kill();
                         let _ = child.wait().await;

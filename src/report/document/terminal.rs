@@ -6,6 +6,30 @@ use super::{ms, Block, Cell, Section};
 use crate::record::{RunReport, StepStatus};
 
 pub fn terminal(r: &RunReport) -> Vec<Section> {
+    let mut m: Vec<Vec<String>> = Vec::new();
+    seed(r, &mut m);
+    rto(r, &mut m);
+    keyspace(r, &mut m);
+    context(r, &mut m);
+    rpo(r, &mut m);
+    if let Some(v) = &r.verification {
+        m.push(vec!["integrity".to_string(), v.summary()]);
+    }
+    workload(r, &mut m);
+    let mut out = vec![
+        steps(r),
+        Section::new(
+            "Measurements",
+            vec![Block::table(vec!["measurement", "value"], m)],
+        ),
+    ];
+    out.extend(violations(r));
+    out.push(super::gates(r));
+    out
+}
+
+/// The steps, each with its status and duration.
+fn steps(r: &RunReport) -> Section {
     let steps = r
         .steps
         .iter()
@@ -26,14 +50,17 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
             ]
         })
         .collect();
-    let mut out = vec![Section::new(
+    Section::new(
         "Steps",
         vec![Block::Table {
             header: vec!["#", "step", "status", "duration"],
             rows: steps,
         }],
-    )];
-    let mut m: Vec<Vec<String>> = Vec::new();
+    )
+}
+
+/// The seed and each snapshot.
+fn seed(r: &RunReport, m: &mut Vec<Vec<String>>) {
     if let Some(s) = &r.seed {
         m.push(vec![
             "seed".to_string(),
@@ -56,6 +83,10 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
             ),
         ]);
     }
+}
+
+/// A restore's RTO and its phases.
+fn rto(r: &RunReport, m: &mut Vec<Vec<String>>) {
     if let Some(x) = &r.restore {
         m.push(vec![
             "RTO (first quorum write)".to_string(),
@@ -71,6 +102,10 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
             .collect();
         m.push(vec!["RTO phases".to_string(), phases.join(" · ")]);
     }
+}
+
+/// What the verified keyspace holds.
+fn keyspace(r: &RunReport, m: &mut Vec<Vec<String>>) {
     if let Some(k) = r.verification.as_ref().and_then(|v| v.keyspace.as_ref()) {
         for (fact, value) in super::contents::facts(r, k) {
             m.push(vec![fact, value]);
@@ -81,6 +116,10 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
             .collect();
         m.push(vec!["keys by prefix".to_string(), groups.join("\n")]);
     }
+}
+
+/// TLS, the backups, the restore's refusals and replay, the faults, the durability check.
+fn context(r: &RunReport, m: &mut Vec<Vec<String>>) {
     if let Some(t) = &r.tls {
         m.push(vec![
             "TLS".to_string(),
@@ -125,6 +164,10 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
             format!("{} of {}", d.lost, d.checked),
         ]);
     }
+}
+
+/// A restore's RPO.
+fn rpo(r: &RunReport, m: &mut Vec<Vec<String>>) {
     if let (Some(p), Some(_)) = (&r.rpo, &r.restore) {
         m.push(vec![
             "RPO (time)".to_string(),
@@ -157,9 +200,10 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
             ]);
         }
     }
-    if let Some(v) = &r.verification {
-        m.push(vec!["integrity".to_string(), v.summary()]);
-    }
+}
+
+/// The workload and its latency by phase.
+fn workload(r: &RunReport, m: &mut Vec<Vec<String>>) {
     if let Some(w) = &r.workload {
         let l = &w.log;
         let down: u64 = l
@@ -188,32 +232,30 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
             ]);
         }
     }
-    out.push(Section::new(
-        "Measurements",
-        vec![Block::table(vec!["measurement", "value"], m)],
-    ));
-    // The operations of the first violations, per client: what an operator reads first.
+}
+
+/// The operations of the first violations, per client: what an operator reads first.
+fn violations(r: &RunReport) -> Option<Section> {
     let violations = r
         .workload
         .as_ref()
         .and_then(|w| w.log.linearizability.as_ref())
         .map(|l| l.violations.as_slice())
         .unwrap_or_default();
-    if !violations.is_empty() {
-        let shown = violations.iter().take(SHOWN).enumerate();
-        let mut blocks: Vec<Block> = shown
-            .flat_map(|(n, v)| super::activity::violation(n, v, false))
-            .collect();
-        if violations.len() > SHOWN {
-            blocks.push(Block::List(vec![format!(
-                "{} more in report.html and report.json",
-                violations.len() - SHOWN
-            )]));
-        }
-        out.push(Section::new("Linearizability violations", blocks));
+    if violations.is_empty() {
+        return None;
     }
-    out.push(super::gates(r));
-    out
+    let shown = violations.iter().take(SHOWN).enumerate();
+    let mut blocks: Vec<Block> = shown
+        .flat_map(|(n, v)| super::activity::violation(n, v, false))
+        .collect();
+    if violations.len() > SHOWN {
+        blocks.push(Block::List(vec![format!(
+            "{} more in report.html and report.json",
+            violations.len() - SHOWN
+        )]));
+    }
+    Some(Section::new("Linearizability violations", blocks))
 }
 
 /// Violations the terminal shows in full.

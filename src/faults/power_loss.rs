@@ -87,6 +87,11 @@ pub async fn heal(
             None => "etcd did not serve within 20s".to_string(),
         };
         let log = rt.log_tail(&c, 1000).await.unwrap_or_default();
+        // Only what it said since it started again: the lines before are its life before the cut.
+        let log = match log.rfind(r#""msg":"Running: ""#) {
+            Some(at) => log[log[..at].rfind('\n').map_or(0, |n| n + 1)..].to_string(),
+            None => log,
+        };
         let said = match (disk::fatal_line(&log), disk::started_with(&log)) {
             (Some(fatal), _) => fatal,
             (None, (Some(commit), Some(rev))) => format!(

@@ -107,6 +107,22 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
     // Recovery times carry a random election wait: their floor grows with the baseline's
     // election timeout (not the current run's: a longer one there is the change to catch).
     let recovery = recovery_floor(b.cluster.election_timeout.as_millis() as u64);
+    let mut rows = fixed_rows(b, c, pct, recovery);
+    snapshot_rows(b, c, pct, &mut rows);
+    fault_rows(b, c, pct, recovery, &mut rows);
+    phase_rows(b, c, pct, &mut rows);
+    rows.retain(|r| r.baseline.is_some() || r.current.is_some());
+    Comparison {
+        baseline: b.clone(),
+        current: c.clone(),
+        max_regression_pct,
+        rows,
+        verdict_regressed: b.verdict == Verdict::Passed && c.verdict != Verdict::Passed,
+    }
+}
+
+/// The figures every run may have: RTO, RPO, the seed's rate.
+fn fixed_rows(b: &RunReport, c: &RunReport, pct: f64, recovery: f64) -> Vec<Row> {
     let fixed: [(&str, &'static str, Better, Figure); 6] = [
         ("RTO (first quorum write)", "ms", Better::Lower, |r| {
             r.restore.as_ref().map(|x| x.rto_first_write_ms as f64)
@@ -139,7 +155,7 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
             r.seed.as_ref().map(|s| s.keys_per_sec)
         }),
     ];
-    let mut rows: Vec<Row> = fixed
+    fixed
         .iter()
         .map(|(name, unit, better, f)| {
             let least = if name.starts_with("RTO") {
@@ -156,7 +172,11 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
                 pct,
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Each snapshot's rate, by name.
+fn snapshot_rows(b: &RunReport, c: &RunReport, pct: f64, rows: &mut Vec<Row>) {
     for name in union(
         b.snapshots.iter().map(|s| s.name.as_str()),
         c.snapshots.iter().map(|s| s.name.as_str()),
@@ -176,6 +196,10 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
             pct,
         ));
     }
+}
+
+/// Each fault's unavailability and time to a new leader, by name.
+fn fault_rows(b: &RunReport, c: &RunReport, pct: f64, recovery: f64, rows: &mut Vec<Row>) {
     for name in union(
         b.faults.iter().map(|f| f.name.as_str()),
         c.faults.iter().map(|f| f.name.as_str()),
@@ -207,6 +231,10 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
             pct,
         ));
     }
+}
+
+/// Each latency phase's p99, by name (with both sample counts).
+fn phase_rows(b: &RunReport, c: &RunReport, pct: f64, rows: &mut Vec<Row>) {
     let phases = |r: &RunReport| {
         r.workload
             .as_ref()
@@ -232,14 +260,6 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
             samples,
             pct,
         ));
-    }
-    rows.retain(|r| r.baseline.is_some() || r.current.is_some());
-    Comparison {
-        baseline: b.clone(),
-        current: c.clone(),
-        max_regression_pct,
-        rows,
-        verdict_regressed: b.verdict == Verdict::Passed && c.verdict != Verdict::Passed,
     }
 }
 

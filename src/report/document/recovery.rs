@@ -59,6 +59,46 @@ pub(super) fn recovery(r: &RunReport) -> Option<Section> {
     )];
     let verified = r.verification.as_ref().and_then(|v| v.rto_verified_ms);
     rows.push(judged(r, "RTO (verified)", ms(verified), "rto-verified"));
+    rpo_rows(r, &mut rows);
+    let phases = x
+        .phases
+        .iter()
+        .map(|p| vec![p.name.clone(), ms(Some(p.duration_ms)), ms(Some(p.at_ms))])
+        .collect();
+    let phases = Block::table(
+        vec!["RTO phase", "duration", "done after disaster end"],
+        phases,
+    );
+    let facts = facts(x);
+    let mut blocks = vec![
+        Block::Table {
+            header: vec!["measurement", "value", "target", "result"],
+            rows,
+        },
+        Block::Facts(facts),
+        phases,
+    ];
+    if !x.refused.is_empty() {
+        blocks.push(Block::List(
+            x.refused
+                .iter()
+                .map(|f| format!("refused backup {}: {}", f.name, f.reason))
+                .collect(),
+        ));
+    }
+    if let Some(p) = r.rpo.as_ref().filter(|p| !p.lost_examples.is_empty()) {
+        blocks.push(Block::List(
+            p.lost_examples
+                .iter()
+                .map(|k| format!("lost: {k}"))
+                .collect(),
+        ));
+    }
+    Some(Section::new("Recovery: RTO and RPO", blocks))
+}
+
+/// A restore's RPO rows, each judged against its gate.
+fn rpo_rows(r: &RunReport, rows: &mut Vec<Vec<Cell>>) {
     if let Some(p) = &r.rpo {
         let time = format!("{} ms (snapshot {} → disaster)", p.time_gap_ms, p.snapshot);
         rows.push(judged(r, "RPO (time)", time, "rpo"));
@@ -90,16 +130,11 @@ pub(super) fn recovery(r: &RunReport) -> Option<Section> {
             ]);
         }
     }
-    let phases = x
-        .phases
-        .iter()
-        .map(|p| vec![p.name.clone(), ms(Some(p.duration_ms)), ms(Some(p.at_ms))])
-        .collect();
-    let phases = Block::table(
-        vec!["RTO phase", "duration", "done after disaster end"],
-        phases,
-    );
-    let facts = vec![
+}
+
+/// What the restore was: its source, its clock, how it ran, what it made.
+fn facts(x: &crate::record::RestoreRecord) -> Vec<(String, Cell)> {
+    vec![
         fact(
             "restored from",
             format!(
@@ -145,32 +180,7 @@ pub(super) fn recovery(r: &RunReport) -> Option<Section> {
             },
         ),
         fact("leader after restore", opt(&x.leader)),
-    ];
-    let mut blocks = vec![
-        Block::Table {
-            header: vec!["measurement", "value", "target", "result"],
-            rows,
-        },
-        Block::Facts(facts),
-        phases,
-    ];
-    if !x.refused.is_empty() {
-        blocks.push(Block::List(
-            x.refused
-                .iter()
-                .map(|f| format!("refused backup {}: {}", f.name, f.reason))
-                .collect(),
-        ));
-    }
-    if let Some(p) = r.rpo.as_ref().filter(|p| !p.lost_examples.is_empty()) {
-        blocks.push(Block::List(
-            p.lost_examples
-                .iter()
-                .map(|k| format!("lost: {k}"))
-                .collect(),
-        ));
-    }
-    Some(Section::new("Recovery: RTO and RPO", blocks))
+    ]
 }
 
 /// Seed, snapshots and the disaster: what the drill put in and what it destroyed.

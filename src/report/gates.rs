@@ -70,6 +70,27 @@ pub fn evaluate(gates: &Gates, r: &RunReport) -> Vec<GateVerdict> {
     if gates.revisions_survive_restore {
         out.push(revisions_survive_restore(r));
     }
+    recovery(gates, r, &mut out);
+    faults(r, &mut out);
+    snapshot(gates, r, &mut out);
+    checks(r, gates, &mut out);
+    if gates.integrity {
+        let v = r.verification.as_ref();
+        out.push(GateVerdict {
+            gate: "integrity".into(),
+            target: "seeded keys intact, snapshot digest (or HashKV at its revision) equal, HashKV equal".into(),
+            actual: match v {
+                None => "not verified".into(),
+                Some(v) => v.summary(),
+            },
+            passed: v.is_some_and(|v| v.passed),
+        });
+    }
+    out
+}
+
+/// The recovery gates: RTO, RPO and what a restore may lose.
+fn recovery(gates: &Gates, r: &RunReport, out: &mut Vec<GateVerdict>) {
     let rpo = r.rpo.as_ref();
     if let Some(limit) = gates.rto {
         let actual = r.restore.as_ref().map(|x| x.rto_first_write_ms);
@@ -112,6 +133,9 @@ pub fn evaluate(gates: &Gates, r: &RunReport) -> Vec<GateVerdict> {
         let gap = rpo.and_then(|x| x.revision_gap).map(|g| g.max(0) as u64);
         out.push(at_most("max-revision-gap", limit, gap, ""));
     }
+}
+
+fn faults(r: &RunReport, out: &mut Vec<GateVerdict>) {
     // Every fault here leaves a quorum's data intact: no acknowledged write may be lost, and
     // the members must agree again afterwards.
     for f in &r.faults {
@@ -135,6 +159,10 @@ pub fn evaluate(gates: &Gates, r: &RunReport) -> Vec<GateVerdict> {
             });
         }
     }
+}
+
+/// What the snapshot restored must hold, when the scenario says.
+fn snapshot(gates: &Gates, r: &RunReport, out: &mut Vec<GateVerdict>) {
     let keyspace = r.verification.as_ref().and_then(|v| v.keyspace.as_ref());
     if let Some(want) = gates.snapshot_revision {
         let got = keyspace
@@ -160,20 +188,6 @@ pub fn evaluate(gates: &Gates, r: &RunReport) -> Vec<GateVerdict> {
             passed: got == Some(want),
         });
     }
-    checks(r, gates, &mut out);
-    if gates.integrity {
-        let v = r.verification.as_ref();
-        out.push(GateVerdict {
-            gate: "integrity".into(),
-            target: "seeded keys intact, snapshot digest (or HashKV at its revision) equal, HashKV equal".into(),
-            actual: match v {
-                None => "not verified".into(),
-                Some(v) => v.summary(),
-            },
-            passed: v.is_some_and(|v| v.passed),
-        });
-    }
-    out
 }
 
 /// The correctness checkers, one verdict each, whenever the drill ran a workload.

@@ -137,24 +137,7 @@ pub async fn run(
     let chain = chain.unwrap_or_default();
     let name = snap.name.as_str();
     let mut phases = Vec::new();
-    let check = match restore_from {
-        RestoreSource::Backup { deltas, .. } => Some(
-            match (
-                ctx.plan
-                    .backup
-                    .as_ref()
-                    .is_some_and(|b| b.encrypt.is_some()),
-                deltas,
-            ) {
-                (true, true) => "fetch and decrypt backup and deltas",
-                (true, false) => "fetch and decrypt backup",
-                (false, true) => "fetch backup and deltas",
-                (false, false) => "fetch backup",
-            },
-        ),
-        RestoreSource::File(_) => Some("check snapshot"),
-        RestoreSource::Snapshot(_) => None,
-    };
+    let check = fetch_phase(ctx, restore_from);
     if let Some(check) = check {
         let now = Instant::now();
         phases.push(Phase {
@@ -281,6 +264,43 @@ pub async fn run(
         bump_revision: bump,
         replay: None,
     };
+    let disaster = disaster.as_ref().map(|d| (d.started_ms, d.ended_ms));
+    Ok(conclude(ctx, record, &snap, &chain, replayed, disaster))
+}
+
+/// The name of the phase that made the source ready: a backup fetched (and decrypted, with its
+/// deltas), an external file checked; `None` for this run's own snapshot.
+fn fetch_phase(ctx: &Ctx<'_>, restore_from: &RestoreSource) -> Option<&'static str> {
+    match restore_from {
+        RestoreSource::Backup { deltas, .. } => Some(
+            match (
+                ctx.plan
+                    .backup
+                    .as_ref()
+                    .is_some_and(|b| b.encrypt.is_some()),
+                deltas,
+            ) {
+                (true, true) => "fetch and decrypt backup and deltas",
+                (true, false) => "fetch and decrypt backup",
+                (false, true) => "fetch backup and deltas",
+                (false, false) => "fetch backup",
+            },
+        ),
+        RestoreSource::File(_) => Some("check snapshot"),
+        RestoreSource::Snapshot(_) => None,
+    }
+}
+
+/// The restore's record once its replay is known, its RPO, and what later steps see: after a
+/// replay the restored state is the last replayed delta's, and it joins the snapshots.
+fn conclude(
+    ctx: &mut Ctx<'_>,
+    record: RestoreRecord,
+    snap: &SnapshotRecord,
+    chain: &Chain,
+    replayed: Option<(Replayed, Instant, Instant)>,
+    disaster: Option<(u64, u64)>,
+) -> StepOutcome {
     // After a replay, the restored state is the last replayed delta's: the RPO and the
     // integrity check run from there.
     let restored_state = chain
@@ -310,15 +330,15 @@ pub async fn run(
         }),
         ..record
     };
-    let rpo = disaster.as_ref().map(|d| {
+    let rpo = disaster.map(|(started, ended)| {
         let acks = ctx.workload.as_ref().map(|w| w.log().acks);
-        let state = restored_state.as_ref().unwrap_or(&snap);
-        let mut rpo = checks::rpo::measure(state, d.started_ms, d.ended_ms, acks.as_deref());
+        let state = restored_state.as_ref().unwrap_or(snap);
+        let mut rpo = checks::rpo::measure(state, started, ended, acks.as_deref());
         if restored_state.is_some() {
             rpo.fulls_only = Some(checks::rpo::fulls_only(
-                &snap,
-                d.started_ms,
-                d.ended_ms,
+                snap,
+                started,
+                ended,
                 acks.as_deref(),
             ));
         }
@@ -329,7 +349,7 @@ pub async fn run(
     }
     ctx.restore = Some(record.clone());
     ctx.rpo = rpo.clone();
-    Ok(StepOutcome::Restored(record, rpo))
+    StepOutcome::Restored(record, rpo)
 }
 
 /// Replays a chain's deltas in order; `None` when it has none. Returns what was replayed and

@@ -168,3 +168,32 @@ async fn compaction_and_defragmentation_under_load_lose_nothing() {
     recovered_intact(compact);
     recovered_intact(defrag);
 }
+
+/// The host's mounts of FUSE filesystems, as `/proc/mounts` lists them.
+fn fuse_mounts() -> Vec<String> {
+    std::fs::read_to_string("/proc/mounts")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("fuse"))
+        .map(String::from)
+        .collect()
+}
+
+/// Ctrl-C with a disk fault in effect: the run ends as interrupted, nothing of it is left in
+/// the engine, and the host's mounts are as they were (the layer lives in the members' own
+/// mount namespaces).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_with_a_disk_fault_in_effect_leaves_nothing_behind() {
+    if docker().await.is_none() {
+        return;
+    }
+    let before = fuse_mounts();
+    let (code, _, r) = interrupted_at(
+        "tests/scenarios/disk-fault-interrupted.yaml",
+        "step 3/4 sleep",
+    )
+    .await;
+    assert_eq!(code, Some(exit_codes::INTERRUPTED));
+    assert_eq!(r["verdict"], "interrupted");
+    assert_eq!(fuse_mounts(), before);
+}

@@ -249,47 +249,11 @@ async fn restoring_an_older_snapshot_than_the_gate_allows_fails_the_gate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_in_the_middle_of_a_run_leaves_nothing_behind() {
-    use std::io::{BufRead, BufReader};
-    let Some(d) = docker().await else { return };
-    let reports = tempfile::tempdir().unwrap();
-    let mut child = bin()
-        .args(["run", "tests/scenarios/long-sleep.yaml", "--report-dir"])
-        .arg(reports.path())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut run_id = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split("] run ").nth(1) {
-            run_id = rest.split(':').next().unwrap().to_string();
-        }
-        if line.contains("step 2/2 sleep") {
-            break;
-        }
+    if docker().await.is_none() {
+        return;
     }
-    assert!(!run_id.is_empty());
-    assert!(
-        !leftovers(&d, &run_id).await.is_empty(),
-        "the cluster is up before the signal"
-    );
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let code = child.wait().unwrap().code();
-    assert_eq!(code, Some(exit_codes::INTERRUPTED), "{rest:?}");
-    assert!(
-        leftovers(&d, &run_id).await.is_empty(),
-        "{:?}",
-        leftovers(&d, &run_id).await
-    );
-    let r = read_report(&only_run_dir(reports.path()));
+    let (code, _, r) = interrupted_at("tests/scenarios/long-sleep.yaml", "step 2/2 sleep").await;
+    assert_eq!(code, Some(exit_codes::INTERRUPTED));
     assert_eq!(r["verdict"], "interrupted");
 }
 

@@ -145,3 +145,56 @@ pub fn proof(f: &serde_json::Value) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Runs `scenario`, sends SIGINT once its stderr shows a line containing `marker` (with the
+/// run's resources seen up), and returns the exit code, the run id and the report; fails the
+/// test when the run left anything behind.
+pub async fn interrupted_at(
+    scenario: &str,
+    marker: &str,
+) -> (Option<i32>, String, serde_json::Value) {
+    use std::io::{BufRead, BufReader};
+    let d = DockerRuntime::connect().await.expect("Docker");
+    let reports = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args(["run", scenario, "--report-dir"])
+        .arg(reports.path())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut run_id = String::new();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("] run ").nth(1) {
+            run_id = rest.split(':').next().unwrap().to_string();
+        }
+        let at = line.contains(marker);
+        seen.push(line);
+        if at {
+            break;
+        }
+    }
+    assert!(!run_id.is_empty(), "{seen:?}");
+    assert!(
+        !leftovers(&d, &run_id).await.is_empty(),
+        "the cluster is up before the signal"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let code = child.wait().unwrap().code();
+    assert!(
+        leftovers(&d, &run_id).await.is_empty(),
+        "{:?} {rest:?}",
+        leftovers(&d, &run_id).await
+    );
+    let r = read_report(&only_run_dir(reports.path()));
+    (code, run_id, r)
+}

@@ -85,7 +85,7 @@ pub fn load(path: &Path) -> Result<ScenarioFile, ScenarioError> {
 pub fn load_str(path: &Path, text: &str) -> Result<ScenarioFile, ScenarioError> {
     use sha2::Digest;
     let sha256 = hex::encode(sha2::Sha256::digest(text.as_bytes()));
-    let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| ScenarioError::Invalid {
+    let scenario: Scenario = parse(text).map_err(|e| ScenarioError::Invalid {
         path: path.to_path_buf(),
         problems: all_problems(text, &e),
     })?;
@@ -96,6 +96,14 @@ pub fn load_str(path: &Path, text: &str) -> Result<ScenarioFile, ScenarioError> 
     })
 }
 
+/// The scenario's YAML read strictly: `true` and `false` are the only booleans (YAML 1.1's
+/// `yes`, `no`, `on` and `off` are refused, not read as booleans).
+fn parse<'de, T: serde::Deserialize<'de>>(text: &'de str) -> Result<T, serde_saphyr::Error> {
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    serde_saphyr::from_str_with_options(text, options)
+}
+
 /// Serde stops at the first error. To show a file's mistakes together, parse again once per
 /// top-level section with the other sections ignored: each pass finds that section's first
 /// mistake. Duplicates (a syntax error every pass hits) are dropped.
@@ -103,12 +111,12 @@ fn all_problems(text: &str, first: &serde_saphyr::Error) -> Vec<Problem> {
     use super::{ClusterSpec, Expectations, SeedSpec, Step, WorkloadSpec};
     use serde::de::IgnoredAny as I;
     let passes: [Option<serde_saphyr::Error>; 6] = [
-        serde_saphyr::from_str::<Sections<String, I, I, I, I, I>>(text).err(),
-        serde_saphyr::from_str::<Sections<I, ClusterSpec, I, I, I, I>>(text).err(),
-        serde_saphyr::from_str::<Sections<I, I, SeedSpec, I, I, I>>(text).err(),
-        serde_saphyr::from_str::<Sections<I, I, I, WorkloadSpec, I, I>>(text).err(),
+        parse::<Sections<String, I, I, I, I, I>>(text).err(),
+        parse::<Sections<I, ClusterSpec, I, I, I, I>>(text).err(),
+        parse::<Sections<I, I, SeedSpec, I, I, I>>(text).err(),
+        parse::<Sections<I, I, I, WorkloadSpec, I, I>>(text).err(),
         serde_saphyr::from_str::<Sections<I, I, I, I, Vec<Step>, I>>(text).err(),
-        serde_saphyr::from_str::<Sections<I, I, I, I, I, Expectations>>(text).err(),
+        parse::<Sections<I, I, I, I, I, Expectations>>(text).err(),
     ];
     // Steps are many and independent: one more pass per step finds a mistake in each of them.
     let steps = serde_saphyr::from_str::<Sections<I, I, I, I, Vec<I>, I>>(text)
@@ -116,7 +124,7 @@ fn all_problems(text: &str, first: &serde_saphyr::Error) -> Vec<Problem> {
         .unwrap_or(0);
     let step_passes = (0..steps).filter_map(|i| {
         ONLY_STEP.with(|c| c.set(i));
-        serde_saphyr::from_str::<Sections<I, I, I, I, OnlyStep, I>>(text).err()
+        parse::<Sections<I, I, I, I, OnlyStep, I>>(text).err()
     });
     let step_passes: Vec<serde_saphyr::Error> = step_passes.collect();
     let mut problems = vec![problem_of(first)];
@@ -232,6 +240,17 @@ impl fmt::Display for ErrorText<'_> {
             }
             m if m.starts_with("unexpected end of input") => {
                 "empty scenario: expected a mapping with `name`, `cluster` and `steps`"
+            }
+            m if m.starts_with("invalid boolean") => "expected `true` or `false`",
+            m if m.starts_with("multiple YAML documents") => {
+                "expected one YAML document: a scenario file holds one scenario (remove the `---` and what follows)"
+            }
+            m if m.starts_with("duplicate mapping key: ") => {
+                let key = m["duplicate mapping key: ".len()..]
+                    .split(',')
+                    .next()
+                    .unwrap_or_default();
+                return write!(f, "duplicate key `{key}`: each key may appear once");
             }
             m => m,
         };

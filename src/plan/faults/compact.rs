@@ -23,6 +23,10 @@ impl FaultKind for Compact {
             physical: spec.physical.unwrap_or(true),
         });
         let envelope = Envelope {
+            at: spec
+                .name
+                .as_ref()
+                .map_or(cx.scenario.cluster.members.referenced, |n| n.referenced),
             name: &spec.name,
             hold: None,
             timeout: spec.timeout,

@@ -21,6 +21,7 @@ impl FaultKind for DiskError {
     ) -> (FaultPlan, Option<Duration>) {
         let t = target(&spec.target, cx.members, false, problems);
         let envelope = Envelope {
+            at: spec.target.referenced,
             name: &spec.name,
             hold: spec.hold,
             timeout: spec.timeout,

@@ -35,6 +35,7 @@ impl FaultKind for DiskFull {
             None => 0,
         };
         let envelope = Envelope {
+            at: spec.target.referenced,
             name: &spec.name,
             hold: spec.hold,
             timeout: spec.timeout,

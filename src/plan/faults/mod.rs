@@ -270,6 +270,7 @@ fn spec_plan(
     problems: &mut Vec<Problem>,
 ) -> (FaultPlan, Option<Duration>) {
     let envelope = Envelope {
+        at: spec.target.referenced,
         name: &spec.name,
         hold: spec.hold,
         timeout: spec.timeout,
@@ -277,12 +278,17 @@ fn spec_plan(
     envelope.plan(action, target, cx, problems)
 }
 
-/// What every fault step says besides its target and its kind's options.
+/// What every fault step says besides its target and its kind's options; `at` is where its
+/// problems point (the step's target, or its name).
 struct Envelope<'a> {
+    at: serde_saphyr::Location,
     name: &'a Option<Spanned<String>>,
     hold: Option<Duration>,
     timeout: Option<Duration>,
 }
+
+/// The longest `hold`, as for `sleep`.
+const MAX_HOLD: Duration = Duration::from_secs(3600);
 
 impl Envelope<'_> {
     fn plan(
@@ -293,6 +299,23 @@ impl Envelope<'_> {
         problems: &mut Vec<Problem>,
     ) -> (FaultPlan, Option<Duration>) {
         let default = format!("{}-{}-{}", action.verb(), target_label(&target), cx.index);
+        if let Some(h) = self.hold.filter(|h| *h > MAX_HOLD) {
+            problems.push(Problem::at(
+                &self.at,
+                format!("expected a hold of at most 1h, not {}h", h.as_secs() / 3600),
+            ));
+        }
+        if let (Some(h), Some(t)) = (self.hold, self.timeout) {
+            if t <= h {
+                problems.push(Problem::at(
+                    &self.at,
+                    format!(
+                        "expected a timeout longer than the hold ({}): the step could only time out",
+                        humantime::format_duration(h)
+                    ),
+                ));
+            }
+        }
         let plan = FaultPlan {
             name: name(self.name, default, problems),
             hold: hold(self.hold, self.name.is_some()),

@@ -62,6 +62,10 @@ impl FaultKind for Nospace {
             value_bytes,
         });
         let envelope = Envelope {
+            at: spec
+                .name
+                .as_ref()
+                .map_or(cx.scenario.cluster.members.referenced, |n| n.referenced),
             name: &spec.name,
             hold: Some(spec.hold.unwrap_or_default()),
             timeout: spec.timeout,

@@ -1,7 +1,7 @@
 //! `slow-network`: the member's peer traffic (port 2380) loses packets, is shaped to a
 //! bandwidth, or is delayed through a proxy, inside its network namespace; held, then healed.
 
-use super::{hold, name, target, target_label, FaultAction, FaultCx, FaultKind, FaultNeeds};
+use super::{target, Envelope, FaultAction, FaultCx, FaultKind, FaultNeeds};
 use super::{FaultPlan, NetTools};
 use crate::scenario::{Problem, SlowNetworkSpec};
 use serde::Serialize;
@@ -78,14 +78,13 @@ impl FaultKind for SlowNetwork {
             delay: spec.delay,
             jitter: spec.jitter,
         });
-        let default = format!("slow-network-{}-{}", target_label(&target), cx.index);
-        let plan = FaultPlan {
-            name: name(&spec.name, default, problems),
-            hold: hold(spec.hold, spec.name.is_some()),
-            action,
-            target,
+        let envelope = Envelope {
+            at: spec.target.referenced,
+            name: &spec.name,
+            hold: spec.hold,
+            timeout: spec.timeout,
         };
-        (plan, spec.timeout)
+        envelope.plan(action, target, cx, problems)
     }
 
     fn needs(&self) -> FaultNeeds {

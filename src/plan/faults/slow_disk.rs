@@ -43,6 +43,7 @@ impl FaultKind for SlowDisk {
             jitter,
         });
         let envelope = Envelope {
+            at: spec.target.referenced,
             name: &spec.name,
             hold: spec.hold,
             timeout: spec.timeout,

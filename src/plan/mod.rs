@@ -581,6 +581,24 @@ mod tests {
         assert_eq!(both.scratch, db.db);
     }
 
+    /// `nospace` fills every member's db to its quota: the volumes' budget holds that, so a
+    /// quota larger than the engine's free disk is refused before anything starts.
+    #[test]
+    fn a_nospace_fault_budgets_each_members_db_at_its_quota() {
+        let with = |steps: &str| {
+            planned(&format!(
+                "name: n\ncluster: {{ members: 3, etcd: {{ quota-backend-bytes: 1000000000 }} }}\nseed: {{ keys: 1000 }}\nsteps:\n  - seed: {{}}\n{steps}"
+            ))
+            .footprint()
+            .unwrap()
+        };
+        let plain = with("");
+        assert!(plain.db < 10_000_000, "{plain:?}");
+        let filled = with("  - nospace: {}\n");
+        assert_eq!(filled.db, 1_000_000_000);
+        assert_eq!(filled.volumes, 3 * 1_000_000_000);
+    }
+
     #[test]
     fn a_large_seed_keeps_its_transactions_in_each_members_memory_up_to_the_snapshot_count() {
         let seed = |keys: u64, count: &str| {

@@ -269,6 +269,49 @@ pub(super) fn integrity(r: &RunReport) -> Option<Section> {
         }
         f.push(fact("seeded keys", text));
     }
+    snapshot_facts(v, &mut f);
+    if let Some(d) = &v.durability {
+        let mut text = format!(
+            "{} of {} acknowledged writes lost (not by a restore)",
+            d.lost, d.checked
+        );
+        if !d.examples.is_empty() {
+            text.push_str(&format!("; e.g. {}", d.examples.join(", ")));
+        }
+        f.push(fact("durability", text));
+    }
+    if let Some(k) = &v.keyspace {
+        for (name, value) in super::contents::facts(r, k) {
+            f.push(fact(&name, value));
+        }
+    }
+    f.push(fact("HashKV", Cell::equal(v.hashkv_equal)));
+    if let Some(d) = &v.divergence {
+        f.push(fact("HashKV divergence", d.summary()));
+        for e in d.examples.iter().skip(1) {
+            f.push(fact("", e.clone()));
+        }
+    }
+    f.push(fact(
+        "verification",
+        Cell::judged(v.passed, if v.passed { "passed" } else { "FAILED" }),
+    ));
+    let rows = v
+        .hashkv
+        .iter()
+        .map(|h| vec![h.member.clone(), h.hash.to_string(), h.revision.to_string()])
+        .collect();
+    let table = Block::table(vec!["member", "HashKV", "revision"], rows);
+    let mut blocks = vec![Block::Facts(f), table];
+    if let Some(k) = &v.keyspace {
+        let header = vec!["prefix", "keys", "keys and values", "share of keys"];
+        blocks.push(Block::table(header, super::contents::rows(k)));
+    }
+    Some(Section::new("Integrity", blocks))
+}
+
+/// How the restored keyspace compares with the snapshot: its digest, or HashKV at its revision.
+fn snapshot_facts(v: &crate::record::VerifyRecord, f: &mut Vec<(String, Cell)>) {
     if let Some(d) = &v.snapshot_digest {
         f.push(fact(
             &format!(
@@ -321,42 +364,4 @@ pub(super) fn integrity(r: &RunReport) -> Option<Section> {
             ),
         ));
     }
-    if let Some(d) = &v.durability {
-        let mut text = format!(
-            "{} of {} acknowledged writes lost (not by a restore)",
-            d.lost, d.checked
-        );
-        if !d.examples.is_empty() {
-            text.push_str(&format!("; e.g. {}", d.examples.join(", ")));
-        }
-        f.push(fact("durability", text));
-    }
-    if let Some(k) = &v.keyspace {
-        for (name, value) in super::contents::facts(r, k) {
-            f.push(fact(&name, value));
-        }
-    }
-    f.push(fact("HashKV", Cell::equal(v.hashkv_equal)));
-    if let Some(d) = &v.divergence {
-        f.push(fact("HashKV divergence", d.summary()));
-        for e in d.examples.iter().skip(1) {
-            f.push(fact("", e.clone()));
-        }
-    }
-    f.push(fact(
-        "verification",
-        Cell::judged(v.passed, if v.passed { "passed" } else { "FAILED" }),
-    ));
-    let rows = v
-        .hashkv
-        .iter()
-        .map(|h| vec![h.member.clone(), h.hash.to_string(), h.revision.to_string()])
-        .collect();
-    let table = Block::table(vec!["member", "HashKV", "revision"], rows);
-    let mut blocks = vec![Block::Facts(f), table];
-    if let Some(k) = &v.keyspace {
-        let header = vec!["prefix", "keys", "keys and values", "share of keys"];
-        blocks.push(Block::table(header, super::contents::rows(k)));
-    }
-    Some(Section::new("Integrity", blocks))
 }

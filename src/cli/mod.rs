@@ -300,52 +300,20 @@ pub fn plan_all(paths: &[PathBuf]) -> Result<Vec<Plan>, i32> {
 
 pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
     match cli.command {
-        Command::Validate { scenarios } => match plan_all(&scenarios) {
-            Ok(plans) => {
-                for p in plans {
-                    let members = if p.cluster.members == 1 {
-                        "member"
-                    } else {
-                        "members"
-                    };
-                    println!(
-                        "{}: ok ({} steps, {} {members})",
-                        p.path.display(),
-                        p.steps.len(),
-                        p.cluster.members
-                    );
-                }
-                exit_codes::PASSED
-            }
-            Err(code) => code,
-        },
+        Command::Validate { scenarios } => validate(&scenarios),
         Command::Run {
             scenarios,
             drill,
             fail_fast,
             etcd_version,
         } => {
-            let mut plans = match plan_all(&scenarios) {
-                Ok(p) => p,
-                Err(code) => return code,
-            };
-            // A scenario without a webhook of its own takes the environment's.
-            let env = |k| std::env::var(k).ok();
-            for p in plans.iter_mut().filter(|p| p.notify.is_none()) {
-                p.notify = crate::plan::NotifyPlan::from_env(
-                    env("ETCD_DRILL_WEBHOOK_URL"),
-                    env("ETCD_DRILL_WEBHOOK_ON"),
-                );
-            }
-            let plans = match matrix(plans, &etcd_version) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprint(e);
-                    return exit_codes::BAD_INPUT;
-                }
-            };
-            let opts = RunAll { drill, fail_fast };
-            run_all(&plans, &opts, cancel).await
+            run(
+                &scenarios,
+                RunAll { drill, fail_fast },
+                &etcd_version,
+                cancel,
+            )
+            .await
         }
         Command::VerifySnapshot {
             file,
@@ -354,23 +322,14 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
             expect_keys,
             drill,
         } => {
-            if !file.is_file() {
-                eprint(format!("{}: no such snapshot file", file.display()));
-                return exit_codes::BAD_INPUT;
-            }
-            let plan =
-                match crate::plan::verify_snapshot(&file, members, expect_revision, expect_keys) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        return exit_codes::BAD_INPUT;
-                    }
-                };
-            let opts = RunAll {
+            verify_snapshot(
+                &file,
+                members,
+                (expect_revision, expect_keys),
                 drill,
-                fail_fast: false,
-            };
-            run_all(&[plan], &opts, cancel).await
+                cancel,
+            )
+            .await
         }
         Command::Report { run, format } => reports::report(&run, format),
         Command::Compare {
@@ -547,4 +506,82 @@ async fn clean(run_id: Option<&str>) -> i32 {
     } else {
         exit_codes::ENVIRONMENT
     }
+}
+
+/// `validate`: each scenario's plan, or every problem of every file (exit 2).
+fn validate(scenarios: &[std::path::PathBuf]) -> i32 {
+    match plan_all(scenarios) {
+        Ok(plans) => {
+            for p in plans {
+                let members = if p.cluster.members == 1 {
+                    "member"
+                } else {
+                    "members"
+                };
+                println!(
+                    "{}: ok ({} steps, {} {members})",
+                    p.path.display(),
+                    p.steps.len(),
+                    p.cluster.members
+                );
+            }
+            exit_codes::PASSED
+        }
+        Err(code) => code,
+    }
+}
+
+/// `run`: the scenarios' plans (on each version asked for), each run in turn.
+async fn run(
+    scenarios: &[std::path::PathBuf],
+    opts: RunAll,
+    etcd_version: &[String],
+    cancel: CancellationToken,
+) -> i32 {
+    let mut plans = match plan_all(scenarios) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    // A scenario without a webhook of its own takes the environment's.
+    let env = |k| std::env::var(k).ok();
+    for p in plans.iter_mut().filter(|p| p.notify.is_none()) {
+        p.notify = crate::plan::NotifyPlan::from_env(
+            env("ETCD_DRILL_WEBHOOK_URL"),
+            env("ETCD_DRILL_WEBHOOK_ON"),
+        );
+    }
+    let plans = match matrix(plans, etcd_version) {
+        Ok(p) => p,
+        Err(e) => {
+            eprint(e);
+            return exit_codes::BAD_INPUT;
+        }
+    };
+    run_all(&plans, &opts, cancel).await
+}
+
+/// `verify-snapshot`: a drill that restores an external snapshot file and verifies it.
+async fn verify_snapshot(
+    file: &std::path::Path,
+    members: u32,
+    (expect_revision, expect_keys): (Option<i64>, Option<u64>),
+    drill: DrillArgs,
+    cancel: CancellationToken,
+) -> i32 {
+    if !file.is_file() {
+        eprint(format!("{}: no such snapshot file", file.display()));
+        return exit_codes::BAD_INPUT;
+    }
+    let plan = match crate::plan::verify_snapshot(file, members, expect_revision, expect_keys) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit_codes::BAD_INPUT;
+        }
+    };
+    let opts = RunAll {
+        drill,
+        fail_fast: false,
+    };
+    run_all(&[plan], &opts, cancel).await
 }

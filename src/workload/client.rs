@@ -53,34 +53,7 @@ pub(super) async fn execute(
             end,
             limit,
             revision,
-        } => {
-            let mut options = GetOptions::new()
-                .with_range(end.as_str())
-                .with_limit(*limit);
-            if *revision > 0 {
-                options = options.with_revision(*revision);
-            }
-            let resp = client.get(start.as_str(), Some(options)).await?;
-            Outcome::Listed {
-                // A page at a pinned revision holds that revision's state (the header says
-                // the store's current one).
-                revision: if *revision > 0 {
-                    *revision
-                } else {
-                    rev(resp.header())
-                },
-                kvs: resp
-                    .kvs()
-                    .iter()
-                    .map(|kv| crate::record::ListedKv {
-                        key: String::from_utf8_lossy(kv.key()).into_owned(),
-                        value: String::from_utf8_lossy(kv.value()).into_owned(),
-                        mod_revision: kv.mod_revision(),
-                    })
-                    .collect(),
-                more: resp.more(),
-            }
-        }
+        } => list(&mut client, (start, end), *limit, *revision).await?,
         Request::LeaseGrant { ttl } => {
             let resp = client.lease_grant(*ttl, None).await?;
             Outcome::Granted {
@@ -88,23 +61,7 @@ pub(super) async fn execute(
                 ttl: resp.ttl(),
             }
         }
-        Request::LeaseKeepAlive { lease } => {
-            // Opening the stream sends one keep-alive and takes its answer, refusing a lease
-            // that is gone; a second one brings the TTL it starts again from.
-            let (mut keeper, mut answers) = match client.lease_keep_alive(*lease).await {
-                Err(etcd_client::Error::LeaseKeepAliveError(e)) if e.contains("not found") => {
-                    return Ok(Outcome::KeptAlive { ttl: 0 });
-                }
-                r => r?,
-            };
-            keeper.keep_alive().await?;
-            match answers.message().await? {
-                Some(resp) => Outcome::KeptAlive { ttl: resp.ttl() },
-                None => Outcome::Unknown {
-                    error: "keep-alive stream closed".into(),
-                },
-            }
-        }
+        Request::LeaseKeepAlive { lease } => keep_alive(&mut client, *lease).await?,
         Request::LeaseRevoke { lease } => {
             let resp = client.lease_revoke(*lease).await?;
             Outcome::Wrote {
@@ -125,25 +82,80 @@ pub(super) async fn execute(
                 read_of(revision, &[])
             }
         }
-        Request::Update { key, expect, value } => {
-            let txn = Txn::new()
-                .when([Compare::mod_revision(
-                    key.as_str(),
-                    CompareOp::Equal,
-                    *expect,
-                )])
-                .and_then([TxnOp::put(key.as_str(), value.as_str(), None)])
-                .or_else([TxnOp::get(key.as_str(), None)]);
-            let resp = client.txn(txn).await?;
-            let revision = rev(resp.header());
-            if resp.succeeded() {
-                Outcome::Wrote { revision }
-            } else {
-                match resp.op_responses().into_iter().next() {
-                    Some(TxnOpResponse::Get(g)) => read_of(revision, g.kvs()),
-                    _ => read_of(revision, &[]),
-                }
-            }
+        Request::Update { key, expect, value } => update(&mut client, key, *expect, value).await?,
+    })
+}
+
+/// A page of a range read, at the revision asked for (0: the store's current one).
+async fn list(
+    client: &mut Client,
+    (start, end): (&str, &str),
+    limit: i64,
+    revision: i64,
+) -> Result<Outcome, etcd_client::Error> {
+    let mut options = GetOptions::new().with_range(end).with_limit(limit);
+    if revision > 0 {
+        options = options.with_revision(revision);
+    }
+    let resp = client.get(start, Some(options)).await?;
+    Ok(Outcome::Listed {
+        // A page at a pinned revision holds that revision's state (the header says the
+        // store's current one).
+        revision: if revision > 0 {
+            revision
+        } else {
+            resp.header().map(|h| h.revision()).unwrap_or(0)
+        },
+        kvs: resp
+            .kvs()
+            .iter()
+            .map(|kv| crate::record::ListedKv {
+                key: String::from_utf8_lossy(kv.key()).into_owned(),
+                value: String::from_utf8_lossy(kv.value()).into_owned(),
+                mod_revision: kv.mod_revision(),
+            })
+            .collect(),
+        more: resp.more(),
+    })
+}
+
+/// One keep-alive of a lease: opening the stream sends one and takes its answer, refusing a
+/// lease that is gone; a second one brings the TTL it starts again from.
+async fn keep_alive(client: &mut Client, lease: i64) -> Result<Outcome, etcd_client::Error> {
+    let (mut keeper, mut answers) = match client.lease_keep_alive(lease).await {
+        Err(etcd_client::Error::LeaseKeepAliveError(e)) if e.contains("not found") => {
+            return Ok(Outcome::KeptAlive { ttl: 0 });
+        }
+        r => r?,
+    };
+    keeper.keep_alive().await?;
+    Ok(match answers.message().await? {
+        Some(resp) => Outcome::KeptAlive { ttl: resp.ttl() },
+        None => Outcome::Unknown {
+            error: "keep-alive stream closed".into(),
+        },
+    })
+}
+
+/// A compare-and-swap: the put when the key's mod revision is `expect`, else what it holds.
+async fn update(
+    client: &mut Client,
+    key: &str,
+    expect: i64,
+    value: &str,
+) -> Result<Outcome, etcd_client::Error> {
+    let txn = Txn::new()
+        .when([Compare::mod_revision(key, CompareOp::Equal, expect)])
+        .and_then([TxnOp::put(key, value, None)])
+        .or_else([TxnOp::get(key, None)]);
+    let resp = client.txn(txn).await?;
+    let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
+    Ok(if resp.succeeded() {
+        Outcome::Wrote { revision }
+    } else {
+        match resp.op_responses().into_iter().next() {
+            Some(TxnOpResponse::Get(g)) => read_of(revision, g.kvs()),
+            _ => read_of(revision, &[]),
         }
     })
 }

@@ -212,30 +212,12 @@ async fn run_steps(
         waiting: None,
         emit,
     };
-    if let Some(b) = &plan.backup {
-        match crate::backup::store::Store::open(&b.store, &opts.run_dir) {
-            Ok(store) => {
-                let image = ctx.cluster.plan.image.clone();
-                let endpoints = ctx.cluster.endpoints();
-                let sched = crate::backup::schedule::Schedule::start(
-                    b.clone(),
-                    store,
-                    ctx.sandbox.clone(),
-                    image,
-                    endpoints,
-                    opts.run_dir.clone(),
-                    clock,
-                );
-                ctx.backups = Some(sched);
-            }
-            Err(e) => {
-                ctx.emit(EventKind::SetupFailed(crate::util::error_chain(&e)));
-                if let Some(w) = ctx.workload.take() {
-                    let _ = w.stop().await;
-                }
-                return true;
-            }
+    if let Err(e) = start_backups(&mut ctx, opts) {
+        ctx.emit(EventKind::SetupFailed(e));
+        if let Some(w) = ctx.workload.take() {
+            let _ = w.stop().await;
         }
+        return true;
     }
     let total = plan.steps.len();
     let mut failed = false;
@@ -285,10 +267,8 @@ async fn run_steps(
                         since.elapsed().as_secs_f64()
                     )
                 });
-                let error = format!(
-                    "deadline of {} exceeded{waiting}",
-                    humantime::format_duration(step.timeout)
-                );
+                let limit = humantime::format_duration(step.timeout);
+                let error = format!("deadline of {limit} exceeded{waiting}");
                 ctx.emit(EventKind::StepFailed {
                     index,
                     label,
@@ -300,7 +280,33 @@ async fn run_steps(
             }
         }
     }
-    // Faults still open when the drill ends stop being watched; teardown removes them.
+    end(&mut ctx).await;
+    failed
+}
+
+/// The backup schedule, when the drill keeps one; `Err` with why its store did not open.
+fn start_backups(ctx: &mut Ctx<'_>, opts: &RunOptions) -> Result<(), String> {
+    let Some(b) = &ctx.plan.backup else {
+        return Ok(());
+    };
+    let store = crate::backup::store::Store::open(&b.store, &opts.run_dir)
+        .map_err(|e| crate::util::error_chain(&e))?;
+    let sched = crate::backup::schedule::Schedule::start(
+        b.clone(),
+        store,
+        ctx.sandbox.clone(),
+        ctx.cluster.plan.image.clone(),
+        ctx.cluster.endpoints(),
+        opts.run_dir.clone(),
+        ctx.clock,
+    );
+    ctx.backups = Some(sched);
+    Ok(())
+}
+
+/// The end of the steps: open faults stop being watched (teardown removes them), the workload
+/// stops and its history is checked, the backup schedule stops.
+async fn end(ctx: &mut Ctx<'_>) {
     for (_, open) in ctx.open_faults.drain() {
         open.abandon();
     }
@@ -313,7 +319,6 @@ async fn run_steps(
         let log = b.stop().await;
         ctx.emit(EventKind::BackupsStopped(log));
     }
-    failed
 }
 
 /// How long the linearizability check of the history may take.

@@ -194,24 +194,15 @@ async fn run_steps(
             return true;
         }
     };
-    let mut ctx = Ctx {
-        plan: plan.clone(),
+    let mut ctx = begin_ctx(
+        plan,
         clock,
         sandbox,
         cluster,
-        client,
-        workload,
-        run_dir: opts.run_dir.clone(),
-        snapshots: Vec::new(),
-        disaster: None,
-        restore: None,
-        rpo: None,
-        seeded: false,
-        open_faults: Default::default(),
-        backups: None,
-        waiting: None,
+        (client, workload),
+        opts,
         emit,
-    };
+    );
     if let Err(e) = start_backups(&mut ctx, opts) {
         ctx.emit(EventKind::SetupFailed(e));
         if let Some(w) = ctx.workload.take() {
@@ -282,6 +273,36 @@ async fn run_steps(
     }
     end(&mut ctx).await;
     failed
+}
+
+/// What the steps share, before the first one.
+fn begin_ctx<'e>(
+    plan: &Plan,
+    clock: Clock,
+    sandbox: Arc<Sandbox>,
+    cluster: Cluster,
+    (client, workload): (etcd_client::Client, Option<Workload>),
+    opts: &RunOptions,
+    emit: &'e mut (dyn FnMut(RunEvent) + Send),
+) -> Ctx<'e> {
+    Ctx {
+        plan: plan.clone(),
+        clock,
+        sandbox,
+        cluster,
+        client,
+        workload,
+        run_dir: opts.run_dir.clone(),
+        snapshots: Vec::new(),
+        disaster: None,
+        restore: None,
+        rpo: None,
+        seeded: false,
+        open_faults: Default::default(),
+        backups: None,
+        waiting: None,
+        emit,
+    }
 }
 
 /// The backup schedule, when the drill keeps one; `Err` with why its store did not open.

@@ -112,23 +112,8 @@ pub async fn run(
         // Every restore of it is a plain one: etcd's HashKV at its revision stands for the
         // digest (the restored members' must equal it).
         (None, file_hash) => {
-            let (h, seed) = match file_hash {
-                Ok(h) => {
-                    let h = SnapshotHashKv {
-                        member: SnapshotHashKv::FROM_FILE.into(),
-                        hash: h.hash,
-                        compact_revision: h.compact_revision,
-                    };
-                    (h, seed)
-                }
-                // The file cannot say (a compaction unfinished in it, too many writes after
-                // one): the member is asked.
-                Err(why) => {
-                    tracing::warn!(%why, member, "the snapshot's HashKV is asked of the member");
-                    let h = crate::checks::hashkv::at(&member, &endpoint, status.revision);
-                    (h.await?, None)
-                }
-            };
+            let (h, seed) =
+                file_hashkv(file_hash, seed, (&member, &endpoint), status.revision).await?;
             (0, String::new(), Some(h), seed)
         }
     };
@@ -152,6 +137,32 @@ pub async fn run(
     };
     ctx.snapshots.push(record.clone());
     Ok(StepOutcome::Snapshot(record))
+}
+
+/// Where every restore of the snapshot is a plain one, etcd's HashKV at its revision stands for
+/// the digest (the restored members' must equal it): the file's own, or, when the file cannot
+/// say (a compaction unfinished in it, too many writes after one), the member's.
+async fn file_hashkv(
+    file_hash: Result<FileHash, String>,
+    seed: Option<SeedCheck>,
+    (member, endpoint): (&str, &str),
+    revision: i64,
+) -> Result<(SnapshotHashKv, Option<SeedCheck>), StepError> {
+    Ok(match file_hash {
+        Ok(h) => {
+            let h = SnapshotHashKv {
+                member: SnapshotHashKv::FROM_FILE.into(),
+                hash: h.hash,
+                compact_revision: h.compact_revision,
+            };
+            (h, seed)
+        }
+        Err(why) => {
+            tracing::warn!(%why, member, "the snapshot's HashKV is asked of the member");
+            let h = crate::checks::hashkv::at(member, endpoint, revision);
+            (h.await?, None)
+        }
+    })
 }
 
 /// One read of the snapshot file just written (from the page cache, in key order): etcdutl's

@@ -155,37 +155,16 @@ pub async fn run(
         now
     };
 
-    let cluster = &mut ctx.cluster;
-    if let Some(image) = &options.image {
-        // A cross-version restore: the new version's etcdutl restores, its etcd serves.
-        cluster.plan.image = image.clone();
-    }
+    next_generation(ctx, options);
     let bump = options.bump_revision;
-    // Every restored member runs the cluster's version (a mixed cluster is mixed no more).
-    cluster.plan.member_images.clear();
-    cluster.generation += 1;
-    cluster.token = format!("{}-r{}", ctx.sandbox.run_id, cluster.generation);
+    let cluster = &mut ctx.cluster;
     // A quorum first: it is what serves. The other members' files are written once it has
     // taken a write: etcdutl writing them beside the quorum's members loading their db and
     // electing a leader slowed both on a 2-core machine.
     let names = cluster.names();
     let (quorum, rest) = names.split_at(names.len() / 2 + 1);
     let t = Instant::now();
-    let restore = crate::restore_files::restore_files(cluster, quorum, &snap.file, bump, timeout);
-    let restored = match restore_from {
-        // This run's snapshot is checked against the digest recorded when it was taken while
-        // etcdutl reads it, and no member starts unless it is unchanged.
-        RestoreSource::Snapshot(_) => {
-            let (file, sha256) = (snap.file.clone(), snap.sha256.clone());
-            let check = tokio::task::spawn_blocking(move || {
-                crate::snapshot_file::check_file(&file, &sha256)
-            });
-            let (restored, checked) = tokio::join!(restore, check);
-            checked.map_err(|e| StepError::Precondition(format!("snapshot check: {e}")))??;
-            restored?
-        }
-        _ => restore.await?,
-    };
+    let restored = restore_quorum(cluster, quorum, &snap, restore_from, (bump, timeout)).await?;
     let t = mark_at(
         &format!(
             "{} ({} of {})",
@@ -468,4 +447,42 @@ async fn first_write(client: &etcd_client::Client) -> Instant {
         }
         tokio::time::sleep(PROBE).await;
     }
+}
+
+/// The restored cluster is a new generation: new names, a new token, the cluster's version on
+/// every member (a mixed cluster is mixed no more), or the version the restore asks for (a
+/// cross-version restore: the new version's etcdutl restores, its etcd serves).
+fn next_generation(ctx: &mut Ctx<'_>, options: &RestoreOptions) {
+    let cluster = &mut ctx.cluster;
+    if let Some(image) = &options.image {
+        cluster.plan.image = image.clone();
+    }
+    cluster.plan.member_images.clear();
+    cluster.generation += 1;
+    cluster.token = format!("{}-r{}", ctx.sandbox.run_id, cluster.generation);
+}
+
+/// The quorum's data files, restored from `snap`. This run's own snapshot is checked against
+/// the digest recorded when it was taken while etcdutl reads it, and no member starts unless
+/// it is unchanged.
+async fn restore_quorum(
+    cluster: &Cluster,
+    quorum: &[String],
+    snap: &SnapshotRecord,
+    restore_from: &RestoreSource,
+    (bump, timeout): (Option<u64>, Duration),
+) -> Result<crate::restore_files::Restored, StepError> {
+    let restore = crate::restore_files::restore_files(cluster, quorum, &snap.file, bump, timeout);
+    Ok(match restore_from {
+        RestoreSource::Snapshot(_) => {
+            let (file, sha256) = (snap.file.clone(), snap.sha256.clone());
+            let check = tokio::task::spawn_blocking(move || {
+                crate::snapshot_file::check_file(&file, &sha256)
+            });
+            let (restored, checked) = tokio::join!(restore, check);
+            checked.map_err(|e| StepError::Precondition(format!("snapshot check: {e}")))??;
+            restored?
+        }
+        _ => restore.await?,
+    })
 }

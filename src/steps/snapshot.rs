@@ -16,24 +16,14 @@ pub async fn run(
     name: &str,
     timeout: Duration,
 ) -> Result<StepOutcome, StepError> {
-    let member = ctx
-        .cluster
-        .members
-        .first()
-        .ok_or_else(|| StepError::Precondition("no member to snapshot".into()))?;
-    let (member, endpoint) = (member.name.clone(), member.endpoint());
+    let (member, endpoint) = streamer(ctx)?;
     let client = crate::cluster::connect(std::slice::from_ref(&endpoint)).await?;
     let dir = ctx.run_dir.join("snapshots");
     let applied = crate::snapshot_file::caught_up(&client, &endpoint, timeout).await?;
     // The snapshot holds what the member had when the stream started: that is its time.
     let taken_at_ms = ctx.clock.ms();
     let bytes = AtomicU64::new(0);
-    let db_size = client
-        .clone()
-        .status()
-        .await
-        .map(|s| s.db_size().max(0) as u64)
-        .unwrap_or(0);
+    let db_size = db_size(&client).await;
     // The keyspace digest must describe the snapshot's revision, known only once the file has
     // been read. The member's revision just before the stream (`applied`) is the snapshot's
     // unless writes went on meanwhile, so the digest is read at it while the snapshot streams,
@@ -49,20 +39,8 @@ pub async fn run(
         // snapshot, where etcdutl's status took 73–85 s: `snapshot_file::pass`).
         tracing::debug!(took = ?saved.duration, "snapshot stream");
         let seed = seed.clone().filter(|_| !needs_digest);
-        let (status, hashkv, seed) = match file_pass(saved.path.clone(), seed).await {
-            Ok(read) => read,
-            // A layout the harness's reader does not know (the trailer held, so these are the
-            // bytes etcd sent): etcd's own tool says the status, the member its HashKV.
-            Err(e) => {
-                tracing::warn!(error = %e, "the harness cannot read the snapshot file: etcdutl reads it");
-                let status = crate::snapshot_file::status(&sandbox, &image, &saved.path, name);
-                (
-                    status.await?,
-                    Err(format!("the harness's reader: {e}")),
-                    None,
-                )
-            }
-        };
+        let (status, hashkv, seed) =
+            read_saved(&saved.path, seed, (&sandbox, &image), name).await?;
         Ok::<_, StepError>((saved, status, hashkv, seed))
     };
     // Where a restore of this snapshot may not be a plain one, the digest of every key and
@@ -117,24 +95,15 @@ pub async fn run(
             (0, String::new(), Some(h), seed)
         }
     };
-    let secs = saved.duration.as_secs_f64().max(1e-9);
-    let record = SnapshotRecord {
-        name: name.to_string(),
-        file: saved.path.clone(),
-        size_bytes: saved.size,
-        sha256: saved.sha256,
-        revision: status.revision,
-        total_keys: status.total_key,
-        etcd_hash: status.hash,
-        taken_at: crate::util::utc(ctx.clock.wall_at_ms(taken_at_ms)),
-        taken_at_ms,
-        duration_ms: saved.duration.as_millis() as u64,
-        mb_per_sec: saved.size as f64 / 1e6 / secs,
-        keyspace_sha256,
-        keyspace_keys,
-        hashkv,
-        seed,
-    };
+    let taken_at = crate::util::utc(ctx.clock.wall_at_ms(taken_at_ms));
+    let record = record(
+        name,
+        &saved,
+        &status,
+        (taken_at, taken_at_ms),
+        (keyspace_keys, keyspace_sha256),
+        (hashkv, seed),
+    );
     ctx.snapshots.push(record.clone());
     Ok(StepOutcome::Snapshot(record))
 }
@@ -191,4 +160,78 @@ async fn file_pass(
     .map_err(|e| StepError::Precondition(format!("reading the snapshot file: {e}")))??;
     tracing::debug!(took = ?started.elapsed(), "status, hashkv and seed from the snapshot file");
     Ok(pass)
+}
+
+/// The file just written, read once: etcdutl's status figures, its HashKV and the seed; where
+/// the harness's reader does not know its layout (the trailer held, so these are the bytes etcd
+/// sent), etcd's own tool says the status and the member its HashKV.
+async fn read_saved(
+    path: &std::path::Path,
+    seed: Option<crate::plan::SeedPlan>,
+    (sandbox, image): (&crate::sandbox::Sandbox, &str),
+    name: &str,
+) -> Result<(Status, Result<FileHash, String>, Option<SeedCheck>), StepError> {
+    Ok(match file_pass(path.to_path_buf(), seed).await {
+        Ok(read) => read,
+        // A layout the harness's reader does not know (the trailer held, so these are the
+        // bytes etcd sent): etcd's own tool says the status, the member its HashKV.
+        Err(e) => {
+            tracing::warn!(error = %e, "the harness cannot read the snapshot file: etcdutl reads it");
+            let status = crate::snapshot_file::status(sandbox, image, path, name);
+            (
+                status.await?,
+                Err(format!("the harness's reader: {e}")),
+                None,
+            )
+        }
+    })
+}
+
+/// The snapshot as the report keeps it.
+fn record(
+    name: &str,
+    saved: &crate::snapshot_file::SavedFile,
+    status: &Status,
+    (taken_at, taken_at_ms): (String, u64),
+    (keyspace_keys, keyspace_sha256): (u64, String),
+    (hashkv, seed): (Option<SnapshotHashKv>, Option<SeedCheck>),
+) -> SnapshotRecord {
+    let secs = saved.duration.as_secs_f64().max(1e-9);
+    SnapshotRecord {
+        name: name.to_string(),
+        file: saved.path.clone(),
+        size_bytes: saved.size,
+        sha256: saved.sha256.clone(),
+        revision: status.revision,
+        total_keys: status.total_key,
+        etcd_hash: status.hash,
+        taken_at,
+        taken_at_ms,
+        duration_ms: saved.duration.as_millis() as u64,
+        mb_per_sec: saved.size as f64 / 1e6 / secs,
+        keyspace_sha256,
+        keyspace_keys,
+        hashkv,
+        seed,
+    }
+}
+
+/// The member that streams the snapshot (the first), by name and endpoint.
+fn streamer(ctx: &Ctx<'_>) -> Result<(String, String), StepError> {
+    let m = ctx
+        .cluster
+        .members
+        .first()
+        .ok_or_else(|| StepError::Precondition("no member to snapshot".into()))?;
+    Ok((m.name.clone(), m.endpoint()))
+}
+
+/// The member's db size, for the progress bar's total (0 when it does not say).
+async fn db_size(client: &etcd_client::Client) -> u64 {
+    client
+        .clone()
+        .status()
+        .await
+        .map(|s| s.db_size().max(0) as u64)
+        .unwrap_or(0)
 }

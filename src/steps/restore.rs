@@ -137,15 +137,6 @@ pub async fn run(
     let chain = chain.unwrap_or_default();
     let name = snap.name.as_str();
     let mut phases = Vec::new();
-    let check = fetch_phase(ctx, restore_from);
-    if let Some(check) = check {
-        let now = Instant::now();
-        phases.push(Phase {
-            name: check.into(),
-            duration_ms: now.duration_since(fetch_start).as_millis() as u64,
-            at_ms: now.saturating_duration_since(origin).as_millis() as u64,
-        });
-    }
     let mut mark_at = |name: &str, from: Instant, now: Instant| {
         phases.push(Phase {
             name: name.into(),
@@ -154,6 +145,9 @@ pub async fn run(
         });
         now
     };
+    if let Some(fetched) = fetch_phase(ctx, restore_from) {
+        mark_at(fetched, fetch_start, Instant::now());
+    }
 
     next_generation(ctx, options);
     let bump = options.bump_revision;
@@ -165,46 +159,21 @@ pub async fn run(
     let (quorum, rest) = names.split_at(names.len() / 2 + 1);
     let t = Instant::now();
     let restored = restore_quorum(cluster, quorum, &snap, restore_from, (bump, timeout)).await?;
+    let files = crate::record::RESTORE_FILES_PHASE;
     let t = mark_at(
-        &format!(
-            "{} ({} of {})",
-            crate::record::RESTORE_FILES_PHASE,
-            quorum.len(),
-            names.len()
-        ),
+        &format!("{files} ({} of {})", quorum.len(), names.len()),
         t,
         Instant::now(),
     );
-    let pairs = |members: &[String], volumes: Vec<String>| -> Vec<(String, String)> {
-        members.iter().cloned().zip(volumes).collect()
-    };
     cluster.members.clear();
     cluster.start(&pairs(quorum, restored.volumes)).await?;
     let t = mark_at("start the quorum", t, Instant::now());
     let cluster = &ctx.cluster;
-    let replay_done = std::sync::atomic::AtomicU64::new(0);
-    let serve = async {
-        let leader = wait_leader(cluster).await?;
-        let client = cluster.client().await?;
-        // A chain's deltas are replayed before the cluster counts as serving: until then it
-        // holds only the full's data.
-        let replayed = replay(&client, &chain, &replay_done).await?;
-        let written = first_write(&client).await;
-        Ok::<_, StepError>((leader, replayed, written))
-    };
-    let (leader, replayed, first_write) = serve.await?;
+    let (leader, replayed, first_write) = serve(cluster, &chain).await?;
     let (answered, leader_at) = (leader.answered, leader.seen);
-    // The state clients now see: the full's, or the last replayed delta's.
-    let (revision, cut_at_ms) = match chain.links.last().filter(|_| replayed.is_some()) {
-        Some((last, _)) => (last.revision, last.taken_at_ms),
-        None => (snap.revision, snap.taken_at_ms),
-    };
     // The clients come back when the cluster serves (the RTO), on the quorum, while the other
     // members are restored: until then they would keep failing against members long gone.
-    let restored_at = crate::workload::Restored {
-        revision,
-        cut_at_ms,
-    };
+    let restored_at = seen_state(&chain, replayed.is_some(), &snap);
     super::repoint_workload(ctx, Some(restored_at)).await?;
     let cluster = &ctx.cluster;
     let others =
@@ -485,4 +454,35 @@ async fn restore_quorum(
         }
         _ => restore.await?,
     })
+}
+
+/// The quorum serving: a leader, the chain's deltas replayed (until then it holds only the
+/// full's data), and the first write accepted, when it was.
+async fn serve(
+    cluster: &Cluster,
+    chain: &Chain,
+) -> Result<(Leader, Option<(Replayed, Instant, Instant)>, Instant), StepError> {
+    let replay_done = std::sync::atomic::AtomicU64::new(0);
+    let leader = wait_leader(cluster).await?;
+    let client = cluster.client().await?;
+    let replayed = replay(&client, chain, &replay_done).await?;
+    let written = first_write(&client).await;
+    Ok((leader, replayed, written))
+}
+
+/// The state clients now see: the full's, or the last replayed delta's.
+fn seen_state(chain: &Chain, replayed: bool, snap: &SnapshotRecord) -> crate::workload::Restored {
+    let (revision, cut_at_ms) = match chain.links.last().filter(|_| replayed) {
+        Some((last, _)) => (last.revision, last.taken_at_ms),
+        None => (snap.revision, snap.taken_at_ms),
+    };
+    crate::workload::Restored {
+        revision,
+        cut_at_ms,
+    }
+}
+
+/// Each member with the volume restored for it.
+fn pairs(members: &[String], volumes: Vec<String>) -> Vec<(String, String)> {
+    members.iter().cloned().zip(volumes).collect()
 }

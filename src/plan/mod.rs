@@ -389,16 +389,7 @@ fn workload(spec: &WorkloadSpec, problems: &mut Vec<Problem>) -> WorkloadPlan {
     let mix = match (&spec.mix, &profile) {
         (_, Some((_, m))) => *m,
         (Some(m), None) => {
-            let mix = Mix {
-                put: m.value.put,
-                linearizable_get: m.value.linearizable_get,
-                serializable_get: m.value.serializable_get,
-                update: m.value.update,
-                delete: m.value.delete,
-                object_get: m.value.object_get,
-                lease: m.value.lease,
-                list: m.value.list,
-            };
+            let mix = m.value;
             if mix.put == 0 {
                 problems.push(Problem::at(
                     &m.referenced,

@@ -269,23 +269,9 @@ pub struct WorkloadPlan {
     pub objects: u32,
 }
 
-/// Relative weights of the operations the workload issues.
-#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct Mix {
-    pub put: u32,
-    pub linearizable_get: u32,
-    pub serializable_get: u32,
-    #[serde(default)]
-    pub update: u32,
-    #[serde(default)]
-    pub delete: u32,
-    #[serde(default)]
-    pub object_get: u32,
-    #[serde(default)]
-    pub lease: u32,
-    #[serde(default)]
-    pub list: u32,
-}
+/// Relative weights of the operations the workload issues: the scenario's `mix`, as the
+/// plan and the report keep it.
+pub use crate::scenario::Mix;
 
 impl Mix {
     /// The weights of a named traffic profile.

@@ -123,7 +123,7 @@ pub struct WorkloadSpec {
     #[serde(default)]
     pub concurrency: Option<Spanned<u32>>,
     #[serde(default)]
-    pub mix: Option<Spanned<MixSpec>>,
+    pub mix: Option<Spanned<Mix>>,
     /// Gets read one of the last `read-range` keys written (default 1000).
     #[serde(default)]
     pub read_range: Option<u64>,
@@ -137,15 +137,19 @@ pub struct WorkloadSpec {
     pub objects: Option<u32>,
 }
 
-/// Relative weights, e.g. `{ put: 1, linearizable-get: 2, serializable-get: 1 }`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct MixSpec {
+/// Relative weights of the operations the workload issues, e.g. `{ put: 1, linearizable-get: 2,
+/// serializable-get: 1 }`. The scenario writes them kebab-case, the report snake_case; either
+/// reads back.
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, serde::Serialize, schemars::JsonSchema, PartialEq,
+)]
+#[serde(deny_unknown_fields)]
+pub struct Mix {
     #[serde(default)]
     pub put: u32,
-    #[serde(default)]
+    #[serde(default, alias = "linearizable-get")]
     pub linearizable_get: u32,
-    #[serde(default)]
+    #[serde(default, alias = "serializable-get")]
     pub serializable_get: u32,
     /// Compare-and-swap updates of objects (Kubernetes' optimistic concurrency).
     #[serde(default)]
@@ -154,7 +158,7 @@ pub struct MixSpec {
     #[serde(default)]
     pub delete: u32,
     /// Linearizable reads of objects.
-    #[serde(default)]
+    #[serde(default, alias = "object-get")]
     pub object_get: u32,
     /// Steps of short leases' lives: grant (3 s), two puts attached, then a revoke or expiry.
     #[serde(default)]

@@ -24,7 +24,7 @@ pub async fn inject(
 pub async fn heal(
     cluster: &mut Cluster,
     active: &mut Active,
-    _: &DiskError,
+    k: &DiskError,
 ) -> Result<(), FaultError> {
-    disk::heal_failing(cluster, active).await
+    disk::heal_failing(cluster, active, k.recover).await
 }

@@ -19,7 +19,7 @@ pub async fn inject(
 pub async fn heal(
     cluster: &mut Cluster,
     active: &mut Active,
-    _: &DiskFull,
+    k: &DiskFull,
 ) -> Result<(), FaultError> {
-    disk::heal_failing(cluster, active).await
+    disk::heal_failing(cluster, active, k.recover).await
 }

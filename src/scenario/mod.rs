@@ -435,6 +435,18 @@ pub enum DiskCall {
     Write,
 }
 
+/// How a member whose disk failed comes back when the fault heals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskRecover {
+    /// Started again on its data, the disk sound again.
+    #[default]
+    Restart,
+    /// Replaced: removed from the cluster, added back on an empty volume (a new disk), re-synced
+    /// from the leader.
+    Replace,
+}
+
 /// `disk-error`: EIO from the target's disk.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -443,6 +455,9 @@ pub struct DiskErrorSpec {
     /// `fsync` (default) or `write`.
     #[serde(default)]
     pub on: DiskCall,
+    /// `restart` (default) or `replace`.
+    #[serde(default)]
+    pub recover: Option<Spanned<DiskRecover>>,
     #[serde(default, with = "humantime_serde::option")]
     pub hold: Option<Duration>,
     #[serde(default)]
@@ -459,6 +474,9 @@ pub struct DiskFullSpec {
     /// Bytes that may still be written before ENOSPC (default 0: at once; at most 1 GiB).
     #[serde(default)]
     pub room_bytes: Option<Spanned<u64>>,
+    /// `restart` (default) or `replace`.
+    #[serde(default)]
+    pub recover: Option<Spanned<DiskRecover>>,
     #[serde(default, with = "humantime_serde::option")]
     pub hold: Option<Duration>,
     #[serde(default)]

@@ -464,10 +464,27 @@ pub async fn inject_failing(
     watch_failing(cluster, active, counter, what).await
 }
 
-/// Heals a failing disk: a member still running gets a sound disk back; one that exited is
-/// started again on its data (the layer starts sound).
-pub async fn heal_failing(cluster: &mut Cluster, active: &mut Active) -> Result<(), FaultError> {
+/// Heals a failing disk. `restart`: a member still running gets a sound disk back; one that
+/// exited is started again on its data (the layer starts sound). `replace`: the member gets a
+/// new disk, as etcd's runbook replaces a member (removed, added back on an empty volume,
+/// re-synced from the leader).
+pub async fn heal_failing(
+    cluster: &mut Cluster,
+    active: &mut Active,
+    recover: crate::scenario::DiskRecover,
+) -> Result<(), FaultError> {
     let rt = cluster.sandbox.runtime.clone();
+    if recover == crate::scenario::DiskRecover::Replace {
+        for m in active.members.clone() {
+            let c = container_of(cluster, &m)?;
+            if kill::exit_within(&rt, &c, Duration::ZERO).await.is_none() {
+                rt.kill(&c, "SIGKILL").await?;
+            }
+            let line = super::corrupt::re_add(cluster, &m, &active.plan.name).await?;
+            active.proof.push(line);
+        }
+        return Ok(());
+    }
     let mut exited = Vec::new();
     for m in active.members.clone() {
         let c = container_of(cluster, &m)?;

@@ -1,13 +1,16 @@
 //! `disk-error`: the target's fsyncs, or its writes, fail with EIO (the disk layer).
 
-use super::{target, Envelope, FaultAction, FaultCx, FaultKind, FaultNeeds, FaultPlan};
-use crate::scenario::{DiskCall, DiskErrorSpec, Problem};
+use super::{
+    disk_recover, target, Envelope, FaultAction, FaultCx, FaultKind, FaultNeeds, FaultPlan,
+};
+use crate::scenario::{DiskCall, DiskErrorSpec, DiskRecover, Problem};
 use serde::Serialize;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct DiskError {
     pub on: DiskCall,
+    pub recover: DiskRecover,
 }
 
 impl FaultKind for DiskError {
@@ -20,13 +23,17 @@ impl FaultKind for DiskError {
         problems: &mut Vec<Problem>,
     ) -> (FaultPlan, Option<Duration>) {
         let t = target(&spec.target, cx.members, false, problems);
+        let recover = disk_recover(&spec.recover, &t, cx.members, problems);
         let envelope = Envelope {
             at: spec.target.referenced,
             name: &spec.name,
             hold: spec.hold,
             timeout: spec.timeout,
         };
-        envelope.plan(FaultAction::DiskError(DiskError { on: spec.on }), t, cx, problems)
+        envelope.plan(FaultAction::DiskError(DiskError {
+                on: spec.on,
+                recover,
+            }), t, cx, problems)
     }
 
     fn needs(&self) -> FaultNeeds {

@@ -1,7 +1,9 @@
 //! `disk-full`: ENOSPC on the target's data directory once `room-bytes` more are written.
 
-use super::{target, Envelope, FaultAction, FaultCx, FaultKind, FaultNeeds, FaultPlan};
-use crate::scenario::{DiskFullSpec, Problem};
+use super::{
+    disk_recover, target, Envelope, FaultAction, FaultCx, FaultKind, FaultNeeds, FaultPlan,
+};
+use crate::scenario::{DiskFullSpec, DiskRecover, Problem};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ const MAX_ROOM: u64 = 1 << 30;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct DiskFull {
     pub room_bytes: u64,
+    pub recover: DiskRecover,
 }
 
 impl FaultKind for DiskFull {
@@ -23,6 +26,7 @@ impl FaultKind for DiskFull {
         problems: &mut Vec<Problem>,
     ) -> (FaultPlan, Option<Duration>) {
         let t = target(&spec.target, cx.members, false, problems);
+        let recover = disk_recover(&spec.recover, &t, cx.members, problems);
         let room_bytes = match &spec.room_bytes {
             Some(r) if r.value > MAX_ROOM => {
                 problems.push(Problem::at(
@@ -40,7 +44,10 @@ impl FaultKind for DiskFull {
             hold: spec.hold,
             timeout: spec.timeout,
         };
-        envelope.plan(FaultAction::DiskFull(DiskFull { room_bytes }), t, cx, problems)
+        envelope.plan(FaultAction::DiskFull(DiskFull {
+                room_bytes,
+                recover,
+            }), t, cx, problems)
     }
 
     fn needs(&self) -> FaultNeeds {

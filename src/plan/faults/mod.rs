@@ -223,6 +223,28 @@ fn name(n: &Option<Spanned<String>>, default: String, problems: &mut Vec<Problem
     }
 }
 
+/// How a member whose disk failed comes back: a replacement needs one member of a cluster of
+/// 3 or 5 (the others remove it and add it back).
+fn disk_recover(
+    recover: &Option<Spanned<crate::scenario::DiskRecover>>,
+    target: &Target,
+    members: u32,
+    problems: &mut Vec<Problem>,
+) -> crate::scenario::DiskRecover {
+    use crate::scenario::DiskRecover;
+    let Some(r) = recover else {
+        return DiskRecover::Restart;
+    };
+    let single = !matches!(target, Target::Minority | Target::Majority | Target::All);
+    if r.value == DiskRecover::Replace && (!single || members < 3) {
+        problems.push(Problem::at(
+            &r.referenced,
+            "expected one member of a 3- or 5-member cluster for `recover: replace`",
+        ));
+    }
+    r.value
+}
+
 /// Hold: given → that long; absent with a name → open; absent without → healed at once.
 fn hold(h: Option<Duration>, named: bool) -> Option<Duration> {
     match (h, named) {

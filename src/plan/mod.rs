@@ -647,7 +647,9 @@ mod tests {
     fn verify_snapshot_plans_a_restore_from_the_file_then_a_verify() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("snap \"odd\" name.db");
-        std::fs::write(&f, b"x").unwrap();
+        let mut db = vec![0u8; 4096];
+        db[16..20].copy_from_slice(&0xED0C_DAEDu32.to_le_bytes());
+        std::fs::write(&f, &db).unwrap();
         let p = super::verify_snapshot(&f, 3, Some(302), Some(300)).unwrap();
         assert!(p.starts_empty());
         assert_eq!(p.steps.len(), 2);
@@ -656,6 +658,13 @@ mod tests {
             (Some(302), Some(300))
         );
         let missing = super::verify_snapshot(&dir.path().join("nope.db"), 3, None, None);
-        assert!(missing.unwrap_err().to_string().contains("is not one"));
+        assert!(missing.unwrap_err().to_string().contains("does not exist"));
+        let text = dir.path().join("hello.db");
+        std::fs::write(&text, b"hello").unwrap();
+        let text = super::verify_snapshot(&text, 3, None, None);
+        assert!(text
+            .unwrap_err()
+            .to_string()
+            .contains("expected an etcd snapshot file"));
     }
 }

@@ -319,11 +319,8 @@ impl<'a> Walk<'a> {
         } else {
             f
         };
-        if !f.is_file() {
-            self.problems.push(Problem::at(
-                &file.referenced,
-                format!("expected a snapshot file, but {} is not one", f.display()),
-            ));
+        if let Err(why) = snapshot_file(&f) {
+            self.problems.push(Problem::at(&file.referenced, why));
         }
         RestoreSource::File(f)
     }
@@ -545,4 +542,32 @@ fn cluster_release(s: &Scenario) -> Option<&'static crate::versions::Release> {
             .min_by_key(|r| r.number())
             .unwrap_or(main),
     )
+}
+
+/// Whether `f` can be an etcd snapshot file: it exists, is a file, and begins as bbolt's
+/// database does (its first meta page's magic number; the snapshot's own checks run when it is
+/// restored). Its first bytes only: a file of any size is judged at once.
+pub(super) fn snapshot_file(f: &std::path::Path) -> Result<(), String> {
+    use std::io::Read;
+    /// bbolt's magic number, in each meta page after the 16-byte page header.
+    const BOLT_MAGIC: u32 = 0xED0C_DAED;
+    let shown = f.display();
+    match std::fs::metadata(f) {
+        Err(_) => {
+            return Err(format!(
+                "{shown} does not exist (paths are relative to the scenario's folder)"
+            ))
+        }
+        Ok(m) if !m.is_file() => return Err(format!("{shown} is not a file")),
+        Ok(_) => {}
+    }
+    let mut head = [0u8; 20];
+    let read = std::fs::File::open(f).and_then(|mut file| file.read_exact(&mut head));
+    let magic = u32::from_le_bytes([head[16], head[17], head[18], head[19]]);
+    if read.is_err() || magic != BOLT_MAGIC {
+        return Err(format!(
+            "expected an etcd snapshot file (a bbolt database, as `etcdctl snapshot save` writes it), but {shown} is not one"
+        ));
+    }
+    Ok(())
 }

@@ -154,3 +154,19 @@ async fn delay_leader_network_from_a_container_runs_its_proxy_in_a_helper() {
     );
     assert_eq!(r["faults"][0]["hashkv_equal"], true);
 }
+
+/// Disk faults from a container with only the socket: the members' disk-layer image is built
+/// from the harness's own files (this binary, its loader and libraries), the probe mounts FUSE
+/// in a container of the engine, and the power cut proves itself as from the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_loss_from_a_container() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r, out) = in_container("scenarios/power-loss-leader.yaml").await;
+    assert_eq!(code, exit_codes::PASSED, "{out}");
+    let f = fault(&r);
+    assert!(proof(f).contains("power cut:"), "{}", proof(f));
+    assert_eq!(f["lost_acknowledged_writes"], 0, "{f}");
+    assert_eq!(f["hashkv_equal"], true, "{f}");
+}

@@ -155,9 +155,10 @@ async fn delay_leader_network_from_a_container_runs_its_proxy_in_a_helper() {
     assert_eq!(r["faults"][0]["hashkv_equal"], true);
 }
 
-/// Disk faults from a container with only the socket: the members' disk-layer image is built
-/// from the harness's own files (this binary, its loader and libraries), the probe mounts FUSE
-/// in a container of the engine, and the power cut proves itself as from the host.
+/// Disk faults from a container with only the socket: the members' disk-layer image (made from
+/// the harness's own files, this binary with its loader and libraries, when the engine lacks
+/// it), the probe mounting FUSE in a container of the engine, and the power cut proving itself
+/// as from the host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn power_loss_from_a_container() {
     if docker().await.is_none() {

@@ -246,6 +246,6 @@ pub(super) async fn disk_layer(
         Err(e) => crate::util::error_chain(&e),
     };
     Err(format!(
-        "disk faults need FUSE in the member containers (the engine's /dev/fuse and CAP_SYS_ADMIN), and a probe container could not mount it: {why}"
+        "disk faults need FUSE in the member containers (the engine's /dev/fuse and CAP_SYS_ADMIN; on a host whose Docker confines containers with AppArmor, its default profile refuses the mount), and a probe container could not mount it: {why}"
     ))
 }

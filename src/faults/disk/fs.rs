@@ -374,7 +374,12 @@ impl Filesystem for Fs {
             .0
             .alive()
             .and_then(|()| self.0.child(parent, name))
-            .and_then(|p| std::fs::remove_file(p).map_err(errno));
+            .and_then(|p| {
+                let ino = std::fs::symlink_metadata(&p).map_err(errno)?.ino();
+                std::fs::remove_file(p).map_err(errno)?;
+                self.0.unsynced.lock().unwrap().forget(ino);
+                Ok(())
+            });
         match done {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -411,7 +416,11 @@ impl Filesystem for Fs {
             let from = self.0.child(parent, name)?;
             let to = self.0.child(newparent, newname)?;
             let ino = std::fs::symlink_metadata(&from).map_err(errno)?.ino();
+            let replaced = std::fs::symlink_metadata(&to).ok().map(|m| m.ino());
             std::fs::rename(&from, &to).map_err(errno)?;
+            if let Some(gone) = replaced.filter(|r| *r != ino) {
+                self.0.unsynced.lock().unwrap().forget(gone);
+            }
             self.0
                 .nodes
                 .lock()
@@ -534,8 +543,10 @@ impl Filesystem for Fs {
             l.counters
                 .written
                 .fetch_add(data.len() as u64, Ordering::Relaxed);
-            if !sync {
-                l.cut_if_armed();
+            match sync {
+                // Durable when it returns, as if fsynced.
+                true => l.unsynced.lock().unwrap().synced(ino.0),
+                false => l.cut_if_armed(),
             }
             Ok(())
         })();
@@ -714,6 +725,11 @@ impl Filesystem for Fs {
             let end = offset.saturating_add(length);
             l.may_write(end.saturating_sub(len))?;
             let flags = FallocateFlags::from_bits_truncate(mode);
+            // Only what etcd asks (allocate, or allocate keeping the size): a punched or zeroed
+            // range would need its old bytes kept for a power cut.
+            if !(FallocateFlags::FALLOC_FL_KEEP_SIZE).contains(flags) {
+                return Err(Errno::EOPNOTSUPP);
+            }
             fallocate(&*file, flags, offset as i64, length as i64)
                 .map_err(|e| Errno::from_i32(e as i32))?;
             if !flags.contains(FallocateFlags::FALLOC_FL_KEEP_SIZE) && end > len {

@@ -148,7 +148,13 @@ pub async fn supervise(
         .ok_or("no program to run on the layer")?;
     std::fs::create_dir_all(&mount).map_err(io("create the mount point"))?;
     std::fs::create_dir_all(STATE_DIR).map_err(io("create the state directory"))?;
-    let seed = std::process::id() as u64;
+    // Every member's supervisor is PID 1 of its container: its host name tells them apart.
+    let seed = std::fs::read_to_string("/etc/hostname")
+        .map(|h| {
+            h.bytes()
+                .fold(7u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)))
+        })
+        .unwrap_or(7);
     let layer = Arc::new(fs::Layer::new(backing, seed));
     let config = {
         let mut c = fuser::Config::default();

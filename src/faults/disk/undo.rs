@@ -90,8 +90,15 @@ impl Unsynced {
         }
     }
 
-    /// The file was fsynced: what it holds now is durable.
+    /// The file was fsynced (or written through an `O_SYNC` handle): what it holds now is
+    /// durable.
     pub fn synced(&mut self, ino: u64) {
+        self.files.remove(&ino);
+    }
+
+    /// The file's name is gone (unlinked, or renamed over): its writes go with it, and its inode
+    /// number may come back for a new file, which must start with nothing pending.
+    pub fn forget(&mut self, ino: u64) {
         self.files.remove(&ino);
     }
 
@@ -104,19 +111,29 @@ impl Unsynced {
     }
 
     /// The power cut: every file back to what it held at its last fsync.
+    /// Every file is reverted even when one fails; the first error is returned.
     pub fn revert(&mut self) -> io::Result<Dropped> {
         let dropped = self.pending();
+        let mut first = None;
         for (_, undo) in self.files.drain() {
-            for before in undo.before.iter().rev() {
-                match before {
-                    Before::Bytes(offset, bytes) => undo.file.write_all_at(bytes, *offset)?,
-                    Before::Zeros(offset, len) => write_zeros(&undo.file, *offset, *len)?,
+            let reverted = (|| {
+                for before in undo.before.iter().rev() {
+                    match before {
+                        Before::Bytes(offset, bytes) => undo.file.write_all_at(bytes, *offset)?,
+                        Before::Zeros(offset, len) => write_zeros(&undo.file, *offset, *len)?,
+                    }
                 }
+                undo.file.set_len(undo.synced_len)?;
+                undo.file.sync_all()
+            })();
+            if let Err(e) = reverted {
+                first.get_or_insert(e);
             }
-            undo.file.set_len(undo.synced_len)?;
-            undo.file.sync_all()?;
         }
-        Ok(dropped)
+        match first {
+            Some(e) => Err(e),
+            None => Ok(dropped),
+        }
     }
 }
 
@@ -214,6 +231,25 @@ mod tests {
         let mut want = b"header".to_vec();
         want.resize(64, 0);
         assert_eq!(std::fs::read(&path).unwrap(), want);
+    }
+
+    /// A file removed with writes pending, and a new file that gets its inode number: the new
+    /// one starts with nothing pending and keeps what it was synced with.
+    #[test]
+    fn a_forgotten_inode_starts_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (open(&dir.path().join("old")), open(&dir.path().join("new")));
+        let ino = 7;
+        let mut u = Unsynced::default();
+        u.before_write(ino, &old, 0, 3).unwrap();
+        old.write_all_at(b"old", 0).unwrap();
+        u.forget(ino);
+        new.write_all_at(b"durable", 0).unwrap();
+        u.before_write(ino, &new, 0, 3).unwrap();
+        new.write_all_at(b"NEW", 0).unwrap();
+        u.revert().unwrap();
+        assert_eq!(std::fs::read(dir.path().join("new")).unwrap(), b"durable");
+        assert_eq!(std::fs::read(dir.path().join("old")).unwrap(), b"old");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `compact`: the keyspace compacted to the current revision, under load (cluster-wide).
 
-use super::{Envelope, FaultAction, FaultCx, FaultKind, FaultNeeds, FaultPlan};
+use super::{untargeted_at, Envelope, FaultAction, FaultCx, FaultKind, FaultNeeds, FaultPlan};
 use crate::scenario::{CompactSpec, Problem, Target};
 use serde::Serialize;
 use std::time::Duration;
@@ -23,10 +23,7 @@ impl FaultKind for Compact {
             physical: spec.physical.unwrap_or(true),
         });
         let envelope = Envelope {
-            at: spec
-                .name
-                .as_ref()
-                .map_or(cx.scenario.cluster.members.referenced, |n| n.referenced),
+            at: untargeted_at(&spec.name, cx),
             name: &spec.name,
             hold: None,
             timeout: spec.timeout,

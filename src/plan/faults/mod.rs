@@ -309,6 +309,12 @@ struct Envelope<'a> {
     timeout: Option<Duration>,
 }
 
+/// Where the problems of a fault without a target point: its name, else the cluster's size.
+fn untargeted_at(name: &Option<Spanned<String>>, cx: &FaultCx<'_>) -> serde_saphyr::Location {
+    name.as_ref()
+        .map_or(cx.scenario.cluster.members.referenced, |n| n.referenced)
+}
+
 /// The longest `hold`, as for `sleep`.
 const MAX_HOLD: Duration = Duration::from_secs(3600);
 

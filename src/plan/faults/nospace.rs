@@ -1,7 +1,7 @@
 //! `nospace`: one key rewritten until the database reaches `quota-backend-bytes`, so etcd
 //! raises its NOSPACE alarm and refuses writes; healed by the operator's runbook.
 
-use super::{Envelope, FaultAction, FaultCx, FaultKind, FaultNeeds, FaultPlan};
+use super::{untargeted_at, Envelope, FaultAction, FaultCx, FaultKind, FaultNeeds, FaultPlan};
 use crate::scenario::{NospaceSpec, Problem, Target};
 use serde::Serialize;
 use std::time::Duration;
@@ -35,12 +35,8 @@ impl FaultKind for Nospace {
         let quota_bytes = match quota {
             Some(q) if q <= MAX_QUOTA => q,
             _ => {
-                let at = match &spec.name {
-                    Some(n) => n.referenced,
-                    None => cx.scenario.cluster.members.referenced,
-                };
                 problems.push(Problem::at(
-                    &at,
+                    &untargeted_at(&spec.name, cx),
                     format!("expected cluster.etcd.quota-backend-bytes of at most {MAX_QUOTA} (1 GiB) for `nospace`: the database is filled to it"),
                 ));
                 MAX_QUOTA
@@ -62,10 +58,7 @@ impl FaultKind for Nospace {
             value_bytes,
         });
         let envelope = Envelope {
-            at: spec
-                .name
-                .as_ref()
-                .map_or(cx.scenario.cluster.members.referenced, |n| n.referenced),
+            at: untargeted_at(&spec.name, cx),
             name: &spec.name,
             hold: Some(spec.hold.unwrap_or_default()),
             timeout: spec.timeout,

@@ -30,6 +30,8 @@ pub struct PrefixTally {
     depths: [Depth; MAX_DEPTH],
     keys: u64,
     bytes: u64,
+    /// Prefixes asked for by name (`expect.keys-under`), counted exactly.
+    wanted: Vec<(Vec<u8>, u64, u64)>,
 }
 
 /// The group of `key` at `depth`: the key up to its `depth`-th `/` (a leading `/` does not
@@ -53,10 +55,27 @@ pub fn group(key: &[u8], depth: usize) -> &[u8] {
 }
 
 impl PrefixTally {
+    /// A tally that also counts the keys under each of `prefixes` exactly.
+    pub fn with_wanted(prefixes: &[String]) -> PrefixTally {
+        PrefixTally {
+            wanted: prefixes
+                .iter()
+                .map(|p| (p.as_bytes().to_vec(), 0, 0))
+                .collect(),
+            ..PrefixTally::default()
+        }
+    }
+
     pub fn count(&mut self, key: &[u8], value: &[u8]) {
         let size = (key.len() + value.len()) as u64;
         self.keys += 1;
         self.bytes += size;
+        for (p, keys, bytes) in &mut self.wanted {
+            if key.starts_with(p) {
+                *keys += 1;
+                *bytes += size;
+            }
+        }
         for (d, depth) in self.depths.iter_mut().enumerate() {
             let g = group(key, d + 1);
             if let Some(slot) = depth.groups.get_mut(g) {
@@ -135,6 +154,15 @@ impl PrefixTally {
             rest: (rest.keys > 0).then_some(rest),
             db_size_bytes: None,
             quota_bytes: None,
+            wanted: self
+                .wanted
+                .into_iter()
+                .map(|(p, keys, bytes)| PrefixGroup {
+                    prefix: String::from_utf8_lossy(&p).into_owned(),
+                    keys,
+                    bytes,
+                })
+                .collect(),
         }
     }
 }

@@ -33,6 +33,30 @@ pub fn utc(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// An age in the largest units that keep it readable: `3d 4h`, `5h 12m`, `40s`.
+pub fn age_text(ms: u64) -> String {
+    let s = ms / 1000;
+    let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, m) => format!("{m}m {}s", s % 60),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+/// A time as ms since the Unix epoch (0 before it).
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// `utc` of a time given in ms since the Unix epoch.
+pub fn utc_ms(ms: u64) -> String {
+    utc(std::time::UNIX_EPOCH + Duration::from_millis(ms))
+}
+
 pub fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }

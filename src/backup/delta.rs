@@ -336,10 +336,12 @@ pub struct Replayed {
     pub reached: i64,
 }
 
-/// Replays a checked delta file: one transaction per revision, in order.
+/// Replays a checked delta file: one transaction per revision, in order, and none after
+/// `until` (a point in time).
 pub async fn replay(
     client: &Client,
     path: &Path,
+    until: Option<i64>,
     done: &std::sync::atomic::AtomicU64,
 ) -> Result<Replayed, DeltaError> {
     let mut reader = Reader::open(path)?;
@@ -347,6 +349,9 @@ pub async fn replay(
     // Reading a line is quick and the file is local: reading between awaits keeps memory to
     // one revision without a blocking thread.
     while let Some((rev, group)) = reader.next_revision()? {
+        if until.is_some_and(|u| rev > u) {
+            break;
+        }
         let ops = group
             .iter()
             .map(Event::txn_op)

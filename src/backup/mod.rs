@@ -5,6 +5,7 @@ pub mod crypt;
 pub mod delta;
 pub mod schedule;
 pub mod store;
+pub mod stored;
 
 use crate::record::{BackupRecord, Refusal, SnapshotRecord};
 use crate::scenario::{BackupPick, Damage, DamageWhich};
@@ -21,6 +22,13 @@ pub enum BackupError {
     Delta(#[from] delta::DeltaError),
     #[error("every candidate backup was refused: {}", .0.iter().map(|r| format!("{} ({})", r.name, r.reason)).collect::<Vec<_>>().join("; "))]
     AllRefused(Vec<Refusal>),
+    #[error("backup store {store}: {why}{}", .ignored.iter().map(|r| format!("\n  {}: {}", r.name, r.reason)).collect::<String>())]
+    Stored {
+        store: String,
+        why: String,
+        /// Objects that are no backup, each with why.
+        ignored: Vec<Refusal>,
+    },
 }
 
 pub struct Picked {
@@ -97,6 +105,8 @@ pub struct Chain {
     pub links: Vec<(BackupRecord, std::path::PathBuf)>,
     /// Why the chain was not usable to its end (a missing or damaged delta, a gap).
     pub stopped: Option<String>,
+    /// A point in time: the replay stops after this revision.
+    pub until: Option<i64>,
     /// The full's deltas left out: after a stop, or taken too late for the pick.
     pub not_replayed: Vec<String>,
 }

@@ -61,6 +61,8 @@ pub struct Store {
 pub struct Object {
     pub name: String,
     pub size: u64,
+    /// When the store last wrote it (ms since the Unix epoch).
+    pub modified_ms: u64,
 }
 
 /// A prefix is a folder: `drills`, `drills/` and `/drills//` all mean `drills/` (object_store
@@ -247,6 +249,7 @@ impl Store {
                     .unwrap_or(m.location.as_ref())
                     .to_string(),
                 size: m.size,
+                modified_ms: m.last_modified.timestamp_millis().max(0) as u64,
             })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -18,6 +18,17 @@ pub(super) fn with_identity(plans: &[Plan], identity: Option<&Path>) -> Result<V
         .iter()
         .map(|p| {
             let mut p = p.clone();
+            // A store from outside may hold encrypted objects: whether it does is known only
+            // once it is listed, so every such restore gets the identity there is.
+            for s in &mut p.steps {
+                if let crate::plan::StepKind::Restore {
+                    source: crate::plan::RestoreSource::Store { identity: id, .. },
+                    ..
+                } = &mut s.kind
+                {
+                    *id = identity.map(Path::to_path_buf);
+                }
+            }
             if let Some(e) = p.backup.as_mut().and_then(|b| b.encrypt.as_mut()) {
                 e.identity = identity.map(Path::to_path_buf);
                 if e.identity.is_none() && p.restores_encrypted_backup() {

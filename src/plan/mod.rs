@@ -9,12 +9,14 @@ use crate::scenario::{Problem, Scenario, ScenarioError, ScenarioFile, SeedSpec, 
 use steps::{check_gates, gates, steps};
 
 mod budget;
+mod external;
 pub mod faults;
 mod model;
 mod steps;
 mod walk;
 
 pub use budget::*;
+pub use external::{store_location, verify_backup, verify_snapshot, VerifyBackup};
 pub use model::*;
 
 pub use faults::{Corrupt, FaultAction, FaultNeeds, FaultPlan, NetTools, Scratch, SlowNetwork};
@@ -484,34 +486,6 @@ fn backup(s: &Scenario, problems: &mut Vec<Problem>) -> Option<BackupPlan> {
     })
 }
 
-/// The plan behind `etcd-drill verify-snapshot FILE`: restore the file into a fresh sandbox
-/// cluster and verify it, with the given expectations as gates. Built as a scenario so it goes
-/// through the same validation as any file.
-pub fn verify_snapshot(
-    file: &std::path::Path,
-    members: u32,
-    expect_revision: Option<i64>,
-    expect_keys: Option<u64>,
-) -> Result<Plan, ScenarioError> {
-    let file = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-    let quoted = serde_json::to_string(&file.display().to_string()).unwrap_or_default();
-    let mut yaml = format!(
-        "name: verify-snapshot\n\
-         description: Restore-verify of {quoted}.\n\
-         cluster:\n  members: {members}\n  tls: true\n\
-         steps:\n  - restore: {{ file: {quoted} }}\n  - verify: {{}}\n\
-         expect:\n  integrity: true\n"
-    );
-    if let Some(r) = expect_revision {
-        yaml.push_str(&format!("  snapshot-revision: {r}\n"));
-    }
-    if let Some(k) = expect_keys {
-        yaml.push_str(&format!("  snapshot-keys: {k}\n"));
-    }
-    let path = std::path::Path::new("verify-snapshot");
-    plan(crate::scenario::load_str(path, &yaml)?)
-}
-
 /// Why `name` is not a member of an `n`-member cluster, or `None` when it is: one message for
 /// every place a scenario names a member.
 pub fn unknown_member(name: &str, n: u32) -> Option<String> {
@@ -643,28 +617,4 @@ mod tests {
         );
     }
 
-    #[test]
-    fn verify_snapshot_plans_a_restore_from_the_file_then_a_verify() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("snap \"odd\" name.db");
-        let mut db = vec![0u8; 4096];
-        db[16..20].copy_from_slice(&0xED0C_DAEDu32.to_le_bytes());
-        std::fs::write(&f, &db).unwrap();
-        let p = super::verify_snapshot(&f, 3, Some(302), Some(300)).unwrap();
-        assert!(p.starts_empty());
-        assert_eq!(p.steps.len(), 2);
-        assert_eq!(
-            (p.gates.snapshot_revision, p.gates.snapshot_keys),
-            (Some(302), Some(300))
-        );
-        let missing = super::verify_snapshot(&dir.path().join("nope.db"), 3, None, None);
-        assert!(missing.unwrap_err().to_string().contains("does not exist"));
-        let text = dir.path().join("hello.db");
-        std::fs::write(&text, b"hello").unwrap();
-        let text = super::verify_snapshot(&text, 3, None, None);
-        assert!(text
-            .unwrap_err()
-            .to_string()
-            .contains("expected an etcd snapshot file"));
-    }
 }

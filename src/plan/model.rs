@@ -32,10 +32,7 @@ impl Plan {
     pub fn starts_empty(&self) -> bool {
         matches!(
             self.steps.first().map(|s| &s.kind),
-            Some(StepKind::Restore {
-                source: RestoreSource::File(_),
-                ..
-            })
+            Some(StepKind::Restore { source, .. }) if source.is_external()
         )
     }
 }
@@ -91,6 +88,23 @@ pub enum RestoreSource {
         deltas: bool,
     },
     File(std::path::PathBuf),
+    /// A store the drill did not fill.
+    Store {
+        store: crate::scenario::StoreSpec,
+        choice: crate::scenario::StoreChoice,
+        fallback: bool,
+        /// The age identity for encrypted objects (from the command line; never in a report).
+        #[serde(skip)]
+        identity: Option<std::path::PathBuf>,
+    },
+}
+
+impl RestoreSource {
+    /// A source from outside the drill (a file, a store): the drill starts with no cluster,
+    /// and nothing it recorded says what the snapshot holds.
+    pub fn is_external(&self) -> bool {
+        matches!(self, RestoreSource::File(_) | RestoreSource::Store { .. })
+    }
 }
 
 pub fn pick_label(p: &crate::scenario::BackupPick) -> String {
@@ -365,6 +379,10 @@ impl StepKind {
                 source: RestoreSource::File(f),
                 ..
             } => format!("restore file {}", f.display()),
+            StepKind::Restore {
+                source: RestoreSource::Store { store, choice, .. },
+                ..
+            } => format!("restore {} from {}", choice.label(), store.describe()),
             StepKind::DamageBackup { how, name, .. } => format!(
                 "damage-backup {} {}",
                 serde_json::to_value(how)
@@ -411,6 +429,11 @@ pub struct Gates {
     pub integrity: bool,
     pub snapshot_revision: Option<i64>,
     pub snapshot_keys: Option<u64>,
+    /// Prefixes a restored external snapshot must hold keys under.
+    pub keys_under: Vec<String>,
+    /// The newest backup of a restore's store is at most this old.
+    #[serde(with = "crate::util::opt_millis")]
+    pub backup_max_age: Option<Duration>,
     pub revisions_survive_restore: bool,
     /// The workload's whole history must be linearizable (on by default; only with a workload).
     pub linearizable: bool,

@@ -42,6 +42,8 @@ pub(super) fn gates(e: Option<&Expectations>, steps: &[PlannedStep]) -> Gates {
         integrity: e.integrity.unwrap_or(verifies),
         snapshot_revision: e.snapshot_revision,
         snapshot_keys: e.snapshot_keys,
+        keys_under: e.keys_under.clone().unwrap_or_default(),
+        backup_max_age: e.backup_max_age,
         revisions_survive_restore: e.revisions_survive_restore.unwrap_or(false),
         linearizable: e.linearizable.unwrap_or(true),
     }
@@ -82,29 +84,38 @@ pub(super) fn check_gates(
     ] {
         need(!set || restores, gate, "a `restore` step");
     }
-    let rolls_back = steps.iter().any(|s| matches!(&s.kind, StepKind::Restore { source, .. } if !matches!(source, RestoreSource::File(_))));
-    let from_file = steps.iter().any(|s| {
-        matches!(
-            &s.kind,
-            StepKind::Restore {
-                source: RestoreSource::File(_),
-                ..
-            }
-        )
-    });
+    let rolls_back = steps.iter().any(|s| matches!(&s.kind, StepKind::Restore { source, .. } if !source.is_external()));
+    let from_file = steps.iter().any(
+        |s| matches!(&s.kind, StepKind::Restore { source, .. } if source.is_external()),
+    );
     need(
         g.rpo.is_none() || rolls_back,
         "rpo",
         "a `restore` from a snapshot or a backup after a disaster",
     );
+    let from_store = steps.iter().any(|s| {
+        matches!(
+            &s.kind,
+            StepKind::Restore {
+                source: RestoreSource::Store { .. },
+                ..
+            }
+        )
+    });
+    need(
+        g.backup_max_age.is_none() || from_store,
+        "backup-max-age",
+        "a `restore: { store }`",
+    );
     for (set, gate) in [
         (g.snapshot_revision.is_some(), "snapshot-revision"),
         (g.snapshot_keys.is_some(), "snapshot-keys"),
+        (!g.keys_under.is_empty(), "keys-under"),
     ] {
         need(
             !set || (from_file && verifies),
             gate,
-            "a `restore: { file }` and a `verify` step",
+            "a `restore: { file }` or `restore: { store }` and a `verify` step",
         );
     }
     need(

@@ -5,7 +5,7 @@ use super::faults::{self, FaultCx, FaultPlan};
 use super::{PlannedStep, RestoreOptions, RestoreSource, StepKind};
 use crate::scenario::fault_step;
 use crate::scenario::{
-    DamageBackupStep, DisasterStep, HealStep, Problem, RestoreStep, Scenario, SeedStep, SleepStep,
+    DamageBackupStep, DisasterStep, HealStep, Problem, RestoreStep, StoreChoice, StoreSpec, Scenario, SeedStep, SleepStep,
     SnapshotStep, Step, UpgradeStep, VerifyStep, WaitBackupsStep, WaitHealthyStep, WaitWritesStep,
 };
 use serde_saphyr::{Location, Spanned};
@@ -43,7 +43,7 @@ impl<'a> Walk<'a> {
             ));
         }
         // A drill whose first step restores a file starts with no cluster.
-        let cluster_up = !matches!(s.steps.first().map(|x| &x.value), Some(Step::Restore(r)) if r.file.is_some());
+        let cluster_up = !matches!(s.steps.first().map(|x| &x.value), Some(Step::Restore(r)) if r.file.is_some() || r.store.is_some());
         if !cluster_up && (s.workload.is_some() || s.backup.is_some()) {
             problems.push(Problem::at(&s.name.referenced, "a drill that starts by restoring a file has no cluster for a `workload` or a `backup` schedule to start on"));
         }
@@ -151,18 +151,37 @@ impl<'a> Walk<'a> {
                 "`restore` rebuilds a destroyed cluster: expected a `disaster` step before it",
             ));
         }
-        let sources = [r.snapshot.is_some(), r.backup.is_some(), r.file.is_some()];
+        let sources = [
+            r.snapshot.is_some(),
+            r.backup.is_some(),
+            r.file.is_some(),
+            r.store.is_some(),
+        ];
         if sources.iter().filter(|x| **x).count() > 1 {
             self.problems.push(Problem::at(
                 at,
-                "expected exactly one of `snapshot`, `backup` or `file` in a restore",
+                "expected exactly one of `snapshot`, `backup`, `file` or `store` in a restore",
             ));
         }
-        if r.fallback.is_some() && r.backup.is_none() {
+        if r.fallback.is_some() && r.backup.is_none() && r.store.is_none() {
             self.problems.push(Problem::at(
                 at,
-                "`fallback` applies to a restore from a `backup` only",
+                "`fallback` applies to a restore from a `backup` or a `store` only",
             ));
+        }
+        if r.store.is_none() {
+            for (set, key) in [
+                (r.pick.as_ref().map(|p| &p.referenced), "pick"),
+                (r.at_revision.as_ref().map(|p| &p.referenced), "at-revision"),
+                (r.at.as_ref().map(|p| &p.referenced), "at"),
+            ] {
+                if let Some(loc) = set {
+                    self.problems.push(Problem::at(
+                        loc,
+                        format!("`{key}` applies to a restore from a `store` only"),
+                    ));
+                }
+            }
         }
         let source = self.restore_source(at, r);
         let options = self.restore_options(r);
@@ -263,6 +282,9 @@ impl<'a> Walk<'a> {
 
     /// A file alone, else a snapshot or a backup alone (a file beside them is reported above).
     fn restore_source(&mut self, at: &Location, r: &RestoreStep) -> RestoreSource {
+        if let Some(store) = &r.store {
+            return self.restore_store(store, r);
+        }
         match (&r.snapshot, &r.backup, &r.file) {
             (None, None, Some(file)) => self.restore_file(file),
             (Some(snap), None, _) => {
@@ -308,6 +330,69 @@ impl<'a> Walk<'a> {
                 ));
                 RestoreSource::Snapshot(String::new())
             }
+        }
+    }
+
+    /// A store from outside: a local folder relative to the scenario's, that must exist; one
+    /// choice of backup at most (a pick, or a point in time by revision or by time).
+    fn restore_store(&mut self, store: &Spanned<StoreSpec>, r: &RestoreStep) -> RestoreSource {
+        let mut spec = store.value.clone();
+        if let StoreSpec::Local { dir } = &mut spec {
+            if dir.is_relative() {
+                *dir = self.base.join(&*dir);
+            }
+            if !dir.is_dir() {
+                self.problems.push(Problem::at(
+                    &store.referenced,
+                    format!(
+                        "{} is not a folder (paths are relative to the scenario's folder)",
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+        let set = [r.pick.is_some(), r.at_revision.is_some(), r.at.is_some()];
+        if set.iter().filter(|x| **x).count() > 1 {
+            self.problems.push(Problem::at(
+                &store.referenced,
+                "expected at most one of `pick`, `at-revision` or `at` in a restore from a store",
+            ));
+        }
+        let choice = match (&r.pick, &r.at_revision, &r.at) {
+            (_, Some(n), _) => {
+                if n.value < 1 {
+                    self.problems.push(Problem::at(
+                        &n.referenced,
+                        format!("expected a revision of 1 or more, found {}", n.value),
+                    ));
+                }
+                StoreChoice::AtRevision(n.value)
+            }
+            (_, None, Some(t)) => match humantime::parse_rfc3339_weak(&t.value) {
+                Ok(when) => StoreChoice::AtTime(
+                    when.duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as u64)
+                        .unwrap_or(0),
+                ),
+                Err(e) => {
+                    self.problems.push(Problem::at(
+                        &t.referenced,
+                        format!(
+                            "expected a UTC time such as 2026-12-07T02:00:00Z, found {:?} ({e})",
+                            t.value
+                        ),
+                    ));
+                    StoreChoice::Newest
+                }
+            },
+            (Some(p), None, None) => StoreChoice::parse(&p.value),
+            (None, None, None) => StoreChoice::Newest,
+        };
+        RestoreSource::Store {
+            store: spec,
+            choice,
+            fallback: r.fallback.unwrap_or(false),
+            identity: None,
         }
     }
 

@@ -84,6 +84,9 @@ pub struct KeyspaceSummary {
     pub db_size_bytes: Option<u64>,
     #[serde(default)]
     pub quota_bytes: Option<u64>,
+    /// The prefixes the scenario named (`expect.keys-under`), each counted exactly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wanted: Vec<PrefixGroup>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -112,6 +112,43 @@ pub struct RestoreRecord {
     /// A restore from a full plus deltas: what was replayed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<ReplayRecord>,
+    /// A restore from a store the drill did not fill (`verify-backup`, `restore: { store }`):
+    /// what the store held and which backup was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<StoredBackup>,
+}
+
+/// A store's backups as a restore found them: how many, the newest and its age (freshness),
+/// the one taken, and the objects that are no backup.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct StoredBackup {
+    /// Where (never a credential).
+    pub store: String,
+    /// When the store was listed: ages count to this time.
+    pub listed_at: String,
+    /// Backups found (fulls and deltas).
+    pub backups: u64,
+    pub fulls: u64,
+    /// The newest backup, full or delta, and how old it was.
+    pub newest: Option<String>,
+    pub newest_taken_at: Option<String>,
+    pub newest_age_ms: Option<u64>,
+    /// The full restored (its deltas are in `replay`).
+    pub picked: Option<String>,
+    pub picked_taken_at: Option<String>,
+    pub picked_age_ms: Option<u64>,
+    /// The stored object's size (compressed or encrypted as stored).
+    pub picked_size_bytes: Option<u64>,
+    /// Whose naming it follows: etcd-drill, k3s, time-in-name, object-time.
+    pub layout: Option<String>,
+    /// plain, gzip, zstd or zip; and whether age-encrypted.
+    pub packing: Option<String>,
+    /// Where its time came from: its name, or the store's modification time.
+    pub time_from: Option<String>,
+    /// A point-in-time restore: the revision the replay stopped at.
+    pub until_revision: Option<i64>,
+    /// Objects that are no backup, and why each was left out.
+    pub ignored: Vec<Refusal>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

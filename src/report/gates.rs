@@ -177,6 +177,34 @@ fn snapshot(gates: &Gates, r: &RunReport, out: &mut Vec<GateVerdict>) {
             passed: got == Some(want),
         });
     }
+    if let Some(max) = gates.backup_max_age {
+        let age = r
+            .restore
+            .as_ref()
+            .and_then(|x| x.stored.as_ref())
+            .and_then(|s| s.newest_age_ms);
+        out.push(GateVerdict {
+            gate: "backup-max-age".into(),
+            target: format!("newest backup ≤ {}", humantime::format_duration(max)),
+            actual: age
+                .map(|a| format!("{} old", crate::util::age_text(a)))
+                .unwrap_or_else(|| "not measured".into()),
+            passed: age.is_some_and(|a| a <= max.as_millis() as u64),
+        });
+    }
+    for want in &gates.keys_under {
+        let got = keyspace
+            .and_then(|k| k.wanted.iter().find(|w| &w.prefix == want))
+            .map(|w| w.keys);
+        out.push(GateVerdict {
+            gate: format!("keys-under {want}"),
+            target: "> 0 keys".into(),
+            actual: got
+                .map(|g| format!("{g} keys"))
+                .unwrap_or_else(|| "not measured".into()),
+            passed: got.is_some_and(|g| g > 0),
+        });
+    }
     if let Some(want) = gates.snapshot_keys {
         let got = keyspace.map(|k| k.keys);
         out.push(GateVerdict {

@@ -94,6 +94,41 @@ fn families(r: &RunReport) -> Vec<Family<'_>> {
             ),
         },
     ];
+    let stored = r.restore.as_ref().and_then(|x| x.stored.as_ref());
+    let store = |v: Option<f64>| -> Vec<(Vec<(&'static str, &str)>, f64)> {
+        match (stored, v) {
+            (Some(s), Some(v)) => vec![(vec![("store", s.store.as_str())], v)],
+            _ => Vec::new(),
+        }
+    };
+    f.push(Family {
+        name: "etcd_drill_backup_age_seconds",
+        unit: Some("seconds"),
+        help: "Age of the newest backup in the store (full or delta) when it was listed.",
+        samples: store(secs(stored.and_then(|s| s.newest_age_ms))),
+    });
+    f.push(Family {
+        name: "etcd_drill_backup_size_bytes",
+        unit: Some("bytes"),
+        help: "Stored size of the backup restored from the store.",
+        samples: store(stored.and_then(|s| s.picked_size_bytes).map(|b| b as f64)),
+    });
+    f.push(Family {
+        name: "etcd_drill_backup_restore_seconds",
+        unit: Some("seconds"),
+        help: "Time to restore the store's backup to a cluster that takes writes (its RTO).",
+        samples: store(secs(r.restore.as_ref().map(|x| x.rto_first_write_ms))),
+    });
+    f.push(Family {
+        name: "etcd_drill_backup_verified_timestamp_seconds",
+        unit: Some("seconds"),
+        help: "When the store's backup was last restored and verified with every gate passed (Unix time).",
+        samples: store(
+            (r.verdict == Verdict::Passed)
+                .then(|| seconds_since_epoch(&r.finished_at))
+                .flatten(),
+        ),
+    });
     f.push(Family {
         name: "etcd_drill_fault_unavailable_seconds",
         unit: Some("seconds"),

@@ -58,6 +58,45 @@ pub enum BackupPick {
     Before(#[serde(with = "humantime_serde")] Duration),
 }
 
+/// Which backup a restore takes from a store it did not fill (`restore: { store }`,
+/// `verify-backup`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreChoice {
+    /// The newest backup, full or delta: a delta's full and the chain up to it.
+    Newest,
+    /// The newest full, without its deltas.
+    NewestFull,
+    /// The backup of that name (a delta: its full and the chain up to it).
+    Named(String),
+    /// The newest full at or below this revision, and the deltas replayed up to it exactly.
+    AtRevision(i64),
+    /// The newest full taken at or before this time (ms since the Unix epoch), and the deltas
+    /// taken by then.
+    AtTime(u64),
+}
+
+impl StoreChoice {
+    /// `newest`, `newest-full` or a backup's name.
+    pub fn parse(pick: &str) -> StoreChoice {
+        match pick {
+            "newest" | "latest" => StoreChoice::Newest,
+            "newest-full" | "latest-full" => StoreChoice::NewestFull,
+            name => StoreChoice::Named(name.to_string()),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            StoreChoice::Newest => "newest".into(),
+            StoreChoice::NewestFull => "newest-full".into(),
+            StoreChoice::Named(n) => n.clone(),
+            StoreChoice::AtRevision(r) => format!("at revision {r}"),
+            StoreChoice::AtTime(t) => format!("at {}", crate::util::utc_ms(*t)),
+        }
+    }
+}
+
 /// Which stored backup `damage-backup` hits when none is named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -5,7 +5,7 @@
 mod backup;
 mod load;
 
-pub use backup::{BackupPick, Damage, DamageWhich, StoreSpec};
+pub use backup::{BackupPick, Damage, DamageWhich, StoreChoice, StoreSpec};
 pub use load::{load, load_str, Problem, ScenarioError, ScenarioFile};
 
 use serde::Deserialize;
@@ -571,6 +571,22 @@ pub struct RestoreStep {
     /// starts with no cluster and this restore builds it.
     #[serde(default)]
     pub file: Option<Spanned<std::path::PathBuf>>,
+    /// ...or a backup from a store this drill did not fill (last night's production backups):
+    /// the drill then starts with no cluster and this restore builds it.
+    #[serde(default)]
+    pub store: Option<Spanned<StoreSpec>>,
+    /// With `store`: `newest` (default; a delta with its full and chain), `newest-full`, or a
+    /// backup's name.
+    #[serde(default)]
+    pub pick: Option<Spanned<String>>,
+    /// With `store`: a point in time, the newest full at or below this revision and its deltas
+    /// replayed up to it exactly...
+    #[serde(default)]
+    pub at_revision: Option<Spanned<i64>>,
+    /// ...or the newest full taken at or before this UTC time (RFC 3339) and the deltas taken
+    /// by then.
+    #[serde(default)]
+    pub at: Option<Spanned<String>>,
     /// etcdutl's `--bump-revision`: the restored cluster's revisions start this far above the
     /// snapshot's (Kubernetes' restore procedure; with `mark-compacted: true`).
     #[serde(default)]
@@ -647,6 +663,12 @@ pub struct Expectations {
     /// How many keys a restored external snapshot must hold at its revision.
     #[serde(default)]
     pub snapshot_keys: Option<u64>,
+    /// Prefixes that must hold keys in a restored external snapshot (`/registry/pods/`).
+    #[serde(default)]
+    pub keys_under: Option<Vec<String>>,
+    /// Freshness: the newest backup in a restore's store (full or delta) is at most this old.
+    #[serde(default, with = "humantime_serde::option")]
+    pub backup_max_age: Option<Duration>,
     /// Clients never see revisions go back across a restore, and a watcher resuming from its
     /// last revision is told of a compaction instead of silently missing events (what
     /// Kubernetes needs; `bump-revision` and `mark-compacted` give it).

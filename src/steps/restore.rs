@@ -23,8 +23,8 @@ async fn source(
     ctx: &mut Ctx<'_>,
     source: &RestoreSource,
     disaster_started_ms: u64,
-) -> Result<(SnapshotRecord, Vec<Refusal>, Option<Chain>), StepError> {
-    match source {
+) -> Result<Source, StepError> {
+    let (snap, refused, chain) = match source {
         RestoreSource::Snapshot(name) => {
             let snap = ctx
                 .snapshots
@@ -33,7 +33,7 @@ async fn source(
                 .cloned()
                 .ok_or_else(|| StepError::Precondition(format!("no snapshot named {name}")))?;
             // Checked against its recorded digest in `run`, while etcdutl reads it.
-            Ok((snap, Vec::new(), None))
+            (snap, Vec::new(), None)
         }
         RestoreSource::Backup {
             pick,
@@ -76,14 +76,99 @@ async fn source(
                 ),
             };
             ctx.snapshots.push(picked.snapshot.clone());
-            Ok((picked.snapshot, picked.refused, chain))
+            (picked.snapshot, picked.refused, chain)
         }
         RestoreSource::File(path) => {
             let snap = external(ctx, path).await?;
             ctx.snapshots.push(snap.clone());
-            Ok((snap, Vec::new(), None))
+            (snap, Vec::new(), None)
         }
-    }
+        RestoreSource::Store {
+            store,
+            choice,
+            fallback,
+            identity,
+        } => return from_store(ctx, store, (choice, *fallback), identity.as_deref()).await,
+    };
+    Ok(Source {
+        snap,
+        refused,
+        chain,
+        stored: None,
+    })
+}
+
+/// The snapshot a restore takes, checked, and where it came from.
+struct Source {
+    snap: SnapshotRecord,
+    refused: Vec<Refusal>,
+    chain: Option<Chain>,
+    stored: Option<crate::record::StoredBackup>,
+}
+
+/// A backup from a store the drill did not fill: listed, chosen, fetched (decrypted and
+/// unpacked) and checked, with its chain; what the store held goes to the report.
+async fn from_store(
+    ctx: &mut Ctx<'_>,
+    spec: &crate::scenario::StoreSpec,
+    (choice, fallback): (&crate::scenario::StoreChoice, bool),
+    identity: Option<&std::path::Path>,
+) -> Result<Source, StepError> {
+    use crate::backup::{stored, BackupError};
+    let store = crate::backup::store::Store::open(spec, &ctx.run_dir).map_err(BackupError::from)?;
+    let listed = store.list().await.map_err(BackupError::from)?;
+    let now_ms = crate::util::unix_ms(std::time::SystemTime::now());
+    let cat = stored::catalogue(&listed);
+    let failed = |why: String| BackupError::Stored {
+        store: spec.describe(),
+        why,
+        ignored: cat.ignored.clone(),
+    };
+    let candidates = stored::candidates(&cat, choice).map_err(failed)?;
+    let dir = ctx.run_dir.join("restore");
+    let fetched = stored::fetch(&store, &candidates, fallback, &dir, identity).await?;
+    let mut snap = external(ctx, &fetched.file).await?;
+    snap.name = fetched.full.name.clone();
+    snap.taken_at = crate::util::utc_ms(fetched.full.taken_ms);
+    let until = fetched.until;
+    let links = fetched
+        .deltas
+        .iter()
+        .filter(|(_, _, h)| until.is_none_or(|u| h.first <= u))
+        .map(|(e, file, h)| {
+            let record = crate::record::BackupRecord {
+                name: e.name.clone(),
+                size_bytes: e.size,
+                sha256: String::new(),
+                ciphertext_sha256: None,
+                revision: until.map_or(h.last, |u| h.last.min(u)),
+                taken_at: crate::util::utc_ms(e.taken_ms),
+                taken_at_ms: 0,
+                keyspace_sha256: String::new(),
+                keyspace_keys: 0,
+                delta: Some(crate::record::DeltaOf {
+                    base: h.base.clone(),
+                    first_revision: h.first,
+                    events: 0,
+                }),
+            };
+            (record, file.clone())
+        })
+        .collect();
+    let chain = Chain {
+        links,
+        stopped: fetched.stopped.clone(),
+        not_replayed: fetched.not_replayed.clone(),
+        until,
+    };
+    let described = stored::describe(&store, &cat, Some(&fetched), now_ms);
+    ctx.snapshots.push(snap.clone());
+    Ok(Source {
+        snap,
+        refused: fetched.refused,
+        chain: Some(chain),
+        stored: Some(described),
+    })
 }
 
 /// A snapshot file from outside the sandbox: its trailer checked, then read by etcdutl.
@@ -133,7 +218,12 @@ pub async fn run(
     let origin = ctx.clock.t0 + Duration::from_millis(rto_from_ms);
     let fetch_start = Instant::now();
     let started_ms = disaster.as_ref().map(|d| d.started_ms).unwrap_or(0);
-    let (snap, refused, chain) = source(ctx, restore_from, started_ms).await?;
+    let Source {
+        snap,
+        refused,
+        chain,
+        stored,
+    } = source(ctx, restore_from, started_ms).await?;
     let chain = chain.unwrap_or_default();
     let name = snap.name.as_str();
     let mut phases = Vec::new();
@@ -211,6 +301,7 @@ pub async fn run(
         image: Some(ctx.cluster.plan.image.clone()),
         bump_revision: bump,
         replay: None,
+        stored,
     };
     let disaster = disaster.as_ref().map(|d| (d.started_ms, d.ended_ms));
     Ok(conclude(ctx, record, &snap, &chain, replayed, disaster))
@@ -235,6 +326,7 @@ fn fetch_phase(ctx: &Ctx<'_>, restore_from: &RestoreSource) -> Option<&'static s
             },
         ),
         RestoreSource::File(_) => Some("check snapshot"),
+        RestoreSource::Store { .. } => Some("fetch, unpack and check backup"),
         RestoreSource::Snapshot(_) => None,
     }
 }
@@ -313,7 +405,7 @@ async fn replay(
     let started = Instant::now();
     let mut total = Replayed::default();
     for (_, file) in &chain.links {
-        let r = crate::backup::delta::replay(client, file, done)
+        let r = crate::backup::delta::replay(client, file, chain.until, done)
             .await
             .map_err(crate::backup::BackupError::from)?;
         total.revisions += r.revisions;

@@ -137,7 +137,8 @@ async fn read(ctx: &mut Ctx<'_>, restored: Option<SnapshotRecord>) -> Result<Rea
         digest: (recorded == Recorded::Digest).then(KeyspaceDigest::default),
         seed: seed_plan.as_ref().map(crate::seed_data::Tally::new),
         // A snapshot from outside recorded nothing: what it holds is summed up instead.
-        summary: (recorded == Recorded::Nothing).then(PrefixTally::default),
+        summary: (recorded == Recorded::Nothing)
+            .then(|| PrefixTally::with_wanted(&ctx.plan.gates.keys_under)),
     };
     let (done, client) = (AtomicU64::new(0), ctx.client.clone());
     // etcd starts at revision 1 with no key: a snapshot at 1 or below (an empty one reports

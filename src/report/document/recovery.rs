@@ -69,7 +69,10 @@ pub(super) fn recovery(r: &RunReport) -> Option<Section> {
         vec!["RTO phase", "duration", "done after disaster end"],
         phases,
     );
-    let facts = facts(x);
+    let mut facts = facts(x);
+    if let Some(s) = &x.stored {
+        facts.splice(0..0, stored(s).into_iter().map(|(k, v)| fact(&k, v)));
+    }
     let mut blocks = vec![
         Block::Table {
             header: vec!["measurement", "value", "target", "result"],
@@ -95,6 +98,55 @@ pub(super) fn recovery(r: &RunReport) -> Option<Section> {
         ));
     }
     Some(Section::new("Recovery: RTO and RPO", blocks))
+}
+
+/// A store the restore read (`verify-backup`, `restore: { store }`): what it held, how fresh
+/// the newest backup was, which one was restored, and what was left out. The same lines for
+/// the document and the terminal.
+pub(super) fn stored(s: &crate::record::StoredBackup) -> Vec<(String, String)> {
+    let age = |a: Option<u64>| a.map(crate::util::age_text).unwrap_or_else(|| "-".into());
+    let mut out = vec![
+        ("backup store".to_string(), s.store.clone()),
+        (
+            "backups found".to_string(),
+            format!(
+                "{} ({} full, {} delta), listed at {}",
+                s.backups,
+                s.fulls,
+                s.backups - s.fulls,
+                s.listed_at
+            ),
+        ),
+        (
+            "newest backup".to_string(),
+            format!(
+                "{} taken {}, {} old",
+                opt(&s.newest),
+                opt(&s.newest_taken_at),
+                age(s.newest_age_ms)
+            ),
+        ),
+        (
+            "backup restored".to_string(),
+            format!(
+                "{} taken {} ({} old, time from {}), {} bytes stored, {} layout, {}",
+                opt(&s.picked),
+                opt(&s.picked_taken_at),
+                age(s.picked_age_ms),
+                opt(&s.time_from),
+                s.picked_size_bytes.unwrap_or(0),
+                opt(&s.layout),
+                opt(&s.packing)
+            ),
+        ),
+    ];
+    if let Some(r) = s.until_revision {
+        out.push(("point in time".into(), format!("revision {r}")));
+    }
+    for i in &s.ignored {
+        out.push((format!("not a backup: {}", i.name), i.reason.clone()));
+    }
+    out
 }
 
 /// A restore's RPO rows, each judged against its gate.

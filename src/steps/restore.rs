@@ -125,7 +125,7 @@ async fn from_store(
         ignored: cat.ignored.clone(),
     };
     let candidates = stored::candidates(&cat, choice).map_err(failed)?;
-    let dir = ctx.run_dir.join("restore");
+    let dir = ctx.run_dir.join(STORE_FETCHES);
     let fetched = stored::fetch(&store, &candidates, fallback, &dir, identity).await?;
     let mut snap = external(ctx, &fetched.file).await?;
     snap.name = fetched.full.name.clone();
@@ -203,6 +203,31 @@ async fn external(ctx: &Ctx<'_>, path: &std::path::Path) -> Result<SnapshotRecor
 }
 
 pub async fn run(
+    ctx: &mut Ctx<'_>,
+    restore_from: &RestoreSource,
+    options: &RestoreOptions,
+    timeout: Duration,
+) -> Result<StepOutcome, StepError> {
+    let outcome = restore(ctx, restore_from, options, timeout).await;
+    // A store's backups are someone's real data: once the members hold it, the plain copies
+    // fetched from the store leave the run's folder, whatever happened (the evidence holds
+    // what was restored, never the data).
+    if matches!(restore_from, RestoreSource::Store { .. }) {
+        let dir = ctx.run_dir.join(STORE_FETCHES);
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("cannot remove {}: {e}", dir.display());
+            }
+        }
+    }
+    outcome
+}
+
+/// Where a restore from a store puts what it fetched, under the run's folder, until the
+/// restore ends.
+const STORE_FETCHES: &str = "restore-fetched";
+
+async fn restore(
     ctx: &mut Ctx<'_>,
     restore_from: &RestoreSource,
     options: &RestoreOptions,

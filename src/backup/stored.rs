@@ -58,7 +58,12 @@ pub struct Entry {
 impl Entry {
     /// The plain file's name once decrypted and unpacked.
     fn plain_name(&self) -> String {
-        let mut n = self.name.rsplit('/').next().unwrap_or(&self.name).to_string();
+        let mut n = self
+            .name
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.name)
+            .to_string();
         if self.encrypted {
             n = n.trim_end_matches(".age").to_string();
         }
@@ -130,7 +135,9 @@ fn classify(o: &Object) -> Result<Entry, String> {
     let (layout, taken_ms, revision) = match own_name(stem) {
         Some((t, r)) => (Layout::EtcdDrill, t, Some(r)),
         None if delta => {
-            return Err("a delta not named as etcd-drill names them (etcd-<time>-r<revision>.delta)".into())
+            return Err(
+                "a delta not named as etcd-drill names them (etcd-<time>-r<revision>.delta)".into(),
+            )
         }
         None => match (unix_suffix(stem), time_in(stem)) {
             (Some(t), _) => (Layout::K3s, t, None),
@@ -189,7 +196,9 @@ fn time_in(stem: &str) -> Option<u64> {
         "%Y%m%d%H%M%S",
     ];
     let b = stem.as_bytes();
-    for start in (0..b.len()).filter(|&i| b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_digit())) {
+    for start in
+        (0..b.len()).filter(|&i| b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_digit()))
+    {
         for f in FORMATS {
             // Each format's text is as long as the format with `%Y` 4 wide and the rest 2.
             let len = f.len() + 2;
@@ -250,20 +259,30 @@ pub fn candidates(cat: &Catalogue, choice: &StoreChoice) -> Result<Vec<Candidate
         until: None,
     };
     let from = |first: usize, make: &dyn Fn(usize) -> Candidate| -> Vec<Candidate> {
-        fulls.iter().filter(|&&i| i <= first).map(|&i| make(i)).collect()
+        fulls
+            .iter()
+            .filter(|&&i| i <= first)
+            .map(|&i| make(i))
+            .collect()
     };
     match choice {
         StoreChoice::Newest => Ok(from(fulls[0], &whole)),
         StoreChoice::NewestFull => Ok(from(fulls[0], &full_only)),
         StoreChoice::Named(n) => {
             let at = e.iter().position(|x| &x.name == n).ok_or_else(|| {
-                format!("the store holds no backup named {n:?} ({} backups)", e.len())
+                format!(
+                    "the store holds no backup named {n:?} ({} backups)",
+                    e.len()
+                )
             })?;
-            let full = (0..=at).rev().find(|&i| !e[i].delta).ok_or_else(|| {
-                format!("{n} is a delta with no full before it in the store")
-            })?;
+            let full = (0..=at)
+                .rev()
+                .find(|&i| !e[i].delta)
+                .ok_or_else(|| format!("{n} is a delta with no full before it in the store"))?;
             let mut first = whole(full);
-            first.deltas.retain(|d| d.taken_ms <= e[at].taken_ms && d.name <= *n);
+            first
+                .deltas
+                .retain(|d| d.taken_ms <= e[at].taken_ms && d.name <= *n);
             let mut out = vec![first];
             out.extend(from(full, &whole).into_iter().skip(1));
             Ok(out)
@@ -271,7 +290,11 @@ pub fn candidates(cat: &Catalogue, choice: &StoreChoice) -> Result<Vec<Candidate
         StoreChoice::AtRevision(n) => at_revision(e, &fulls, *n),
         StoreChoice::AtTime(t) => {
             let oldest = &e[*fulls.last().unwrap_or(&0)];
-            let firsts: Vec<usize> = fulls.iter().copied().filter(|&i| e[i].taken_ms <= *t).collect();
+            let firsts: Vec<usize> = fulls
+                .iter()
+                .copied()
+                .filter(|&i| e[i].taken_ms <= *t)
+                .collect();
             if firsts.is_empty() {
                 return Err(format!(
                     "{} is before the oldest full backup ({}, taken {})",
@@ -294,7 +317,11 @@ pub fn candidates(cat: &Catalogue, choice: &StoreChoice) -> Result<Vec<Candidate
 
 /// The newest full at or below revision `n`, and the deltas that reach it.
 fn at_revision(e: &[Entry], fulls: &[usize], n: i64) -> Result<Vec<Candidate>, String> {
-    let with_rev: Vec<usize> = fulls.iter().copied().filter(|&i| e[i].revision.is_some()).collect();
+    let with_rev: Vec<usize> = fulls
+        .iter()
+        .copied()
+        .filter(|&i| e[i].revision.is_some())
+        .collect();
     let Some(&oldest) = with_rev.last() else {
         return Err("a point in time by revision needs backups whose names give their revision (etcd-drill's `etcd-<time>-r<revision>.db`); use --at TIME".into());
     };
@@ -413,9 +440,10 @@ async fn fetch_full(
 ) -> Result<PathBuf, String> {
     let plain = unpacked(store, e, dir, identity).await?;
     let checked = plain.clone();
-    let trailer = tokio::task::spawn_blocking(move || crate::snapshot_file::check_trailer(&checked))
-        .await
-        .map_err(|e| e.to_string())?;
+    let trailer =
+        tokio::task::spawn_blocking(move || crate::snapshot_file::check_trailer(&checked))
+            .await
+            .map_err(|e| e.to_string())?;
     match trailer {
         Ok(()) => Ok(plain),
         Err(why) => {
@@ -487,7 +515,11 @@ async fn unpacked(
     }
     let plain = dir.join(e.plain_name());
     let (encrypted, packing) = (e.encrypted, e.packing);
-    let (from, to, id) = (download.clone(), plain.clone(), identity.map(Path::to_path_buf));
+    let (from, to, id) = (
+        download.clone(),
+        plain.clone(),
+        identity.map(Path::to_path_buf),
+    );
     let work = move || unpack(&from, &to, encrypted, packing, id.as_deref());
     let res = tokio::task::spawn_blocking(work)
         .await
@@ -513,8 +545,8 @@ fn unpack(
     let open = |p: &Path| std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()));
     let mut source: Box<dyn Read> = Box::new(BufReader::with_capacity(1 << 20, open(from)?));
     if encrypted {
-        let ids = super::crypt::identities(identity.ok_or("no identity")?)
-            .map_err(|e| e.to_string())?;
+        let ids =
+            super::crypt::identities(identity.ok_or("no identity")?).map_err(|e| e.to_string())?;
         let decryptor = age::Decryptor::new_buffered(BufReader::new(source))
             .map_err(|e| format!("not an age file: {e}"))?;
         source = Box::new(
@@ -603,6 +635,16 @@ pub fn describe(
             .to_string()
         }),
         until_revision: fetched.and_then(|f| f.until),
+        fallback_cost: fetched.filter(|f| !f.refused.is_empty()).map(|f| {
+            let wanted = cat.entries.iter().find(|e| e.name == f.refused[0].name);
+            let older = wanted.map_or(0, |w| w.taken_ms.saturating_sub(f.full.taken_ms));
+            format!(
+                "{} refused; the backup restored was taken {} before {}",
+                f.refused.len(),
+                crate::util::age_text(older),
+                f.refused[0].name
+            )
+        }),
         ignored: cat.ignored.clone(),
     }
 }
@@ -649,15 +691,27 @@ mod tests {
         );
         assert_eq!(own.taken_ms, 1_795_560_018_123);
         let k3s = by("etcd-snapshot-server-1-1733565600.zip");
-        assert_eq!((k3s.layout, k3s.packing, k3s.taken_ms), (Layout::K3s, Packing::Zip, 1_733_565_600_000));
+        assert_eq!(
+            (k3s.layout, k3s.packing, k3s.taken_ms),
+            (Layout::K3s, Packing::Zip, 1_733_565_600_000)
+        );
         let named = by("nightly/backup-2026-12-01_02-00-00.db.gz");
-        assert_eq!((named.layout, named.packing), (Layout::TimeInName, Packing::Gzip));
+        assert_eq!(
+            (named.layout, named.packing),
+            (Layout::TimeInName, Packing::Gzip)
+        );
         assert_eq!(named.taken_ms, 1_796_090_400_000);
         let plain = by("snap.db.zst");
-        assert_eq!((plain.layout, plain.taken_ms), (Layout::ObjectTime, 1_700_000_000_000));
+        assert_eq!(
+            (plain.layout, plain.taken_ms),
+            (Layout::ObjectTime, 1_700_000_000_000)
+        );
         assert!(by("etcd-20261124T224020.000Z-r0000000120.delta").delta);
         let ignored: Vec<&str> = c.ignored.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(ignored, ["notes.txt", ".metadata/etcd-snapshot-server-1-1733565600"]);
+        assert_eq!(
+            ignored,
+            ["notes.txt", ".metadata/etcd-snapshot-server-1-1733565600"]
+        );
         assert!(c.ignored[0].reason.contains(".txt"), "{:?}", c.ignored);
         // Oldest first: the object-time one (2023), k3s (2024), then 2026.
         assert_eq!(c.entries[0].name, "snap.db.zst");
@@ -679,7 +733,13 @@ mod tests {
     #[test]
     fn choices_pick_a_full_and_its_chain() {
         // full@10, deltas to 20 and 30, full@35, delta to 40.
-        let c = own(&[(1, 10, false), (2, 20, true), (3, 30, true), (4, 35, false), (5, 40, true)]);
+        let c = own(&[
+            (1, 10, false),
+            (2, 20, true),
+            (3, 30, true),
+            (4, 35, false),
+            (5, 40, true),
+        ]);
         let names = |cs: &[Candidate]| -> Vec<(i64, Vec<i64>, Option<i64>)> {
             cs.iter()
                 .map(|c| {
@@ -692,7 +752,10 @@ mod tests {
                 .collect()
         };
         let newest = candidates(&c, &StoreChoice::Newest).unwrap();
-        assert_eq!(names(&newest), [(35, vec![40], None), (10, vec![20, 30], None)]);
+        assert_eq!(
+            names(&newest),
+            [(35, vec![40], None), (10, vec![20, 30], None)]
+        );
         let full = candidates(&c, &StoreChoice::NewestFull).unwrap();
         assert_eq!(names(&full), [(35, vec![], None), (10, vec![], None)]);
         let mid = candidates(&c, &StoreChoice::AtRevision(25)).unwrap();
@@ -721,11 +784,16 @@ mod tests {
 
     #[test]
     fn an_empty_store_or_only_deltas_is_said() {
-        assert_eq!(candidates(&cat(&[]), &StoreChoice::Newest).unwrap_err(), "the store holds no object");
+        assert_eq!(
+            candidates(&cat(&[]), &StoreChoice::Newest).unwrap_err(),
+            "the store holds no object"
+        );
         let only = candidates(&cat(&["a.txt"]), &StoreChoice::Newest).unwrap_err();
         assert!(only.contains("no backup (1 other"), "{only}");
         let deltas = own(&[(2, 20, true)]);
-        assert!(candidates(&deltas, &StoreChoice::Newest).unwrap_err().contains("no full"));
+        assert!(candidates(&deltas, &StoreChoice::Newest)
+            .unwrap_err()
+            .contains("no full"));
     }
 
     #[test]
@@ -734,12 +802,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let body: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
         let gz = dir.path().join("a.gz");
-        let mut w = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), Default::default());
+        let mut w =
+            flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), Default::default());
         w.write_all(&body).unwrap();
         w.finish().unwrap();
         let zip = dir.path().join("a.zip");
         let mut z = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
-        z.start_file("snapshot", zip::write::SimpleFileOptions::default()).unwrap();
+        z.start_file("snapshot", zip::write::SimpleFileOptions::default())
+            .unwrap();
         z.write_all(&body).unwrap();
         z.finish().unwrap();
         for (from, p) in [(&gz, Packing::Gzip), (&zip, Packing::Zip)] {

@@ -63,6 +63,63 @@ pub struct DrillArgs {
     pub identity: Option<PathBuf>,
 }
 
+/// `verify-backup`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct VerifyBackupArgs {
+    /// Where the backups are: a local folder, or s3://BUCKET/PREFIX (credentials and region
+    /// from the environment, as AWS tools read them).
+    #[arg(required = true, value_name = "STORE")]
+    pub stores: Vec<String>,
+    /// An S3-compatible server (MinIO, moto, Ceph…): its URL.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// The S3 region (else AWS_REGION or AWS_DEFAULT_REGION).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// `newest` (full or delta: a delta with its full and chain), `newest-full`, or a
+    /// backup's name.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["at", "at_revision"])]
+    pub pick: Option<String>,
+    /// A point in time: the newest full at or below revision N, and its deltas replayed up
+    /// to N exactly (etcd-drill's own backups).
+    #[arg(long, value_name = "N", conflicts_with = "at")]
+    pub at_revision: Option<i64>,
+    /// A point in time: the newest full taken at or before TIME (UTC, RFC 3339), and the
+    /// deltas taken by then.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// A backup that does not check out falls back to the next older full (the report
+    /// says what that costs).
+    #[arg(long)]
+    pub fallback: bool,
+    /// Members of the sandbox cluster.
+    #[arg(long, default_value_t = 3)]
+    pub members: u32,
+    /// The etcd version production runs (default: the newest etcd-drill builds).
+    #[arg(long, value_name = "V")]
+    pub etcd_version: Option<String>,
+    /// Gate (freshness): the newest backup, full or delta, is at most this old (`26h`, `7d`).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub max_age: Option<std::time::Duration>,
+    /// Gate: the restored backup's revision must be this (the replay's end for a chain).
+    #[arg(long)]
+    pub expect_revision: Option<i64>,
+    /// Gate: the restored backup must hold this many keys.
+    #[arg(long)]
+    pub expect_keys: Option<u64>,
+    /// Gate: this prefix must hold keys (repeatable), e.g. /registry/pods/.
+    #[arg(long, value_name = "PREFIX")]
+    pub expect_prefix: Vec<String>,
+    /// Gate: the restore's RTO (to the first quorum write) at most this.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub rto: Option<std::time::Duration>,
+    /// Deadline of the restore, the download included.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30m")]
+    pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub drill: DrillArgs,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one or more drills, in order.
@@ -114,64 +171,13 @@ pub enum Command {
         #[command(flatten)]
         drill: DrillArgs,
     },
-    /// Restore the backups a team keeps, from where it keeps them: for each STORE (a local
-    /// folder or s3://BUCKET/PREFIX), list it, pick a backup (the newest by default, or a point
+    /// Restore-verify the backups a team keeps, in a folder or an S3 bucket.
+    ///
+    /// For each STORE (a local folder or s3://BUCKET/PREFIX): list it, pick a backup (the newest by default, or a point
     /// in time), fetch it (decrypting and unpacking), restore it into a fresh sandbox, verify
     /// it, and report its age, size, revision, keys per prefix, RTO and HashKV. One run
     /// directory per store, one store at a time.
-    VerifyBackup {
-        /// Where the backups are: a local folder, or s3://BUCKET/PREFIX (credentials and region
-        /// from the environment, as AWS tools read them).
-        #[arg(required = true, value_name = "STORE")]
-        stores: Vec<String>,
-        /// An S3-compatible server (MinIO, moto, Ceph…): its URL.
-        #[arg(long, value_name = "URL")]
-        endpoint: Option<String>,
-        #[arg(long)]
-        region: Option<String>,
-        /// `newest` (full or delta: a delta with its full and chain), `newest-full`, or a
-        /// backup's name.
-        #[arg(long, value_name = "NAME", conflicts_with_all = ["at", "at_revision"])]
-        pick: Option<String>,
-        /// A point in time: the newest full at or below revision N, and its deltas replayed up
-        /// to N exactly (etcd-drill's own backups).
-        #[arg(long, value_name = "N", conflicts_with = "at")]
-        at_revision: Option<i64>,
-        /// A point in time: the newest full taken at or before TIME (UTC, RFC 3339), and the
-        /// deltas taken by then.
-        #[arg(long, value_name = "TIME")]
-        at: Option<String>,
-        /// A backup that does not check out falls back to the next older full (the report
-        /// says what that costs).
-        #[arg(long)]
-        fallback: bool,
-        /// Members of the sandbox cluster.
-        #[arg(long, default_value_t = 3)]
-        members: u32,
-        /// The etcd version production runs (default: the newest etcd-drill builds).
-        #[arg(long, value_name = "V")]
-        etcd_version: Option<String>,
-        /// Gate (freshness): the newest backup, full or delta, is at most this old (`26h`, `7d`).
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        max_age: Option<std::time::Duration>,
-        /// Gate: the restored backup's revision must be this (the replay's end for a chain).
-        #[arg(long)]
-        expect_revision: Option<i64>,
-        /// Gate: the restored backup must hold this many keys.
-        #[arg(long)]
-        expect_keys: Option<u64>,
-        /// Gate: this prefix must hold keys (repeatable), e.g. /registry/pods/.
-        #[arg(long, value_name = "PREFIX")]
-        expect_prefix: Vec<String>,
-        /// Gate: the restore's RTO (to the first quorum write) at most this.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        rto: Option<std::time::Duration>,
-        /// Deadline of the restore, the download included.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30m")]
-        timeout: std::time::Duration,
-        #[command(flatten)]
-        drill: DrillArgs,
-    },
+    VerifyBackup(Box<VerifyBackupArgs>),
     /// Check a run directory: every file against MANIFEST.sha256, the manifest's signature
     /// (with --public-key), and the link to the previous run. Exits 1 naming what does not
     /// match.
@@ -389,24 +395,25 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
             )
             .await
         }
-        Command::VerifyBackup {
-            stores,
-            endpoint,
-            region,
-            pick,
-            at_revision,
-            at,
-            fallback,
-            members,
-            etcd_version,
-            max_age,
-            expect_revision,
-            expect_keys,
-            expect_prefix,
-            rto,
-            timeout,
-            drill,
-        } => {
+        Command::VerifyBackup(a) => {
+            let VerifyBackupArgs {
+                stores,
+                endpoint,
+                region,
+                pick,
+                at_revision,
+                at,
+                fallback,
+                members,
+                etcd_version,
+                max_age,
+                expect_revision,
+                expect_keys,
+                expect_prefix,
+                rto,
+                timeout,
+                drill,
+            } = *a;
             let v = crate::plan::VerifyBackup {
                 pick,
                 at_revision,

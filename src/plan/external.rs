@@ -105,7 +105,13 @@ fn name_for(store: &StoreSpec) -> String {
     };
     let slug: String = tail
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     format!("verify-backup-{}", slug.trim_matches('-'))
 }
@@ -155,7 +161,10 @@ pub fn verify_backup(store: &StoreSpec, v: &VerifyBackup) -> Result<Plan, Scenar
         gate("keys-under", json(&v.expect_prefixes));
     }
     if let Some(a) = v.max_age {
-        gate("backup-max-age", json(&humantime::format_duration(a).to_string()));
+        gate(
+            "backup-max-age",
+            json(&humantime::format_duration(a).to_string()),
+        );
     }
     if let Some(r) = v.rto {
         gate("rto", json(&humantime::format_duration(r).to_string()));
@@ -235,9 +244,18 @@ mod tests {
             ..v.clone()
         };
         let e = verify_backup(&store, &both).unwrap_err().to_string();
-        assert!(e.contains("at most one of `pick`, `at-revision` or `at`"), "{e}");
-        let s3 = store_location("s3://bkt/clusters/prod", Some("http://127.0.0.1:9000"), None);
-        assert!(matches!(s3, Ok(StoreSpec::S3 { ref bucket, ref prefix, .. }) if bucket == "bkt" && prefix.as_deref() == Some("clusters/prod")));
+        assert!(
+            e.contains("at most one of `pick`, `at-revision` or `at`"),
+            "{e}"
+        );
+        let s3 = store_location(
+            "s3://bkt/clusters/prod",
+            Some("http://127.0.0.1:9000"),
+            None,
+        );
+        assert!(
+            matches!(s3, Ok(StoreSpec::S3 { ref bucket, ref prefix, .. }) if bucket == "bkt" && prefix.as_deref() == Some("clusters/prod"))
+        );
         assert!(store_location("/no/such/folder", None, None)
             .unwrap_err()
             .contains("no such folder"));

@@ -616,5 +616,4 @@ mod tests {
             crate::versions::default_release().image()
         );
     }
-
 }

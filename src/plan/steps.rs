@@ -84,10 +84,12 @@ pub(super) fn check_gates(
     ] {
         need(!set || restores, gate, "a `restore` step");
     }
-    let rolls_back = steps.iter().any(|s| matches!(&s.kind, StepKind::Restore { source, .. } if !source.is_external()));
-    let from_file = steps.iter().any(
-        |s| matches!(&s.kind, StepKind::Restore { source, .. } if source.is_external()),
-    );
+    let rolls_back = steps
+        .iter()
+        .any(|s| matches!(&s.kind, StepKind::Restore { source, .. } if !source.is_external()));
+    let from_file = steps
+        .iter()
+        .any(|s| matches!(&s.kind, StepKind::Restore { source, .. } if source.is_external()));
     need(
         g.rpo.is_none() || rolls_back,
         "rpo",

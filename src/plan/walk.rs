@@ -5,8 +5,9 @@ use super::faults::{self, FaultCx, FaultPlan};
 use super::{PlannedStep, RestoreOptions, RestoreSource, StepKind};
 use crate::scenario::fault_step;
 use crate::scenario::{
-    DamageBackupStep, DisasterStep, HealStep, Problem, RestoreStep, StoreChoice, StoreSpec, Scenario, SeedStep, SleepStep,
-    SnapshotStep, Step, UpgradeStep, VerifyStep, WaitBackupsStep, WaitHealthyStep, WaitWritesStep,
+    DamageBackupStep, DisasterStep, HealStep, Problem, RestoreStep, Scenario, SeedStep, SleepStep,
+    SnapshotStep, Step, StoreChoice, StoreSpec, UpgradeStep, VerifyStep, WaitBackupsStep,
+    WaitHealthyStep, WaitWritesStep,
 };
 use serde_saphyr::{Location, Spanned};
 use std::collections::HashSet;

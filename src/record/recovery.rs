@@ -147,6 +147,9 @@ pub struct StoredBackup {
     pub time_from: Option<String>,
     /// A point-in-time restore: the revision the replay stopped at.
     pub until_revision: Option<i64>,
+    /// What falling back cost: how much older the backup restored is than the one refused.
+    #[serde(default)]
+    pub fallback_cost: Option<String>,
     /// Objects that are no backup, and why each was left out.
     pub ignored: Vec<Refusal>,
 }

@@ -176,7 +176,7 @@ pub enum Step {
     Seed(SeedStep),
     Snapshot(SnapshotStep),
     Disaster(DisasterStep),
-    Restore(RestoreStep),
+    Restore(Box<RestoreStep>),
     Verify(VerifyStep),
     Sleep(SleepStep),
     /// Waits until the workload has `count` more writes acknowledged (and watched): after a

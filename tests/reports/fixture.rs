@@ -278,6 +278,7 @@ fn restore() -> RestoreRecord {
         snapshot_delivery: "read-only bind mount".into(),
         members_at_once: 3,
         all_members_serving_ms: Some(2_900),
+        stored: None,
         image: Some("etcd-drill/etcd:v3.5.30".into()),
         bump_revision: None,
         replay: Some(etcd_drill::record::ReplayRecord {
@@ -347,6 +348,7 @@ fn verified() -> VerifyRecord {
             equal: true,
         }),
         keyspace: Some(KeyspaceSummary {
+            wanted: Vec::new(),
             revision: 121,
             keys: 217,
             bytes: 58_000,

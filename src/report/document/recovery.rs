@@ -143,6 +143,9 @@ pub(super) fn stored(s: &crate::record::StoredBackup) -> Vec<(String, String)> {
     if let Some(r) = s.until_revision {
         out.push(("point in time".into(), format!("revision {r}")));
     }
+    if let Some(c) = &s.fallback_cost {
+        out.push(("fallback".into(), c.clone()));
+    }
     for i in &s.ignored {
         out.push((format!("not a backup: {}", i.name), i.reason.clone()));
     }

@@ -146,7 +146,11 @@ fn context(r: &RunReport, m: &mut Vec<Vec<String>>) {
     }
     if let Some(x) = &r.restore {
         if let Some(s) = &x.stored {
-            m.extend(super::recovery::stored(s).into_iter().map(|(k, v)| vec![k, v]));
+            m.extend(
+                super::recovery::stored(s)
+                    .into_iter()
+                    .map(|(k, v)| vec![k, v]),
+            );
         }
         for refusal in &x.refused {
             m.push(vec![

@@ -505,8 +505,13 @@ async fn bad_stores_are_refused_naming_the_object_and_why() {
     assert_eq!(v.code, exit_codes::PASSED, "{}", v.out);
     assert_eq!(v.report["restore"]["stored"]["picked"], good);
     assert_eq!(v.report["restore"]["refused"][0]["name"], bad.as_str());
-    let cost = v.report["restore"]["stored"]["fallback_cost"].as_str().unwrap();
-    assert!(cost.starts_with("1 refused; the backup restored was taken "), "{cost}");
+    let cost = v.report["restore"]["stored"]["fallback_cost"]
+        .as_str()
+        .unwrap();
+    assert!(
+        cost.starts_with("1 refused; the backup restored was taken "),
+        "{cost}"
+    );
     assert!(v.out.contains(cost), "{}", v.out);
 
     // A point in time before the oldest full, and by revision where names carry none.

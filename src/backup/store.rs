@@ -198,6 +198,17 @@ impl Store {
     }
 
     pub async fn download(&self, name: &str, dest: &Path) -> Result<u64, StoreError> {
+        self.download_tapped(name, dest, &mut |_| {}).await
+    }
+
+    /// `download`, every chunk also handed to `tap` as it is written (a digest taken on the
+    /// way: no second pass over the file).
+    pub async fn download_tapped(
+        &self,
+        name: &str,
+        dest: &Path,
+        tap: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<u64, StoreError> {
         let got = self
             .timed("download", name, self.inner.get(&self.path(name)))
             .await?;
@@ -220,6 +231,7 @@ impl Store {
                 name: name.into(),
                 source: Box::new(source),
             })?;
+            tap(&chunk);
             out.write_all(&chunk).await.map_err(io_err)?;
             size += chunk.len() as u64;
         }

@@ -13,6 +13,7 @@ use super::store::{Object, Store};
 use super::BackupError;
 use crate::record::{Refusal, StoredBackup};
 use crate::scenario::StoreChoice;
+use crate::snapshot_file::TrailerCheck;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -376,6 +377,8 @@ fn at_revision(e: &[Entry], fulls: &[usize], n: i64) -> Result<Vec<Candidate>, S
 pub struct Fetched {
     pub full: Entry,
     pub file: PathBuf,
+    /// The plain snapshot's size and SHA-256, its trailer checked.
+    pub digest: (u64, String),
     pub deltas: Vec<(Entry, PathBuf, delta::Header)>,
     pub until: Option<i64>,
     /// Why the chain was not usable to its end.
@@ -399,7 +402,7 @@ pub async fn fetch(
     let mut refused = Vec::new();
     for c in candidates {
         match fetch_full(store, &c.full, dir, identity).await {
-            Ok(file) => {
+            Ok((file, digest)) => {
                 let (deltas, stopped) = fetch_chain(store, c, dir, identity).await;
                 let not_replayed = c
                     .deltas
@@ -410,6 +413,7 @@ pub async fn fetch(
                 return Ok(Fetched {
                     full: c.full.clone(),
                     file,
+                    digest,
                     deltas,
                     until: c.until,
                     stopped,
@@ -431,25 +435,22 @@ pub async fn fetch(
     Err(BackupError::AllRefused(refused))
 }
 
-/// A full downloaded, opened and unpacked to a plain snapshot whose trailer holds.
+/// A full downloaded, opened and unpacked to a plain snapshot whose trailer holds; its size
+/// and SHA-256, taken on the way.
 async fn fetch_full(
     store: &Store,
     e: &Entry,
     dir: &Path,
     identity: Option<&Path>,
-) -> Result<PathBuf, String> {
-    let plain = unpacked(store, e, dir, identity).await?;
-    let checked = plain.clone();
-    let trailer =
-        tokio::task::spawn_blocking(move || crate::snapshot_file::check_trailer(&checked))
-            .await
-            .map_err(|e| e.to_string())?;
-    match trailer {
-        Ok(()) => Ok(plain),
-        Err(why) => {
+) -> Result<(PathBuf, (u64, String)), String> {
+    let (plain, check) = unpacked(store, e, dir, identity, true).await?;
+    match check.map(|c| c.finish(&plain)) {
+        Some(Ok(digest)) => Ok((plain, digest)),
+        Some(Err(why)) => {
             let _ = std::fs::remove_file(&plain);
             Err(format!("not a usable etcd snapshot: {why}"))
         }
+        None => Err("no trailer check".into()),
     }
 }
 
@@ -466,7 +467,7 @@ async fn fetch_chain(
     let full_plain = c.full.plain_name();
     for d in &c.deltas {
         let got = async {
-            let file = unpacked(store, d, dir, identity).await?;
+            let (file, _) = unpacked(store, d, dir, identity, false).await?;
             let reader = delta::Reader::open(&file).map_err(|e| e.to_string())?;
             let h = reader.header.clone();
             if h.base.trim_end_matches(".age") != full_plain {
@@ -496,31 +497,57 @@ async fn fetch_chain(
     (out, None)
 }
 
-/// An object downloaded into `dir`, decrypted and unpacked into a plain file there; the
-/// download and every stage between are removed.
+/// An object downloaded into `dir`, decrypted and unpacked into a plain file there, with
+/// etcd's trailer check fed on the way when `snapshot`. A plain object is downloaded straight
+/// to its place; otherwise the download and every stage between are removed.
 async fn unpacked(
     store: &Store,
     e: &Entry,
     dir: &Path,
     identity: Option<&Path>,
-) -> Result<PathBuf, String> {
+    snapshot: bool,
+) -> Result<(PathBuf, Option<TrailerCheck>), String> {
+    let plain = dir.join(e.plain_name());
+    let mut check = snapshot.then(TrailerCheck::default);
+    if e.packing == Packing::Plain && !e.encrypted {
+        let mut tap = |chunk: &[u8]| {
+            if let Some(c) = check.as_mut() {
+                c.update(chunk);
+            }
+        };
+        return match store.download_tapped(&e.name, &plain, &mut tap).await {
+            Ok(_) => Ok((plain, check)),
+            Err(err) => {
+                let _ = std::fs::remove_file(&plain);
+                Err(err.to_string())
+            }
+        };
+    }
+    if e.encrypted && identity.is_none() {
+        return Err("encrypted, and no identity to decrypt it (--identity)".into());
+    }
     let download = dir.join(format!("{}.download", e.plain_name()));
     store
         .download(&e.name, &download)
         .await
         .map_err(|err| err.to_string())?;
-    if e.encrypted && identity.is_none() {
-        let _ = std::fs::remove_file(&download);
-        return Err("encrypted, and no identity to decrypt it (--identity)".into());
-    }
-    let plain = dir.join(e.plain_name());
     let (encrypted, packing) = (e.encrypted, e.packing);
     let (from, to, id) = (
         download.clone(),
         plain.clone(),
         identity.map(Path::to_path_buf),
     );
-    let work = move || unpack(&from, &to, encrypted, packing, id.as_deref());
+    let work = move || {
+        let mut tee = Tee {
+            out: std::io::BufWriter::with_capacity(
+                1 << 20,
+                std::fs::File::create(&to).map_err(|e| format!("{}: {e}", to.display()))?,
+            ),
+            check,
+        };
+        unpack(&from, &mut tee, encrypted, packing, id.as_deref())?;
+        Ok::<_, String>(tee.check)
+    };
     let res = tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| e.to_string())
@@ -529,19 +556,39 @@ async fn unpacked(
     if res.is_err() {
         let _ = std::fs::remove_file(&plain);
     }
-    res.map(|_| plain)
+    res.map(|check| (plain, check))
 }
 
-/// Decrypts and decompresses `from` into `to` in one streaming pass (a zip, which needs to
-/// seek, through a decrypted file first).
+/// A writer that feeds what it writes to a trailer check.
+struct Tee<W> {
+    out: W,
+    check: Option<TrailerCheck>,
+}
+
+impl<W: std::io::Write> std::io::Write for Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        if let Some(c) = self.check.as_mut() {
+            c.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Decrypts and decompresses `from` into `out` in one streaming pass (a zip, which needs to
+/// seek, through a decrypted file beside `from` first).
 fn unpack(
     from: &Path,
-    to: &Path,
+    out: &mut impl std::io::Write,
     encrypted: bool,
     packing: Packing,
     identity: Option<&Path>,
 ) -> Result<(), String> {
-    use std::io::{BufReader, BufWriter, Read, Write};
+    use std::io::{BufReader, Read};
     let open = |p: &Path| std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()));
     let mut source: Box<dyn Read> = Box::new(BufReader::with_capacity(1 << 20, open(from)?));
     if encrypted {
@@ -555,24 +602,20 @@ fn unpack(
                 .map_err(|e| format!("cannot decrypt: {e}"))?,
         );
     }
-    let mut out = BufWriter::with_capacity(
-        1 << 20,
-        std::fs::File::create(to).map_err(|e| format!("{}: {e}", to.display()))?,
-    );
     let copied = match packing {
-        Packing::Plain => std::io::copy(&mut source, &mut out),
-        Packing::Gzip => std::io::copy(&mut flate2::read::MultiGzDecoder::new(source), &mut out),
+        Packing::Plain => std::io::copy(&mut source, out),
+        Packing::Gzip => std::io::copy(&mut flate2::read::MultiGzDecoder::new(source), out),
         Packing::Zstd => {
             let mut z = ruzstd::decoding::StreamingDecoder::new(source)
                 .map_err(|e| format!("not zstd: {e}"))?;
-            std::io::copy(&mut z, &mut out)
+            std::io::copy(&mut z, out)
         }
         Packing::Zip => {
-            let archive_path = to.with_extension("zip");
+            let archive_path = from.with_extension("unzipping");
             let mut archive_file = std::fs::File::create(&archive_path)
                 .map_err(|e| format!("{}: {e}", archive_path.display()))?;
             std::io::copy(&mut source, &mut archive_file).map_err(|e| e.to_string())?;
-            let res = unzip_one(&archive_path, &mut out);
+            let res = unzip_one(&archive_path, out);
             let _ = std::fs::remove_file(&archive_path);
             res
         }
@@ -812,13 +855,26 @@ mod tests {
             .unwrap();
         z.write_all(&body).unwrap();
         z.finish().unwrap();
-        for (from, p) in [(&gz, Packing::Gzip), (&zip, Packing::Zip)] {
-            let out = dir.path().join("out");
-            unpack(from, &out, false, p, None).unwrap();
-            assert_eq!(std::fs::read(&out).unwrap(), body, "{p:?}");
+        let zst = dir.path().join("a.zst");
+        std::fs::write(
+            &zst,
+            ruzstd::encoding::compress_to_vec(
+                &body[..],
+                ruzstd::encoding::CompressionLevel::Fastest,
+            ),
+        )
+        .unwrap();
+        for (from, p) in [
+            (&gz, Packing::Gzip),
+            (&zip, Packing::Zip),
+            (&zst, Packing::Zstd),
+        ] {
+            let mut out = Vec::new();
+            unpack(from, &mut out, false, p, None).unwrap();
+            assert_eq!(out, body, "{p:?}");
         }
         // A file that is not what its name says is refused, with the packing named.
-        let bad = unpack(&gz, &dir.path().join("x"), false, Packing::Zstd, None).unwrap_err();
+        let bad = unpack(&gz, &mut Vec::new(), false, Packing::Zstd, None).unwrap_err();
         assert!(bad.contains("zstd"), "{bad}");
     }
 }

@@ -210,6 +210,35 @@ fn read_digests(path: &Path) -> Result<Digests, SnapshotError> {
     Ok(trailer.finish())
 }
 
+/// etcd's trailer check over a snapshot's bytes as they arrive (a download, an unpacking), so
+/// that no second pass over the file is needed.
+#[derive(Default)]
+pub struct TrailerCheck(Trailer);
+
+impl TrailerCheck {
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.0.update(chunk);
+    }
+
+    /// The size and SHA-256 of what was fed, or why it is no snapshot (named as `path`).
+    pub fn finish(self, path: &Path) -> Result<(u64, String), SnapshotError> {
+        let d = self.0.finish();
+        if d.size <= TRAILER as u64 {
+            return Err(SnapshotError::TooShort {
+                path: path.into(),
+                size: d.size,
+            });
+        }
+        if !d.trailer_ok {
+            return Err(SnapshotError::BadTrailer {
+                path: path.into(),
+                size: d.size,
+            });
+        }
+        Ok((d.size, d.sha256))
+    }
+}
+
 /// etcd's trailer check and the SHA-256 of the whole file, over bytes fed in order, hashing
 /// each byte once: the last 32 bytes are the SHA-256 of the rest (the body), and the whole
 /// file's digest is the body's hash state continued with those 32 bytes. The last 32 bytes

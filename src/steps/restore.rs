@@ -127,7 +127,7 @@ async fn from_store(
     let candidates = stored::candidates(&cat, choice).map_err(failed)?;
     let dir = ctx.run_dir.join(STORE_FETCHES);
     let fetched = stored::fetch(&store, &candidates, fallback, &dir, identity).await?;
-    let mut snap = external(ctx, &fetched.file).await?;
+    let mut snap = external_checked(ctx, &fetched.file, fetched.digest.clone()).await?;
     snap.name = fetched.full.name.clone();
     snap.taken_at = crate::util::utc_ms(fetched.full.taken_ms);
     let until = fetched.until;
@@ -173,7 +173,16 @@ async fn from_store(
 
 /// A snapshot file from outside the sandbox: its trailer checked, then read by etcdutl.
 async fn external(ctx: &Ctx<'_>, path: &std::path::Path) -> Result<SnapshotRecord, StepError> {
-    let (size, sha256) = crate::snapshot_file::checked_digest(path)?;
+    let digest = crate::snapshot_file::checked_digest(path)?;
+    external_checked(ctx, path, digest).await
+}
+
+/// `external` for a file whose trailer was checked as it was written (size, SHA-256).
+async fn external_checked(
+    ctx: &Ctx<'_>,
+    path: &std::path::Path,
+    (size, sha256): (u64, String),
+) -> Result<SnapshotRecord, StepError> {
     let status =
         crate::snapshot_file::status(&ctx.sandbox, &ctx.cluster.plan.image, path, "external")
             .await?;

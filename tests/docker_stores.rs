@@ -450,6 +450,26 @@ async fn an_encrypted_chain_restores_exactly_at_a_revision() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_store_scenario_restores_k3s_newest_on_3_4() {
+    if docker().await.is_none() {
+        return;
+    }
+    let (code, r) = drill("scenarios/restore-from-store.yaml").await;
+    assert_eq!(code, exit_codes::PASSED, "{}", r["gates"]);
+    let s = &r["restore"]["stored"];
+    assert_eq!(s["picked"], "etcd-snapshot-server-1-1796645964.zip", "{s}");
+    assert_eq!(s["backups"], 2, "{s}");
+    assert_eq!(s["ignored"][0]["name"], "README.txt", "{s}");
+    assert_eq!(r["restore"]["etcd_version"], "3.4.23");
+    let k = &r["verification"]["keyspace"];
+    assert_eq!(
+        (k["revision"].as_i64(), k["keys"].as_u64()),
+        (Some(131), Some(110)),
+        "{k}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_stores_are_refused_naming_the_object_and_why() {
     let Some(d) = docker().await else { return };
     // No such folder: bad input, nothing started.

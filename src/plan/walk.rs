@@ -339,18 +339,18 @@ impl<'a> Walk<'a> {
     fn restore_store(&mut self, store: &Spanned<StoreSpec>, r: &RestoreStep) -> RestoreSource {
         let mut spec = store.value.clone();
         if let StoreSpec::Local { dir } = &mut spec {
-            if dir.is_relative() {
-                *dir = self.base.join(&*dir);
-            }
-            if !dir.is_dir() {
+            let joined = self.base.join(&*dir);
+            if !joined.is_dir() {
                 self.problems.push(Problem::at(
                     &store.referenced,
                     format!(
                         "{} is not a folder (paths are relative to the scenario's folder)",
-                        dir.display()
+                        joined.display()
                     ),
                 ));
             }
+            // Absolute: a relative local store would be taken as under the run's folder.
+            *dir = std::path::absolute(&joined).unwrap_or(joined);
         }
         let set = [r.pick.is_some(), r.at_revision.is_some(), r.at.is_some()];
         if set.iter().filter(|x| **x).count() > 1 {

@@ -122,12 +122,8 @@ fn families(r: &RunReport) -> Vec<Family<'_>> {
     f.push(Family {
         name: "etcd_drill_backup_verified_timestamp_seconds",
         unit: Some("seconds"),
-        help: "When the store's backup was last restored and verified with every gate passed (Unix time).",
-        samples: store(
-            (r.verdict == Verdict::Passed)
-                .then(|| seconds_since_epoch(&r.finished_at))
-                .flatten(),
-        ),
+        help: "When a backup of the store was last restored and verified with every gate passed (Unix time; this run, or the last that passed before it in the evidence chain).",
+        samples: store(last_success(r).and_then(seconds_since_epoch)),
     });
     f.push(Family {
         name: "etcd_drill_fault_unavailable_seconds",

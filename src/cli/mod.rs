@@ -168,6 +168,9 @@ pub enum Command {
         /// Gate: the snapshot must hold this many keys at its revision.
         #[arg(long)]
         expect_keys: Option<u64>,
+        /// The etcd version production runs (default: the newest etcd-drill builds).
+        #[arg(long, value_name = "V")]
+        etcd_version: Option<String>,
         #[command(flatten)]
         drill: DrillArgs,
     },
@@ -384,11 +387,12 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
             members,
             expect_revision,
             expect_keys,
+            etcd_version,
             drill,
         } => {
             verify_snapshot(
                 &file,
-                members,
+                (members, etcd_version.as_deref()),
                 (expect_revision, expect_keys),
                 drill,
                 cancel,
@@ -691,7 +695,7 @@ async fn verify_backup(
 /// `verify-snapshot`: a drill that restores an external snapshot file and verifies it.
 async fn verify_snapshot(
     file: &std::path::Path,
-    members: u32,
+    (members, version): (u32, Option<&str>),
     (expect_revision, expect_keys): (Option<i64>, Option<u64>),
     drill: DrillArgs,
     cancel: CancellationToken,
@@ -700,7 +704,12 @@ async fn verify_snapshot(
         eprint(format!("{}: no such snapshot file", file.display()));
         return exit_codes::BAD_INPUT;
     }
-    let plan = match crate::plan::verify_snapshot(file, members, expect_revision, expect_keys) {
+    let plan = match crate::plan::verify_snapshot(
+        file,
+        (members, version),
+        expect_revision,
+        expect_keys,
+    ) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// cluster and verify it.
 pub fn verify_snapshot(
     file: &std::path::Path,
-    members: u32,
+    (members, version): (u32, Option<&str>),
     expect_revision: Option<i64>,
     expect_keys: Option<u64>,
 ) -> Result<Plan, ScenarioError> {
@@ -20,9 +20,15 @@ pub fn verify_snapshot(
     let mut yaml = format!(
         "name: verify-snapshot\n\
          description: Restore-verify of {quoted}.\n\
-         cluster:\n  members: {members}\n  tls: true\n\
+         cluster:\n  members: {members}\n  tls: true\n{}\
          steps:\n  - restore: {{ file: {quoted} }}\n  - verify: {{}}\n\
-         expect:\n  integrity: true\n"
+         expect:\n  integrity: true\n",
+        version
+            .map(|v| format!(
+                "  version: {}\n",
+                serde_json::to_string(v).unwrap_or_default()
+            ))
+            .unwrap_or_default()
     );
     if let Some(r) = expect_revision {
         yaml.push_str(&format!("  snapshot-revision: {r}\n"));
@@ -196,18 +202,19 @@ mod tests {
         let mut db = vec![0u8; 4096];
         db[16..20].copy_from_slice(&0xED0C_DAEDu32.to_le_bytes());
         std::fs::write(&f, &db).unwrap();
-        let p = verify_snapshot(&f, 3, Some(302), Some(300)).unwrap();
+        let p = verify_snapshot(&f, (3, Some("3.4.23")), Some(302), Some(300)).unwrap();
         assert!(p.starts_empty());
         assert_eq!(p.steps.len(), 2);
+        assert_eq!(p.cluster.image, "etcd-drill/etcd:v3.4.23");
         assert_eq!(
             (p.gates.snapshot_revision, p.gates.snapshot_keys),
             (Some(302), Some(300))
         );
-        let missing = verify_snapshot(&dir.path().join("nope.db"), 3, None, None);
+        let missing = verify_snapshot(&dir.path().join("nope.db"), (3, None), None, None);
         assert!(missing.unwrap_err().to_string().contains("does not exist"));
         let text = dir.path().join("hello.db");
         std::fs::write(&text, b"hello").unwrap();
-        let text = verify_snapshot(&text, 3, None, None);
+        let text = verify_snapshot(&text, (3, None), None, None);
         assert!(text
             .unwrap_err()
             .to_string()

@@ -470,6 +470,72 @@ async fn the_shipped_store_scenario_restores_k3s_newest_on_3_4() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_stores_one_at_a_time_with_one_summary() {
+    let Some(d) = docker().await else { return };
+    // Two clusters' folders: one backed up an hour ago, one five hours ago.
+    let folder = |age: u64| {
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("etcd-snapshot-cp-1-{}", unix_now() - age);
+        std::fs::write(dir.path().join(name), fixture(ETCD_3_4)).unwrap();
+        dir
+    };
+    let (fresh, stale) = (folder(3600), folder(5 * 3600));
+    let reports = tempfile::tempdir().unwrap();
+    let o = bin()
+        .arg("verify-backup")
+        .args([fresh.path(), stale.path()])
+        .args(["--members", "1", "--max-age", "2h", "--report-dir"])
+        .arg(reports.path())
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The stale folder fails its freshness gate, the fresh one passes: the exit code is the
+    // worse of the two.
+    assert_eq!(o.status.code(), Some(exit_codes::GATE_FAILED), "{out}");
+    let runs: Vec<serde_json::Value> = std::fs::read_dir(reports.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .map(|p| read_report(&p))
+        .collect();
+    assert_eq!(runs.len(), 2);
+    for r in &runs {
+        assert!(leftovers(&d, r["run_id"].as_str().unwrap())
+            .await
+            .is_empty());
+        let stale_one = r["restore"]["stored"]["store"]
+            .as_str()
+            .unwrap()
+            .ends_with(stale.path().to_str().unwrap());
+        assert_eq!(
+            gate(r, "backup-max-age")["passed"],
+            !stale_one,
+            "{}",
+            r["restore"]["stored"]
+        );
+    }
+    let metrics = std::fs::read_to_string(reports.path().join("metrics.prom")).unwrap();
+    assert_eq!(
+        metrics
+            .matches("# TYPE etcd_drill_backup_age_seconds gauge")
+            .count(),
+        1,
+        "{metrics}"
+    );
+    assert_eq!(
+        metrics.matches("etcd_drill_backup_age_seconds{").count(),
+        2,
+        "{metrics}"
+    );
+    assert!(reports.path().join("junit.xml").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_stores_are_refused_naming_the_object_and_why() {
     let Some(d) = docker().await else { return };
     // No such folder: bad input, nothing started.

@@ -247,6 +247,14 @@ fn finish_all(reports: &[RunReport], report_dir: &Path, out: &mut dyn Output) {
         Err(e) => out.say(format!("cannot write {}: {e}", path.display())),
     }
     if reports.len() > 1 {
+        // One exposition of every run's figures, for a textfile collector or a push.
+        let path = report_dir.join("metrics.prom");
+        match crate::report::artifacts::write_file(&path, |out| {
+            crate::report::metrics::render_all(reports, out)
+        }) {
+            Ok(()) => out.say(format!("metrics: {}", path.display())),
+            Err(e) => out.say(format!("cannot write {}: {e}", path.display())),
+        }
         out.summaries(reports);
     }
 }

@@ -153,15 +153,31 @@ pub fn last_success(r: &RunReport) -> Option<&str> {
 }
 
 pub fn render(r: &RunReport, out: &mut dyn Write) -> io::Result<()> {
-    let version = r.environment.etcd_version.as_deref().unwrap_or("unknown");
-    let common = format!(
-        "scenario=\"{}\",etcd_version=\"{}\",run_id=\"{}\"",
-        escape(&r.scenario.name),
-        escape(version),
-        escape(&r.run_id)
-    );
-    for f in families(r) {
-        if f.samples.is_empty() {
+    render_all(std::slice::from_ref(r), out)
+}
+
+/// The metrics of several runs in one exposition (one `verify-backup` of many stores, a
+/// matrix): each family once, with every run's samples, told apart by their labels.
+pub fn render_all(reports: &[RunReport], out: &mut dyn Write) -> io::Result<()> {
+    let per_run: Vec<(String, Vec<Family>)> = reports
+        .iter()
+        .map(|r| {
+            let version = r.environment.etcd_version.as_deref().unwrap_or("unknown");
+            let common = format!(
+                "scenario=\"{}\",etcd_version=\"{}\",run_id=\"{}\"",
+                escape(&r.scenario.name),
+                escape(version),
+                escape(&r.run_id)
+            );
+            (common, families(r))
+        })
+        .collect();
+    let Some((_, first)) = per_run.first() else {
+        return writeln!(out, "# EOF");
+    };
+    for (i, f) in first.iter().enumerate() {
+        let all = per_run.iter().map(|(common, fs)| (common, &fs[i]));
+        if per_run.iter().all(|(_, fs)| fs[i].samples.is_empty()) {
             continue;
         }
         writeln!(out, "# TYPE {} gauge", f.name)?;
@@ -169,12 +185,14 @@ pub fn render(r: &RunReport, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "# UNIT {} {unit}", f.name)?;
         }
         writeln!(out, "# HELP {} {}", f.name, f.help)?;
-        for (labels, value) in &f.samples {
-            let extra: String = labels
-                .iter()
-                .map(|(k, v)| format!(",{k}=\"{}\"", escape(v)))
-                .collect();
-            writeln!(out, "{}{{{common}{extra}}} {}", f.name, number(*value))?;
+        for (common, fam) in all {
+            for (labels, value) in &fam.samples {
+                let extra: String = labels
+                    .iter()
+                    .map(|(k, v)| format!(",{k}=\"{}\"", escape(v)))
+                    .collect();
+                writeln!(out, "{}{{{common}{extra}}} {}", f.name, number(*value))?;
+            }
         }
     }
     writeln!(out, "# EOF")
@@ -183,6 +201,37 @@ pub fn render(r: &RunReport, out: &mut dyn Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn several_runs_share_each_family_once() {
+        let text = |reports: &[RunReport]| {
+            let mut out = Vec::new();
+            render_all(reports, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let one: RunReport = serde_json::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/reports/examples/kill-leader/report.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let mut other = one.clone();
+        other.run_id = "second".into();
+        other.scenario.name = "other".into();
+        let both = text(&[one.clone(), other]);
+        let single = text(std::slice::from_ref(&one));
+        assert_eq!(
+            both.matches("# TYPE etcd_drill_passed gauge").count(),
+            1,
+            "{both}"
+        );
+        assert_eq!(both.matches("etcd_drill_passed{").count(), 2, "{both}");
+        assert!(both.contains("scenario=\"other\""), "{both}");
+        assert_eq!(single.matches("etcd_drill_passed{").count(), 1);
+        assert!(both.ends_with("# EOF\n"));
+    }
 
     #[test]
     fn label_values_are_escaped_and_whole_numbers_have_no_fraction() {

@@ -123,6 +123,10 @@ impl Recorder {
                     StepOutcome::Disaster(d) => r.disaster = Some(d.clone()),
                     StepOutcome::Restored(x, rpo) => {
                         r.rpo = rpo.clone();
+                        // A drill that starts by restoring meets its version here.
+                        if r.environment.etcd_version.is_none() {
+                            r.environment.etcd_version = x.etcd_version.clone();
+                        }
                         r.restore = Some(x.clone());
                     }
                     StepOutcome::Verified(v, rpo) => {

@@ -497,3 +497,170 @@ async fn metrics_are_pushed_to_a_pushgateway_by_put() {
         .contains("content-type: text/plain; version=0.0.4"));
     assert!(request.ends_with(&body));
 }
+
+/// A sealed run altered afterwards: `path` rewritten by `change`.
+fn alter(dir: &Path, file: &str, change: impl FnOnce(String) -> String) {
+    let p = dir.join(file);
+    let text = std::fs::read_to_string(&p).expect("read");
+    std::fs::write(&p, change(text)).expect("write");
+}
+
+#[test]
+fn altered_evidence_is_reported_as_altered_wherever_it_is_read() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, r) = month(tmp.path(), 1, 2200, Verdict::Passed, None);
+    // A copy whose report was changed (a figure), and one whose report no longer parses.
+    let copy = |name: &str| {
+        let to = tmp.path().join("copies").join(name);
+        std::fs::create_dir_all(&to).expect("mkdir");
+        for f in std::fs::read_dir(&dir).expect("run dir").flatten() {
+            if f.path().is_file() {
+                std::fs::copy(f.path(), to.join(f.file_name())).expect("copy");
+            }
+        }
+        to
+    };
+    let edited = copy("edited");
+    alter(&edited, "report.json", |t| {
+        let mut v: serde_json::Value = serde_json::from_str(&t).expect("json");
+        v["restore"]["rto_first_write_ms"] = 1200.into();
+        serde_json::to_string_pretty(&v).expect("json")
+    });
+    let broken = copy("broken");
+    alter(&broken, "report.json", |t| t.replacen('{', "[", 1));
+
+    // verify-report: a report that does not parse, in a sealed run, is altered (exit 1).
+    let (code, out, err) = bin(&["verify-report", s(&broken)]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("manifest   FAILED: report.json: FAILED (content differs)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("report     FAILED:") && out.contains("is not an etcd-drill report"),
+        "{out}"
+    );
+    let (code, out, err) = bin(&["verify-report", "/nope"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("/nope: no such run directory"), "{err}");
+
+    // report and compare render it, and say first that it was altered.
+    let (code, _, err) = bin(&["report", s(&edited), "--format", "md"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("report.json does not match the run's MANIFEST.sha256"),
+        "{err}"
+    );
+    let (code, _, err) = bin(&["report", s(&dir), "--format", "md"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !err.contains("does not match"),
+        "the intact run has no warning: {err}"
+    );
+    let (_, _, err) = bin(&["compare", s(&dir), s(&edited)]);
+    assert!(
+        err.contains(&format!("{}: report.json does not match", edited.display())),
+        "{err}"
+    );
+
+    // compare takes several runs against one baseline (the pre-release recipe's glob).
+    let (code, out, err) = bin(&["compare", s(&dir), s(&dir), s(&edited)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches(&r.run_id).count() >= 2, true, "{out}");
+
+    // history: one run id in two folders is a finding, in either order.
+    for args in [[s(&dir), s(&edited)], [s(&edited), s(&dir)]] {
+        let (code, out, err) = bin(&["history", args[0], args[1]]);
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(
+            err.contains(&format!("run {} is in two folders", r.run_id)),
+            "{err}"
+        );
+    }
+    // The same folder named twice is one run.
+    let (code, out, err) = bin(&["history", s(&dir), s(&dir)]);
+    assert!(!err.contains("two folders"), "{out}{err}");
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn a_run_is_signed_later_and_altered_evidence_never_is() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (sk, pk) = keys(tmp.path());
+    let runs = tmp.path().join("runs");
+    std::fs::create_dir_all(&runs).expect("mkdir");
+    let (dir, _) = month(&runs, 1, 2200, Verdict::Passed, None);
+    let (code, out, err) = bin(&["sign", s(&dir), "--sign-key", s(&sk)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("signed: "), "{out}");
+    let (code, out, _) = bin(&["verify-report", s(&dir), "--public-key", s(&pk)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("signature  ok: valid, key id"), "{out}");
+    let (code, _, err) = bin(&["sign", s(&dir), "--sign-key", s(&sk)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("already signed"), "{err}");
+
+    let (dir2, _) = month(&runs, 2, 2300, Verdict::Passed, None);
+    alter(&dir2, "report.md", |t| t + "\nall good\n");
+    let (code, _, err) = bin(&["sign", s(&dir2), "--sign-key", s(&sk)]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "refusing to sign evidence that does not match its MANIFEST.sha256: report.md: FAILED"
+        ),
+        "{err}"
+    );
+    assert!(!dir2.join("MANIFEST.sha256.minisig").exists());
+}
+
+#[test]
+fn a_plain_minisign_signature_verifies() {
+    let Some(minisign) = which("minisign") else {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
+            "CI=true but the minisign tool is missing (.ci/setup installs it)"
+        );
+        eprintln!("skipping: no minisign tool");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (pk, sk) = (tmp.path().join("k.pub"), tmp.path().join("k.key"));
+    let gen = Command::new(&minisign)
+        .args(["-G", "-W", "-p"])
+        .arg(&pk)
+        .arg("-s")
+        .arg(&sk)
+        .output()
+        .expect("minisign -G");
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+    let runs = tmp.path().join("runs");
+    std::fs::create_dir_all(&runs).expect("mkdir");
+    let (dir, _) = month(&runs, 1, 2200, Verdict::Passed, None);
+    let signed = Command::new(&minisign)
+        .args(["-S", "-s"])
+        .arg(&sk)
+        .arg("-m")
+        .arg(dir.join("MANIFEST.sha256"))
+        .output()
+        .expect("minisign -S");
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let (code, out, err) = bin(&["verify-report", s(&dir), "--public-key", s(&pk)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("a plain minisign signature"), "{out}");
+    // A signature of etcd-drill's own form that names another run is still refused.
+    let other = sign::Signer::load_with(&sk, "").expect("their key loads");
+    other
+        .sign_manifest(&dir, "another-run", "monthly")
+        .expect("signed");
+    let (code, out, _) = bin(&["verify-report", s(&dir), "--public-key", s(&pk)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not this run"), "{out}");
+}

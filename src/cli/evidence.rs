@@ -44,7 +44,7 @@ pub fn history(runs: &[PathBuf], format: HistoryFormat, max_regression: f64) -> 
         ));
         return exit_codes::BAD_INPUT;
     }
-    let (found, errors) = history::collect(runs);
+    let (found, errors, twice) = history::collect(runs);
     for e in &errors {
         eprint(e);
     }
@@ -65,7 +65,8 @@ pub fn history(runs: &[PathBuf], format: HistoryFormat, max_regression: f64) -> 
             eprint(format!("cannot print the history: {e}"));
         }
     }
-    let gate = h.gate();
+    let mut gate = h.gate();
+    gate.extend(twice);
     for g in &gate {
         eprint(g);
     }
@@ -75,6 +76,69 @@ pub fn history(runs: &[PathBuf], format: HistoryFormat, max_regression: f64) -> 
         exit_codes::BAD_INPUT
     } else {
         exit_codes::GATE_FAILED
+    }
+}
+
+/// `etcd-drill sign RUN_DIR`: 0 signed, 1 refused because the run does not match its
+/// manifest, 2 bad input (no run, no manifest, already signed, a key that does not open).
+pub fn sign_run(run: &Path, key: &Path) -> i32 {
+    use crate::report::manifest::{self, MANIFEST, SIGNATURE};
+    let dir = crate::evidence::chain::run_dir_of(run);
+    let report = match crate::report::read::read_report(&dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprint(e);
+            return exit_codes::BAD_INPUT;
+        }
+    };
+    if dir.join(SIGNATURE).exists() {
+        let by = sign::signed_by(&dir).unwrap_or_else(|| "an unknown key".into());
+        eprint(format!(
+            "{}: already signed (key id {by}); remove {SIGNATURE} to sign it again",
+            dir.display()
+        ));
+        return exit_codes::BAD_INPUT;
+    }
+    match manifest::verify_manifest(&dir) {
+        Ok(problems) if problems.is_empty() => {}
+        Ok(problems) => {
+            eprint(format!(
+                "{}: refusing to sign evidence that does not match its {MANIFEST}: {}",
+                dir.display(),
+                problems
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+            return exit_codes::GATE_FAILED;
+        }
+        Err(e) => {
+            eprint(format!("{}: cannot read {MANIFEST}: {e}", dir.display()));
+            return exit_codes::BAD_INPUT;
+        }
+    }
+    let signer = match sign::Signer::load(key) {
+        Ok(s) => s,
+        Err(e) => {
+            eprint(format!("--sign-key: {e}"));
+            return exit_codes::BAD_INPUT;
+        }
+    };
+    match signer.sign_manifest(&dir, &report.run_id, &report.scenario.name) {
+        Ok(path) => {
+            println!(
+                "signed: {} (key id {}; minisign -Vm {} -p KEY.pub)",
+                path.display(),
+                signer.key_id(),
+                dir.join(MANIFEST).display()
+            );
+            exit_codes::PASSED
+        }
+        Err(e) => {
+            eprint(e);
+            exit_codes::ENVIRONMENT
+        }
     }
 }
 

@@ -149,8 +149,9 @@ pub enum Command {
     Compare {
         /// The reference run: a run directory or its report.json.
         baseline: PathBuf,
-        /// The run to judge: a run directory or its report.json.
-        current: PathBuf,
+        /// The runs to judge, each against the baseline: run directories or their report.json.
+        #[arg(required = true)]
+        current: Vec<PathBuf>,
         /// Percent a figure may grow before it counts as a regression.
         #[arg(long, default_value_t = 20.0, value_name = "PCT")]
         max_regression: f64,
@@ -208,10 +209,23 @@ pub enum Command {
     /// Make a minisign key pair for `run --sign-key` (encrypted when ETCD_DRILL_SIGN_PASSWORD
     /// is set). Give auditors the public key.
     Keygen {
+        /// Where the secret key goes (keep it out of the evidence).
         #[arg(long, value_name = "FILE")]
         secret_key: PathBuf,
+        /// Where the public key goes (give it to auditors).
         #[arg(long, value_name = "FILE")]
         public_key: PathBuf,
+    },
+    /// Sign a finished run that was not signed when it ran: its MANIFEST.sha256 is checked
+    /// against every file first (altered evidence is never signed), then signed.
+    Sign {
+        /// The run directory (or its report.json).
+        #[arg(value_name = "RUN_DIR")]
+        run: PathBuf,
+        /// The minisign secret key (`etcd-drill keygen` or `minisign -G`); an encrypted key's
+        /// password comes from ETCD_DRILL_SIGN_PASSWORD.
+        #[arg(long, env = "ETCD_DRILL_SIGN_KEY", value_name = "FILE")]
+        sign_key: PathBuf,
     },
     /// Check scenarios without Docker: every error with file:line:column.
     Validate {
@@ -455,6 +469,7 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
             secret_key,
             public_key,
         } => evidence::keygen(&secret_key, &public_key),
+        Command::Sign { run, sign_key } => evidence::sign_run(&run, &sign_key),
         Command::Clean { run_id } => clean(run_id.as_deref()).await,
         Command::Image { command } => image(command).await,
         Command::DelayProxy {

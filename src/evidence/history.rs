@@ -122,16 +122,30 @@ pub fn show(v: Option<f64>) -> String {
 
 /// Run directories from what the user named: a run directory, a report.json, a directory of
 /// runs (a report directory), or a glob of any of those. Unreadable entries come back as
-/// errors; a name that matches nothing is an error too.
-pub fn collect(args: &[PathBuf]) -> (Vec<(PathBuf, RunReport)>, Vec<String>) {
+/// errors; a name that matches nothing is an error too. One run id in two folders is a finding
+/// of its own (a copy, or an altered one), whatever the order they were named in: the third
+/// list.
+pub fn collect(args: &[PathBuf]) -> (Vec<(PathBuf, RunReport)>, Vec<String>, Vec<String>) {
     let mut runs: Vec<(PathBuf, RunReport)> = Vec::new();
     let mut errors = Vec::new();
-    let add = |dir: PathBuf, runs: &mut Vec<(PathBuf, RunReport)>, errors: &mut Vec<String>| {
+    let mut twice = Vec::new();
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    let mut add = |dir: PathBuf, runs: &mut Vec<(PathBuf, RunReport)>, errors: &mut Vec<String>| {
+        let dir = chain::run_dir_of(&dir);
         match crate::report::read::read_report(&dir) {
-            Ok(r) if !runs.iter().any(|(_, x)| x.run_id == r.run_id) => {
-                runs.push((chain::run_dir_of(&dir), r))
-            }
-            Ok(_) => {}
+            Ok(r) => match runs.iter().find(|(_, x)| x.run_id == r.run_id) {
+                None => runs.push((dir, r)),
+                Some((other, _)) if same(other, &dir) => {}
+                Some((other, _)) => twice.push(format!(
+                    "run {} is in two folders, {} and {}: a copy or an altered one (etcd-drill verify-report each)",
+                    r.run_id,
+                    other.display(),
+                    dir.display()
+                )),
+            },
             Err(e) => errors.push(e.to_string()),
         }
     };
@@ -178,7 +192,7 @@ pub fn collect(args: &[PathBuf]) -> (Vec<(PathBuf, RunReport)>, Vec<String>) {
             }
         }
     }
-    (runs, errors)
+    (runs, errors, twice)
 }
 
 fn ms(v: Option<u64>) -> Option<f64> {

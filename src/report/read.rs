@@ -23,6 +23,25 @@ pub enum ReadError {
     Version { path: PathBuf, found: u64 },
 }
 
+/// A warning when the run at `path` was altered after it was written: its `report.json` no
+/// longer matches the run's `MANIFEST.sha256`. `None` when it matches or has no manifest.
+pub fn altered(path: &Path) -> Option<String> {
+    let dir = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    match super::manifest::file_matches(&dir, "report.json") {
+        Some(false) => Some(format!(
+            "warning: {}: report.json does not match the run's {}: it changed after the run wrote it (etcd-drill verify-report {} says more)",
+            dir.display(),
+            super::manifest::MANIFEST,
+            dir.display()
+        )),
+        _ => None,
+    }
+}
+
 /// `path` is a `report.json` or a run directory holding one.
 pub fn read_report(path: &Path) -> Result<RunReport, ReadError> {
     let file = if path.is_dir() {

@@ -566,7 +566,7 @@ fn altered_evidence_is_reported_as_altered_wherever_it_is_read() {
     // compare takes several runs against one baseline (the pre-release recipe's glob).
     let (code, out, err) = bin(&["compare", s(&dir), s(&dir), s(&edited)]);
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(out.matches(&r.run_id).count() >= 2, true, "{out}");
+    assert!(out.matches(&r.run_id).count() >= 2, "{out}");
 
     // history: one run id in two folders is a finding, in either order.
     for args in [[s(&dir), s(&edited)], [s(&edited), s(&dir)]] {

@@ -356,3 +356,33 @@ fn a_missing_file_is_bad_input_and_names_the_path() {
         "stderr does not name {path}:\n{stderr}"
     );
 }
+
+#[test]
+fn validate_says_ok_for_the_files_that_pass_beside_one_that_fails() {
+    let out = Command::new(env!("CARGO_BIN_EXE_etcd-drill"))
+        .current_dir(root())
+        .args([
+            "validate",
+            "scenarios/encrypted-s3-backup-restore.yaml",
+            "tests/fixtures/invalid/empty.yaml",
+            "scenarios/quickstart.yaml",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(BAD_INPUT));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("scenarios/quickstart.yaml: ok (7 steps, 3 members)\n"),
+        "{stdout}"
+    );
+    // Said at validation, not when `run` refuses it.
+    assert!(
+        stdout.contains("scenarios/encrypted-s3-backup-restore.yaml: ok (6 steps, 3 members); `run` will need the age identity"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.starts_with("tests/fixtures/invalid/empty.yaml:1:1: empty scenario"),
+        "{stderr}"
+    );
+}

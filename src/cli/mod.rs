@@ -361,18 +361,18 @@ fn eprint(msg: impl std::fmt::Display) {
 
 /// Loads and plans every scenario; prints every problem of every file.
 pub fn plan_all(paths: &[PathBuf]) -> Result<Vec<Plan>, i32> {
+    let planned: Vec<_> = paths
+        .iter()
+        .map(|p| crate::scenario::load(p).and_then(crate::plan::plan))
+        .collect();
     let mut plans = Vec::new();
-    let mut bad = false;
-    for p in paths {
-        match crate::scenario::load(p).and_then(crate::plan::plan) {
+    for p in planned {
+        match p {
             Ok(plan) => plans.push(plan),
-            Err(e) => {
-                bad = true;
-                eprintln!("{e}");
-            }
+            Err(e) => eprintln!("{e}"),
         }
     }
-    if bad {
+    if plans.len() < paths.len() {
         Err(exit_codes::BAD_INPUT)
     } else {
         Ok(plans)
@@ -628,26 +628,37 @@ async fn clean(run_id: Option<&str>) -> i32 {
 }
 
 /// `validate`: each scenario's plan, or every problem of every file (exit 2).
+/// Every file's verdict: `ok` on stdout for each that passed (with what `run` will need),
+/// every problem on stderr for the others; exit 2 when any failed.
 fn validate(scenarios: &[std::path::PathBuf]) -> i32 {
-    match plan_all(scenarios) {
-        Ok(plans) => {
-            for p in plans {
-                let members = if p.cluster.members == 1 {
-                    "member"
-                } else {
-                    "members"
-                };
-                println!(
-                    "{}: ok ({} steps, {} {members})",
-                    p.path.display(),
-                    p.steps.len(),
-                    p.cluster.members
-                );
+    let mut code = exit_codes::PASSED;
+    for path in scenarios {
+        let p = match crate::scenario::load(path).and_then(crate::plan::plan) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                code = exit_codes::BAD_INPUT;
+                continue;
             }
-            exit_codes::PASSED
-        }
-        Err(code) => code,
+        };
+        let members = if p.cluster.members == 1 {
+            "member"
+        } else {
+            "members"
+        };
+        let needs = if p.restores_encrypted_backup() {
+            "; `run` will need the age identity that decrypts its backups (--identity FILE or ETCD_DRILL_AGE_IDENTITY)"
+        } else {
+            ""
+        };
+        println!(
+            "{}: ok ({} steps, {} {members}){needs}",
+            p.path.display(),
+            p.steps.len(),
+            p.cluster.members
+        );
     }
+    code
 }
 
 /// `run`: the scenarios' plans (on each version asked for), each run in turn.

@@ -47,6 +47,9 @@ pub fn is_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
+/// etcd's largest backend quota (8 GiB): `--quota-backend-bytes` above it is capped.
+pub const MAX_QUOTA: u64 = 8 << 30;
+
 fn build(s: &Scenario, path: &std::path::Path, sha: &str, problems: &mut Vec<Problem>) -> Plan {
     let name = &s.name;
     if !crate::plan::is_name(name.value.as_str()) {
@@ -197,7 +200,20 @@ fn cluster(s: &Scenario, problems: &mut Vec<Problem>) -> ClusterPlan {
         image,
         heartbeat_interval: heartbeat,
         election_timeout: election,
-        quota_backend_bytes: flags.and_then(|f| f.quota_backend_bytes),
+        quota_backend_bytes: flags.and_then(|f| f.quota_backend_bytes.as_ref()).map(|q| {
+            // etcd refuses a quota above 8 GiB (it warns and caps it; a drill would then
+            // measure another cluster than the scenario says).
+            if q.value > MAX_QUOTA {
+                problems.push(Problem::at(
+                    &q.referenced,
+                    format!(
+                        "expected etcd.quota-backend-bytes of at most {MAX_QUOTA} (8 GiB, etcd's maximum), found {}",
+                        q.value
+                    ),
+                ));
+            }
+            q.value
+        }),
         snapshot_count: flags.and_then(|f| f.snapshot_count),
         pre_vote: flags.and_then(|f| f.pre_vote),
         tls: c.tls.unwrap_or(false),

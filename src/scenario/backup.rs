@@ -55,7 +55,7 @@ pub enum BackupPick {
     LatestGood,
     Named(String),
     /// The newest taken at least this long before the disaster ("as of T").
-    Before(#[serde(with = "humantime_serde")] Duration),
+    Before(#[serde(with = "crate::scenario::duration")] Duration),
 }
 
 /// Which backup a restore takes from a store it did not fill (`restore: { store }`,

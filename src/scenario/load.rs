@@ -232,8 +232,9 @@ impl fmt::Display for ErrorText<'_> {
             None => msg,
         };
         let msg = match msg {
-            m if m.starts_with("invalid u32") || m.starts_with("invalid u64") => {
-                "expected a whole number"
+            m if m.starts_with("invalid u32") => "expected a whole number from 0 to 4294967295",
+            m if m.starts_with("invalid u64") => {
+                "expected a whole number from 0 to 18446744073709551615"
             }
             "expected mapping start" => {
                 "expected a mapping (write `{}` for a step with no options)"

@@ -3,6 +3,7 @@
 //! scenarios/README.md.
 
 mod backup;
+pub mod duration;
 mod load;
 
 pub use backup::{BackupPick, Damage, DamageWhich, StoreChoice, StoreSpec};
@@ -73,12 +74,12 @@ pub struct ClusterSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct EtcdFlags {
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub heartbeat_interval: Option<Duration>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub election_timeout: Option<Duration>,
     #[serde(default)]
-    pub quota_backend_bytes: Option<u64>,
+    pub quota_backend_bytes: Option<Spanned<u64>>,
     #[serde(default)]
     pub snapshot_count: Option<u64>,
     /// etcd's `--pre-vote` (off by default in 3.5): a rejoining member cannot force an election.
@@ -117,7 +118,7 @@ pub struct WorkloadSpec {
     #[serde(default)]
     pub key_prefix: Option<Spanned<String>>,
     /// Deadline of one operation; an operation slower than this counts as failed.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
     /// Operations in flight at once (each worker gets rate / concurrency).
     #[serde(default)]
@@ -258,7 +259,7 @@ pub(crate) use {fault_kinds, fault_step};
 pub struct UpgradeStep {
     /// The etcd version to upgrade to.
     pub to: Spanned<String>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
@@ -280,15 +281,15 @@ pub struct DamageBackupStep {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BackupSpec {
     /// How often a full snapshot is taken (`full-every` says the same).
-    #[serde(with = "humantime_serde", alias = "full-every")]
+    #[serde(with = "crate::scenario::duration", alias = "full-every")]
     pub every: Duration,
     /// Between fulls, an incremental backup this often: every change since the previous link
     /// (from etcd's watch), replayed after the full by a restore.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub delta_every: Option<Duration>,
     #[serde(default)]
     pub keep_last: Option<Spanned<u32>>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub max_age: Option<Duration>,
     /// Default: `{ local: { dir: backups } }` inside the run's folder.
     #[serde(default)]
@@ -332,11 +333,11 @@ pub struct FaultSpec {
     pub until: Option<Spanned<Until>>,
     /// How long the fault lasts before it is healed. Without `hold`, a fault with a `name`
     /// stays until a `heal` step names it; one without a name is healed at once.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub hold: Option<Duration>,
     #[serde(default)]
     pub name: Option<Spanned<String>>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
@@ -358,15 +359,15 @@ pub struct SlowNetworkSpec {
     #[serde(default)]
     pub bandwidth_kbit: Option<Spanned<u32>>,
     /// Added to every round trip with a peer (a proxy in the member's namespace).
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub delay: Option<Duration>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub jitter: Option<Duration>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub hold: Option<Duration>,
     #[serde(default)]
     pub name: Option<Spanned<String>>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
@@ -399,9 +400,9 @@ pub struct CorruptSpec {
     #[serde(default)]
     pub recover: Option<Recover>,
     /// How long to watch etcd's reaction after starting the corrupted member.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub observe: Option<Duration>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
@@ -411,16 +412,16 @@ pub struct CorruptSpec {
 pub struct SlowDiskSpec {
     pub target: Spanned<Target>,
     /// Added to every fsync and fdatasync (1ms to 10s).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::scenario::duration")]
     pub delay: Duration,
     /// A uniform draw in ±jitter added to each (at most the delay).
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub jitter: Option<Duration>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub hold: Option<Duration>,
     #[serde(default)]
     pub name: Option<Spanned<String>>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
@@ -458,11 +459,11 @@ pub struct DiskErrorSpec {
     /// `restart` (default) or `replace`.
     #[serde(default)]
     pub recover: Option<Spanned<DiskRecover>>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub hold: Option<Duration>,
     #[serde(default)]
     pub name: Option<Spanned<String>>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
@@ -477,11 +478,11 @@ pub struct DiskFullSpec {
     /// `restart` (default) or `replace`.
     #[serde(default)]
     pub recover: Option<Spanned<DiskRecover>>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub hold: Option<Duration>,
     #[serde(default)]
     pub name: Option<Spanned<String>>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
@@ -494,7 +495,7 @@ pub struct CompactSpec {
     pub physical: Option<bool>,
     #[serde(default)]
     pub name: Option<Spanned<String>>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
@@ -506,11 +507,11 @@ pub struct NospaceSpec {
     #[serde(default)]
     pub value_bytes: Option<Spanned<u64>>,
     /// How long writes stay refused before the runbook starts (default: at once).
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub hold: Option<Duration>,
     #[serde(default)]
     pub name: Option<Spanned<String>>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
@@ -518,21 +519,21 @@ pub struct NospaceSpec {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HealStep {
     pub fault: Spanned<String>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WaitHealthyStep {
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SeedStep {
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
@@ -540,14 +541,14 @@ pub struct SeedStep {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SnapshotStep {
     pub name: Spanned<String>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DisasterStep {
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
@@ -598,14 +599,14 @@ pub struct RestoreStep {
     /// Restore into a cluster of another etcd version (a cross-version restore).
     #[serde(default)]
     pub version: Option<Spanned<String>>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct VerifyStep {
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
@@ -614,7 +615,7 @@ pub struct VerifyStep {
 pub struct WaitWritesStep {
     /// How many writes, acknowledged at revisions above the cluster's when the step starts.
     pub count: Spanned<u64>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
@@ -627,14 +628,14 @@ pub struct WaitBackupsStep {
     /// Incremental backups stored after the newest full (the chain a restore replays).
     #[serde(default)]
     pub deltas: Option<Spanned<u32>>,
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SleepStep {
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::scenario::duration")]
     pub duration: Duration,
 }
 
@@ -643,13 +644,13 @@ pub struct SleepStep {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Expectations {
     /// Longest allowed time from the end of the disaster to the first quorum write.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub rto: Option<Duration>,
     /// Longest allowed time from the end of the disaster to a verified cluster.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub rto_verified: Option<Duration>,
     /// Longest allowed time between the restored snapshot and the disaster.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub rpo: Option<Duration>,
     #[serde(default)]
     pub max_lost_acknowledged_writes: Option<u64>,
@@ -667,7 +668,7 @@ pub struct Expectations {
     #[serde(default)]
     pub keys_under: Option<Vec<String>>,
     /// Freshness: the newest backup in a restore's store (full or delta) is at most this old.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, with = "crate::scenario::duration::option")]
     pub backup_max_age: Option<Duration>,
     /// Clients never see revisions go back across a restore, and a watcher resuming from its
     /// last revision is told of a compaction instead of silently missing events (what

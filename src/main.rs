@@ -26,6 +26,14 @@ fn main() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    // Piped (a CI log, `| less`): tables fit COLUMNS, else 80 columns; a terminal fits itself.
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        let columns = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(80);
+        etcd_drill::report::table::fit_to(columns);
+    }
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

@@ -15,6 +15,7 @@ use std::process::Command;
 fn bin(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_etcd-drill"))
         .args(args)
+        .env("COLUMNS", "1000")
         .output()
         .expect("runs");
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();

@@ -520,6 +520,7 @@ fn run_dir(tmp: &Path, name: &str, r: &RunReport) -> PathBuf {
 fn bin(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_etcd-drill"))
         .args(args)
+        .env("COLUMNS", "1000")
         .output()
         .expect("runs");
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
@@ -697,4 +698,33 @@ fn committed_schema_is_derived_from_the_types() {
          run ETCD_DRILL_WRITE_SCHEMA=1 cargo test --test reports, and bump SCHEMA_VERSION if a \
          meaning changed"
     );
+}
+
+#[test]
+fn a_piped_summary_fits_80_columns_or_columns() {
+    let widest = |columns: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_etcd-drill"));
+        cmd.args([
+            "report",
+            "reports/examples/kill-leader",
+            "--format",
+            "table",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("COLUMNS");
+        if let Some(c) = columns {
+            cmd.env("COLUMNS", c);
+        }
+        let out = cmd.output().expect("runs");
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let widest = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        (widest, text)
+    };
+    let (w, text) = widest(None);
+    assert!((60..=80).contains(&w), "{w}: {text}");
+    // Nothing is cut: the words are all there, wrapped.
+    assert!(text.contains("acknowledged writes lost"), "{text}");
+    let (w, _) = widest(Some("132"));
+    assert!((100..=132).contains(&w), "{w}");
 }

@@ -7,7 +7,7 @@
 
 use super::document::verdict_text;
 use crate::record::{RunReport, Verdict};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table};
+use comfy_table::Cell;
 use std::io::{self, Write};
 
 pub use super::noise::Better;
@@ -317,9 +317,7 @@ pub fn render(c: &Comparison, out: &mut dyn Write) -> io::Result<()> {
     if c.baseline.scenario.name != c.current.scenario.name {
         writeln!(out, "note: the two runs are of different scenarios")?;
     }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+    let mut t = super::table::new_table();
     t.set_header(
         [
             "figure", "baseline", "current", "change", "result", "how sure",

@@ -2,7 +2,7 @@
 
 use super::document::verdict_text;
 use crate::record::RunReport;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table};
+use comfy_table::Cell;
 use std::io::{self, Write};
 
 fn rpo(r: &RunReport) -> String {
@@ -53,9 +53,7 @@ fn matrix(reports: &[RunReport], out: &mut dyn Write) -> io::Result<()> {
     if versions.len() < 2 {
         return Ok(());
     }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+    let mut t = super::table::new_table();
     let mut header = vec![Cell::new("scenario")];
     header.extend(versions.iter().map(|v| Cell::new(format!("etcd {v}"))));
     t.set_header(header);
@@ -87,9 +85,7 @@ fn matrix(reports: &[RunReport], out: &mut dyn Write) -> io::Result<()> {
 
 pub fn render(reports: &[RunReport], out: &mut dyn Write) -> io::Result<()> {
     matrix(reports, out)?;
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+    let mut t = super::table::new_table();
     t.set_header(
         [
             "scenario", "etcd", "run id", "verdict", "RTO", "RPO", "duration",

@@ -75,7 +75,18 @@ mod tests {
         assert_eq!(parse("1m30s"), ms(90_000));
         assert_eq!(parse("2h"), ms(7_200_000));
         assert_eq!(parse("1d"), ms(86_400_000));
-        for bad in ["5 minutes", "1 day", "2weeks", "1y", "30", "", "1.5s", "s", "3 parsecs", "1m 30s"] {
+        for bad in [
+            "5 minutes",
+            "1 day",
+            "2weeks",
+            "1y",
+            "30",
+            "",
+            "1.5s",
+            "s",
+            "3 parsecs",
+            "1m 30s",
+        ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
         assert_eq!(parse("99999999999999999999h"), None);

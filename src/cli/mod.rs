@@ -124,6 +124,7 @@ pub struct VerifyBackupArgs {
 pub enum Command {
     /// Run one or more drills, in order.
     Run {
+        /// Scenario files (YAML), run in order.
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
         #[command(flatten)]
@@ -139,7 +140,9 @@ pub enum Command {
     /// Render a finished run again, from its report.json, to stdout.
     Report {
         /// A run directory (`reports/<run-id>`) or its report.json.
+        #[arg(value_name = "RUN_DIR")]
         run: PathBuf,
+        /// table (the terminal summary), json, junit, md, html or metrics (Prometheus text).
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -160,7 +163,10 @@ pub enum Command {
     /// sandbox cluster, verify it, and report its revision, key count, keys per prefix, the
     /// restore RTO and HashKV across members.
     VerifySnapshot {
+        /// The snapshot file, as `etcdctl snapshot save` wrote it.
+        #[arg(value_name = "FILE")]
         file: PathBuf,
+        /// Members of the sandbox cluster.
         #[arg(long, default_value_t = 3)]
         members: u32,
         /// Gate: the snapshot's revision must be this.
@@ -186,6 +192,8 @@ pub enum Command {
     /// (with --public-key), and the link to the previous run. Exits 1 naming what does not
     /// match.
     VerifyReport {
+        /// The run directory (or its report.json).
+        #[arg(value_name = "RUN_DIR")]
         run: PathBuf,
         /// The minisign public key the signature must verify with.
         #[arg(long, env = "ETCD_DRILL_PUBLIC_KEY", value_name = "FILE")]
@@ -198,8 +206,10 @@ pub enum Command {
     /// per scenario and etcd version; exits 1 when the newest run of a series failed or
     /// regressed against its rolling baseline, or the chain across runs is broken.
     History {
-        #[arg(required = true)]
+        /// Run directories, report directories (every run in them), or globs of either.
+        #[arg(required = true, value_name = "RUNS")]
         runs: Vec<PathBuf>,
+        /// table (the terminal), md, or html (with SVG charts).
         #[arg(long, value_enum, default_value = "table")]
         format: HistoryFormat,
         /// Percent a figure may grow over its rolling baseline before it counts.
@@ -229,6 +239,7 @@ pub enum Command {
     },
     /// Check scenarios without Docker: every error with file:line:column.
     Validate {
+        /// Scenario files (YAML).
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
     },
@@ -747,4 +758,33 @@ async fn verify_snapshot(
         fail_fast: false,
     };
     run_all(&[plan], &opts, cancel).await
+}
+
+#[cfg(test)]
+mod tests {
+    /// A new user meets `--help` first: every argument of every command says what it is.
+    #[test]
+    fn every_argument_of_every_command_has_help() {
+        use clap::CommandFactory;
+        let cli = super::Cli::command();
+        let mut missing = Vec::new();
+        let mut visit = |cmd: &clap::Command, path: String| {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if a.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+        };
+        for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+            visit(sub, sub.get_name().to_string());
+            for inner in sub.get_subcommands() {
+                visit(inner, format!("{} {}", sub.get_name(), inner.get_name()));
+            }
+        }
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
 }

@@ -185,6 +185,23 @@ fn a_signature_verifies_with_the_minisign_tool_and_its_keys_sign_for_us() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Trusted comment: etcd-drill run"));
+    // Our key without a password, their tool signing with it: no password asked, none wrong.
+    let note = tmp.path().join("note.txt");
+    std::fs::write(&note, "hello").expect("write");
+    let out = Command::new(&minisign)
+        .args(["-S", "-s"])
+        .arg(&sk)
+        .arg("-m")
+        .arg(&note)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("minisign -S");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Their key (without a password), our signing.
     let theirs = tmp.path().join("theirs");
     std::fs::create_dir_all(&theirs).expect("mkdir");

@@ -132,6 +132,21 @@ impl Signer {
     }
 }
 
+/// A secret key without a password written as `minisign -G -W` writes one: no KDF (the crate
+/// would name scrypt over an empty password, which the minisign tool then fails to open as
+/// "Wrong password"), no salt or limits, its checksum kept, so both read it without asking.
+fn unprotected_box(sk: &SecretKey, comment: &str) -> String {
+    use base64::Engine;
+    let mut bytes = sk.to_bytes();
+    // sig_alg (2) · kdf_alg (2) · chk_alg (2) · salt (32) · opslimit (8) · memlimit (8) · …
+    bytes[2..4].copy_from_slice(&[0, 0]);
+    bytes[6..54].fill(0);
+    format!(
+        "untrusted comment: {comment}\n{}\n",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
 /// A key made by `minisign -G -W` before 0.12: no password (no KDF) and no checksum written,
 /// which the crate refuses as a wrong password. Its Ed25519 key is whole, so it is used as is.
 fn unprotected_without_checksum(text: &str) -> Option<SecretKey> {
@@ -189,11 +204,15 @@ pub fn generate(secret: &Path, public: &Path, password: &str) -> Result<String, 
     let pair = minisign::KeyPair::generate_encrypted_keypair(Some(password.into()))
         .map_err(fail(secret))?;
     let id = key_id(pair.pk.keynum());
-    let sk_text = pair
-        .sk
-        .to_box(Some(&format!("etcd-drill secret key {id}")))
-        .map_err(fail(secret))?
-        .into_string();
+    let comment = format!("etcd-drill secret key {id}");
+    let sk_text = if password.is_empty() {
+        unprotected_box(&pair.sk, &comment)
+    } else {
+        pair.sk
+            .to_box(Some(&comment))
+            .map_err(fail(secret))?
+            .into_string()
+    };
     let pk_text = pair.pk.to_box().map_err(fail(public))?.into_string();
     write_new(secret, &sk_text, 0o600)?;
     write_new(public, &pk_text, 0o644)?;

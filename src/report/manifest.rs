@@ -102,7 +102,7 @@ fn files(dir: &Path) -> io::Result<Vec<String>> {
                 pending.push(path);
             } else if kind.is_file() {
                 let name = path.to_string_lossy().replace('\\', "/");
-                if name != MANIFEST && name != SIGNATURE {
+                if name != MANIFEST && name != SIGNATURE && !is_private_key(&name) {
                     out.push(name);
                 }
             }
@@ -110,6 +110,12 @@ fn files(dir: &Path) -> io::Result<Vec<String>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// A TLS private key of a kept run (`--keep`: the scene is reachable with it). Keys are never
+/// evidence: the manifest neither seals nor expects them, and they go when the scene does.
+fn is_private_key(rel: &str) -> bool {
+    rel.starts_with("tls/") && rel.ends_with(".key")
 }
 
 /// One `sha256sum` line; a name with a backslash or a newline is escaped the way GNU
@@ -163,6 +169,24 @@ fn unescape(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_runs_private_keys_are_neither_sealed_nor_expected() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("tls")).unwrap();
+        fs::write(dir.path().join("report.json"), "{}").unwrap();
+        fs::write(dir.path().join("tls/ca.crt"), "cert").unwrap();
+        fs::write(dir.path().join("tls/client.key"), "secret").unwrap();
+        let m = fs::read_to_string(write_manifest(dir.path()).unwrap()).unwrap();
+        assert!(m.contains("tls/ca.crt") && !m.contains(".key"), "{m}");
+        assert_eq!(verify_manifest(dir.path()).unwrap(), Vec::new());
+        // Anything else added later is still found.
+        fs::write(dir.path().join("tls/extra.pem"), "x").unwrap();
+        assert_eq!(
+            verify_manifest(dir.path()).unwrap(),
+            vec![Problem::Unlisted("tls/extra.pem".into())]
+        );
+    }
 
     #[test]
     fn lines_round_trip_including_escaped_names() {

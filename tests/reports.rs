@@ -728,3 +728,33 @@ fn a_piped_summary_fits_80_columns_or_columns() {
     let (w, _) = widest(Some("132"));
     assert!((100..=132).contains(&w), "{w}");
 }
+
+/// An auditor opens report.html to learn whether the drill passed and what it proved: the
+/// verdict, the headline figures, the gates and the evidence come before the timeline and
+/// before how the drill ran.
+#[test]
+fn the_html_first_screen_holds_the_verdict_the_figures_and_the_gates() {
+    let r = full_report();
+    let html = render(|out| etcd_drill::report::html::render(&r, out));
+    let at = |needle: &str| {
+        html.find(needle)
+            .unwrap_or_else(|| panic!("{needle} is not in the page"))
+    };
+    let order = [
+        "class=\"verdict pass\"",
+        "RTO (first quorum write)",
+        "RPO (time)",
+        "acknowledged writes lost",
+        "<h2>Gates</h2>",
+        "<h2>Evidence</h2>",
+        "<h2>Timeline</h2>",
+        "<h2>Scenario</h2>",
+        "<h2>Steps</h2>",
+    ];
+    for pair in order.windows(2) {
+        assert!(at(pair[0]) < at(pair[1]), "{} before {}", pair[0], pair[1]);
+    }
+    // The RTO is drawn on the timeline, and no internal sentinel shows.
+    assert!(html.contains("class=\"rto\""), "no RTO bracket");
+    assert!(!html.contains("compacted at -1"));
+}

@@ -59,9 +59,10 @@ pub fn render(r: &RunReport, out: &mut dyn Write) -> io::Result<()> {
         "<p><span class=\"verdict {class}\">{}</span></p>",
         verdict_text(r.verdict)
     )?;
+    // The verdict, the headline figures, the gates and the evidence first; then the timeline.
     for (i, s) in sections(r).iter().enumerate() {
         section(s, out)?;
-        if i == 0 {
+        if i == 2 {
             timeline(r, out)?;
         }
     }

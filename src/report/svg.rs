@@ -192,6 +192,7 @@ pub fn timeline(r: &RunReport) -> String {
     let height = f.bottom() + 62.0;
     let mut s = open(W, height, &format!("timeline of run {}", r.run_id));
     unavailability(r, &f, &mut s);
+    rto_bracket(r, &f, &mut s);
     axes(&f, &mut s);
     errors(buckets, &f, &mut s);
     line(buckets, &f, |b| b.p50_ms, P50, &mut s);
@@ -238,6 +239,47 @@ fn unavailability(r: &RunReport, f: &Frame, s: &mut String) {
             escape(&title)
         ));
     }
+}
+
+/// The RTO as a bracket along the top of the plot: from the end of the disaster (or the start
+/// of a restore from outside) to the restored cluster's first write, and on to verified.
+fn rto_bracket(r: &RunReport, f: &Frame, s: &mut String) {
+    let Some(x) = &r.restore else { return };
+    let from = x.rto_from_ms as f64;
+    let first = from + x.rto_first_write_ms as f64;
+    let verified = r
+        .verification
+        .as_ref()
+        .and_then(|v| v.rto_verified_ms)
+        .map(|v| from + v as f64);
+    let y = f.top + 4.0;
+    let mut bar = |to: f64, opacity: f64, title: String| {
+        let (x0, x1) = (f.x(from), f.x(to));
+        s.push_str(&format!(
+            "<rect class=\"rto\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"8\" \
+             fill=\"{BLUE}\" fill-opacity=\"{opacity}\"><title>{}</title></rect>\n",
+            (x1 - x0).max(1.5),
+            escape(&title)
+        ));
+    };
+    if let Some(v) = verified {
+        bar(
+            v,
+            0.25,
+            format!("RTO to verified: {} ms", (v - from) as u64),
+        );
+    }
+    bar(
+        first,
+        0.7,
+        format!("RTO to the first write: {} ms", x.rto_first_write_ms),
+    );
+    s.push_str(&format!(
+        "<text class=\"rto\" x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"{BLUE}\">RTO {} ms</text>\n",
+        f.x(first) + 4.0,
+        y + 8.0,
+        x.rto_first_write_ms
+    ));
 }
 
 fn decade_label(k: i32) -> String {

@@ -234,16 +234,24 @@ pub(super) fn workload(r: &RunReport) -> Option<Section> {
         .phases
         .iter()
         .map(|p| {
+            // Latencies are of the operations that succeeded: with none, there are none.
+            let lat = |v: f64| {
+                if p.count > p.errors {
+                    format!("{v:.1}")
+                } else {
+                    "no successful operation".into()
+                }
+            };
             vec![
                 p.name.clone(),
                 format!("{} – {}", at(Some(p.from_ms)), at(Some(p.to_ms))),
                 p.count.to_string(),
                 p.errors.to_string(),
                 format!("{:.0}", p.ops_per_sec),
-                format!("{:.1}", p.p50_ms),
-                format!("{:.1}", p.p90_ms),
-                format!("{:.1}", p.p99_ms),
-                format!("{:.1}", p.max_ms),
+                lat(p.p50_ms),
+                lat(p.p90_ms),
+                lat(p.p99_ms),
+                lat(p.max_ms),
             ]
         })
         .collect();

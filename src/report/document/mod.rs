@@ -155,9 +155,18 @@ pub(super) fn fact(name: &str, value: impl Into<Cell>) -> (String, Cell) {
     (name.to_string(), value.into())
 }
 
-/// Every section, in reading order.
+/// Every section, in reading order: first what an auditor or the on-call engineer opens the
+/// report for (the verdict, the headline figures, the gates, whether the evidence is signed
+/// and chained), then how the drill ran.
 pub fn sections(r: &RunReport) -> Vec<Section> {
-    let mut out = vec![summary(r), scenario(r), environment(r), steps(r)];
+    let mut out = vec![
+        summary(r),
+        gates(r),
+        evidence(r),
+        scenario(r),
+        environment(r),
+        steps(r),
+    ];
     out.extend(recovery(r));
     out.extend(data(r));
     out.extend(integrity(r));
@@ -169,23 +178,101 @@ pub fn sections(r: &RunReport) -> Vec<Section> {
     out.extend(backups(r));
     out.extend(workload(r));
     out.extend(linearizability(r));
-    out.push(gates(r));
     out
 }
 
 fn summary(r: &RunReport) -> Section {
-    let mut f = vec![
-        fact("verdict", Cell::verdict(r.verdict)),
+    let mut f = vec![fact("verdict", Cell::verdict(r.verdict))];
+    f.extend(headline(r));
+    f.extend([
         fact("run id", r.run_id.clone()),
         fact("scenario", r.scenario.name.clone()),
         fact("started (UTC)", r.started_at.clone()),
         fact("finished (UTC)", r.finished_at.clone()),
         fact("duration", format!("{} ms", r.duration_ms)),
-    ];
+    ]);
     if let Some(e) = &r.error {
         f.push(fact("error", e.clone()));
     }
     Section::new("Summary", vec![Block::Facts(f)])
+}
+
+/// The figures the drill exists to measure, each judged by its gate when there is one.
+fn headline(r: &RunReport) -> Vec<(String, Cell)> {
+    let judged = |gate: &str, text: String| match r.gates.iter().find(|g| g.gate == gate) {
+        Some(g) => Cell::judged(g.passed, text),
+        None => Cell::from(text),
+    };
+    let mut f = Vec::new();
+    if let Some(x) = &r.restore {
+        f.push(fact(
+            "RTO (first quorum write)",
+            judged("rto", ms(Some(x.rto_first_write_ms))),
+        ));
+    }
+    if let Some(v) = r.verification.as_ref().and_then(|v| v.rto_verified_ms) {
+        f.push(fact("RTO (verified)", judged("rto-verified", ms(Some(v)))));
+    }
+    if let Some(p) = &r.rpo {
+        f.push(fact("RPO (time)", judged("rpo", ms(Some(p.time_gap_ms)))));
+    }
+    let lost = r
+        .rpo
+        .as_ref()
+        .and_then(|p| p.lost_acknowledged_writes)
+        .map(|l| l.to_string())
+        .or_else(|| {
+            r.verification
+                .as_ref()
+                .and_then(|v| v.durability.as_ref())
+                .map(|d| format!("{} of {}", d.lost, d.checked))
+        });
+    if let Some(l) = lost {
+        f.push(fact(
+            "acknowledged writes lost",
+            judged("max-lost-acknowledged-writes", l),
+        ));
+    }
+    for x in &r.faults {
+        if let Some(u) = x.unavailable_ms {
+            f.push(fact(
+                &format!("writes unavailable ({})", x.name),
+                ms(Some(u)),
+            ));
+        }
+    }
+    f
+}
+
+/// Whether the evidence is signed and by which key, and the run it is chained to.
+fn evidence(r: &RunReport) -> Section {
+    let e = r.evidence.clone().unwrap_or_default();
+    let signed = match &e.signed_by_key_id {
+        Some(id) => format!("MANIFEST.sha256 signed by minisign key id {id}"),
+        None => "not signed (`etcd-drill sign RUN_DIR --sign-key FILE` signs it later)".into(),
+    };
+    let previous = match &e.previous {
+        Some(l) => format!(
+            "run {} of {} (its MANIFEST.sha256: {})",
+            l.run_id, l.started_at, l.manifest_sha256
+        ),
+        None => "none: the first run of its chain".into(),
+    };
+    Section::new(
+        "Evidence",
+        vec![Block::Facts(vec![
+            fact(
+                "sealed",
+                "every file listed with its SHA-256 in MANIFEST.sha256",
+            ),
+            fact("signature", signed),
+            fact("previous run", previous),
+            fact(
+                "check",
+                format!("etcd-drill verify-report REPORT_DIR/{}", r.run_id),
+            ),
+        ])],
+    )
 }
 
 fn scenario(r: &RunReport) -> Section {
@@ -298,10 +385,10 @@ pub(super) fn gates(r: &RunReport) -> Section {
         header: vec!["gate", "target", "actual", "result"],
         rows,
     }];
-    let mut verdict = vec![fact("verdict", Cell::verdict(r.verdict))];
-    if let Some(e) = &r.error {
-        verdict.push(fact("error", e.clone()));
+    if r.gates.is_empty() {
+        blocks = vec![Block::List(vec![
+            "no gate: the scenario sets no expectation".into(),
+        ])];
     }
-    blocks.push(Block::Facts(verdict));
-    Section::new("Gates and verdict", blocks)
+    Section::new("Gates", blocks)
 }

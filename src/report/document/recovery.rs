@@ -187,6 +187,15 @@ fn rpo_rows(r: &RunReport, rows: &mut Vec<Vec<Cell>>) {
     }
 }
 
+/// ", compacted at N" when a compaction was recorded; etcd says -1 for none.
+fn compacted(revision: i64) -> String {
+    if revision > 0 {
+        format!(", compacted at {revision}")
+    } else {
+        String::new()
+    }
+}
+
 /// What the restore was: its source, its clock, how it ran, what it made.
 fn facts(x: &crate::record::RestoreRecord) -> Vec<(String, Cell)> {
     vec![
@@ -275,10 +284,14 @@ pub(super) fn data(r: &RunReport) -> Vec<Section> {
                         "{} ({} ms, {:.1} MB/s)",
                         s.taken_at, s.duration_ms, s.mb_per_sec
                     ),
-                    format!(
-                        "{} ({} keys at revision {})",
-                        s.keyspace_sha256, s.keyspace_keys, s.revision
-                    ),
+                    match (s.keyspace_sha256.is_empty(), &s.hashkv) {
+                        (false, _) => format!(
+                            "{} ({} keys at revision {})",
+                            s.keyspace_sha256, s.keyspace_keys, s.revision
+                        ),
+                        (true, Some(_)) => "etcd's HashKV at its revision (see Integrity)".into(),
+                        (true, None) => "-".into(),
+                    },
                 ]
             })
             .collect();
@@ -354,7 +367,13 @@ pub(super) fn integrity(r: &RunReport) -> Option<Section> {
     let rows = v
         .hashkv
         .iter()
-        .map(|h| vec![h.member.clone(), h.hash.to_string(), h.revision.to_string()])
+        .map(|h| {
+            vec![
+                h.member.clone(),
+                format!("{:08x}", h.hash),
+                h.revision.to_string(),
+            ]
+        })
         .collect();
     let table = Block::table(vec!["member", "HashKV", "revision"], rows);
     let mut blocks = vec![Block::Facts(f), table];
@@ -392,8 +411,10 @@ fn snapshot_facts(v: &crate::record::VerifyRecord, f: &mut Vec<(String, Cell)>) 
             .iter()
             .map(|a| {
                 format!(
-                    "{} {:08x} (compacted at {})",
-                    a.member, a.hash, a.compact_revision
+                    "{} {:08x}{}",
+                    a.member,
+                    a.hash,
+                    compacted(a.compact_revision)
                 )
             })
             .collect();
@@ -405,11 +426,11 @@ fn snapshot_facts(v: &crate::record::VerifyRecord, f: &mut Vec<(String, Cell)>) 
             Cell::judged(
                 h.equal,
                 format!(
-                    "{}: before the disaster {} {:08x} (compacted at {}); restored {}{}",
+                    "{}: before the disaster {} {:08x}{}; restored {}{}",
                     if h.equal { "equal" } else { "DIFFERS" },
                     h.expected.member,
                     h.expected.hash,
-                    h.expected.compact_revision,
+                    compacted(h.expected.compact_revision),
                     actual.join(", "),
                     h.unreachable
                         .iter()

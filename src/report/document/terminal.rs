@@ -24,7 +24,14 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
         ),
     ];
     out.extend(violations(r));
-    out.push(super::gates(r));
+    // On the terminal the verdict comes last, under the gates: the line a CI log ends on.
+    let mut gates = super::gates(r);
+    let mut verdict = vec![super::fact("verdict", Cell::verdict(r.verdict))];
+    if let Some(e) = &r.error {
+        verdict.push(super::fact("error", e.clone()));
+    }
+    gates.blocks.push(Block::Facts(verdict));
+    out.push(gates);
     out
 }
 
@@ -230,11 +237,19 @@ fn workload(r: &RunReport, m: &mut Vec<Vec<String>>) {
             ),
         ]);
         for p in &w.phases {
+            let latency = if p.count > p.errors {
+                format!(
+                    "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                    p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms
+                )
+            } else {
+                "no successful operation".into()
+            };
             m.push(vec![
                 format!("latency {}", p.name),
                 format!(
-                    "{} ops ({} errors), {:.0} ops/s, p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-                    p.count, p.errors, p.ops_per_sec, p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms
+                    "{} ops ({} errors), {:.0} ops/s, {latency}",
+                    p.count, p.errors, p.ops_per_sec
                 ),
             ]);
         }

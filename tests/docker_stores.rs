@@ -362,23 +362,27 @@ async fn an_encrypted_chain_restores_exactly_at_a_revision() {
     );
     assert!(hi - lo >= 2, "a delta of several revisions: {second}");
     let mid = (lo + hi) / 2;
-    let identity = crate_dir().join("tests/fixtures/age/demo-identity.txt");
-    let identity = identity.to_str().unwrap();
-    let at = mid.to_string();
-    let v = verify_backup(
-        &[
-            store.path().to_str().unwrap(),
-            "--at-revision",
-            &at,
-            "--identity",
-            identity,
-            "--keep",
-            "always",
-        ],
-        &[],
-    );
-    let restored_id = v.report["run_id"].as_str().unwrap_or_default().to_string();
-    assert_eq!(v.code, exit_codes::PASSED, "{}", v.out);
+    // The store restored at `rev`, the scene kept to read it back; its run id.
+    let restore_at = |rev: i64| {
+        let identity = crate_dir().join("tests/fixtures/age/demo-identity.txt");
+        let at = rev.to_string();
+        let v = verify_backup(
+            &[
+                store.path().to_str().unwrap(),
+                "--at-revision",
+                &at,
+                "--identity",
+                identity.to_str().unwrap(),
+                "--keep",
+                "always",
+            ],
+            &[],
+        );
+        let id = v.report["run_id"].as_str().unwrap_or_default().to_string();
+        assert_eq!(v.code, exit_codes::PASSED, "{}", v.out);
+        (v, id)
+    };
+    let (v, restored_id) = restore_at(mid);
     let r = &v.report;
     assert_eq!(
         r["restore"]["stored"]["picked"], first_full["name"],
@@ -411,21 +415,7 @@ async fn an_encrypted_chain_restores_exactly_at_a_revision() {
         .nth(1)
         .expect("a second full");
     let rev2 = full2["revision"].as_i64().unwrap();
-    let at = rev2.to_string();
-    let v = verify_backup(
-        &[
-            store.path().to_str().unwrap(),
-            "--at-revision",
-            &at,
-            "--identity",
-            identity,
-            "--keep",
-            "always",
-        ],
-        &[],
-    );
-    let restored_id = v.report["run_id"].as_str().unwrap_or_default().to_string();
-    assert_eq!(v.code, exit_codes::PASSED, "{}", v.out);
+    let (v, restored_id) = restore_at(rev2);
     assert_eq!(v.report["restore"]["stored"]["picked"], full2["name"]);
     assert!(
         v.report["restore"]["replay"].is_null(),

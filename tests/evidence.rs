@@ -205,18 +205,7 @@ fn a_signature_verifies_with_the_minisign_tool_and_its_keys_sign_for_us() {
     // Their key (without a password), our signing.
     let theirs = tmp.path().join("theirs");
     std::fs::create_dir_all(&theirs).expect("mkdir");
-    let gen = Command::new(&minisign)
-        .args(["-G", "-W", "-p"])
-        .arg(theirs.join("k.pub"))
-        .arg("-s")
-        .arg(theirs.join("k.key"))
-        .output()
-        .expect("minisign -G");
-    assert!(
-        gen.status.success(),
-        "{}",
-        String::from_utf8_lossy(&gen.stderr)
-    );
+    minisign_keys(&minisign, &theirs.join("k.pub"), &theirs.join("k.key"));
     let signer = sign::Signer::load_with(&theirs.join("k.key"), "").expect("their key loads");
     let runs = theirs.join("runs");
     std::fs::create_dir_all(&runs).expect("mkdir");
@@ -258,6 +247,22 @@ fn a_signature_verifies_with_the_minisign_tool_and_its_keys_sign_for_us() {
         s(&theirs.join("e.pub")),
     ]);
     assert_eq!(code, 0, "{out}");
+}
+
+/// A key pair made by the minisign tool, without a password (`-G -W`).
+fn minisign_keys(minisign: &Path, public: &Path, secret: &Path) {
+    let gen = Command::new(minisign)
+        .args(["-G", "-W", "-p"])
+        .arg(public)
+        .arg("-s")
+        .arg(secret)
+        .output()
+        .expect("minisign -G");
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
 }
 
 fn which(tool: &str) -> Option<PathBuf> {
@@ -643,18 +648,7 @@ fn a_plain_minisign_signature_verifies() {
     };
     let tmp = tempfile::tempdir().expect("tempdir");
     let (pk, sk) = (tmp.path().join("k.pub"), tmp.path().join("k.key"));
-    let gen = Command::new(&minisign)
-        .args(["-G", "-W", "-p"])
-        .arg(&pk)
-        .arg("-s")
-        .arg(&sk)
-        .output()
-        .expect("minisign -G");
-    assert!(
-        gen.status.success(),
-        "{}",
-        String::from_utf8_lossy(&gen.stderr)
-    );
+    minisign_keys(&minisign, &pk, &sk);
     let runs = tmp.path().join("runs");
     std::fs::create_dir_all(&runs).expect("mkdir");
     let (dir, _) = month(&runs, 1, 2200, Verdict::Passed, None);

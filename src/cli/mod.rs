@@ -99,7 +99,7 @@ pub struct VerifyBackupArgs {
     #[arg(long, value_name = "V")]
     pub etcd_version: Option<String>,
     /// Gate (freshness): the newest backup, full or delta, is at most this old (`26h`, `7d`).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::scenario::duration::flag)]
     pub max_age: Option<std::time::Duration>,
     /// Gate: the restored backup's revision must be this (the replay's end for a chain).
     #[arg(long)]
@@ -111,10 +111,10 @@ pub struct VerifyBackupArgs {
     #[arg(long, value_name = "PREFIX")]
     pub expect_prefix: Vec<String>,
     /// Gate: the restore's RTO (to the first quorum write) at most this.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::scenario::duration::flag)]
     pub rto: Option<std::time::Duration>,
     /// Deadline of the restore, the download included.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30m")]
+    #[arg(long, value_name = "DURATION", value_parser = crate::scenario::duration::flag, default_value = "30m")]
     pub timeout: std::time::Duration,
     #[command(flatten)]
     pub drill: DrillArgs,

@@ -130,7 +130,7 @@ pub fn verify_backup(store: &StoreSpec, v: &VerifyBackup) -> Result<Plan, Scenar
         "store: {}, fallback: {}, timeout: {}",
         json(store),
         v.fallback,
-        json(&humantime::format_duration(v.timeout).to_string())
+        json(&crate::scenario::duration::format(v.timeout))
     );
     if let Some(p) = &v.pick {
         restore.push_str(&format!(", pick: {}", json(p)));
@@ -169,11 +169,11 @@ pub fn verify_backup(store: &StoreSpec, v: &VerifyBackup) -> Result<Plan, Scenar
     if let Some(a) = v.max_age {
         gate(
             "backup-max-age",
-            json(&humantime::format_duration(a).to_string()),
+            json(&crate::scenario::duration::format(a)),
         );
     }
     if let Some(r) = v.rto {
-        gate("rto", json(&humantime::format_duration(r).to_string()));
+        gate("rto", json(&crate::scenario::duration::format(r)));
     }
     let path = std::path::Path::new("verify-backup");
     plan(crate::scenario::load_str(path, &yaml)?)

@@ -36,13 +36,39 @@ pub fn parse(text: &str) -> Option<Duration> {
     Some(total)
 }
 
+/// The text `parse` reads back: `1d2h`, `90s`, `500ms`.
+pub fn format(d: Duration) -> String {
+    let mut ms = d.as_millis() as u64;
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms >= size {
+            out.push_str(&format!("{}{unit}", ms / size));
+            ms %= size;
+        }
+    }
+    if ms > 0 {
+        out.push_str(&format!("{ms}ms"));
+    }
+    out
+}
+
+/// For a command-line flag: the same durations as a scenario, with the flag's own error.
+pub fn flag(text: &str) -> Result<Duration, String> {
+    parse(text).ok_or_else(|| {
+        format!("expected a duration such as 30s, 90m, 26h or 7d (whole numbers with ms, s, m, h or d), found {text:?}")
+    })
+}
+
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     parse(&text).ok_or_else(|| D::Error::invalid_value(Unexpected::Str(&text), &"a duration"))
 }
 
 pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    humantime_serde::serialize(d, s)
+    s.serialize_str(&format(*d))
 }
 
 pub mod option {
@@ -58,7 +84,10 @@ pub mod option {
     }
 
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        humantime_serde::option::serialize(d, s)
+        match d {
+            Some(d) => s.serialize_some(&format(*d)),
+            None => s.serialize_none(),
+        }
     }
 }
 
@@ -90,5 +119,10 @@ mod tests {
             assert_eq!(parse(bad), None, "{bad}");
         }
         assert_eq!(parse("99999999999999999999h"), None);
+        for ms in [1, 500, 1_000, 90_000, 86_400_000, 93_784_005, 7 * 86_400_000] {
+            let d = Duration::from_millis(ms);
+            assert_eq!(parse(&super::format(d)), Some(d), "{}", super::format(d));
+        }
+        assert_eq!(super::format(Duration::from_secs(26 * 3600)), "1d2h");
     }
 }

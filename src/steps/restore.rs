@@ -217,19 +217,25 @@ pub async fn run(
     options: &RestoreOptions,
     timeout: Duration,
 ) -> Result<StepOutcome, StepError> {
-    let outcome = restore(ctx, restore_from, options, timeout).await;
     // A store's backups are someone's real data: once the members hold it, the plain copies
-    // fetched from the store leave the run's folder, whatever happened (the evidence holds
-    // what was restored, never the data).
-    if matches!(restore_from, RestoreSource::Store { .. }) {
-        let dir = ctx.run_dir.join(STORE_FETCHES);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
+    // fetched from the store leave the run's folder, whatever happened, a deadline or Ctrl-C
+    // dropping this step included (the evidence holds what was restored, never the data).
+    let _fetched = matches!(restore_from, RestoreSource::Store { .. })
+        .then(|| RemovedOnDrop(ctx.run_dir.join(STORE_FETCHES)));
+    restore(ctx, restore_from, options, timeout).await
+}
+
+/// A folder removed when this goes out of scope.
+struct RemovedOnDrop(std::path::PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
             if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!("cannot remove {}: {e}", dir.display());
+                tracing::warn!("cannot remove {}: {e}", self.0.display());
             }
         }
     }
-    outcome
 }
 
 /// Where a restore from a store puts what it fetched, under the run's folder, until the

@@ -165,7 +165,7 @@ fn own_name(stem: &str) -> Option<(u64, i64)> {
         .strip_suffix(".db")
         .or_else(|| rest.strip_suffix(".delta"))?;
     let (time, rev) = rest.rsplit_once("-r")?;
-    let revision: i64 = rev.parse().ok().filter(|_| rev.len() == 10)?;
+    let revision: i64 = rev.parse().ok().filter(|_| rev.len() >= 10)?;
     let t = chrono::NaiveDateTime::parse_from_str(time, "%Y%m%dT%H%M%S%.3fZ").ok()?;
     Some((t.and_utc().timestamp_millis().max(0) as u64, revision))
 }
@@ -229,10 +229,16 @@ pub struct Candidate {
     pub until: Option<i64>,
 }
 
-/// The deltas after the full at `i` in catalogue order, until the next full.
+/// The deltas after etcd-drill's full at `i` in catalogue order, until its next full: a file
+/// of another layout between them (a manual snapshot beside the schedule) neither takes the
+/// chain nor cuts it. A full of another layout has no deltas.
 fn deltas_of(entries: &[Entry], i: usize) -> Vec<Entry> {
+    if entries[i].layout != Layout::EtcdDrill {
+        return Vec::new();
+    }
     entries[i + 1..]
         .iter()
+        .filter(|e| e.layout == Layout::EtcdDrill)
         .take_while(|e| e.delta)
         .cloned()
         .collect()
@@ -267,7 +273,21 @@ pub fn candidates(cat: &Catalogue, choice: &StoreChoice) -> Result<Vec<Candidate
             .collect()
     };
     match choice {
-        StoreChoice::Newest => Ok(from(fulls[0], &whole)),
+        StoreChoice::Newest => {
+            // The newest backup: a delta stands for its chain, whose full may be older than
+            // another full taken meanwhile.
+            let last = e.len() - 1;
+            let first = match e[last].delta {
+                false => last,
+                true => (0..last)
+                    .rev()
+                    .find(|&i| !e[i].delta && e[i].layout == Layout::EtcdDrill)
+                    .unwrap_or(fulls[0]),
+            };
+            let mut out = vec![whole(first)];
+            out.extend(fulls.iter().filter(|&&i| i != first).map(|&i| whole(i)));
+            Ok(out)
+        }
         StoreChoice::NewestFull => Ok(from(fulls[0], &full_only)),
         StoreChoice::Named(n) => {
             let at = e.iter().position(|x| &x.name == n).ok_or_else(|| {
@@ -362,7 +382,10 @@ fn at_revision(e: &[Entry], fulls: &[usize], n: i64) -> Result<Vec<Candidate>, S
         .into_iter()
         .map(|i| {
             let (mut deltas, upto, _) = reach(i);
-            deltas.truncate(upto.unwrap_or(0));
+            // An older full (a fallback) whose chain ends before `n` replays all of it: as
+            // close to the point as it gets, and the report says where it stopped.
+            let all = deltas.len();
+            deltas.truncate(upto.unwrap_or(all));
             Candidate {
                 full: e[i].clone(),
                 deltas,
@@ -471,7 +494,7 @@ async fn fetch_chain(
             let reader = delta::Reader::open(&file).map_err(|e| e.to_string())?;
             let h = reader.header.clone();
             if h.base.trim_end_matches(".age") != full_plain {
-                return Err(format!("extends {}, not {}", h.base, c.full.name));
+                return Ok(None);
             }
             if next.is_some_and(|n| n != h.first) {
                 return Err(format!(
@@ -483,14 +506,16 @@ async fn fetch_chain(
                 ));
             }
             reader.check().map_err(|e| e.to_string())?;
-            Ok((file, h))
+            Ok(Some((file, h)))
         }
         .await;
         match got {
-            Ok((file, h)) => {
+            Ok(Some((file, h))) => {
                 next = Some(h.last + 1);
                 out.push((d.clone(), file, h));
             }
+            // Another full's delta (two schedules in one prefix): not this chain's.
+            Ok(None) => {}
             Err(why) => return (out, Some(format!("{}: {why}", d.name))),
         }
     }
@@ -527,10 +552,10 @@ async fn unpacked(
         return Err("encrypted, and no identity to decrypt it (--identity)".into());
     }
     let download = dir.join(format!("{}.download", e.plain_name()));
-    store
-        .download(&e.name, &download)
-        .await
-        .map_err(|err| err.to_string())?;
+    if let Err(err) = store.download(&e.name, &download).await {
+        let _ = std::fs::remove_file(&download);
+        return Err(err.to_string());
+    }
     let (encrypted, packing) = (e.encrypted, e.packing);
     let (from, to, id) = (
         download.clone(),
@@ -605,11 +630,7 @@ fn unpack(
     let copied = match packing {
         Packing::Plain => std::io::copy(&mut source, out),
         Packing::Gzip => std::io::copy(&mut flate2::read::MultiGzDecoder::new(source), out),
-        Packing::Zstd => {
-            let mut z = ruzstd::decoding::StreamingDecoder::new(source)
-                .map_err(|e| format!("not zstd: {e}"))?;
-            std::io::copy(&mut z, out)
-        }
+        Packing::Zstd => zstd_frames(source, out),
         Packing::Zip => {
             let archive_path = from.with_extension("unzipping");
             let mut archive_file = std::fs::File::create(&archive_path)
@@ -622,6 +643,20 @@ fn unpack(
     };
     copied.map_err(|e| format!("cannot unpack ({packing:?}): {e}"))?;
     out.flush().map_err(|e| e.to_string())
+}
+
+/// Every frame of a zstd stream, one after the other (pzstd and concatenated files hold
+/// several; the decoder reads one).
+fn zstd_frames(source: impl std::io::Read, out: &mut impl std::io::Write) -> std::io::Result<u64> {
+    use std::io::BufRead;
+    let mut input = std::io::BufReader::with_capacity(1 << 20, source);
+    let mut total = 0;
+    while !input.fill_buf()?.is_empty() {
+        let mut frame = ruzstd::decoding::StreamingDecoder::new(&mut input)
+            .map_err(|e| std::io::Error::other(format!("not zstd: {e}")))?;
+        total += std::io::copy(&mut frame, out)?;
+    }
+    Ok(total)
 }
 
 /// The one file of a zip archive (k3s zips a snapshot alone).
@@ -678,6 +713,7 @@ pub fn describe(
             .to_string()
         }),
         until_revision: fetched.and_then(|f| f.until),
+        chain_stopped: None,
         fallback_cost: fetched.filter(|f| !f.refused.is_empty()).map(|f| {
             let wanted = cat.entries.iter().find(|e| e.name == f.refused[0].name);
             let older = wanted.map_or(0, |w| w.taken_ms.saturating_sub(f.full.taken_ms));
@@ -826,6 +862,32 @@ mod tests {
     }
 
     #[test]
+    fn a_manual_snapshot_between_a_full_and_its_deltas_takes_no_chain() {
+        let mut c = own(&[(1, 10, false), (3, 30, true)]);
+        // Taken between the full and its delta, by hand.
+        c.entries.insert(
+            1,
+            Entry {
+                name: "pre-upgrade-2026-12-07T10:00:02.db".into(),
+                size: 100,
+                delta: false,
+                encrypted: false,
+                packing: Packing::Plain,
+                layout: Layout::TimeInName,
+                taken_ms: c.entries[0].taken_ms + 1000,
+                revision: None,
+            },
+        );
+        let got = candidates(&c, &StoreChoice::Newest).unwrap();
+        // The newest backup is the delta: its full (etcd-drill's) and the chain.
+        assert_eq!(got[0].full.revision, Some(10), "{got:?}");
+        assert_eq!(got[0].deltas.len(), 1);
+        let full = candidates(&c, &StoreChoice::NewestFull).unwrap();
+        assert_eq!(full[0].full.name, "pre-upgrade-2026-12-07T10:00:02.db");
+        assert!(full[0].deltas.is_empty());
+    }
+
+    #[test]
     fn an_empty_store_or_only_deltas_is_said() {
         assert_eq!(
             candidates(&cat(&[]), &StoreChoice::Newest).unwrap_err(),
@@ -855,15 +917,13 @@ mod tests {
             .unwrap();
         z.write_all(&body).unwrap();
         z.finish().unwrap();
+        // Two frames, as pzstd writes: both are read.
         let zst = dir.path().join("a.zst");
-        std::fs::write(
-            &zst,
-            ruzstd::encoding::compress_to_vec(
-                &body[..],
-                ruzstd::encoding::CompressionLevel::Fastest,
-            ),
-        )
-        .unwrap();
+        let half = body.len() / 2;
+        let frame = |b: &[u8]| {
+            ruzstd::encoding::compress_to_vec(b, ruzstd::encoding::CompressionLevel::Fastest)
+        };
+        std::fs::write(&zst, [frame(&body[..half]), frame(&body[half..])].concat()).unwrap();
         for (from, p) in [
             (&gz, Packing::Gzip),
             (&zip, Packing::Zip),

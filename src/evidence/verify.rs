@@ -141,18 +141,18 @@ fn signature_check(
             // The manifest holds report.json's digest, so the signature binds this run
             // whatever its comment says; a comment in etcd-drill's form must name this run.
             let ours = trusted.starts_with("etcd-drill run ");
-            if ours && trusted != expected {
+            if recorded.as_deref().is_some_and(|r| r != key_id) {
+                Outcome::Failed(format!(
+                    "signed by key id {key_id}, but report.json names key id {}",
+                    recorded.unwrap_or_default()
+                ))
+            } else if ours && trusted != expected {
                 Outcome::Failed(format!(
                     "the signature is for \"{trusted}\", not this run (\"{expected}\")"
                 ))
             } else if !ours {
                 Outcome::Ok(format!(
                     "valid, key id {key_id} (a plain minisign signature; trusted comment \"{trusted}\")"
-                ))
-            } else if recorded.as_deref().is_some_and(|r| r != key_id) {
-                Outcome::Failed(format!(
-                    "signed by key id {key_id}, but report.json names key id {}",
-                    recorded.unwrap_or_default()
                 ))
             } else {
                 Outcome::Ok(format!("valid, key id {key_id} ({trusted})"))

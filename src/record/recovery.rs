@@ -150,6 +150,10 @@ pub struct StoredBackup {
     /// What falling back cost: how much older the backup restored is than the one refused.
     #[serde(default)]
     pub fallback_cost: Option<String>,
+    /// Where the chain stopped short (a damaged or foreign delta, a gap, a point in time it
+    /// does not reach).
+    #[serde(default)]
+    pub chain_stopped: Option<String>,
     /// Objects that are no backup, and why each was left out.
     pub ignored: Vec<Refusal>,
 }

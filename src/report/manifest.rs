@@ -115,7 +115,7 @@ fn files(dir: &Path) -> io::Result<Vec<String>> {
 /// A TLS private key of a kept run (`--keep`: the scene is reachable with it). Keys are never
 /// evidence: the manifest neither seals nor expects them, and they go when the scene does.
 fn is_private_key(rel: &str) -> bool {
-    rel.starts_with("tls/") && rel.ends_with(".key")
+    ["tls/server.key", "tls/peer.key", "tls/client.key"].contains(&rel)
 }
 
 /// One `sha256sum` line; a name with a backslash or a newline is escaped the way GNU
@@ -177,14 +177,15 @@ mod tests {
         fs::write(dir.path().join("report.json"), "{}").unwrap();
         fs::write(dir.path().join("tls/ca.crt"), "cert").unwrap();
         fs::write(dir.path().join("tls/client.key"), "secret").unwrap();
+        fs::write(dir.path().join("tls/server.key"), "secret").unwrap();
         let m = fs::read_to_string(write_manifest(dir.path()).unwrap()).unwrap();
         assert!(m.contains("tls/ca.crt") && !m.contains(".key"), "{m}");
         assert_eq!(verify_manifest(dir.path()).unwrap(), Vec::new());
         // Anything else added later is still found.
-        fs::write(dir.path().join("tls/extra.pem"), "x").unwrap();
+        fs::write(dir.path().join("tls/extra.key"), "x").unwrap();
         assert_eq!(
             verify_manifest(dir.path()).unwrap(),
-            vec![Problem::Unlisted("tls/extra.pem".into())]
+            vec![Problem::Unlisted("tls/extra.key".into())]
         );
     }
 

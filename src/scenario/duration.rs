@@ -43,7 +43,12 @@ pub fn format(d: Duration) -> String {
         return "0s".into();
     }
     let mut out = String::new();
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -119,7 +124,15 @@ mod tests {
             assert_eq!(parse(bad), None, "{bad}");
         }
         assert_eq!(parse("99999999999999999999h"), None);
-        for ms in [1, 500, 1_000, 90_000, 86_400_000, 93_784_005, 7 * 86_400_000] {
+        for ms in [
+            1,
+            500,
+            1_000,
+            90_000,
+            86_400_000,
+            93_784_005,
+            7 * 86_400_000,
+        ] {
             let d = Duration::from_millis(ms);
             assert_eq!(parse(&super::format(d)), Some(d), "{}", super::format(d));
         }

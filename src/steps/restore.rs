@@ -155,13 +155,34 @@ async fn from_store(
             (record, file.clone())
         })
         .collect();
+    // A name's revision chose the chain: the file must say the same, else the chain is not
+    // this full's and is left out.
+    let mut stopped = fetched.stopped.clone();
+    let mut links: Vec<_> = links;
+    if let Some(named) = fetched.full.revision.filter(|r| *r != snap.revision) {
+        stopped = Some(format!(
+            "{} is named revision {named} but holds revision {}: its deltas are not replayed",
+            fetched.full.name, snap.revision
+        ));
+        links.clear();
+    }
+    // A point in time the chain does not reach is said, not implied.
+    let reached = links.last().map_or(snap.revision, |(l, _)| l.revision);
+    if let Some(u) = until.filter(|u| reached < *u) {
+        let why = format!("the chain reaches revision {reached}, not the point in time {u}");
+        stopped = Some(match stopped {
+            Some(s) => format!("{s}; {why}"),
+            None => why,
+        });
+    }
+    let mut described = stored::describe(&store, &cat, Some(&fetched), now_ms);
+    described.chain_stopped = stopped.clone();
     let chain = Chain {
         links,
-        stopped: fetched.stopped.clone(),
+        stopped,
         not_replayed: fetched.not_replayed.clone(),
         until,
     };
-    let described = stored::describe(&store, &cat, Some(&fetched), now_ms);
     ctx.snapshots.push(snap.clone());
     Ok(Source {
         snap,

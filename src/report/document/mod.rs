@@ -216,11 +216,19 @@ fn headline(r: &RunReport) -> Vec<(String, Cell)> {
     if let Some(p) = &r.rpo {
         f.push(fact("RPO (time)", judged("rpo", ms(Some(p.time_gap_ms)))));
     }
-    let lost = r
-        .rpo
-        .as_ref()
-        .and_then(|p| p.lost_acknowledged_writes)
-        .map(|l| l.to_string())
+    // The gate's own figure when there is one: the headline never contradicts it.
+    let gated = r
+        .gates
+        .iter()
+        .find(|g| g.gate == "max-lost-acknowledged-writes")
+        .map(|g| g.actual.clone());
+    let lost = gated
+        .or_else(|| {
+            r.rpo
+                .as_ref()
+                .and_then(|p| p.lost_acknowledged_writes)
+                .map(|l| l.to_string())
+        })
         .or_else(|| {
             r.verification
                 .as_ref()
@@ -249,14 +257,15 @@ fn evidence(r: &RunReport) -> Section {
     let e = r.evidence.clone().unwrap_or_default();
     let signed = match &e.signed_by_key_id {
         Some(id) => format!("MANIFEST.sha256 signed by minisign key id {id}"),
-        None => "not signed (`etcd-drill sign RUN_DIR --sign-key FILE` signs it later)".into(),
+        None => "not signed when it ran (a later signature is MANIFEST.sha256.minisig beside it: `etcd-drill sign`, checked by `verify-report`)".into(),
     };
     let previous = match &e.previous {
         Some(l) => format!(
             "run {} of {} (its MANIFEST.sha256: {})",
             l.run_id, l.started_at, l.manifest_sha256
         ),
-        None => "none: the first run of its chain".into(),
+        None if r.evidence.is_some() => "none: the first run of its chain".into(),
+        None => "not recorded".into(),
     };
     Section::new(
         "Evidence",

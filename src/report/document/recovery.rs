@@ -146,6 +146,9 @@ pub(super) fn stored(s: &crate::record::StoredBackup) -> Vec<(String, String)> {
     if let Some(c) = &s.fallback_cost {
         out.push(("fallback".into(), c.clone()));
     }
+    if let Some(c) = &s.chain_stopped {
+        out.push(("chain stopped".into(), c.clone()));
+    }
     for i in &s.ignored {
         out.push((format!("not a backup: {}", i.name), i.reason.clone()));
     }

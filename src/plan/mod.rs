@@ -108,7 +108,7 @@ fn build(s: &Scenario, path: &std::path::Path, sha: &str, problems: &mut Vec<Pro
         path.parent().unwrap_or(std::path::Path::new(".")),
         problems,
     );
-    let gates = gates(s.expect.as_ref(), &steps);
+    let gates = gates(s.expect.as_ref().map(|e| &e.value), &steps);
     check_gates(s, &gates, &steps, workload.is_some(), problems);
     Plan {
         name: name.value.clone(),

@@ -56,7 +56,11 @@ pub(super) fn check_gates(
     workload: bool,
     problems: &mut Vec<Problem>,
 ) {
-    let at = &s.name.referenced;
+    // A gate that cannot be measured is said at `expect`, where it was written.
+    let at = s
+        .expect
+        .as_ref()
+        .map_or(&s.name.referenced, |e| &e.referenced);
     let restores = steps
         .iter()
         .any(|s| matches!(s.kind, StepKind::Restore { .. }));
@@ -140,7 +144,11 @@ pub(super) fn check_gates(
         "rto-verified",
         "a `verify` step after the restore",
     );
-    let explicit_integrity = s.expect.as_ref().and_then(|e| e.integrity).unwrap_or(false);
+    let explicit_integrity = s
+        .expect
+        .as_ref()
+        .and_then(|e| e.value.integrity)
+        .unwrap_or(false);
     need(
         !explicit_integrity || verifies,
         "integrity",

@@ -26,7 +26,7 @@ pub struct Scenario {
     pub workload: Option<WorkloadSpec>,
     pub steps: Vec<Spanned<Step>>,
     #[serde(default)]
-    pub expect: Option<Expectations>,
+    pub expect: Option<Spanned<Expectations>>,
     #[serde(default)]
     pub notify: Option<NotifySpec>,
     #[serde(default)]

@@ -153,7 +153,12 @@ fn cluster(s: &Scenario, problems: &mut Vec<Problem>) -> ClusterPlan {
             format!("expected 1, 3 or 5 members, found {}", c.members.value),
         ));
     }
-    let flags = c.etcd.as_ref();
+    let flags = c.etcd.as_ref().map(|e| &e.value);
+    // The timing rule is said at `etcd:`, where the flags were written.
+    let flags_at = c
+        .etcd
+        .as_ref()
+        .map_or(&c.members.referenced, |e| &e.referenced);
     let heartbeat = flags
         .and_then(|f| f.heartbeat_interval)
         .unwrap_or(Duration::from_millis(100));
@@ -165,7 +170,7 @@ fn cluster(s: &Scenario, problems: &mut Vec<Problem>) -> ClusterPlan {
         || heartbeat.is_zero()
     {
         problems.push(Problem::at(
-            &c.members.referenced,
+            flags_at,
             format!(
                 "expected etcd.election-timeout at least 5 × heartbeat-interval and at most 50s \
              (heartbeat {}ms, election {}ms)",

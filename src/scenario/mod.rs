@@ -64,7 +64,7 @@ pub struct ClusterSpec {
     #[serde(default)]
     pub member_versions: Option<Spanned<std::collections::BTreeMap<String, String>>>,
     #[serde(default)]
-    pub etcd: Option<EtcdFlags>,
+    pub etcd: Option<Spanned<EtcdFlags>>,
     /// Client and peer mTLS with a CA and certificates made for the run.
     #[serde(default)]
     pub tls: Option<bool>,

@@ -31,7 +31,7 @@ impl FaultKind for Nospace {
             .cluster
             .etcd
             .as_ref()
-            .and_then(|e| e.quota_backend_bytes.as_ref())
+            .and_then(|e| e.value.quota_backend_bytes.as_ref())
             .map(|q| q.value);
         let quota_bytes = match quota {
             Some(q) if q <= MAX_QUOTA => q,

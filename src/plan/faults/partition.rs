@@ -77,7 +77,7 @@ fn until(spec: &FaultSpec, cx: &FaultCx<'_>, problems: &mut Vec<Problem>) -> Par
         .cluster
         .etcd
         .as_ref()
-        .and_then(|e| e.snapshot_count);
+        .and_then(|e| e.value.snapshot_count);
     match count {
         Some(c) if (1..=MAX_SNAPSHOT_COUNT).contains(&c) => {}
         _ => problems.push(Problem::at(

@@ -203,7 +203,9 @@ fn cluster(s: &Scenario, problems: &mut Vec<Problem>) -> ClusterPlan {
         heartbeat_interval: heartbeat,
         election_timeout: election,
         // Above 8 GiB etcd warns (its suggested maximum) and still uses it: so does a drill.
-        quota_backend_bytes: flags.and_then(|f| f.quota_backend_bytes.as_ref()).map(|q| q.value),
+        quota_backend_bytes: flags
+            .and_then(|f| f.quota_backend_bytes.as_ref())
+            .map(|q| q.value),
         snapshot_count: flags.and_then(|f| f.snapshot_count),
         pre_vote: flags.and_then(|f| f.pre_vote),
         tls: c.tls.unwrap_or(false),

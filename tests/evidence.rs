@@ -159,12 +159,7 @@ fn verify_report_says_where_the_chain_breaks() {
 
 #[test]
 fn a_signature_verifies_with_the_minisign_tool_and_its_keys_sign_for_us() {
-    let Some(minisign) = which("minisign") else {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
-            "CI=true but the minisign tool is missing (.ci/setup installs it)"
-        );
-        eprintln!("skipping: no minisign tool");
+    let Some(minisign) = minisign_tool() else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -263,6 +258,19 @@ fn minisign_keys(minisign: &Path, public: &Path, secret: &Path) {
         "{}",
         String::from_utf8_lossy(&gen.stderr)
     );
+}
+
+/// The minisign tool, or `None` (skip) without it; under CI its absence fails the test.
+fn minisign_tool() -> Option<PathBuf> {
+    let found = which("minisign");
+    if found.is_none() {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
+            "CI=true but the minisign tool is missing (.ci/setup installs it)"
+        );
+        eprintln!("skipping: no minisign tool");
+    }
+    found
 }
 
 fn which(tool: &str) -> Option<PathBuf> {
@@ -638,12 +646,7 @@ fn a_run_is_signed_later_and_altered_evidence_never_is() {
 
 #[test]
 fn a_plain_minisign_signature_verifies() {
-    let Some(minisign) = which("minisign") else {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
-            "CI=true but the minisign tool is missing (.ci/setup installs it)"
-        );
-        eprintln!("skipping: no minisign tool");
+    let Some(minisign) = minisign_tool() else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");

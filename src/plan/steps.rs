@@ -12,7 +12,7 @@ pub(super) fn steps(
 ) -> Vec<PlannedStep> {
     let mut walk = Walk::start(s, base, problems);
     let mut out = Vec::new();
-    for spanned in &s.steps {
+    for spanned in s.steps.iter() {
         out.push(walk.step(&spanned.value, &spanned.referenced, out.len() + 1));
     }
     for (name, at) in walk.into_open() {

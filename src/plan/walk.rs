@@ -39,7 +39,7 @@ impl<'a> Walk<'a> {
     pub(super) fn start(s: &'a Scenario, base: &'a Path, problems: &'a mut Vec<Problem>) -> Self {
         if s.steps.is_empty() {
             problems.push(Problem::at(
-                &s.name.referenced,
+                &s.steps.at,
                 "expected at least one step under `steps`",
             ));
         }

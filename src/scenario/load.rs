@@ -108,6 +108,12 @@ fn parse<'de, T: serde::Deserialize<'de>>(text: &'de str) -> Result<T, serde_sap
 /// top-level section with the other sections ignored: each pass finds that section's first
 /// mistake. Duplicates (a syntax error every pass hits) are dropped.
 fn all_problems(text: &str, first: &serde_saphyr::Error) -> Vec<Problem> {
+    // A document that is no mapping at all (a list, `~`, a word) is said as that, alone.
+    if let Err(e) = parse::<TopShape>(text) {
+        if e.to_string().contains(TOP_SHAPE) {
+            return vec![problem_of(&e)];
+        }
+    }
     use super::{ClusterSpec, Expectations, SeedSpec, Step, WorkloadSpec};
     use serde::de::IgnoredAny as I;
     let passes: [Option<serde_saphyr::Error>; 6] = [
@@ -122,13 +128,37 @@ fn all_problems(text: &str, first: &serde_saphyr::Error) -> Vec<Problem> {
     let steps = serde_saphyr::from_str::<Sections<I, I, I, I, Vec<I>, I>>(text)
         .map(|s| s.steps.len())
         .unwrap_or(0);
-    let step_passes = (0..steps).filter_map(|i| {
+    let only = |i: usize| {
         ONLY_STEP.with(|c| c.set(i));
-        parse::<Sections<I, I, I, I, OnlyStep, I>>(text).err()
-    });
-    let step_passes: Vec<serde_saphyr::Error> = step_passes.collect();
-    let mut problems = vec![problem_of(first)];
-    for e in passes.iter().flatten().chain(&step_passes) {
+    };
+    // A step written as a bare name (`- disaster`) makes serde read the next step as its
+    // options, so what it says about the steps after it is wrong: a bare name is said alone.
+    let bare: Vec<serde_saphyr::Error> = (0..steps)
+        .filter_map(|i| {
+            only(i);
+            parse::<Sections<I, I, I, I, OnlyStep<StepShape>, I>>(text).err()
+        })
+        .collect();
+    let step_passes: Vec<serde_saphyr::Error> = if bare.is_empty() {
+        (0..steps)
+            .filter_map(|i| {
+                only(i);
+                parse::<Sections<I, I, I, I, OnlyStep<super::Step>, I>>(text).err()
+            })
+            .collect()
+    } else {
+        bare
+    };
+    let sections = passes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| step_passes.is_empty() || *i != STEPS_PASS)
+        .filter_map(|(_, e)| e.as_ref());
+    let mut problems = Vec::new();
+    if step_passes.is_empty() {
+        problems.push(problem_of(first));
+    }
+    for e in sections.chain(&step_passes) {
         let p = problem_of(e);
         if !problems
             .iter()
@@ -137,8 +167,97 @@ fn all_problems(text: &str, first: &serde_saphyr::Error) -> Vec<Problem> {
             problems.push(p);
         }
     }
+    if problems.is_empty() {
+        problems.push(problem_of(first));
+    }
     problems.sort_by_key(|p| (p.line, p.column));
     problems
+}
+
+const TOP_SHAPE: &str = "expected a scenario: a mapping with `name`, `cluster` and `steps`";
+
+/// The document's shape only: a mapping (whatever its keys).
+struct TopShape;
+
+impl<'de> serde::Deserialize<'de> for TopShape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = TopShape;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(TOP_SHAPE)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<TopShape, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(TopShape)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<TopShape, A::Error> {
+                Err(serde::de::Error::custom(format!("{TOP_SHAPE}, not a list")))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<TopShape, E> {
+                Err(E::custom(format!("{TOP_SHAPE}, not `~` (null)")))
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<TopShape, E> {
+                self.visit_unit()
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TopShape, E> {
+                Err(E::custom(format!("{TOP_SHAPE}, not the text {v:?}")))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<TopShape, E> {
+                Err(E::custom(format!("{TOP_SHAPE}, not `{v}`")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<TopShape, E> {
+                Err(E::custom(format!("{TOP_SHAPE}, not the number {v}")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<TopShape, E> {
+                Err(E::custom(format!("{TOP_SHAPE}, not the number {v}")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<TopShape, E> {
+                Err(E::custom(format!("{TOP_SHAPE}, not the number {v}")))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// Which of `all_problems`' section passes reads the steps.
+const STEPS_PASS: usize = 4;
+
+/// A step's shape only: a mapping (whatever its keys), never a bare name.
+struct StepShape;
+
+impl<'de> serde::Deserialize<'de> for StepShape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = StepShape;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a step: a mapping such as `- disaster: {}`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<StepShape, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(StepShape)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StepShape, E> {
+                Err(E::custom(format!(
+                    "expected a step as a mapping: write `- {v}: {{}}` for a step with no options"
+                )))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 thread_local! {
@@ -146,25 +265,25 @@ thread_local! {
     static ONLY_STEP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// The steps list with only the step `ONLY_STEP` read as a `Step`, every other one skipped.
-struct OnlyStep;
+/// The steps list with only the step `ONLY_STEP` read as a `T`, every other one skipped.
+struct OnlyStep<T>(std::marker::PhantomData<T>);
 
-impl<'de> serde::Deserialize<'de> for OnlyStep {
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for OnlyStep<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = OnlyStep;
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = OnlyStep<T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a list of steps")
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut seq: A,
-            ) -> Result<OnlyStep, A::Error> {
+            ) -> Result<OnlyStep<T>, A::Error> {
                 let want = ONLY_STEP.with(|c| c.get());
                 for i in 0.. {
                     let more = if i == want {
-                        seq.next_element::<super::Step>()?.is_some()
+                        seq.next_element::<T>()?.is_some()
                     } else {
                         seq.next_element::<serde::de::IgnoredAny>()?.is_some()
                     };
@@ -172,10 +291,10 @@ impl<'de> serde::Deserialize<'de> for OnlyStep {
                         break;
                     }
                 }
-                Ok(OnlyStep)
+                Ok(OnlyStep(std::marker::PhantomData))
             }
         }
-        d.deserialize_seq(Visit)
+        d.deserialize_seq(Visit(std::marker::PhantomData))
     }
 }
 

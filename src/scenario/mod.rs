@@ -10,7 +10,7 @@ pub use backup::{BackupPick, Damage, DamageWhich, StoreChoice, StoreSpec};
 pub use load::{load, load_str, Problem, ScenarioError, ScenarioFile};
 
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 use std::time::Duration;
 
 #[derive(Debug, Deserialize)]
@@ -24,13 +24,37 @@ pub struct Scenario {
     pub seed: Option<SeedSpec>,
     #[serde(default)]
     pub workload: Option<WorkloadSpec>,
-    pub steps: Vec<Spanned<Step>>,
+    pub steps: Steps,
     #[serde(default)]
     pub expect: Option<Spanned<Expectations>>,
     #[serde(default)]
     pub notify: Option<NotifySpec>,
     #[serde(default)]
     pub backup: Option<Spanned<BackupSpec>>,
+}
+
+/// The step list, with where it was written: an empty list is said at `steps`.
+#[derive(Debug)]
+pub struct Steps {
+    pub list: Vec<Spanned<Step>>,
+    pub at: Location,
+}
+
+impl<'de> Deserialize<'de> for Steps {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Spanned::<Vec<Spanned<Step>>>::deserialize(d)?;
+        Ok(Steps {
+            list: s.value,
+            at: s.referenced,
+        })
+    }
+}
+
+impl std::ops::Deref for Steps {
+    type Target = Vec<Spanned<Step>>;
+    fn deref(&self) -> &Self::Target {
+        &self.list
+    }
 }
 
 /// Where to POST the run's summary when it ends. `ETCD_DRILL_WEBHOOK_URL` does the same.

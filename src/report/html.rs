@@ -14,7 +14,7 @@ h1{font-size:1.5em;margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bo
 table{border-collapse:collapse;margin:.6em 0}th,td{border:1px solid #ddd;padding:.25em .6em;
 text-align:left;vertical-align:top}thead th{background:#f4f4f4}
 table.facts th{background:#fafafa;font-weight:600;white-space:nowrap}
-td{word-break:break-word}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em}
+td{overflow-wrap:break-word}.long{word-break:break-all}.word{white-space:nowrap}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em}
 .verdict{display:inline-block;padding:.3em .8em;border-radius:4px;font-weight:700;color:#fff}
 .pass{background:#1e8449}.fail{background:#c0392b}
 td.good{color:#1e8449;font-weight:600}td.bad{color:#c0392b;font-weight:700}
@@ -112,7 +112,8 @@ fn section(s: &Section, out: &mut dyn Write) -> io::Result<()> {
                 out.write_all(super::violation_svg::operations(ops).as_bytes())?;
                 writeln!(
                     out,
-                    "<figcaption>Each bar runs from an operation's call to its return (a watch                      delivery: when it arrived); a dashed bar never returned.</figcaption>\n</figure>"
+                    "<figcaption>Each bar runs from an operation's call to its return (a watch \
+                     delivery: when it arrived); a dashed bar never returned.</figcaption>\n</figure>"
                 )?;
             }
             Block::Table { header, rows } if rows.is_empty() => {
@@ -142,5 +143,46 @@ fn cell(c: &Cell) -> String {
         Tone::Bad => " class=\"bad\"",
         Tone::Plain => "",
     };
-    format!("<td{class}>{}</td>", escape(&c.text))
+    format!("<td{class}>{}</td>", breakable(&c.text))
+}
+
+/// Words longer than this (hashes, paths, URLs) may break anywhere in a narrow column; shorter
+/// ones (names, numbers, times) never break, so a column is at least as wide as they are.
+const LONG_WORD: usize = 24;
+
+/// Escaped text with its long words marked as breakable.
+fn breakable(s: &str) -> String {
+    let words: Vec<String> = s.split(' ').map(word).collect();
+    words.join(" ")
+}
+
+/// One word: where the browser may break it, if anywhere.
+fn word(w: &str) -> String {
+    let long = w.chars().count() > LONG_WORD;
+    if long && w.contains('/') {
+        // A path or a URL breaks after its slashes, and only there.
+        let parts: Vec<String> = w.split('/').map(word).collect();
+        return parts.join("/<wbr>");
+    }
+    if long && !w.contains('-') {
+        // A hash breaks anywhere.
+        return format!("<span class=\"long\">{}</span>", escape(w));
+    }
+    if long || !w.contains('-') {
+        // A long name breaks at its hyphens; a short word without one never breaks.
+        return escape(w);
+    }
+    // A short date or name: the browser would break it at a hyphen. A date-time may break
+    // before its time, and only there.
+    let parts = match w.split_once('T') {
+        Some((date, _)) if date.len() == 10 && date.as_bytes()[4] == b'-' => {
+            vec![date, &w[date.len()..]]
+        }
+        _ => vec![w],
+    };
+    let spans: Vec<String> = parts
+        .iter()
+        .map(|p| format!("<span class=\"word\">{}</span>", escape(p)))
+        .collect();
+    spans.join("<wbr>")
 }

@@ -57,7 +57,9 @@ fn build(s: &Scenario, path: &std::path::Path, sha: &str, problems: &mut Vec<Pro
     }
     let cluster = cluster(s, problems);
     let seed = s.seed.as_ref().map(|spec| seed(spec, problems));
-    if let (Some(plan), Some(spec)) = (&seed, &s.seed) {
+    let seed_in_range =
+        |p: &SeedPlan| (1..=10_000_000).contains(&p.keys) && p.value_size <= MAX_VALUE_SIZE;
+    if let (Some(plan), Some(spec)) = (seed.as_ref().filter(|p| seed_in_range(p)), &s.seed) {
         // etcd refuses writes past its quota (alarm NOSPACE): a seed that cannot fit would fail
         // half-way, after minutes. The keys and values alone must fit.
         let quota = cluster.quota_backend_bytes.unwrap_or(ETCD_DEFAULT_QUOTA);

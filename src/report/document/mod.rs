@@ -141,7 +141,7 @@ pub fn ms(v: Option<u64>) -> String {
 
 /// Milliseconds since the run started, as seconds: how the timeline's axis reads.
 pub fn at(v: Option<u64>) -> String {
-    v.map(|v| format!("{:.3} s", v as f64 / 1000.0))
+    v.map(|v| format!("t+{:.3} s", v as f64 / 1000.0))
         .unwrap_or_else(|| "-".into())
 }
 

@@ -92,6 +92,8 @@ pub enum StepOutcome {
     Verified(VerifyRecord, Option<Rpo>),
     Slept,
     WritesWaited(crate::record::WritesWaited),
+    /// A prefix deleted (an operator's mistake), and the point just before it.
+    Deleted(Box<Point>),
     /// Backups stored when a `wait-backups` step ended: fulls, and deltas in the current chain.
     BackupsWaited {
         fulls: u32,
@@ -105,6 +107,20 @@ pub enum StepOutcome {
     Fault(FaultRecord),
     /// A rolling upgrade.
     Upgraded(UpgradeRecord),
+}
+
+/// A point in time a restore can return to: the revision just before a `delete-prefix` step,
+/// when it was, and the digest of every key and value at it, read from the cluster then.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub name: String,
+    pub prefix: String,
+    /// Keys the deletion removed.
+    pub deleted: i64,
+    pub revision: i64,
+    pub at_ms: u64,
+    pub keyspace_keys: u64,
+    pub keyspace_sha256: String,
 }
 
 /// Stamps events with wall-clock and run-relative time.

@@ -298,6 +298,7 @@ fn begin_ctx<'e>(
         restore: None,
         rpo: None,
         seeded: false,
+        points: Vec::new(),
         open_faults: Default::default(),
         backups: None,
         waiting: None,

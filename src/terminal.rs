@@ -188,6 +188,10 @@ fn describe(o: &StepOutcome) -> String {
             w.count, w.above, w.highest
         ),
         StepOutcome::BackupDamaged { name, what } => format!(" ({name}: {what})"),
+        StepOutcome::Deleted(p) => format!(
+            " ({} keys under {} deleted; point {} is revision {}, {} keys)",
+            p.deleted, p.prefix, p.name, p.revision, p.keyspace_keys
+        ),
         StepOutcome::Fault(f) => format!(" ({})", f.summary().join(", ")),
         StepOutcome::Upgraded(u) => format!(
             " ({} → {}, {}; cluster version {})",

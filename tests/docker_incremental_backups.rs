@@ -191,6 +191,72 @@ async fn a_deleted_middle_delta_stops_the_replay_there_and_the_rpo_counts_what_i
     assert_eq!(r["verification"]["durability"]["lost"], 0);
 }
 
+/// A point-in-time restore over the run's own chain: the seeded keys deleted by mistake under
+/// load, the deletion and later writes in the store, the cluster lost. Restored to the point
+/// before the mistake, the cluster holds exactly the keyspace read at that revision (every key
+/// and value, the seeded ones back), and the RPO counts from the point. The same drill restoring
+/// the newest chain to its end brings the deletion back with it: the integrity check fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_point_in_time_restore_returns_to_the_revision_before_a_mistake() {
+    let Some(d) = docker().await else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let shipped = crate_dir().join("scenarios/point-in-time-restore.yaml");
+    let reports = tmp.path().join("reports");
+    let (code, out) = run(&shipped, &reports, None);
+    assert_eq!(code, exit_codes::PASSED, "{out}");
+    let r = read_report(&only_run_dir(&reports));
+    assert!(leftovers(&d, r["run_id"].as_str().unwrap())
+        .await
+        .is_empty());
+    let restore = &r["restore"];
+    let point = &restore["point"];
+    assert_eq!(point["before"], "mistake", "{restore}");
+    assert_eq!(point["reached"], true, "{restore}");
+    assert_eq!(point["deleted_keys"], 5000, "{restore}");
+    let at = point["revision"].as_i64().unwrap();
+    // In the middle of the chain: a full below the point, deltas replayed up to it exactly,
+    // and more of the chain (the deletion) left out.
+    let replay = &restore["replay"];
+    assert_eq!(replay["reached_revision"], at, "{replay}");
+    assert_eq!(replay["to_revision"], at, "{replay}");
+    assert!(replay["from_revision"].as_i64().unwrap() < at, "{replay}");
+    assert_eq!(restore["snapshot_revision"], at, "{restore}");
+    // What came back is the keyspace read at the point: every key and value, seeded keys too.
+    let v = &r["verification"];
+    assert_eq!(v["passed"], true, "{v}");
+    assert_eq!(v["snapshot_digest"]["equal"], true, "{v}");
+    assert_eq!(v["snapshot_digest"]["revision"], at, "{v}");
+    assert_eq!(v["seed"]["expected"], 5000, "{v}");
+    assert_eq!(v["seed"]["missing"], 0, "{v}");
+    assert_eq!(v["seed"]["wrong_value"], 0, "{v}");
+    assert_eq!(
+        v["snapshot_digest"]["actual_keys"], point["keyspace_keys"],
+        "{v}"
+    );
+    assert_eq!(v["durability"]["lost"], 0, "{v}");
+    // The RPO counts from the point: the writes acknowledged after the mistake (20 waited for
+    // at least) are lost.
+    let rpo = &r["rpo"];
+    assert_eq!(rpo["snapshot_revision"], at, "{rpo}");
+    assert!(u(&rpo["lost_acknowledged_writes"]) >= 20, "{rpo}");
+
+    // The control: the same drill restoring the newest chain to its end.
+    let yaml = std::fs::read_to_string(&shipped).unwrap().replace(
+        "restore: { backup: latest, before: mistake }",
+        "restore: { backup: latest }",
+    );
+    assert!(!yaml.contains("before: mistake"));
+    let control = tmp.path().join("no-point.yaml");
+    std::fs::write(&control, yaml).unwrap();
+    let reports = tmp.path().join("control");
+    let (code, out) = run(&control, &reports, None);
+    assert_eq!(code, exit_codes::GATE_FAILED, "{out}");
+    let r = read_report(&only_run_dir(&reports));
+    let v = &r["verification"];
+    assert_eq!(v["passed"], false, "{v}");
+    assert_eq!(v["seed"]["missing"], 5000, "{v}");
+}
+
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {

@@ -37,6 +37,8 @@ pub enum DeltaError {
     Etcd(#[from] ClusterError),
     #[error("watch from revision {from}: {why}")]
     Watch { from: i64, why: String },
+    #[error("cannot replay revision {rev}: {why}")]
+    Replay { rev: i64, why: String },
 }
 
 /// The first line of a delta file.
@@ -357,6 +359,10 @@ pub async fn replay(
             .map(Event::txn_op)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|what| reader.malformed(format!("revision {rev}: {what}")))?;
+        let ops = match ops.len() > MAX_TXN_OPS {
+            false => ops,
+            true => vec![one_range(client, rev, &group).await?],
+        };
         let mut c = client.clone();
         let r = within(
             "txn",
@@ -371,6 +377,64 @@ pub async fn replay(
         done.fetch_add(group.len() as u64, std::sync::atomic::Ordering::Relaxed);
     }
     Ok(out)
+}
+
+/// etcd's default `--max-txn-ops`: a revision is replayed as one transaction of at most this
+/// many operations.
+const MAX_TXN_OPS: usize = 128;
+
+/// A revision of more events than one transaction takes: one `DeleteRange` made them (a
+/// prefix deleted, as an operator's mistake or a namespace's removal does), and one over the
+/// same keys replays it, exactly when the restored cluster holds those keys and no other
+/// between the first and the last. Anything else cannot be replayed as one revision, and is
+/// said.
+async fn one_range(client: &Client, rev: i64, group: &[Event]) -> Result<TxnOp, DeltaError> {
+    let too_many = |why: &str| DeltaError::Replay {
+        rev,
+        why: format!(
+            "{} events, over etcd's {MAX_TXN_OPS} operations per transaction, and {why}",
+            group.len()
+        ),
+    };
+    if group.iter().any(|e| e.op != Op::Delete) {
+        return Err(too_many("not all of them deletions"));
+    }
+    let mut keys = group
+        .iter()
+        .map(|e| B64.decode(&e.key))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| too_many("a key is not base64"))?;
+    keys.sort();
+    keys.dedup();
+    let (first, last) = (keys[0].clone(), keys[keys.len() - 1].clone());
+    let mut end = last;
+    end.push(0);
+    let mut c = client.clone();
+    let held = within(
+        "count",
+        "the restored cluster",
+        Duration::from_secs(10),
+        c.get(
+            first.clone(),
+            Some(
+                etcd_client::GetOptions::new()
+                    .with_range(end.clone())
+                    .with_count_only(),
+            ),
+        ),
+    )
+    .await?
+    .count();
+    if held != keys.len() as i64 {
+        return Err(too_many(&format!(
+            "the restored cluster holds {held} keys where it deleted {}, not one range",
+            keys.len()
+        )));
+    }
+    Ok(TxnOp::delete(
+        first,
+        Some(etcd_client::DeleteOptions::new().with_range(end)),
+    ))
 }
 
 /// A link of a chain as recorded: its name, revisions, and whether the store still holds it.

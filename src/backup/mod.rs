@@ -16,8 +16,12 @@ use store::Store;
 pub enum BackupError {
     #[error(transparent)]
     Store(#[from] store::StoreError),
-    #[error("no stored backup matches {pick:?} (the store holds {held})")]
-    NoneMatches { pick: BackupPick, held: usize },
+    #[error("no stored backup matches {pick:?}{} (the store holds {held})", .until.map(|u| format!(" at or below revision {u}, the point in time")).unwrap_or_default())]
+    NoneMatches {
+        pick: BackupPick,
+        held: usize,
+        until: Option<i64>,
+    },
     #[error(transparent)]
     Delta(#[from] delta::DeltaError),
     #[error("every candidate backup was refused: {}", .0.iter().map(|r| format!("{} ({})", r.name, r.reason)).collect::<Vec<_>>().join("; "))]
@@ -43,7 +47,7 @@ pub async fn pick(
     store: &Store,
     records: &[BackupRecord],
     (pick, fallback): (&BackupPick, bool),
-    disaster_ms: u64,
+    (disaster_ms, until): (u64, Option<i64>),
     dir: &Path,
     identity: Option<&Path>,
 ) -> Result<Picked, BackupError> {
@@ -58,12 +62,15 @@ pub async fn pick(
             }
             BackupPick::Latest | BackupPick::LatestGood => true,
         })
+        // A point in time: only a full at or below it can be brought forward to it.
+        .filter(|r| until.is_none_or(|u| r.revision <= u))
         .collect();
     candidates.sort_by(|a, b| b.name.cmp(&a.name));
     if candidates.is_empty() {
         return Err(BackupError::NoneMatches {
             pick: pick.clone(),
             held: held.len(),
+            until,
         });
     }
     let fallback = fallback || *pick == BackupPick::LatestGood;
@@ -121,6 +128,7 @@ pub async fn chain(
     records: &[BackupRecord],
     full: &SnapshotRecord,
     (pick, disaster_ms): (&BackupPick, u64),
+    until: Option<i64>,
     dir: &Path,
     identity: Option<&Path>,
 ) -> Result<Chain, BackupError> {
@@ -137,6 +145,8 @@ pub async fn chain(
     let links: Vec<delta::Link> = deltas
         .iter()
         .filter(|r| in_time(r))
+        // A point in time: the deltas that start at or below it (the last one is cut there).
+        .filter(|r| until.is_none_or(|u| r.delta.as_ref().is_some_and(|d| d.first_revision <= u)))
         .filter_map(|r| {
             r.delta.as_ref().map(|d| delta::Link {
                 name: &r.name,
@@ -166,6 +176,10 @@ pub async fn chain(
         .map(|r| r.name.clone())
         .collect();
     out.stopped = stopped;
+    if let (Some(u), Some((last, _))) = (until, out.links.last_mut()) {
+        last.revision = last.revision.min(u);
+    }
+    out.until = until;
     Ok(out)
 }
 
@@ -295,6 +309,7 @@ pub async fn damage(
     .ok_or(BackupError::NoneMatches {
         pick: BackupPick::Latest,
         held: held.len(),
+        until: None,
     })?
     .clone();
     let what = match how {
@@ -338,6 +353,7 @@ fn unreachable(store: &Store) -> Result<(String, String), BackupError> {
         return Err(BackupError::NoneMatches {
             pick: BackupPick::Latest,
             held: 0,
+            until: None,
         });
     };
     let aside = dir.with_extension("unreachable");

@@ -86,6 +86,9 @@ pub enum RestoreSource {
         fallback: bool,
         /// Replay the full's deltas after it (a schedule with `delta-every`).
         deltas: bool,
+        /// A point in time: the revision just before the `delete-prefix` step of this name.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        before: Option<String>,
     },
     File(std::path::PathBuf),
     /// A store the drill did not fill.
@@ -340,6 +343,11 @@ pub enum StepKind {
         #[serde(with = "crate::util::millis")]
         duration: Duration,
     },
+    /// Deletes every key under `prefix`; the revision before it is the point `name`.
+    DeletePrefix {
+        prefix: String,
+        name: String,
+    },
     /// Waits for `count` writes acknowledged above the revision at the step's start.
     WaitWrites {
         count: u64,
@@ -372,9 +380,12 @@ impl StepKind {
                 ..
             } => format!("restore {s}"),
             StepKind::Restore {
-                source: RestoreSource::Backup { pick, .. },
+                source: RestoreSource::Backup { pick, before, .. },
                 ..
-            } => format!("restore backup {}", pick_label(pick)),
+            } => match before {
+                Some(point) => format!("restore backup {} before {point}", pick_label(pick)),
+                None => format!("restore backup {}", pick_label(pick)),
+            },
             StepKind::Restore {
                 source: RestoreSource::File(f),
                 ..
@@ -396,6 +407,7 @@ impl StepKind {
                 format!("sleep {}", humantime::format_duration(*duration))
             }
             StepKind::WaitWrites { count } => format!("wait-writes {count}"),
+            StepKind::DeletePrefix { prefix, name } => format!("delete-prefix {prefix} ({name})"),
             StepKind::WaitBackups { fulls, deltas } => {
                 format!("wait-backups {fulls} full, {deltas} delta")
             }

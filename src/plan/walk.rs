@@ -5,9 +5,9 @@ use super::faults::{self, FaultCx, FaultPlan};
 use super::{PlannedStep, RestoreOptions, RestoreSource, StepKind};
 use crate::scenario::fault_step;
 use crate::scenario::{
-    DamageBackupStep, DisasterStep, HealStep, Problem, RestoreStep, Scenario, SeedStep, SleepStep,
-    SnapshotStep, Step, StoreChoice, StoreSpec, UpgradeStep, VerifyStep, WaitBackupsStep,
-    WaitHealthyStep, WaitWritesStep,
+    DamageBackupStep, DeletePrefixStep, DisasterStep, HealStep, Problem, RestoreStep, Scenario,
+    SeedStep, SleepStep, SnapshotStep, Step, StoreChoice, StoreSpec, UpgradeStep, VerifyStep,
+    WaitBackupsStep, WaitHealthyStep, WaitWritesStep,
 };
 use serde_saphyr::{Location, Spanned};
 use std::collections::HashSet;
@@ -24,6 +24,8 @@ pub(super) struct Walk<'a> {
     members: u32,
     /// Snapshots taken by earlier steps.
     snapshots: HashSet<&'a str>,
+    /// Points named by earlier `delete-prefix` steps, for a restore's `before`.
+    points: HashSet<String>,
     /// Faults named by earlier steps, default names included.
     faults_named: HashSet<String>,
     /// Faults without a `hold` that no `heal` or disaster has ended yet.
@@ -53,6 +55,7 @@ impl<'a> Walk<'a> {
             base,
             members: s.cluster.members.value,
             snapshots: HashSet::new(),
+            points: HashSet::new(),
             faults_named: HashSet::new(),
             open: Vec::new(),
             cluster_up,
@@ -80,6 +83,7 @@ impl<'a> Walk<'a> {
             Step::Heal(h) => self.heal(h),
             Step::Sleep(sl) => self.sleep(at, sl),
             Step::WaitWrites(w) => self.wait_writes(at, w),
+            Step::DeletePrefix(d) => self.delete_prefix(at, d, index),
             Step::WaitBackups(w) => self.wait_backups(at, w),
             Step::Upgrade(u) => self.upgrade(at, u),
         };
@@ -168,6 +172,12 @@ impl<'a> Walk<'a> {
             self.problems.push(Problem::at(
                 at,
                 "`fallback` applies to a restore from a `backup` or a `store` only",
+            ));
+        }
+        if let Some(b) = r.before.as_ref().filter(|_| r.backup.is_none()) {
+            self.problems.push(Problem::at(
+                &b.referenced,
+                "`before` applies to a restore from a `backup` only",
             ));
         }
         if r.store.is_none() {
@@ -318,10 +328,22 @@ impl<'a> Walk<'a> {
                         "`deltas: true` needs incremental backups (`delta-every` in `backup:`)",
                     ));
                 }
+                if let Some(b) = &r.before {
+                    if !self.points.contains(&b.value) {
+                        self.problems.push(Problem::at(
+                            &b.referenced,
+                            format!(
+                                "expected the name of an earlier `delete-prefix` step, found {:?}",
+                                b.value
+                            ),
+                        ));
+                    }
+                }
                 RestoreSource::Backup {
                     pick: pick.value.clone(),
                     fallback: r.fallback.unwrap_or(false),
                     deltas: incremental && r.deltas.as_ref().is_none_or(|d| d.value),
+                    before: r.before.as_ref().map(|b| b.value.clone()),
                 }
             }
             _ => {
@@ -528,6 +550,49 @@ impl<'a> Walk<'a> {
                 fault: h.fault.value.clone(),
             },
             h.timeout.unwrap_or(120 * SECOND),
+        )
+    }
+
+    /// An operator's mistake: a prefix deleted, and the revision before it named as a point.
+    fn delete_prefix(
+        &mut self,
+        at: &Location,
+        d: &DeletePrefixStep,
+        index: usize,
+    ) -> (StepKind, Duration) {
+        self.needs_cluster(at, "delete-prefix");
+        if d.prefix.value.is_empty() {
+            self.problems.push(Problem::at(
+                &d.prefix.referenced,
+                "expected a prefix that is not empty (an empty one would delete every key, \
+                 the harness's own included)",
+            ));
+        }
+        let name = match &d.name {
+            Some(n) => {
+                if !crate::plan::is_name(&n.value) {
+                    self.problems.push(Problem::at(
+                        &n.referenced,
+                        "expected a name of letters, digits, '-', '_' or '.'",
+                    ));
+                }
+                n.value.clone()
+            }
+            None => format!("delete-prefix-{index}"),
+        };
+        if !self.points.insert(name.clone()) {
+            let loc = d.name.as_ref().map_or(at, |n| &n.referenced);
+            self.problems.push(Problem::at(
+                loc,
+                format!("expected a unique name: {name:?} is taken by an earlier step"),
+            ));
+        }
+        (
+            StepKind::DeletePrefix {
+                prefix: d.prefix.value.clone(),
+                name,
+            },
+            d.timeout.unwrap_or(120 * SECOND),
         )
     }
 

@@ -116,6 +116,27 @@ pub struct RestoreRecord {
     /// what the store held and which backup was taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored: Option<StoredBackup>,
+    /// A point-in-time restore over this run's backups (`restore: { backup, before }`): the
+    /// point, the revision just before the step it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point: Option<Box<PointInTime>>,
+}
+
+/// The point a point-in-time restore returned to, and whether the chain reached it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PointInTime {
+    /// The `delete-prefix` step's name.
+    pub before: String,
+    /// The revision just before that step: the keyspace the restore must give back.
+    pub revision: i64,
+    /// Keys held at that revision (read from the cluster when the step ran).
+    pub keyspace_keys: u64,
+    /// The keys that step deleted, and under which prefix.
+    pub deleted_keys: i64,
+    pub prefix: String,
+    /// Whether the restored cluster holds exactly that revision (else the chain fell short and
+    /// `replay.stopped` says where).
+    pub reached: bool,
 }
 
 /// A store's backups as a restore found them: how many, the newest and its age (freshness),

@@ -137,6 +137,7 @@ impl Recorder {
                     }
                     StepOutcome::Slept
                     | StepOutcome::WritesWaited(_)
+                    | StepOutcome::Deleted(_)
                     | StepOutcome::BackupsWaited { .. }
                     | StepOutcome::BackupDamaged { .. } => {}
                     StepOutcome::Upgraded(u) => r.upgrades.push(u.clone()),

@@ -211,6 +211,9 @@ pub enum Step {
     /// `deltas` incremental ones: a drill that needs two backups has them, however slow the
     /// machine cuts them.
     WaitBackups(WaitBackupsStep),
+    /// An operator's mistake: every key under `prefix` deleted at once. The revision just
+    /// before it is a point a restore can return to (`restore: { backup, before: NAME }`).
+    DeletePrefix(DeletePrefixStep),
     Kill(FaultSpec),
     Stop(FaultSpec),
     Pause(FaultSpec),
@@ -588,6 +591,10 @@ pub struct RestoreStep {
     /// Refused backups fall back to the next older one.
     #[serde(default)]
     pub fallback: Option<bool>,
+    /// With `backup`: a point in time, the revision just before the `delete-prefix` step of
+    /// this name: the newest full at or below it, its deltas replayed up to it exactly.
+    #[serde(default)]
+    pub before: Option<Spanned<String>>,
     /// With incremental backups: replay the full's deltas after it (default true). `false`
     /// restores the full alone.
     #[serde(default)]
@@ -630,6 +637,18 @@ pub struct RestoreStep {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct VerifyStep {
+    #[serde(default, with = "crate::scenario::duration::option")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeletePrefixStep {
+    /// Every key under it is deleted, in one request.
+    pub prefix: Spanned<String>,
+    /// The point's name for a restore's `before` (default `delete-prefix-<step number>`).
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
     #[serde(default, with = "crate::scenario::duration::option")]
     pub timeout: Option<Duration>,
 }

@@ -2,6 +2,7 @@
 //! does its work under the runner's deadline and returns what it measured.
 
 mod damage_backup;
+mod delete_prefix;
 mod disaster;
 mod fault;
 mod health_sampler;
@@ -82,6 +83,8 @@ pub struct Ctx<'e> {
     /// What the last restore gave up; `verify` adds the acknowledged writes it rolled back.
     pub rpo: Option<crate::record::Rpo>,
     pub seeded: bool,
+    /// Points in time named by `delete-prefix` steps.
+    pub points: Vec<crate::events::Point>,
     /// Faults injected without a hold, waiting for their `heal` step.
     pub open_faults: std::collections::HashMap<String, OpenFault>,
     /// The backup schedule, when the scenario has one.
@@ -170,6 +173,7 @@ pub async fn run(
         StepKind::Verify => verify::run(ctx).await,
         StepKind::Sleep { duration } => sleep::run(*duration).await,
         StepKind::WaitWrites { count } => wait_writes::run(ctx, *count).await,
+        StepKind::DeletePrefix { prefix, name } => delete_prefix::run(ctx, prefix, name).await,
         StepKind::WaitBackups { fulls, deltas } => wait_backups::run(ctx, *fulls, *deltas).await,
         StepKind::Fault(plan) => fault::run(ctx, plan, index).await,
         StepKind::Upgrade { version, image } => upgrade::run(ctx, version, image).await,

@@ -24,7 +24,7 @@ async fn source(
     source: &RestoreSource,
     disaster_started_ms: u64,
 ) -> Result<Source, StepError> {
-    let (snap, refused, chain) = match source {
+    let (snap, refused, chain, point) = match source {
         RestoreSource::Snapshot(name) => {
             let snap = ctx
                 .snapshots
@@ -33,13 +33,27 @@ async fn source(
                 .cloned()
                 .ok_or_else(|| StepError::Precondition(format!("no snapshot named {name}")))?;
             // Checked against its recorded digest in `run`, while etcdutl reads it.
-            (snap, Vec::new(), None)
+            (snap, Vec::new(), None, None)
         }
         RestoreSource::Backup {
             pick,
             fallback,
             deltas,
+            before,
         } => {
+            let point = match before {
+                Some(name) => Some(
+                    ctx.points
+                        .iter()
+                        .find(|p| &p.name == name)
+                        .cloned()
+                        .ok_or_else(|| {
+                            StepError::Precondition(format!("no point in time named {name}"))
+                        })?,
+                ),
+                None => None,
+            };
+            let until = point.as_ref().map(|p| p.revision);
             let sched = ctx
                 .backups
                 .as_ref()
@@ -55,13 +69,13 @@ async fn source(
                 &sched.store,
                 &sched.records(),
                 (pick, *fallback),
-                disaster_started_ms,
+                (disaster_started_ms, until),
                 &dir,
                 identity,
             )
             .await?;
             // The full's deltas, checked before any member is touched.
-            let chain = match deltas {
+            let mut chain = match deltas {
                 false => None,
                 true => Some(
                     crate::backup::chain(
@@ -69,19 +83,30 @@ async fn source(
                         &sched.records(),
                         &picked.snapshot,
                         (pick, disaster_started_ms),
+                        until,
                         &dir,
                         identity,
                     )
                     .await?,
                 ),
             };
+            let point = point.map(|p| {
+                Box::new(crate::record::PointInTime {
+                    reached: at_point(&mut chain, &picked.snapshot, &p),
+                    before: p.name,
+                    revision: p.revision,
+                    keyspace_keys: p.keyspace_keys,
+                    deleted_keys: p.deleted,
+                    prefix: p.prefix,
+                })
+            });
             ctx.snapshots.push(picked.snapshot.clone());
-            (picked.snapshot, picked.refused, chain)
+            (picked.snapshot, picked.refused, chain, point)
         }
         RestoreSource::File(path) => {
             let snap = external(ctx, path).await?;
             ctx.snapshots.push(snap.clone());
-            (snap, Vec::new(), None)
+            (snap, Vec::new(), None, None)
         }
         RestoreSource::Store {
             store,
@@ -95,7 +120,44 @@ async fn source(
         refused,
         chain,
         stored: None,
+        point,
     })
+}
+
+/// A chain brought to a point in time: its last delta stops at the point, so what it restores
+/// is the keyspace the point's step read there, at the point's time. Where the chain falls
+/// short of it (or there is no chain: the full alone), that is said.
+fn at_point(
+    chain: &mut Option<Chain>,
+    full: &SnapshotRecord,
+    point: &crate::events::Point,
+) -> bool {
+    let chain = chain.get_or_insert_with(|| Chain {
+        until: Some(point.revision),
+        ..Chain::default()
+    });
+    let reached = chain
+        .links
+        .last()
+        .map_or(full.revision, |(l, _)| l.revision);
+    if reached == point.revision {
+        if let Some((last, _)) = chain.links.last_mut() {
+            last.keyspace_sha256 = point.keyspace_sha256.clone();
+            last.keyspace_keys = point.keyspace_keys;
+            last.taken_at_ms = point.at_ms;
+        }
+        true
+    } else {
+        let why = format!(
+            "the chain reaches revision {reached}, not the point in time {} (before {})",
+            point.revision, point.name
+        );
+        chain.stopped = Some(match chain.stopped.take() {
+            Some(s) => format!("{s}; {why}"),
+            None => why,
+        });
+        false
+    }
 }
 
 /// The snapshot a restore takes, checked, and where it came from.
@@ -104,6 +166,7 @@ struct Source {
     refused: Vec<Refusal>,
     chain: Option<Chain>,
     stored: Option<crate::record::StoredBackup>,
+    point: Option<Box<crate::record::PointInTime>>,
 }
 
 /// A backup from a store the drill did not fill: listed, chosen, fetched (decrypted and
@@ -189,6 +252,7 @@ async fn from_store(
         refused: fetched.refused,
         chain: Some(chain),
         stored: Some(described),
+        point: None,
     })
 }
 
@@ -284,6 +348,7 @@ async fn restore(
         refused,
         chain,
         stored,
+        point,
     } = source(ctx, restore_from, started_ms).await?;
     let chain = chain.unwrap_or_default();
     let name = snap.name.as_str();
@@ -363,6 +428,7 @@ async fn restore(
         bump_revision: bump,
         replay: None,
         stored,
+        point,
     };
     let disaster = disaster.as_ref().map(|d| (d.started_ms, d.ended_ms));
     Ok(conclude(ctx, record, &snap, &chain, replayed, disaster))
@@ -638,4 +704,112 @@ fn seen_state(chain: &Chain, replayed: bool, snap: &SnapshotRecord) -> crate::wo
 /// Each member with the volume restored for it.
 fn pairs(members: &[String], volumes: Vec<String>) -> Vec<(String, String)> {
     members.iter().cloned().zip(volumes).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{BackupRecord, DeltaOf};
+
+    fn point(revision: i64) -> crate::events::Point {
+        crate::events::Point {
+            name: "mistake".into(),
+            prefix: "/p/".into(),
+            deleted: 10,
+            revision,
+            at_ms: 5_000,
+            keyspace_keys: 42,
+            keyspace_sha256: "point-digest".into(),
+        }
+    }
+
+    fn full(revision: i64) -> SnapshotRecord {
+        BackupRecord {
+            name: "full.db".into(),
+            size_bytes: 1,
+            sha256: String::new(),
+            ciphertext_sha256: None,
+            revision,
+            taken_at: String::new(),
+            taken_at_ms: 1_000,
+            keyspace_sha256: "full-digest".into(),
+            keyspace_keys: 40,
+            delta: None,
+        }
+        .as_snapshot("full.db".into())
+    }
+
+    fn delta(first: i64, last: i64) -> (BackupRecord, std::path::PathBuf) {
+        let r = BackupRecord {
+            name: format!("d{first}.delta"),
+            size_bytes: 1,
+            sha256: String::new(),
+            ciphertext_sha256: None,
+            revision: last,
+            taken_at: String::new(),
+            taken_at_ms: 9_000,
+            keyspace_sha256: "delta-digest".into(),
+            keyspace_keys: 50,
+            delta: Some(DeltaOf {
+                base: "full.db".into(),
+                first_revision: first,
+                events: 1,
+            }),
+        };
+        (r, "d.delta".into())
+    }
+
+    #[test]
+    fn a_chain_cut_at_the_point_restores_the_keyspace_read_there() {
+        // `backup::chain` clamped the last link to the point.
+        let mut chain = Some(Chain {
+            links: vec![delta(11, 20), delta(21, 25)],
+            until: Some(25),
+            ..Chain::default()
+        });
+        assert!(at_point(&mut chain, &full(10), &point(25)));
+        let chain = chain.unwrap();
+        let (last, _) = chain.links.last().unwrap();
+        assert_eq!(
+            (
+                last.keyspace_sha256.as_str(),
+                last.keyspace_keys,
+                last.taken_at_ms
+            ),
+            ("point-digest", 42, 5_000)
+        );
+        assert_eq!(chain.stopped, None);
+    }
+
+    #[test]
+    fn a_point_exactly_at_a_full_restores_the_full_alone() {
+        let mut chain = Some(Chain::default());
+        assert!(at_point(&mut chain, &full(25), &point(25)));
+        let chain = chain.unwrap();
+        assert!(chain.links.is_empty());
+        assert_eq!(chain.stopped, None);
+        // Without deltas at all (`deltas: false`), the same.
+        let mut none = None;
+        assert!(at_point(&mut none, &full(25), &point(25)));
+    }
+
+    #[test]
+    fn a_chain_short_of_the_point_says_where_it_stopped() {
+        let mut chain = Some(Chain {
+            links: vec![delta(11, 20)],
+            stopped: Some("d21.delta is missing from the store".into()),
+            until: Some(25),
+            ..Chain::default()
+        });
+        assert!(!at_point(&mut chain, &full(10), &point(25)));
+        let chain = chain.unwrap();
+        let stopped = chain.stopped.unwrap();
+        assert!(stopped.starts_with("d21.delta is missing"), "{stopped}");
+        assert!(
+            stopped.contains("reaches revision 20, not the point in time 25 (before mistake)"),
+            "{stopped}"
+        );
+        // The last link keeps its own digest: the verify compares nothing it does not hold.
+        assert_eq!(chain.links[0].0.keyspace_sha256, "delta-digest");
+    }
 }

@@ -279,6 +279,7 @@ fn restore() -> RestoreRecord {
         members_at_once: 3,
         all_members_serving_ms: Some(2_900),
         stored: None,
+        point: None,
         image: Some("etcd-drill/etcd:v3.5.30".into()),
         bump_revision: None,
         replay: Some(etcd_drill::record::ReplayRecord {

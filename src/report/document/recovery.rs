@@ -201,6 +201,31 @@ fn compacted(revision: i64) -> String {
 
 /// What the restore was: its source, its clock, how it ran, what it made.
 fn facts(x: &crate::record::RestoreRecord) -> Vec<(String, Cell)> {
+    let mut facts = base_facts(x);
+    if let Some(p) = &x.point {
+        facts.insert(
+            1,
+            fact(
+                "point in time",
+                format!(
+                    "revision {}, just before {} deleted {} key(s) under {}: {}",
+                    p.revision,
+                    p.before,
+                    p.deleted_keys,
+                    p.prefix,
+                    if p.reached {
+                        "reached exactly"
+                    } else {
+                        "NOT reached (see the replay)"
+                    }
+                ),
+            ),
+        );
+    }
+    facts
+}
+
+fn base_facts(x: &crate::record::RestoreRecord) -> Vec<(String, Cell)> {
     vec![
         fact(
             "restored from",

@@ -67,7 +67,12 @@ impl PrefixTally {
     }
 
     pub fn count(&mut self, key: &[u8], value: &[u8]) {
-        let size = (key.len() + value.len()) as u64;
+        self.count_sized(key, value.len() as u64);
+    }
+
+    /// `count` with the value's size alone.
+    pub fn count_sized(&mut self, key: &[u8], value_len: u64) {
+        let size = key.len() as u64 + value_len;
         self.keys += 1;
         self.bytes += size;
         for (p, keys, bytes) in &mut self.wanted {
@@ -154,6 +159,7 @@ impl PrefixTally {
             rest: (rest.keys > 0).then_some(rest),
             db_size_bytes: None,
             quota_bytes: None,
+            counted_in: None,
             wanted: self
                 .wanted
                 .into_iter()

@@ -299,6 +299,7 @@ fn begin_ctx<'e>(
         rpo: None,
         seeded: false,
         points: Vec::new(),
+        file_keyspace: None,
         open_faults: Default::default(),
         backups: None,
         waiting: None,

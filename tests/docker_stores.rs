@@ -390,6 +390,12 @@ async fn an_encrypted_chain_restores_exactly_at_a_revision() {
         r["restore"]
     );
     assert_eq!(r["restore"]["stored"]["until_revision"], mid);
+    // Deltas replayed: the file is not what the cluster holds, so the cluster is read.
+    assert_eq!(
+        r["verification"]["keyspace"]["counted_in"], "the restored cluster",
+        "{}",
+        r["verification"]
+    );
     assert_eq!(
         r["restore"]["replay"]["reached_revision"], mid,
         "{}",
@@ -457,6 +463,10 @@ async fn the_shipped_store_scenario_restores_k3s_newest_on_3_4() {
         (Some(131), Some(110)),
         "{k}"
     );
+    // Restored as it is: counted from the file while the members restored it (the same 110
+    // keys etcd counts; HashKV equal on every member says they hold it).
+    assert_eq!(k["counted_in"], "the snapshot file", "{k}");
+    assert_eq!(r["verification"]["hashkv_equal"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

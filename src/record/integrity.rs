@@ -87,6 +87,11 @@ pub struct KeyspaceSummary {
     /// The prefixes the scenario named (`expect.keys-under`), each counted exactly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wanted: Vec<PrefixGroup>,
+    /// Where the keys were counted: `the restored cluster` (read through etcd at the
+    /// revision), or `the snapshot file` (its rows, while the members restored it: what they
+    /// hold, as HashKV equal on every member and the trailer say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted_in: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -114,23 +114,7 @@ impl RowHash {
     /// Ready to hash at `revision`: the compacted revision from the `meta` bucket and, when
     /// there is one, the keys written after it (a pass over those rows).
     pub(super) fn prepare(db: &Db, revision: i64) -> Result<RowHash, FileHashError> {
-        let meta = db.bucket(b"meta")?.ok_or(FileHashError::NoBucket("meta"))?;
-        let (mut scheduled, mut finished) = (None, None);
-        db.for_each(&meta, |k, v| {
-            match k {
-                b"scheduledCompactRev" => scheduled = Some(main_of(v)),
-                b"finishedCompactRev" => finished = Some(main_of(v)),
-                _ => {}
-            }
-            Ok(true)
-        })?;
-        // etcd resumes a scheduled compaction on start: its revision is the compacted one.
-        let compact = scheduled.or(finished).flatten().unwrap_or(-1);
-        if compact >= 0 && scheduled != finished {
-            return Err(FileHashError::Cannot(format!(
-                "a compaction to {compact} had not finished when it was cut"
-            )));
-        }
+        let compact = compacted(db)?;
         if revision <= compact {
             return Err(FileHashError::Compacted { revision, compact });
         }
@@ -194,6 +178,28 @@ impl RowHash {
             revision: self.highest,
         })
     }
+}
+
+/// The revision the file is compacted at (-1: never), from the `meta` bucket.
+fn compacted(db: &Db) -> Result<i64, FileHashError> {
+    let meta = db.bucket(b"meta")?.ok_or(FileHashError::NoBucket("meta"))?;
+    let (mut scheduled, mut finished) = (None, None);
+    db.for_each(&meta, |k, v| {
+        match k {
+            b"scheduledCompactRev" => scheduled = Some(main_of(v)),
+            b"finishedCompactRev" => finished = Some(main_of(v)),
+            _ => {}
+        }
+        Ok(true)
+    })?;
+    // etcd resumes a scheduled compaction on start: its revision is the compacted one.
+    let compact = scheduled.or(finished).flatten().unwrap_or(-1);
+    if compact >= 0 && scheduled != finished {
+        return Err(FileHashError::Cannot(format!(
+            "a compaction to {compact} had not finished when it was cut"
+        )));
+    }
+    Ok(compact)
 }
 
 /// The keys written after the compaction (up to `revision`), as sorted 64-bit hashes, and
@@ -310,6 +316,92 @@ fn field(v: &[u8], number: u64) -> Option<&[u8]> {
     None
 }
 
+/// Varint field `number` of a row's protobuf `KeyValue` (4: the version; absent when 0).
+fn varint_field(v: &[u8], number: u64) -> Option<u64> {
+    let mut at = 0;
+    while at < v.len() {
+        let (tag, n) = varint(&v[at..])?;
+        at += n;
+        match tag & 7 {
+            0 => {
+                let (x, n) = varint(&v[at..])?;
+                if tag >> 3 == number {
+                    return Some(x);
+                }
+                at += n;
+            }
+            2 => {
+                let (len, n) = varint(&v[at..])?;
+                at += n + len as usize;
+            }
+            1 => at += 8,
+            5 => at += 4,
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Every key live at the file's last revision, once, with the size of its value: what the
+/// keyspace holds once the file is restored, read from the file instead of through etcd.
+///
+/// Memory stays flat in the number of keys: a key whose rows after the compaction are all
+/// first writes (version 1, no delete) has exactly one row in the file (a second would need a
+/// delete between them, and compaction keeps one row at or below its revision), and is counted
+/// as its row passes. Only the keys rewritten or deleted after the compaction are held, with
+/// their last write, in a first pass; `Ok(None)` when they are more than `max_rewritten` (the
+/// caller reads the keyspace through etcd instead). Returns the file's last revision.
+pub fn live_keys(
+    path: &Path,
+    max_rewritten: usize,
+    mut visit: impl FnMut(&[u8], u64),
+) -> Result<Option<i64>, FileHashError> {
+    use std::collections::HashMap;
+    let db = Db::open(path)?;
+    let compact = compacted(&db)?;
+    let rows = db.bucket(b"key")?.ok_or(FileHashError::NoBucket("key"))?;
+    // The keys rewritten or deleted after the compaction: their last write (a value's size, or
+    // `None` for a delete).
+    let mut rewritten: HashMap<Vec<u8>, Option<u64>> = HashMap::new();
+    let mut overflow = false;
+    db.for_each(&rows, |k, v| {
+        let row = Row::of(k, v);
+        if row.main.is_none_or(|m| m <= compact) {
+            return Ok(true);
+        }
+        let again = row.deleted || varint_field(v, 4).unwrap_or(0) >= 2;
+        if again || rewritten.contains_key(row.key) {
+            if !rewritten.contains_key(row.key) && rewritten.len() >= max_rewritten {
+                overflow = true;
+                return Ok(false);
+            }
+            let size = row.value().map(|v| v.len() as u64);
+            rewritten.insert(row.key.to_vec(), size);
+        }
+        Ok(true)
+    })?;
+    if overflow {
+        return Ok(None);
+    }
+    let mut last = 0;
+    db.for_each(&rows, |k, v| {
+        let row = Row::of(k, v);
+        last = row.main.unwrap_or(last);
+        if !rewritten.contains_key(row.key) {
+            if let Some(value) = row.value() {
+                visit(row.key, value.len() as u64);
+            }
+        }
+        Ok(true)
+    })?;
+    for (key, size) in &rewritten {
+        if let Some(size) = size {
+            visit(key, *size);
+        }
+    }
+    Ok(Some(last))
+}
+
 fn varint(b: &[u8]) -> Option<(u64, usize)> {
     let mut x = 0u64;
     for (i, byte) in b.iter().take(10).enumerate() {
@@ -332,6 +424,74 @@ mod tests {
     use super::*;
 
     use crate::snapshot_file::fixture;
+
+    /// Every live key and its value's size, the plain way: every write in revision order, the
+    /// last one of each key kept (memory in the number of keys).
+    fn live_by_replay(path: &Path) -> std::collections::BTreeMap<Vec<u8>, u64> {
+        let mut state = std::collections::BTreeMap::new();
+        crate::snapshot_file::pass::read(path, |k, v| match v {
+            Some(v) => {
+                state.insert(k.to_vec(), v.len() as u64);
+            }
+            None => {
+                state.remove(k);
+            }
+        })
+        .unwrap();
+        state
+    }
+
+    #[test]
+    fn live_keys_are_the_replayed_state_of_every_fixture() {
+        for name in [
+            "external-3.4.23.db",
+            "external-3.5.1.db",
+            "kubernetes-3.5.30.db",
+            "empty-3.5.30.db",
+            "rewritten-compacted-3.5.30.db",
+        ] {
+            let path = fixture(name);
+            let mut seen = std::collections::BTreeMap::new();
+            let last = live_keys(&path, 1_000_000, |k, size| {
+                assert!(
+                    seen.insert(k.to_vec(), size).is_none(),
+                    "{name}: a key twice"
+                );
+            })
+            .unwrap()
+            .expect("within the bound");
+            assert_eq!(seen, live_by_replay(&path), "{name}");
+            assert_eq!(last, rows(&path).1, "{name}");
+        }
+        // Keys updated and deleted before a compaction at 43 and after it, a key deleted and
+        // created again, a prefix deleted: etcd's own `get --prefix /` counted 20 keys.
+        let mut keys = 0;
+        live_keys(
+            &fixture("rewritten-compacted-3.5.30.db"),
+            1_000_000,
+            |_, _| keys += 1,
+        )
+        .unwrap();
+        assert_eq!(keys, 20);
+    }
+
+    #[test]
+    fn live_keys_give_up_past_their_bound_of_rewritten_keys() {
+        // The fixture rewrites and deletes keys after its compaction: with no room for them,
+        // no answer.
+        let path = fixture("rewritten-compacted-3.5.30.db");
+        let mut rewritten = 0;
+        assert!(live_keys(&path, 1_000_000, |_, _| {}).unwrap().is_some());
+        let db = Db::open(&path).unwrap();
+        let bucket = db.bucket(b"key").unwrap().unwrap();
+        db.for_each(&bucket, |k, v| {
+            rewritten += usize::from(tombstone(k) || varint_field(v, 4).unwrap_or(0) >= 2);
+            Ok(true)
+        })
+        .unwrap();
+        assert!(rewritten > 0, "the fixture rewrites keys");
+        assert_eq!(live_keys(&path, 0, |_, _| {}).unwrap(), None);
+    }
 
     /// Rows and the highest revision of a fixture's `key` bucket.
     fn rows(path: &Path) -> (usize, i64) {

@@ -83,6 +83,9 @@ pub struct Ctx<'e> {
     /// What the last restore gave up; `verify` adds the acknowledged writes it rolled back.
     pub rpo: Option<crate::record::Rpo>,
     pub seeded: bool,
+    /// A snapshot from outside, its live keys counted from its file while the members restored
+    /// it: (the snapshot's name, the summary at its revision).
+    pub file_keyspace: Option<(String, crate::record::KeyspaceSummary)>,
     /// Points in time named by `delete-prefix` steps.
     pub points: Vec<crate::events::Point>,
     /// Faults injected without a hold, waiting for their `heal` step.

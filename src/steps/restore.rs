@@ -160,6 +160,33 @@ fn at_point(
     }
 }
 
+/// Keys rewritten after the file's compaction that counting it may hold in memory (a few tens
+/// of MB at most); past them the restored cluster is read instead.
+const MAX_REWRITTEN: usize = 200_000;
+
+/// The live keys of a snapshot file, counted by prefix; `None` when the file cannot say
+/// within bounded memory (the keyspace is then read through etcd).
+fn file_keyspace(
+    file: &std::path::Path,
+    wanted: &[String],
+) -> Option<crate::record::KeyspaceSummary> {
+    let mut tally = crate::prefixes::PrefixTally::with_wanted(wanted);
+    match crate::snapshot_file::hashkv::live_keys(file, MAX_REWRITTEN, |k, size| {
+        tally.count_sized(k, size)
+    }) {
+        Ok(Some(revision)) => {
+            let mut k = tally.finish(revision);
+            k.counted_in = Some("the snapshot file".into());
+            Some(k)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!("cannot count the keys of {}: {e}", file.display());
+            None
+        }
+    }
+}
+
 /// The snapshot a restore takes, checked, and where it came from.
 struct Source {
     snap: SnapshotRecord,
@@ -367,6 +394,13 @@ async fn restore(
 
     next_generation(ctx, options);
     let bump = options.bump_revision;
+    // A snapshot from outside restored as it is: what the members will hold is counted from its
+    // file meanwhile (on this machine's other core), not read back through etcd afterwards.
+    let counting =
+        (restore_from.is_external() && chain.links.is_empty() && bump.is_none()).then(|| {
+            let (file, wanted) = (snap.file.clone(), ctx.plan.gates.keys_under.clone());
+            tokio::task::spawn_blocking(move || file_keyspace(&file, &wanted))
+        });
     let cluster = &mut ctx.cluster;
     // A quorum first: it is what serves. The other members' files are written once it has
     // taken a write: etcdutl writing them beside the quorum's members loading their db and
@@ -404,6 +438,13 @@ async fn restore(
     let cluster = &mut ctx.cluster;
     cluster.start(&pairs(rest, others.volumes)).await?;
     serving(cluster).await?;
+    if let Some(counting) = counting {
+        ctx.file_keyspace = counting
+            .await
+            .ok()
+            .flatten()
+            .map(|k| (snap.name.clone(), k));
+    }
     let all_serving_ms = Instant::now().saturating_duration_since(origin).as_millis() as u64;
     let client = cluster.client().await?;
     let rto = first_write.saturating_duration_since(origin).as_millis() as u64;

@@ -132,6 +132,21 @@ async fn read(ctx: &mut Ctx<'_>, restored: Option<SnapshotRecord>) -> Result<Rea
             });
         }
     }
+    // A snapshot from outside whose file was counted while it was restored: nothing else to
+    // read here (no digest recorded, no seed to check).
+    if recorded == Recorded::Nothing && seed_plan.is_none() {
+        if let Some((_, k)) = ctx
+            .file_keyspace
+            .take()
+            .filter(|(name, k)| name == &s.name && k.revision == at)
+        {
+            return Ok(Read {
+                seed: None,
+                snapshot_digest: None,
+                keyspace: Some(with_sizes(ctx, &s, k)),
+            });
+        }
+    }
     let mut pass = Pass {
         // Only a digest recorded at the snapshot is compared; HashKV stands for it otherwise.
         digest: (recorded == Recorded::Digest).then(KeyspaceDigest::default),
@@ -160,20 +175,26 @@ async fn read(ctx: &mut Ctx<'_>, restored: Option<SnapshotRecord>) -> Result<Rea
     });
     let keyspace = pass.summary.map(|t| {
         let mut k = t.finish(at);
-        k.db_size_bytes = Some(s.size_bytes);
-        k.quota_bytes = Some(
-            ctx.plan
-                .cluster
-                .quota_backend_bytes
-                .unwrap_or(crate::plan::ETCD_DEFAULT_QUOTA),
-        );
-        k
+        k.counted_in = Some("the restored cluster".into());
+        with_sizes(ctx, &s, k)
     });
     Ok(Read {
         seed: pass.seed.map(|t| t.finish()),
         snapshot_digest,
         keyspace,
     })
+}
+
+/// A keyspace summary with the snapshot's size and the quota beside it.
+fn with_sizes(ctx: &Ctx<'_>, s: &SnapshotRecord, mut k: KeyspaceSummary) -> KeyspaceSummary {
+    k.db_size_bytes = Some(s.size_bytes);
+    k.quota_bytes = Some(
+        ctx.plan
+            .cluster
+            .quota_backend_bytes
+            .unwrap_or(crate::plan::ETCD_DEFAULT_QUOTA),
+    );
+    k
 }
 
 /// Acknowledged writes the cluster no longer holds. Writes acknowledged after a restore must all

@@ -350,6 +350,7 @@ fn verified() -> VerifyRecord {
         }),
         keyspace: Some(KeyspaceSummary {
             wanted: Vec::new(),
+            counted_in: None,
             revision: 121,
             keys: 217,
             bytes: 58_000,

@@ -13,11 +13,15 @@ pub fn facts(r: &RunReport, k: &KeyspaceSummary) -> Vec<(String, String)> {
     let mut out = vec![(
         "snapshot contents".to_string(),
         format!(
-            "revision {}, {} keys, {} of keys and values, grouped {} level(s) deep",
+            "revision {}, {} keys, {} of keys and values, grouped {} level(s) deep{}",
             k.revision,
             k.keys,
             mb(k.bytes),
-            k.depth
+            k.depth,
+            k.counted_in
+                .as_deref()
+                .map(|c| format!(", counted in {c}"))
+                .unwrap_or_default()
         ),
     )];
     if let (Some(db), Some(quota)) = (k.db_size_bytes, k.quota_bytes) {

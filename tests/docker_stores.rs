@@ -646,6 +646,48 @@ async fn bad_stores_are_refused_naming_the_object_and_why() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_the_bucket_refuses_are_said_and_start_nothing() {
+    let Some(d) = docker().await else { return };
+    let Some(server) = s3::S3Server::start_refusing_credentials() else {
+        return;
+    };
+    server.create_bucket("backups");
+    let env = [
+        ("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", s3::SECRET_ACCESS_KEY),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let v = verify_backup(&["s3://backups/prod", "--endpoint", &server.endpoint], &env);
+    assert_eq!(v.code, exit_codes::DRILL_FAILED, "{}", v.out);
+    assert!(
+        v.out.contains("backup store s3://backups/prod at"),
+        "the store is named: {}",
+        v.out
+    );
+    assert!(
+        v.out.contains("access refused: the credentials")
+            && v.out
+                .contains("InvalidAccessKeyId: The AWS Access Key Id you provided"),
+        "S3's reason is said: {}",
+        v.out
+    );
+    assert!(!v.out.contains(s3::SECRET_ACCESS_KEY), "{}", v.out);
+    if let Some(dir) = &v.run_dir {
+        for f in std::fs::read_dir(dir).unwrap().flatten() {
+            let text = std::fs::read(f.path()).unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&text).contains(s3::SECRET_ACCESS_KEY),
+                "{} holds the secret",
+                f.path().display()
+            );
+        }
+        assert!(leftovers(&d, v.report["run_id"].as_str().unwrap())
+            .await
+            .is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_on_s3_is_verified_and_its_secret_stays_out() {
     let Some(_d) = docker().await else { return };
     let Some(server) = s3::S3Server::start() else {

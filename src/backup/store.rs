@@ -24,7 +24,7 @@ pub enum StoreError {
         #[source]
         source: Box<object_store::Error>,
     },
-    #[error("backup store {store}: {op} {name} failed: {source}")]
+    #[error("backup store {store}: {op}{} failed: {}", if name.is_empty() { String::new() } else { format!(" {name}") }, said(source))]
     Op {
         store: String,
         op: &'static str,
@@ -44,6 +44,46 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What a store's error says, on one line: S3's own code and message pulled out of its XML,
+/// and a refusal of the credentials called that (whatever the credentials were, they are
+/// never part of it).
+fn said(e: &object_store::Error) -> String {
+    let text = e.to_string();
+    let tag = |t: &str| {
+        let open = format!("<{t}>");
+        let from = text.find(&open)? + open.len();
+        let to = from + text[from..].find(&format!("</{t}>"))?;
+        Some(text[from..to].to_string())
+    };
+    let head = text
+        .split('<')
+        .next()
+        .unwrap_or(&text)
+        .trim()
+        .trim_end_matches(':');
+    let head = head.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (code, message) = (tag("Code"), tag("Message"));
+    let mut out = match (&code, &message) {
+        (Some(c), Some(m)) => format!("{head}: {c}: {m}"),
+        (Some(c), None) => format!("{head}: {c}"),
+        _ => head,
+    };
+    const REFUSED: [&str; 5] = [
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AccessDenied",
+        "ExpiredToken",
+        "InvalidToken",
+    ];
+    if code.as_deref().is_some_and(|c| REFUSED.contains(&c)) || text.contains("403 Forbidden") {
+        out = format!(
+            "access refused: the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+             AWS_SESSION_TOKEN, or the role) are not accepted for this bucket; {out}"
+        );
+    }
+    out
 }
 
 /// An open store and the prefix every object name goes under.

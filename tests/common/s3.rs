@@ -95,6 +95,18 @@ impl S3Server {
     /// Starts moto's server, or `None` (skip) when moto is not installed. Under CI it panics
     /// instead: the S3 tests must run there.
     pub fn start() -> Option<S3Server> {
+        Self::start_with(None)
+    }
+
+    /// Starts moto's server enforcing authentication after its first two requests (the
+    /// readiness probe and `create_bucket`): every later request needs credentials moto's IAM
+    /// knows, and the test's are unknown to it, so they are refused as an operator's expired or
+    /// wrong keys would be.
+    pub fn start_refusing_credentials() -> Option<S3Server> {
+        Self::start_with(Some(2))
+    }
+
+    fn start_with(free_requests: Option<u32>) -> Option<S3Server> {
         if !moto_installed() {
             if under_ci() {
                 panic!(
@@ -109,7 +121,7 @@ impl S3Server {
         let mut last = String::new();
         // A free port can be taken between the look-up and moto's bind: try a few.
         for _ in 0..3 {
-            match Self::spawn(free_port()) {
+            match Self::spawn(free_port(), free_requests) {
                 Ok(server) => return Some(server),
                 Err(e) => last = e,
             }
@@ -117,11 +129,15 @@ impl S3Server {
         panic!("moto's S3 server did not start: {last}");
     }
 
-    fn spawn(port: u16) -> Result<S3Server, String> {
+    fn spawn(port: u16, free_requests: Option<u32>) -> Result<S3Server, String> {
         let log = tempfile::NamedTempFile::new().expect("temp log file");
         let out = log.reopen().expect("reopen log");
         let err = log.reopen().expect("reopen log");
-        let child = Command::new("python3")
+        let mut cmd = Command::new("python3");
+        if let Some(n) = free_requests {
+            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+        }
+        let child = cmd
             .args([
                 "-m",
                 "moto.server",

@@ -351,6 +351,8 @@ struct Harness {
     restore_step: f64,
     verify_step: f64,
     all_serving: f64,
+    /// Where the keys per prefix were counted (the snapshot file, or the restored cluster).
+    counted_in: String,
 }
 
 impl Harness {
@@ -437,6 +439,10 @@ fn harness(endpoint: &str) -> Harness {
         restore_step: step("restore"),
         verify_step: step("verify"),
         all_serving: secs(&restore["all_members_serving_ms"]),
+        counted_in: r["verification"]["keyspace"]["counted_in"]
+            .as_str()
+            .unwrap_or("nowhere: no keyspace summary")
+            .to_string(),
     }
 }
 
@@ -725,6 +731,10 @@ fn print_table(label: &str, keys: u64, size: u64, prep: (&Prep, f64), h: &Harnes
     println!(
         "| peak RSS of the harness | {rss_mib:.1} MiB ({:.1} MB) | | |",
         h.rss_kib as f64 * 1024.0 / 1e6
+    );
+    println!(
+        "\nkeys and bytes per prefix counted in {} (by hand: none)",
+        h.counted_in
     );
     println!(
         "\nharness phases: {}; all members serving at {:.1} s",

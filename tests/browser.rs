@@ -11,26 +11,13 @@
 #[path = "reports/fixture.rs"]
 #[allow(dead_code)]
 mod fixture;
+#[path = "common/tool.rs"]
+mod tool;
 
-use etcd_drill::record::RunReport;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const SCREEN_HEIGHT: i64 = 900;
-
-fn reports() -> Vec<(&'static str, RunReport)> {
-    let example =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/examples/kill-leader/report.json");
-    let example: RunReport = serde_json::from_str(
-        &std::fs::read_to_string(example).expect("the shipped example report"),
-    )
-    .expect("the example parses");
-    vec![
-        ("example-kill-leader", example),
-        ("fixture-full", fixture::full_report()),
-        ("fixture-failed", fixture::failed_report()),
-    ]
-}
 
 /// The script: boxes of the verdict, the headline rows and the gates table, the page's width,
 /// and the cells whose one short word the layout broke across lines.
@@ -69,23 +56,10 @@ document.body.setAttribute('data-probe', JSON.stringify({ wide,
 </script></body>"#;
 
 fn chromium() -> Option<PathBuf> {
-    let found = ["chromium-headless-shell", "chromium"]
-        .iter()
-        .find_map(|t| {
-            std::env::var_os("PATH")?
-                .to_str()?
-                .split(':')
-                .map(|d| Path::new(d).join(t))
-                .find(|p| p.is_file())
-        });
-    if found.is_none() {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
-            "CI=true but headless Chromium is missing (.ci/setup installs it)"
-        );
-        eprintln!("skipping: no headless Chromium");
-    }
-    found
+    tool::required(
+        &["chromium-headless-shell", "chromium"],
+        "the HTML report is laid out in a real browser",
+    )
 }
 
 #[derive(serde::Deserialize, Debug)]
@@ -142,7 +116,7 @@ fn measure(browser: &Path, page: &Path, width: u32) -> Probe {
 fn the_first_screen_holds_the_verdict_and_headline_figures_at_1400_and_800_px() {
     let Some(browser) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
-    for (name, report) in reports() {
+    for (name, report) in fixture::rendered_reports() {
         let mut html = Vec::new();
         etcd_drill::report::html::render(&report, &mut html).expect("renders");
         let html = String::from_utf8(html).unwrap();

@@ -6,6 +6,9 @@
 #[allow(dead_code)]
 mod fixture;
 
+#[path = "common/tool.rs"]
+mod tool;
+
 use etcd_drill::evidence::{chain, sign};
 use etcd_drill::record::{EvidenceInfo, RunReport, Verdict};
 use etcd_drill::report::artifacts;
@@ -262,23 +265,10 @@ fn minisign_keys(minisign: &Path, public: &Path, secret: &Path) {
 
 /// The minisign tool, or `None` (skip) without it; under CI its absence fails the test.
 fn minisign_tool() -> Option<PathBuf> {
-    let found = which("minisign");
-    if found.is_none() {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
-            "CI=true but the minisign tool is missing (.ci/setup installs it)"
-        );
-        eprintln!("skipping: no minisign tool");
-    }
-    found
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(tool))
-        .find(|p| p.is_file())
+    tool::required(
+        &["minisign"],
+        "signatures are checked with the standard tool",
+    )
 }
 
 #[test]

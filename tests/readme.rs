@@ -9,6 +9,8 @@
 #[path = "reports/fixture.rs"]
 #[allow(dead_code)]
 mod fixture;
+#[path = "common/tool.rs"]
+mod tool;
 
 use clap::Parser;
 use etcd_drill::cli::Cli;
@@ -427,16 +429,8 @@ fn the_auditors_commands_run_as_written() {
 }
 
 fn minisign_tool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("minisign"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
-            "CI=true but the minisign tool is missing (.ci/setup installs it)"
-        );
-    }
-    found
+    tool::required(
+        &["minisign"],
+        "the auditor's recipe checks the signature with it",
+    )
 }

@@ -12,22 +12,6 @@ use etcd_drill::record::RunReport;
 use etcd_drill::report::{summary, Format};
 use std::path::Path;
 
-/// The reports rendered: the shipped example (a real kill-leader drill) and the fixtures that
-/// fill every part of a report, passed and failed.
-fn reports() -> Vec<(&'static str, RunReport)> {
-    let example =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/examples/kill-leader/report.json");
-    let example: RunReport = serde_json::from_str(
-        &std::fs::read_to_string(example).expect("the shipped example report"),
-    )
-    .expect("the example parses");
-    vec![
-        ("example-kill-leader", example),
-        ("fixture-full", fixture::full_report()),
-        ("fixture-failed", fixture::failed_report()),
-    ]
-}
-
 fn rendered(f: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> String {
     let mut out = Vec::new();
     f(&mut out).expect("renders");
@@ -43,7 +27,7 @@ fn every_format_of_every_report_is_the_reviewed_one() {
         Format::Junit,
         Format::Metrics,
     ];
-    for (name, report) in reports() {
+    for (name, report) in fixture::rendered_reports() {
         for format in formats {
             let text = rendered(|out| format.render(&report, out));
             insta::assert_snapshot!(format!("{name}.{}", format.name()), text);
@@ -53,7 +37,10 @@ fn every_format_of_every_report_is_the_reviewed_one() {
 
 #[test]
 fn the_summary_of_several_runs_is_the_reviewed_one() {
-    let all: Vec<RunReport> = reports().into_iter().map(|(_, r)| r).collect();
+    let all: Vec<RunReport> = fixture::rendered_reports()
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
     insta::assert_snapshot!("summary", rendered(|out| summary::render(&all, out)));
 }
 
@@ -61,7 +48,7 @@ fn the_summary_of_several_runs_is_the_reviewed_one() {
 /// renderer that changes leaves the example stale, and this says so.
 #[test]
 fn the_shipped_example_is_what_the_renderers_write() {
-    let (_, example) = reports().remove(0);
+    let (_, example) = fixture::rendered_reports().remove(0);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/examples/kill-leader");
     for format in [Format::Md, Format::Html, Format::Junit] {
         let file = format.file().expect("a file");

@@ -176,6 +176,15 @@ fn all_problems(text: &str, first: &serde_saphyr::Error) -> Vec<Problem> {
 
 const TOP_SHAPE: &str = "expected a scenario: a mapping with `name`, `cluster` and `steps`";
 
+/// Reads a mapping through, whatever it holds.
+fn drain<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map
+        .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+        .is_some()
+    {}
+    Ok(())
+}
+
 /// The document's shape only: a mapping (whatever its keys).
 struct TopShape;
 
@@ -187,15 +196,8 @@ impl<'de> serde::Deserialize<'de> for TopShape {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str(TOP_SHAPE)
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<TopShape, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(TopShape)
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<TopShape, A::Error> {
+                drain(map).map(|_| TopShape)
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<TopShape, A::Error> {
                 Err(serde::de::Error::custom(format!("{TOP_SHAPE}, not a list")))
@@ -242,13 +244,9 @@ impl<'de> serde::Deserialize<'de> for StepShape {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
+                map: A,
             ) -> Result<StepShape, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(StepShape)
+                drain(map).map(|_| StepShape)
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StepShape, E> {
                 Err(E::custom(format!(

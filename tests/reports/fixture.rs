@@ -524,3 +524,20 @@ pub fn failed_report() -> RunReport {
     );
     f.finish()
 }
+
+/// The reports every renderer is held to: the shipped example (a real kill-leader drill) and
+/// the fixtures that fill every part of a report, passed and failed.
+#[allow(dead_code)]
+pub fn rendered_reports() -> Vec<(&'static str, RunReport)> {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("reports/examples/kill-leader/report.json");
+    let example: RunReport = serde_json::from_str(
+        &std::fs::read_to_string(example).expect("the shipped example report"),
+    )
+    .expect("the example parses");
+    vec![
+        ("example-kill-leader", example),
+        ("fixture-full", full_report()),
+        ("fixture-failed", failed_report()),
+    ]
+}

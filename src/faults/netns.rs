@@ -8,7 +8,7 @@
 
 use super::{container_of, FaultError};
 use crate::cluster::Cluster;
-use crate::sandbox::{ContainerSpec, NetVia, Sandbox};
+use crate::sandbox::{ContainerSpec, Delay, NetVia, Sandbox};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,10 +20,11 @@ const HELPER_DEADLINE: Duration = Duration::from_secs(30);
 /// One member's network namespace, and the way in.
 pub struct Netns {
     pub member: String,
-    way: Way,
+    way: Entry,
 }
 
-enum Way {
+/// How one member's namespace is entered, by the way the run chose (`NetVia`).
+enum Entry {
     Host(u32),
     Helper {
         container: String,
@@ -38,11 +39,11 @@ impl Netns {
     pub async fn of(cluster: &Cluster, member: &str) -> Result<Netns, FaultError> {
         let container = container_of(cluster, member)?;
         let way = match &cluster.sandbox.net_via {
-            NetVia::Host => Way::Host(cluster.sandbox.runtime.pid(&container).await?),
-            NetVia::Helper { image, harness } => Way::Helper {
+            NetVia::Host => Entry::Host(cluster.sandbox.runtime.pid(&container).await?),
+            NetVia::Helper(h) => Entry::Helper {
                 container,
-                image: image.clone(),
-                harness: harness.clone(),
+                image: h.image.clone(),
+                harness: h.harness.clone(),
                 sandbox: cluster.sandbox.clone(),
             },
         };
@@ -56,8 +57,8 @@ impl Netns {
     /// delay proxy runs in the harness and needs it).
     pub fn host_pid(&self) -> Option<u32> {
         match self.way {
-            Way::Host(pid) => Some(pid),
-            Way::Helper { .. } => None,
+            Entry::Host(pid) => Some(pid),
+            Entry::Helper { .. } => None,
         }
     }
 
@@ -78,7 +79,7 @@ impl Netns {
     /// fails; returns each one's output.
     pub async fn batch(&self, commands: &[Vec<String>]) -> Result<Vec<String>, FaultError> {
         match &self.way {
-            Way::Host(pid) => {
+            Entry::Host(pid) => {
                 let mut out = Vec::new();
                 for c in commands {
                     let args: Vec<&str> = c[1..].iter().map(String::as_str).collect();
@@ -86,7 +87,7 @@ impl Netns {
                 }
                 Ok(out)
             }
-            Way::Helper {
+            Entry::Helper {
                 container,
                 image,
                 sandbox,
@@ -103,7 +104,7 @@ impl Netns {
         role: &str,
         args: &[String],
     ) -> Result<(&Sandbox, ContainerSpec), FaultError> {
-        let Way::Helper {
+        let Entry::Helper {
             container,
             harness: Some(harness),
             sandbox,
@@ -193,7 +194,7 @@ impl Netns {
     /// Ends a container `start_harness` started (SIGTERM, then its exit) and removes it;
     /// returns its stdout.
     pub async fn stop_harness(&self, container: &str) -> Result<String, FaultError> {
-        let Way::Helper { sandbox, .. } = &self.way else {
+        let Entry::Helper { sandbox, .. } = &self.way else {
             return Err(FaultError::Target(format!(
                 "no helper container runs in {}'s network namespace",
                 self.member
@@ -392,19 +393,8 @@ fn on_path(tool: &str) -> bool {
             .any(|d| std::path::Path::new(d).join(tool).is_file())
 }
 
-/// Which way network faults go, decided before anything starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Way_ {
-    Host,
-    /// Through helper containers; the image is built (or found) before the drill starts, and
-    /// etcd-drill's own image too when a drill `delay`s links (the proxy runs in a helper).
-    Helper {
-        delay: bool,
-    },
-}
-
 /// The way network faults go (`None`: no drill has one), and what to say of each scenario's.
-pub type Preflight = (Option<Way_>, Vec<NetChoice>);
+pub type Preflight = (Option<NetVia<Delay>>, Vec<NetChoice>);
 
 /// Which way one scenario's network faults go, and why.
 #[derive(Debug, Clone)]
@@ -501,12 +491,12 @@ pub fn preflight_plans(
                     plan.path.display()
                 ))
             }
-            (Some("host"), None) | (None, None) => Way_::Host,
-            _ => Way_::Helper { delay },
+            (Some("host"), None) | (None, None) => NetVia::Host,
+            _ => NetVia::Helper(Delay(delay)),
         };
         said.push(NetChoice {
             path: plan.path.display().to_string(),
-            helper: matches!(chosen, Way_::Helper { .. }),
+            helper: matches!(chosen, NetVia::Helper(_)),
             delay,
             why: match (forced.as_deref(), &why_not_host) {
                 (Some("helper"), _) => "ETCD_DRILL_NET_FAULTS=helper".to_string(),
@@ -515,13 +505,13 @@ pub fn preflight_plans(
             },
         });
         way = match (way, chosen) {
-            (Some(Way_::Helper { delay: a }), Way_::Helper { delay: b }) => {
-                Some(Way_::Helper { delay: a || b })
+            (Some(NetVia::Helper(Delay(a))), NetVia::Helper(Delay(b))) => {
+                Some(NetVia::Helper(Delay(a || b)))
             }
-            (Some(Way_::Helper { delay }), Way_::Host) | (_, Way_::Helper { delay }) => {
-                Some(Way_::Helper { delay })
+            (Some(NetVia::Helper(d)), NetVia::Host) | (_, NetVia::Helper(d)) => {
+                Some(NetVia::Helper(d))
             }
-            _ => Some(Way_::Host),
+            _ => Some(NetVia::Host),
         };
     }
     Ok((way, said))

@@ -79,7 +79,7 @@ pub(super) async fn network(
     docker: &DockerRuntime,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<crate::sandbox::NetVia, Vec<String>> {
-    let Some(crate::faults::netns::Way_::Helper { delay }) = way else {
+    let Some(crate::sandbox::NetVia::Helper(crate::sandbox::Delay(delay))) = way else {
         said.iter().for_each(|s| say(s.said()));
         return Ok(crate::sandbox::NetVia::Host);
     };
@@ -94,7 +94,9 @@ pub(super) async fn network(
     match images.await {
         Ok((image, harness)) => {
             said.iter().for_each(|s| say(s.said()));
-            Ok(crate::sandbox::NetVia::Helper { image, harness })
+            Ok(crate::sandbox::NetVia::Helper(
+                crate::sandbox::HelperImages { image, harness },
+            ))
         }
         Err(e) => {
             let why = crate::util::error_chain(&e);

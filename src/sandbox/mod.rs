@@ -74,26 +74,40 @@ pub struct ContainerSpec {
 /// member's process; needs root, the host's PID namespace and a local engine), or through a
 /// short-lived helper container that joins it (`--network container:<member>`, `NET_ADMIN`)
 /// from an image of Debian's iptables and iproute2 built locally: wherever Docker runs.
+///
+/// One type says the way, at each point of its life: `NetVia<Delay>` once the plans are read
+/// (before the engine is asked: whether the helpers must carry the delay proxy), and
+/// `NetVia<HelperImages>` once the helpers' images are built or found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum NetVia {
+pub enum NetVia<H = HelperImages> {
     #[default]
     Host,
-    Helper {
-        /// Debian's iptables and iproute2 (`image::net_tools`).
-        image: String,
-        /// etcd-drill's own image, built from this very binary, for the delay proxy and its
-        /// round-trip probe (`image::harness`); only when a drill delays a member's links.
-        harness: Option<String>,
-    },
+    Helper(H),
+}
+
+/// Whether a drill `delay`s a member's links: the delay proxy then runs in etcd-drill's own
+/// image, in a helper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delay(pub bool);
+
+/// The images helper containers run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelperImages {
+    /// Debian's iptables and iproute2 (`image::net_tools`).
+    pub image: String,
+    /// etcd-drill's own image, built from this very binary, for the delay proxy and its
+    /// round-trip probe (`image::harness`); only when a drill delays a member's links.
+    pub harness: Option<String>,
 }
 
 impl NetVia {
     pub fn describe(&self) -> String {
         match self {
             NetVia::Host => "from the host (nsenter into the member's network namespace)".into(),
-            NetVia::Helper { image, .. } => {
-                format!("through a helper container ({image}) in the member's network namespace")
-            }
+            NetVia::Helper(h) => format!(
+                "through a helper container ({}) in the member's network namespace",
+                h.image
+            ),
         }
     }
 }

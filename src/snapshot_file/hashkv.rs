@@ -429,13 +429,15 @@ mod tests {
     /// last one of each key kept (memory in the number of keys).
     fn live_by_replay(path: &Path) -> std::collections::BTreeMap<Vec<u8>, u64> {
         let mut state = std::collections::BTreeMap::new();
-        crate::snapshot_file::pass::read(path, |k, v| match v {
-            Some(v) => {
-                state.insert(k.to_vec(), v.len() as u64);
-            }
-            None => {
-                state.remove(k);
-            }
+        let db = Db::open(path).unwrap();
+        let rows = db.bucket(b"key").unwrap().unwrap();
+        db.for_each(&rows, |k, v| {
+            let row = Row::of(k, v);
+            match row.value() {
+                Some(v) => state.insert(row.key.to_vec(), v.len() as u64),
+                None => state.remove(row.key),
+            };
+            Ok(true)
         })
         .unwrap();
         state

@@ -41,67 +41,8 @@ async fn source(
             deltas,
             before,
         } => {
-            let point = match before {
-                Some(name) => Some(
-                    ctx.points
-                        .iter()
-                        .find(|p| &p.name == name)
-                        .cloned()
-                        .ok_or_else(|| {
-                            StepError::Precondition(format!("no point in time named {name}"))
-                        })?,
-                ),
-                None => None,
-            };
-            let until = point.as_ref().map(|p| p.revision);
-            let sched = ctx
-                .backups
-                .as_ref()
-                .ok_or_else(|| StepError::Precondition("no backup schedule".into()))?;
-            let dir = ctx.run_dir.join("restore");
-            let identity = ctx
-                .plan
-                .backup
-                .as_ref()
-                .and_then(|b| b.encrypt.as_ref())
-                .and_then(|e| e.identity.as_deref());
-            let picked = crate::backup::pick(
-                &sched.store,
-                &sched.records(),
-                (pick, *fallback),
-                (disaster_started_ms, until),
-                &dir,
-                identity,
-            )
-            .await?;
-            // The full's deltas, checked before any member is touched.
-            let mut chain = match deltas {
-                false => None,
-                true => Some(
-                    crate::backup::chain(
-                        &sched.store,
-                        &sched.records(),
-                        &picked.snapshot,
-                        (pick, disaster_started_ms),
-                        until,
-                        &dir,
-                        identity,
-                    )
-                    .await?,
-                ),
-            };
-            let point = point.map(|p| {
-                Box::new(crate::record::PointInTime {
-                    reached: at_point(&mut chain, &picked.snapshot, &p),
-                    before: p.name,
-                    revision: p.revision,
-                    keyspace_keys: p.keyspace_keys,
-                    deleted_keys: p.deleted,
-                    prefix: p.prefix,
-                })
-            });
-            ctx.snapshots.push(picked.snapshot.clone());
-            (picked.snapshot, picked.refused, chain, point)
+            let options = (pick, *fallback, *deltas, before.as_deref());
+            return from_backup(ctx, options, disaster_started_ms).await;
         }
         RestoreSource::File(path) => {
             let snap = external(ctx, path).await?;
@@ -118,6 +59,80 @@ async fn source(
     Ok(Source {
         snap,
         refused,
+        chain,
+        stored: None,
+        point,
+    })
+}
+
+/// A backup of this run's schedule: picked (a point in time: at or below it), its deltas
+/// checked and, for a point, cut there.
+async fn from_backup(
+    ctx: &mut Ctx<'_>,
+    (pick, fallback, deltas, before): (&crate::scenario::BackupPick, bool, bool, Option<&str>),
+    disaster_started_ms: u64,
+) -> Result<Source, StepError> {
+    let point = match before {
+        Some(name) => Some(
+            ctx.points
+                .iter()
+                .find(|p| p.name == name)
+                .cloned()
+                .ok_or_else(|| StepError::Precondition(format!("no point in time named {name}")))?,
+        ),
+        None => None,
+    };
+    let until = point.as_ref().map(|p| p.revision);
+    let sched = ctx
+        .backups
+        .as_ref()
+        .ok_or_else(|| StepError::Precondition("no backup schedule".into()))?;
+    let dir = ctx.run_dir.join("restore");
+    let identity = ctx
+        .plan
+        .backup
+        .as_ref()
+        .and_then(|b| b.encrypt.as_ref())
+        .and_then(|e| e.identity.as_deref());
+    let picked = crate::backup::pick(
+        &sched.store,
+        &sched.records(),
+        (pick, fallback),
+        (disaster_started_ms, until),
+        &dir,
+        identity,
+    )
+    .await?;
+    // The full's deltas, checked before any member is touched.
+    let mut chain = match deltas {
+        false => None,
+        true => Some(
+            crate::backup::chain(
+                &sched.store,
+                &sched.records(),
+                &picked.snapshot,
+                (pick, disaster_started_ms),
+                until,
+                &dir,
+                identity,
+            )
+            .await?,
+        ),
+    };
+    let point = point.map(|p| {
+        Box::new(crate::record::PointInTime {
+            reached: at_point(&mut chain, &picked.snapshot, &p),
+            before: p.name,
+            revision: p.revision,
+            keyspace_keys: p.keyspace_keys,
+            deleted_keys: p.deleted,
+            prefix: p.prefix,
+        })
+    });
+    ctx.snapshots.push(picked.snapshot.clone());
+    Ok(Source {
+        snap: picked.snapshot,
+        refused: picked.refused,
         chain,
         stored: None,
         point,
@@ -158,6 +173,22 @@ fn at_point(
         });
         false
     }
+}
+
+/// A snapshot from outside restored as it is: what the members will hold is counted from its
+/// file meanwhile (on this machine's other core), not read back through etcd afterwards.
+fn count_file(
+    ctx: &Ctx<'_>,
+    restore_from: &RestoreSource,
+    chain: &Chain,
+    snap: &SnapshotRecord,
+    bump: Option<u64>,
+) -> Option<tokio::task::JoinHandle<Option<crate::record::KeyspaceSummary>>> {
+    let as_it_is = restore_from.is_external() && chain.links.is_empty() && bump.is_none();
+    as_it_is.then(|| {
+        let (file, wanted) = (snap.file.clone(), ctx.plan.gates.keys_under.clone());
+        tokio::task::spawn_blocking(move || file_keyspace(&file, &wanted))
+    })
 }
 
 /// Keys rewritten after the file's compaction that counting it may hold in memory (a few tens
@@ -370,14 +401,8 @@ async fn restore(
     let origin = ctx.clock.t0 + Duration::from_millis(rto_from_ms);
     let fetch_start = Instant::now();
     let started_ms = disaster.as_ref().map(|d| d.started_ms).unwrap_or(0);
-    let Source {
-        snap,
-        refused,
-        chain,
-        stored,
-        point,
-    } = source(ctx, restore_from, started_ms).await?;
-    let chain = chain.unwrap_or_default();
+    let src = source(ctx, restore_from, started_ms).await?;
+    let (snap, chain) = (src.snap, src.chain.unwrap_or_default());
     let name = snap.name.as_str();
     let mut phases = Vec::new();
     let mut mark_at = |name: &str, from: Instant, now: Instant| {
@@ -391,16 +416,9 @@ async fn restore(
     if let Some(fetched) = fetch_phase(ctx, restore_from) {
         mark_at(fetched, fetch_start, Instant::now());
     }
-
     next_generation(ctx, options);
     let bump = options.bump_revision;
-    // A snapshot from outside restored as it is: what the members will hold is counted from its
-    // file meanwhile (on this machine's other core), not read back through etcd afterwards.
-    let counting =
-        (restore_from.is_external() && chain.links.is_empty() && bump.is_none()).then(|| {
-            let (file, wanted) = (snap.file.clone(), ctx.plan.gates.keys_under.clone());
-            tokio::task::spawn_blocking(move || file_keyspace(&file, &wanted))
-        });
+    let counting = count_file(ctx, restore_from, &chain, &snap, bump);
     let cluster = &mut ctx.cluster;
     // A quorum first: it is what serves. The other members' files are written once it has
     // taken a write: etcdutl writing them beside the quorum's members loading their db and
@@ -425,9 +443,6 @@ async fn restore(
     // members are restored: until then they would keep failing against members long gone.
     let restored_at = seen_state(&chain, replayed.is_some(), &snap);
     super::repoint_workload(ctx, Some(restored_at)).await?;
-    let cluster = &ctx.cluster;
-    let others =
-        crate::restore_files::restore_files(cluster, rest, &snap.file, bump, timeout).await?;
     // Until a member answers, it is loading its db: what dominates at production size.
     let t = mark_at("members load their db", t, answered);
     let mut t = mark_at("leader elected", t, leader_at);
@@ -435,16 +450,8 @@ async fn restore(
         t = mark_at("replay deltas", t, *ended);
     }
     mark_at("first write", t, first_write);
-    let cluster = &mut ctx.cluster;
-    cluster.start(&pairs(rest, others.volumes)).await?;
-    serving(cluster).await?;
-    if let Some(counting) = counting {
-        ctx.file_keyspace = counting
-            .await
-            .ok()
-            .flatten()
-            .map(|k| (snap.name.clone(), k));
-    }
+    let others = the_rest(ctx, rest, &snap, (bump, timeout), counting).await?;
+    let cluster = &ctx.cluster;
     let all_serving_ms = Instant::now().saturating_duration_since(origin).as_millis() as u64;
     let client = cluster.client().await?;
     let rto = first_write.saturating_duration_since(origin).as_millis() as u64;
@@ -454,7 +461,7 @@ async fn restore(
     super::repoint_workload(ctx, None).await?;
     let record = RestoreRecord {
         snapshot: name.to_string(),
-        refused,
+        refused: src.refused,
         snapshot_revision: snap.revision,
         cluster_token: ctx.cluster.token.clone(),
         phases,
@@ -463,16 +470,40 @@ async fn restore(
         leader: Some(leader.name),
         etcd_version: Some(leader.version),
         snapshot_delivery: restored.delivery.describe().to_string(),
-        members_at_once: restored.concurrency.max(others.concurrency) as u32,
+        members_at_once: restored.concurrency.max(others) as u32,
         all_members_serving_ms: Some(all_serving_ms),
         image: Some(ctx.cluster.plan.image.clone()),
         bump_revision: bump,
         replay: None,
-        stored,
-        point,
+        stored: src.stored,
+        point: src.point,
     };
     let disaster = disaster.as_ref().map(|d| (d.started_ms, d.ended_ms));
     Ok(conclude(ctx, record, &snap, &chain, replayed, disaster))
+}
+
+/// The members outside the quorum: their files restored while the quorum serves, then started,
+/// until every member answers; the snapshot file's count joined meanwhile. Returns how many
+/// members etcdutl restored at once.
+async fn the_rest(
+    ctx: &mut Ctx<'_>,
+    rest: &[String],
+    snap: &SnapshotRecord,
+    (bump, timeout): (Option<u64>, Duration),
+    counting: Option<tokio::task::JoinHandle<Option<crate::record::KeyspaceSummary>>>,
+) -> Result<usize, StepError> {
+    let others =
+        crate::restore_files::restore_files(&ctx.cluster, rest, &snap.file, bump, timeout).await?;
+    ctx.cluster.start(&pairs(rest, others.volumes)).await?;
+    serving(&ctx.cluster).await?;
+    if let Some(counting) = counting {
+        ctx.file_keyspace = counting
+            .await
+            .ok()
+            .flatten()
+            .map(|k| (snap.name.clone(), k));
+    }
+    Ok(others.concurrency)
 }
 
 /// The name of the phase that made the source ready: a backup fetched (and decrypted, with its

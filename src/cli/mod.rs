@@ -425,39 +425,8 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
             .await
         }
         Command::VerifyBackup(a) => {
-            let VerifyBackupArgs {
-                stores,
-                endpoint,
-                region,
-                pick,
-                at_revision,
-                at,
-                fallback,
-                members,
-                etcd_version,
-                max_age,
-                expect_revision,
-                expect_keys,
-                expect_prefix,
-                rto,
-                timeout,
-                drill,
-            } = *a;
-            let v = crate::plan::VerifyBackup {
-                pick,
-                at_revision,
-                at,
-                fallback,
-                members,
-                etcd_version,
-                max_age,
-                expect_revision,
-                expect_keys,
-                expect_prefixes: expect_prefix,
-                rto,
-                timeout,
-            };
-            let at = (endpoint.as_deref(), region.as_deref());
+            let (stores, at, v, drill) = a.into_parts();
+            let at = (at.0.as_deref(), at.1.as_deref());
             verify_backup(&stores, at, &v, drill, cancel).await
         }
         Command::Report { run, format } => reports::report(&run, format),
@@ -502,6 +471,53 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
             probe,
             program,
         } => disk_layer(backing, mount, probe, program).await,
+    }
+}
+
+impl VerifyBackupArgs {
+    /// The stores, where they are (endpoint, region), the verification asked for, and the drill's
+    /// own arguments.
+    fn into_parts(
+        self,
+    ) -> (
+        Vec<String>,
+        (Option<String>, Option<String>),
+        crate::plan::VerifyBackup,
+        DrillArgs,
+    ) {
+        let VerifyBackupArgs {
+            stores,
+            endpoint,
+            region,
+            pick,
+            at_revision,
+            at,
+            fallback,
+            members,
+            etcd_version,
+            max_age,
+            expect_revision,
+            expect_keys,
+            expect_prefix,
+            rto,
+            timeout,
+            drill,
+        } = self;
+        let v = crate::plan::VerifyBackup {
+            pick,
+            at_revision,
+            at,
+            fallback,
+            members,
+            etcd_version,
+            max_age,
+            expect_revision,
+            expect_keys,
+            expect_prefixes: expect_prefix,
+            rto,
+            timeout,
+        };
+        (stores, (endpoint, region), v, drill)
     }
 }
 

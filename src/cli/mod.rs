@@ -474,17 +474,19 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
     }
 }
 
+/// `verify-backup`'s arguments as `verify_backup` takes them: the stores, where they are
+/// (endpoint, region), the verification asked for, and the drill's own arguments.
+type VerifyBackupParts = (
+    Vec<String>,
+    (Option<String>, Option<String>),
+    crate::plan::VerifyBackup,
+    DrillArgs,
+);
+
 impl VerifyBackupArgs {
     /// The stores, where they are (endpoint, region), the verification asked for, and the drill's
     /// own arguments.
-    fn into_parts(
-        self,
-    ) -> (
-        Vec<String>,
-        (Option<String>, Option<String>),
-        crate::plan::VerifyBackup,
-        DrillArgs,
-    ) {
+    fn into_parts(self) -> VerifyBackupParts {
         let VerifyBackupArgs {
             stores,
             endpoint,

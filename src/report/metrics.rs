@@ -94,6 +94,16 @@ fn families(r: &RunReport) -> Vec<Family<'_>> {
             ),
         },
     ];
+    f.extend(store_families(r));
+    f.extend(fault_families(r));
+    f
+}
+
+/// Per store, for a restore from a store: the backup's age and size, the restore, the last
+/// time one was verified.
+fn store_families(r: &RunReport) -> Vec<Family<'_>> {
+    let secs = |ms: Option<u64>| ms.map(|m| m as f64 / 1000.0);
+    let mut f = Vec::new();
     let stored = r.restore.as_ref().and_then(|x| x.stored.as_ref());
     let store = |v: Option<f64>| -> Vec<(Vec<(&'static str, &str)>, f64)> {
         match (stored, v) {
@@ -125,7 +135,12 @@ fn families(r: &RunReport) -> Vec<Family<'_>> {
         help: "When a backup of the store was last restored and verified with every gate passed (Unix time; this run, or the last that passed before it in the evidence chain).",
         samples: store(last_success(r).and_then(seconds_since_epoch)),
     });
-    f.push(Family {
+    f
+}
+
+/// Per fault: how long writes were unavailable.
+fn fault_families(r: &RunReport) -> Vec<Family<'_>> {
+    vec![Family {
         name: "etcd_drill_fault_unavailable_seconds",
         unit: Some("seconds"),
         help: "How long writes failed during each fault.",
@@ -137,8 +152,7 @@ fn families(r: &RunReport) -> Vec<Family<'_>> {
                     .map(|ms| (vec![("fault", x.name.as_str())], ms as f64 / 1000.0))
             })
             .collect(),
-    });
-    f
+    }]
 }
 
 /// The finish of the last passing run: this one's, or the one the chain carried on.

@@ -49,6 +49,42 @@ pub(super) fn gates(e: Option<&Expectations>, steps: &[PlannedStep]) -> Gates {
     }
 }
 
+/// What the steps let the gates measure.
+struct Measurable {
+    restores: bool,
+    verifies: bool,
+    verifies_after_restore: bool,
+    /// A restore from a snapshot or a backup: it rolls the cluster back.
+    rolls_back: bool,
+    /// A restore from a file or a store.
+    from_file: bool,
+    from_store: bool,
+}
+
+impl Measurable {
+    fn of(steps: &[PlannedStep]) -> Self {
+        fn restore(s: &PlannedStep) -> Option<&RestoreSource> {
+            match &s.kind {
+                StepKind::Restore { source, .. } => Some(source),
+                _ => None,
+            }
+        }
+        let verify = |s: &PlannedStep| matches!(s.kind, StepKind::Verify);
+        let last_restore = steps.iter().rposition(|s| restore(s).is_some());
+        Measurable {
+            restores: last_restore.is_some(),
+            verifies: steps.iter().any(verify),
+            verifies_after_restore: last_restore.is_some_and(|r| steps.iter().skip(r).any(verify)),
+            rolls_back: steps.iter().filter_map(restore).any(|x| !x.is_external()),
+            from_file: steps.iter().filter_map(restore).any(|x| x.is_external()),
+            from_store: steps
+                .iter()
+                .filter_map(restore)
+                .any(|x| matches!(x, RestoreSource::Store { .. })),
+        }
+    }
+}
+
 pub(super) fn check_gates(
     s: &Scenario,
     g: &Gates,
@@ -61,19 +97,14 @@ pub(super) fn check_gates(
         .expect
         .as_ref()
         .map_or(&s.name.referenced, |e| &e.referenced);
-    let restores = steps
-        .iter()
-        .any(|s| matches!(s.kind, StepKind::Restore { .. }));
-    let verifies = steps.iter().any(|s| matches!(s.kind, StepKind::Verify));
-    let last_restore = steps
-        .iter()
-        .rposition(|s| matches!(s.kind, StepKind::Restore { .. }));
-    let verifies_after_restore = last_restore.is_some_and(|r| {
-        steps
-            .iter()
-            .skip(r)
-            .any(|s| matches!(s.kind, StepKind::Verify))
-    });
+    let Measurable {
+        restores,
+        verifies,
+        verifies_after_restore,
+        rolls_back,
+        from_file,
+        from_store,
+    } = Measurable::of(steps);
     let mut need = |ok: bool, gate: &str, what: &str| {
         if !ok {
             problems.push(Problem::at(
@@ -88,26 +119,11 @@ pub(super) fn check_gates(
     ] {
         need(!set || restores, gate, "a `restore` step");
     }
-    let rolls_back = steps
-        .iter()
-        .any(|s| matches!(&s.kind, StepKind::Restore { source, .. } if !source.is_external()));
-    let from_file = steps
-        .iter()
-        .any(|s| matches!(&s.kind, StepKind::Restore { source, .. } if source.is_external()));
     need(
         g.rpo.is_none() || rolls_back,
         "rpo",
         "a `restore` from a snapshot or a backup after a disaster",
     );
-    let from_store = steps.iter().any(|s| {
-        matches!(
-            &s.kind,
-            StepKind::Restore {
-                source: RestoreSource::Store { .. },
-                ..
-            }
-        )
-    });
     need(
         g.backup_max_age.is_none() || from_store,
         "backup-max-age",

@@ -116,36 +116,7 @@ impl Recorder {
                     s.status = StepStatus::Passed;
                     s.duration_ms = Some(ms(*duration));
                 }
-                match outcome.as_ref() {
-                    StepOutcome::Healthy(h) => r.environment.etcd_version = Some(h.version.clone()),
-                    StepOutcome::Seeded(s) => r.seed = Some(s.clone()),
-                    StepOutcome::Snapshot(s) => r.snapshots.push(s.clone()),
-                    StepOutcome::Disaster(d) => r.disaster = Some(d.clone()),
-                    StepOutcome::Restored(x, rpo) => {
-                        r.rpo = rpo.clone();
-                        // A drill that starts by restoring meets its version here.
-                        if r.environment.etcd_version.is_none() {
-                            r.environment.etcd_version = x.etcd_version.clone();
-                        }
-                        r.restore = Some(x.clone());
-                    }
-                    StepOutcome::Verified(v, rpo) => {
-                        if rpo.is_some() {
-                            r.rpo = rpo.clone();
-                        }
-                        r.verification = Some(v.clone());
-                    }
-                    StepOutcome::Slept
-                    | StepOutcome::WritesWaited(_)
-                    | StepOutcome::Deleted(_)
-                    | StepOutcome::BackupsWaited { .. }
-                    | StepOutcome::BackupDamaged { .. } => {}
-                    StepOutcome::Upgraded(u) => r.upgrades.push(u.clone()),
-                    StepOutcome::Fault(f) => match r.faults.iter_mut().find(|x| x.name == f.name) {
-                        Some(x) => *x = f.clone(),
-                        None => r.faults.push(f.clone()),
-                    },
-                }
+                finished(r, outcome.as_ref());
             }
             EventKind::StepFailed {
                 index,
@@ -242,4 +213,38 @@ fn disturbances(r: &RunReport) -> Vec<(u64, u64, String)> {
         d.push((dis.started_ms, end, "disaster and restore".into()));
     }
     d
+}
+
+/// What a finished step adds to the report.
+fn finished(r: &mut RunReport, outcome: &StepOutcome) {
+    match outcome {
+        StepOutcome::Healthy(h) => r.environment.etcd_version = Some(h.version.clone()),
+        StepOutcome::Seeded(s) => r.seed = Some(s.clone()),
+        StepOutcome::Snapshot(s) => r.snapshots.push(s.clone()),
+        StepOutcome::Disaster(d) => r.disaster = Some(d.clone()),
+        StepOutcome::Restored(x, rpo) => {
+            r.rpo = rpo.clone();
+            // A drill that starts by restoring meets its version here.
+            if r.environment.etcd_version.is_none() {
+                r.environment.etcd_version = x.etcd_version.clone();
+            }
+            r.restore = Some(x.clone());
+        }
+        StepOutcome::Verified(v, rpo) => {
+            if rpo.is_some() {
+                r.rpo = rpo.clone();
+            }
+            r.verification = Some(v.clone());
+        }
+        StepOutcome::Slept
+        | StepOutcome::WritesWaited(_)
+        | StepOutcome::Deleted(_)
+        | StepOutcome::BackupsWaited { .. }
+        | StepOutcome::BackupDamaged { .. } => {}
+        StepOutcome::Upgraded(u) => r.upgrades.push(u.clone()),
+        StepOutcome::Fault(f) => match r.faults.iter_mut().find(|x| x.name == f.name) {
+            Some(x) => *x = f.clone(),
+            None => r.faults.push(f.clone()),
+        },
+    }
 }

@@ -230,8 +230,17 @@ pub(super) fn workload(r: &RunReport) -> Option<Section> {
             wl.restores.len()
         ),
     ));
-    let rows = w
-        .phases
+    let (header, rows) = phases_table(&w.phases);
+    Some(Section::new(
+        "Workload",
+        vec![Block::Facts(f), Block::table(header, rows)],
+    ))
+}
+
+/// The workload's phases (before, during, after the disaster and restore): operations,
+/// errors, throughput and latencies.
+fn phases_table(phases: &[crate::record::PhaseStats]) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let rows = phases
         .iter()
         .map(|p| {
             // Latencies are of the operations that succeeded: with none, there are none.
@@ -258,10 +267,7 @@ pub(super) fn workload(r: &RunReport) -> Option<Section> {
     let header = vec![
         "phase", "window", "ops", "errors", "ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms",
     ];
-    Some(Section::new(
-        "Workload",
-        vec![Block::Facts(f), Block::table(header, rows)],
-    ))
+    (header, rows)
 }
 
 /// The linearizability check: its verdict, the writes a restore rolled back, and each

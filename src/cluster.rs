@@ -530,6 +530,23 @@ fn distinct_versions(versions: &std::collections::BTreeMap<String, String>) -> S
     v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" + ")
 }
 
+/// The leader the members' statuses name, and the version of the member that named it. Each
+/// member's header carries its own id, so the same answers name the leader (an id no answering
+/// member carries is shown in hex). `None` while no member has a leader. What the probe, the
+/// restore's wait and a fault's target all read the leader from.
+pub fn leader_in(answers: &[(&str, &etcd_client::StatusResponse)]) -> Option<(String, String)> {
+    let (id, version) = answers
+        .iter()
+        .find(|(_, s)| s.leader() != 0)
+        .map(|(_, s)| (s.leader(), s.version().to_string()))?;
+    let name = answers
+        .iter()
+        .find(|(_, s)| s.header().is_some_and(|h| h.member_id() == id))
+        .map(|(name, _)| name.to_string())
+        .unwrap_or_else(|| format!("{id:x}"));
+    Some((name, version))
+}
+
 /// One health probe: every member has the same leader and a quorum write succeeds. Returns the
 /// leader and each member's version.
 async fn probe(
@@ -538,7 +555,7 @@ async fn probe(
 ) -> Result<(String, std::collections::BTreeMap<String, String>), String> {
     let mut leader_ids = std::collections::HashSet::new();
     let mut versions = std::collections::BTreeMap::new();
-    let mut ids = std::collections::HashMap::new();
+    let mut answers = Vec::new();
     for (name, client) in clients {
         let mut c = client.clone();
         let status = within("status", name, Duration::from_secs(1), c.status())
@@ -549,9 +566,7 @@ async fn probe(
         }
         leader_ids.insert(status.leader());
         versions.insert(name.clone(), status.version().to_string());
-        if let Some(h) = status.header() {
-            ids.insert(h.member_id(), name.clone());
-        }
+        answers.push((name.as_str(), status));
     }
     if leader_ids.len() != 1 {
         return Err(format!("members disagree on the leader: {leader_ids:?}"));
@@ -565,8 +580,9 @@ async fn probe(
     )
     .await
     .map_err(|e| e.to_string())?;
-    let id = leader_ids.into_iter().next().unwrap_or_default();
-    let leader = ids.get(&id).cloned().unwrap_or_else(|| format!("{id:x}"));
+    let answers: Vec<(&str, &etcd_client::StatusResponse)> =
+        answers.iter().map(|(n, s)| (*n, s)).collect();
+    let (leader, _) = leader_in(&answers).unwrap_or_default();
     Ok((leader, versions))
 }
 

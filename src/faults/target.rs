@@ -27,22 +27,17 @@ pub async fn member_ids(cluster: &Cluster) -> std::collections::HashMap<u64, Str
 
 /// The current leader's member name, asking each member in turn.
 pub async fn leader_of(cluster: &Cluster) -> Option<String> {
-    let mut ids = std::collections::HashMap::new();
-    let mut leader = 0;
+    let mut answers = Vec::new();
     for m in &cluster.members {
         let Ok(mut c) = connect(&[m.endpoint()]).await else {
             continue;
         };
         if let Ok(s) = within("status", &m.name, Duration::from_millis(500), c.status()).await {
-            if let Some(h) = s.header() {
-                ids.insert(h.member_id(), m.name.clone());
-            }
-            if s.leader() != 0 {
-                leader = s.leader();
-            }
+            answers.push((m.name.as_str(), s));
         }
     }
-    ids.get(&leader).cloned()
+    let answers: Vec<_> = answers.iter().map(|(n, s)| (*n, s)).collect();
+    crate::cluster::leader_in(&answers).map(|(name, _)| name)
 }
 
 /// Resolves a target to member names. `seed` makes `random` and `follower` repeatable.

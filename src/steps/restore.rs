@@ -649,25 +649,11 @@ async fn wait_leader(cluster: &Cluster) -> Result<Leader, StepError> {
         if answers.iter().any(|(_, s)| s.is_ok()) {
             answered.get_or_insert(seen);
         }
-        let ids: std::collections::HashMap<u64, String> = answers
+        let ok: Vec<(&str, &etcd_client::StatusResponse)> = answers
             .iter()
-            .filter_map(|(name, s)| {
-                s.as_ref()
-                    .ok()
-                    .and_then(|s| s.header())
-                    .map(|h| (h.member_id(), (*name).clone()))
-            })
+            .filter_map(|(name, s)| s.as_ref().ok().map(|s| (name.as_str(), s)))
             .collect();
-        if let Some((leader, version)) = answers.iter().find_map(|(_, s)| {
-            s.as_ref()
-                .ok()
-                .filter(|s| s.leader() != 0)
-                .map(|s| (s.leader(), s.version().to_string()))
-        }) {
-            let name = ids
-                .get(&leader)
-                .cloned()
-                .unwrap_or_else(|| format!("{leader:x}"));
+        if let Some((name, version)) = crate::cluster::leader_in(&ok) {
             return Ok(Leader {
                 name,
                 version,

@@ -185,9 +185,15 @@ async fn read(ctx: &mut Ctx<'_>, restored: Option<SnapshotRecord>) -> Result<Rea
     })
 }
 
-/// A keyspace summary with the snapshot's size and the quota beside it.
+/// A keyspace summary with the database's size and the quota beside it: the size of the
+/// snapshot etcdutl restored (after a replay, `s` is the last delta's state, and its size the
+/// delta's).
 fn with_sizes(ctx: &Ctx<'_>, s: &SnapshotRecord, mut k: KeyspaceSummary) -> KeyspaceSummary {
-    k.db_size_bytes = Some(s.size_bytes);
+    let restored = ctx
+        .restore
+        .as_ref()
+        .and_then(|r| ctx.snapshots.iter().find(|x| x.name == r.snapshot));
+    k.db_size_bytes = Some(restored.unwrap_or(s).size_bytes);
     k.quota_bytes = Some(
         ctx.plan
             .cluster

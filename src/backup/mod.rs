@@ -118,6 +118,27 @@ pub struct Chain {
     pub not_replayed: Vec<String>,
 }
 
+impl Chain {
+    /// Whether the chain, after a full at `full_revision`, reaches its point in time `until`.
+    /// Where it falls short, that is said in `stopped` (after any earlier reason), naming the
+    /// point with `label` when there is one.
+    pub fn reaches(&mut self, full_revision: i64, until: i64, label: Option<&str>) -> bool {
+        let reached = self.links.last().map_or(full_revision, |(l, _)| l.revision);
+        if reached >= until {
+            return true;
+        }
+        let why = format!(
+            "the chain reaches revision {reached}, not the point in time {until}{}",
+            label.map(|l| format!(" ({l})")).unwrap_or_default()
+        );
+        self.stopped = Some(match self.stopped.take() {
+            Some(s) => format!("{s}; {why}"),
+            None => why,
+        });
+        false
+    }
+}
+
 /// Downloads and checks the deltas of `full` (a `BackupRecord` name) in revision order: each
 /// must be in the store, start one revision after the previous link ended, match its recorded
 /// size and SHA-256 (an encrypted one: its ciphertext's too, then decrypted), and read back as a

@@ -151,28 +151,16 @@ fn at_point(
         until: Some(point.revision),
         ..Chain::default()
     });
-    let reached = chain
-        .links
-        .last()
-        .map_or(full.revision, |(l, _)| l.revision);
-    if reached == point.revision {
-        if let Some((last, _)) = chain.links.last_mut() {
-            last.keyspace_sha256 = point.keyspace_sha256.clone();
-            last.keyspace_keys = point.keyspace_keys;
-            last.taken_at_ms = point.at_ms;
-        }
-        true
-    } else {
-        let why = format!(
-            "the chain reaches revision {reached}, not the point in time {} (before {})",
-            point.revision, point.name
-        );
-        chain.stopped = Some(match chain.stopped.take() {
-            Some(s) => format!("{s}; {why}"),
-            None => why,
-        });
-        false
+    let before = format!("before {}", point.name);
+    if !chain.reaches(full.revision, point.revision, Some(&before)) {
+        return false;
     }
+    if let Some((last, _)) = chain.links.last_mut() {
+        last.keyspace_sha256 = point.keyspace_sha256.clone();
+        last.keyspace_keys = point.keyspace_keys;
+        last.taken_at_ms = point.at_ms;
+    }
+    true
 }
 
 /// A snapshot from outside restored as it is: what the members will hold is counted from its
@@ -287,23 +275,18 @@ async fn from_store(
         ));
         links.clear();
     }
-    // A point in time the chain does not reach is said, not implied.
-    let reached = links.last().map_or(snap.revision, |(l, _)| l.revision);
-    if let Some(u) = until.filter(|u| reached < *u) {
-        let why = format!("the chain reaches revision {reached}, not the point in time {u}");
-        stopped = Some(match stopped {
-            Some(s) => format!("{s}; {why}"),
-            None => why,
-        });
-    }
-    let mut described = stored::describe(&store, &cat, Some(&fetched), now_ms);
-    described.chain_stopped = stopped.clone();
-    let chain = Chain {
+    let mut chain = Chain {
         links,
         stopped,
         not_replayed: fetched.not_replayed.clone(),
         until,
     };
+    // A point in time the chain does not reach is said, not implied.
+    if let Some(u) = until {
+        chain.reaches(snap.revision, u, None);
+    }
+    let mut described = stored::describe(&store, &cat, Some(&fetched), now_ms);
+    described.chain_stopped = chain.stopped.clone();
     ctx.snapshots.push(snap.clone());
     Ok(Source {
         snap,

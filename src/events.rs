@@ -90,23 +90,57 @@ pub enum StepOutcome {
     Restored(RestoreRecord, Option<Rpo>),
     /// Verification, and the RPO with the acknowledged writes the restore rolled back counted.
     Verified(VerifyRecord, Option<Rpo>),
-    Slept,
-    WritesWaited(crate::record::WritesWaited),
-    /// A prefix deleted (an operator's mistake), and the point just before it.
-    Deleted(Box<Point>),
-    /// Backups stored when a `wait-backups` step ended: fulls, and deltas in the current chain.
-    BackupsWaited {
-        fulls: u32,
-        deltas: u32,
-    },
-    BackupDamaged {
-        name: String,
-        what: String,
-    },
+    /// A step whose result is only a line for the operator (a sleep, a wait, a deletion, a
+    /// damaged backup): the report keeps nothing of it beyond the step's row.
+    Done(String),
     /// A fault injected, held and healed; or injected and left open until a `heal` step.
     Fault(FaultRecord),
     /// A rolling upgrade.
     Upgraded(UpgradeRecord),
+}
+
+impl StepOutcome {
+    /// What the step gave, for the line that says it finished (empty, or " (…)").
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Healthy(h) => format!(" (leader {})", h.leader),
+            Self::Seeded(s) => format!(" ({} keys, {:.0} keys/s)", s.keys, s.keys_per_sec),
+            Self::Snapshot(s) => format!(
+                " (revision {}, {} keys, {} bytes)",
+                s.revision, s.total_keys, s.size_bytes
+            ),
+            Self::Disaster(d) => {
+                format!(" ({} members destroyed)", d.destroyed_containers.len())
+            }
+            Self::Restored(r, _) => format!(" (RTO to first write {} ms)", r.rto_first_write_ms),
+            Self::Verified(v, _) => format!(
+                " ({})",
+                if v.passed {
+                    "integrity ok"
+                } else {
+                    "INTEGRITY VIOLATED"
+                }
+            ),
+            Self::Done(line) if line.is_empty() => String::new(),
+            Self::Done(line) => format!(" ({line})"),
+            Self::Fault(f) => format!(" ({})", f.summary().join(", ")),
+            Self::Upgraded(u) => format!(
+                " ({} → {}, {}; cluster version {})",
+                u.from,
+                u.to,
+                u.members
+                    .iter()
+                    .map(|m| format!(
+                        "{} down {} ms",
+                        m.member,
+                        m.serving_ms.saturating_sub(m.stopped_ms)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                u.cluster_version.as_deref().unwrap_or("-")
+            ),
+        }
+    }
 }
 
 /// A point in time a restore can return to: the revision just before a `delete-prefix` step,

@@ -1,6 +1,6 @@
 //! The terminal reporter: one line per event on stderr, and a progress bar while seeding.
 
-use crate::events::{EventKind, RunEvent, StepOutcome};
+use crate::events::{EventKind, RunEvent};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 
@@ -120,7 +120,7 @@ fn line_of(kind: &EventKind) -> Option<String> {
         } => format!(
             "step {index} {label} ok in {} ms{}",
             duration.as_millis(),
-            describe(outcome)
+            outcome.summary()
         ),
         EventKind::StepFailed {
             index,
@@ -157,56 +157,4 @@ fn line_of(kind: &EventKind) -> Option<String> {
         }
         EventKind::Interrupted => "interrupted: tearing down".into(),
     })
-}
-
-fn describe(o: &StepOutcome) -> String {
-    match o {
-        StepOutcome::Healthy(h) => format!(" (leader {})", h.leader),
-        StepOutcome::Seeded(s) => format!(" ({} keys, {:.0} keys/s)", s.keys, s.keys_per_sec),
-        StepOutcome::Snapshot(s) => format!(
-            " (revision {}, {} keys, {} bytes)",
-            s.revision, s.total_keys, s.size_bytes
-        ),
-        StepOutcome::Disaster(d) => {
-            format!(" ({} members destroyed)", d.destroyed_containers.len())
-        }
-        StepOutcome::Restored(r, _) => format!(" (RTO to first write {} ms)", r.rto_first_write_ms),
-        StepOutcome::Verified(v, _) => format!(
-            " ({})",
-            if v.passed {
-                "integrity ok"
-            } else {
-                "INTEGRITY VIOLATED"
-            }
-        ),
-        StepOutcome::Slept => String::new(),
-        StepOutcome::BackupsWaited { fulls, deltas } => {
-            format!(" ({fulls} full backups stored, {deltas} deltas in the newest chain)")
-        }
-        StepOutcome::WritesWaited(w) => format!(
-            " ({} writes acknowledged above revision {}, the last at {}, and watched)",
-            w.count, w.above, w.highest
-        ),
-        StepOutcome::BackupDamaged { name, what } => format!(" ({name}: {what})"),
-        StepOutcome::Deleted(p) => format!(
-            " ({} keys under {} deleted; point {} is revision {}, {} keys)",
-            p.deleted, p.prefix, p.name, p.revision, p.keyspace_keys
-        ),
-        StepOutcome::Fault(f) => format!(" ({})", f.summary().join(", ")),
-        StepOutcome::Upgraded(u) => format!(
-            " ({} → {}, {}; cluster version {})",
-            u.from,
-            u.to,
-            u.members
-                .iter()
-                .map(|m| format!(
-                    "{} down {} ms",
-                    m.member,
-                    m.serving_ms.saturating_sub(m.stopped_ms)
-                ))
-                .collect::<Vec<_>>()
-                .join(", "),
-            u.cluster_version.as_deref().unwrap_or("-")
-        ),
-    }
 }

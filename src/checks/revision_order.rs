@@ -2,7 +2,26 @@
 //! operation completed before it started already saw (outside a restore, which starts a new
 //! epoch). The workload feeds every answer through `RevisionFloor`.
 
+use crate::record::{Outcome, Request};
 use std::sync::atomic::{AtomicI64, Ordering};
+
+/// The revision an answer puts the client at, when the answer is linearizable: a write's, a
+/// linearizable read's (its header), a list's at the head. None for a serializable read (it
+/// may lag), a page pinned to an earlier revision (the past, by design), a lease answer (no
+/// revision) and a failure. The online floor and the history's real-time pass both ask it.
+pub fn established(request: &Request, outcome: &Outcome) -> Option<i64> {
+    match (request, outcome) {
+        (
+            Request::Get {
+                serializable: true, ..
+            },
+            _,
+        ) => None,
+        (_, Outcome::Wrote { revision } | Outcome::Read { revision, .. }) => Some(*revision),
+        (Request::List { revision: 0, .. }, Outcome::Listed { revision, .. }) => Some(*revision),
+        _ => None,
+    }
+}
 
 /// The revisions-never-go-back checker. An operation takes the floor when it starts (the
 /// highest revision any already-completed linearizable operation saw); when it completes with

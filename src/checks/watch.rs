@@ -4,34 +4,64 @@
 //! back, and the revisions between it and what the client had seen are never delivered).
 //! The watching client is `workload::watcher`; this is the check of what it saw.
 
-use crate::record::{Jump, RestoreView, WatchLog};
+use crate::record::{Jump, RestoreView, StreamOrder, WatchLog};
+
+/// Where an event stands in the order of the stream that delivered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// The stream's first event, or the revision after the last.
+    Next,
+    /// A later revision, with revisions between it and the last one never delivered.
+    Skipped { from: i64 },
+    /// Another key of the last revision (a transaction's).
+    Same,
+    /// A key of the last revision delivered again.
+    Repeated,
+    /// A revision below the last one.
+    Back { from: i64 },
+}
+
+impl StreamOrder {
+    /// Places one event, in the order the stream delivered it. The one observation the online
+    /// continuity check and the history's watch pass share.
+    pub fn place(&mut self, revision: i64, key: &[u8]) -> Placed {
+        let last = self.last;
+        if revision < last {
+            Placed::Back { from: last }
+        } else if revision == last {
+            match self.keys_at_last.insert(key.to_vec()) {
+                true => Placed::Same,
+                false => Placed::Repeated,
+            }
+        } else {
+            self.last = revision;
+            self.keys_at_last.clear();
+            self.keys_at_last.insert(key.to_vec());
+            match last > 0 && revision > last + 1 {
+                true => Placed::Skipped { from: last },
+                false => Placed::Next,
+            }
+        }
+    }
+
+    /// The highest revision the stream delivered (0 before its first event).
+    pub fn last(&self) -> i64 {
+        self.last
+    }
+}
 
 impl WatchLog {
     /// One event, in the order the stream delivered it.
     pub fn observe(&mut self, revision: i64, key: &[u8]) {
         self.events += 1;
         self.first_revision.get_or_insert(revision);
-        let last = self.last_revision;
-        if revision < last {
-            self.backwards.push(Jump {
-                from: last,
-                to: revision,
-            });
-        } else if revision == last {
-            if !self.keys_at_last.insert(key.to_vec()) {
-                self.duplicates += 1;
-            }
-        } else {
-            if last > 0 && revision > last + 1 {
-                self.gaps.push(Jump {
-                    from: last,
-                    to: revision,
-                });
-            }
-            self.last_revision = revision;
-            self.keys_at_last.clear();
-            self.keys_at_last.insert(key.to_vec());
+        match self.order.place(revision, key) {
+            Placed::Back { from } => self.backwards.push(Jump { from, to: revision }),
+            Placed::Repeated => self.duplicates += 1,
+            Placed::Skipped { from } => self.gaps.push(Jump { from, to: revision }),
+            Placed::Next | Placed::Same => {}
         }
+        self.last_revision = self.order.last();
     }
 
     /// The watch resumed on a restored cluster whose revision is `cluster_revision`.
@@ -59,7 +89,7 @@ impl WatchLog {
         }
         // Continuity starts over from what the re-list saw.
         self.last_revision = 0;
-        self.keys_at_last.clear();
+        self.order = StreamOrder::default();
     }
 
     pub fn passed(&self) -> bool {

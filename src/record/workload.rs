@@ -23,15 +23,6 @@ pub struct Ack {
     pub at_ms: u64,
 }
 
-/// What a `wait-writes` step waited for: `count` writes acknowledged above revision `above`,
-/// the highest at `highest`, all of them delivered to the watcher.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WritesWaited {
-    pub count: u64,
-    pub above: i64,
-    pub highest: i64,
-}
-
 #[derive(
     Debug,
     Clone,
@@ -198,7 +189,17 @@ pub struct WatchLog {
     /// The cluster epoch (restores so far) the watcher last got an answer in.
     #[serde(skip)]
     pub epoch: u64,
+    /// Where the current stream stands (`checks::watch` places each event with it).
     #[serde(skip)]
+    pub(crate) order: StreamOrder,
+}
+
+/// The order of one watch stream so far: the highest revision it delivered and the keys it
+/// delivered at that revision. The online continuity check and the history's watch pass both
+/// place every event with it (`checks::watch`).
+#[derive(Debug, Clone, Default)]
+pub struct StreamOrder {
+    pub(crate) last: i64,
     pub(crate) keys_at_last: HashSet<Vec<u8>>,
 }
 

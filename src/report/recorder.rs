@@ -236,11 +236,7 @@ fn finished(r: &mut RunReport, outcome: &StepOutcome) {
             }
             r.verification = Some(v.clone());
         }
-        StepOutcome::Slept
-        | StepOutcome::WritesWaited(_)
-        | StepOutcome::Deleted(_)
-        | StepOutcome::BackupsWaited { .. }
-        | StepOutcome::BackupDamaged { .. } => {}
+        StepOutcome::Done(_) => {}
         StepOutcome::Upgraded(u) => r.upgrades.push(u.clone()),
         StepOutcome::Fault(f) => match r.faults.iter_mut().find(|x| x.name == f.name) {
             Some(x) => *x = f.clone(),

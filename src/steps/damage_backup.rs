@@ -20,5 +20,5 @@ pub async fn run(
         l.damaged.push((target.clone(), what.clone()));
     }
     ctx.emit(EventKind::Note(format!("backup {target}: {what}")));
-    Ok(StepOutcome::BackupDamaged { name: target, what })
+    Ok(StepOutcome::Done(format!("{target}: {what}")))
 }

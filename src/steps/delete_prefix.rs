@@ -47,6 +47,10 @@ pub async fn run(ctx: &mut Ctx<'_>, prefix: &str, name: &str) -> Result<StepOutc
         keyspace_keys: keys,
         keyspace_sha256: sha,
     };
-    ctx.points.push(point.clone());
-    Ok(StepOutcome::Deleted(Box::new(point)))
+    let said = format!(
+        "{} keys under {prefix} deleted; point {name} is revision {revision}, {keys} keys",
+        point.deleted
+    );
+    ctx.points.push(point);
+    Ok(StepOutcome::Done(said))
 }

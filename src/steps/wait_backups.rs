@@ -25,10 +25,9 @@ pub async fn run(ctx: &mut Ctx<'_>, fulls: u32, deltas: u32) -> Result<StepOutco
         };
         let (f, d) = stored(&schedule.records());
         if f >= fulls && d >= deltas {
-            return Ok(StepOutcome::BackupsWaited {
-                fulls: f,
-                deltas: d,
-            });
+            return Ok(StepOutcome::Done(format!(
+                "{f} full backups stored, {d} deltas in the newest chain"
+            )));
         }
         if said.elapsed() >= Duration::from_millis(500) {
             said = Instant::now();

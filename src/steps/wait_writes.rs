@@ -6,7 +6,6 @@
 use super::{Ctx, StepError};
 use crate::cluster::ClusterError;
 use crate::events::{EventKind, StepOutcome};
-use crate::record::WritesWaited;
 use etcd_client::GetOptions;
 use std::time::{Duration, Instant};
 
@@ -35,11 +34,9 @@ pub async fn run(ctx: &mut Ctx<'_>, count: u64) -> Result<StepOutcome, StepError
         };
         let (n, highest) = w.writes_above(since_ms, above);
         if n >= count && w.watched_revision() >= highest {
-            return Ok(StepOutcome::WritesWaited(WritesWaited {
-                count: n,
-                above,
-                highest,
-            }));
+            return Ok(StepOutcome::Done(format!(
+                "{n} writes acknowledged above revision {above}, the last at {highest}, and watched"
+            )));
         }
         if said.elapsed() >= Duration::from_millis(200) {
             said = Instant::now();

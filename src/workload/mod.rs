@@ -398,22 +398,16 @@ impl Shared {
             latency_us,
             ok: failed.is_none(),
         };
-        let pinned = matches!(&request, Request::List { revision, .. } if *revision > 0);
+        let established = crate::checks::revision_order::established(&request, &outcome);
         self.record(sent, request, outcome.clone());
         if let Some(why) = failed {
             log.failure(op, why);
             return false;
         }
-        // A lease grant carries no revision: nothing to compare.
-        let (revision, has_revision) = match outcome {
-            Outcome::Wrote { revision } | Outcome::Read { revision, .. } => (revision, true),
-            // A pinned page's revision is in the past by design.
-            Outcome::Listed { revision, .. } if !pinned => (revision, true),
-            _ => (0, false),
-        };
-        let checked = has_revision
-            && sent.kind != OpKind::SerializableGet
-            && sent.epoch == self.epoch.load(Ordering::SeqCst);
+        // Only a linearizable answer's revision is held to the order (a lease grant carries
+        // none; a serializable read may lag; a pinned page reads the past).
+        let revision = established.unwrap_or(0);
+        let checked = established.is_some() && sent.epoch == self.epoch.load(Ordering::SeqCst);
         let before = if checked {
             self.before_restore.swap(0, Ordering::SeqCst)
         } else {

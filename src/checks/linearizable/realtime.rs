@@ -37,25 +37,13 @@ fn order(model: &Model) -> Vec<Item> {
         }
     }
     for (i, o) in ops.iter().enumerate() {
-        let linearizable = !matches!(
-            o.request,
-            Request::Get {
-                serializable: true,
-                ..
-            }
-        );
-        let at = match (&o.request, &o.outcome) {
-            (_, Outcome::Read { revision, .. }) => Some(*revision),
-            // A page pinned to an earlier revision reads the past: no real-time bound.
-            (Request::List { revision: 0, .. }, Outcome::Listed { revision, .. }) => {
-                Some(*revision)
-            }
-            _ => None,
-        };
-        if let Some(revision) = at {
-            if linearizable && !model.across_restore(o) {
+        // The reads: a write's revision is where the order placed it, above.
+        let read = !matches!(o.outcome, Outcome::Wrote { .. });
+        match crate::checks::revision_order::established(&o.request, &o.outcome) {
+            Some(revision) if read && !model.across_restore(o) => {
                 items.push((o.epoch, revision, 1, i));
             }
+            _ => {}
         }
     }
     items.sort_unstable();

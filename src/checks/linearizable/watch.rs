@@ -7,14 +7,16 @@
 use super::describe::event_text;
 use super::findings::{Budget, Findings};
 use super::model::{Gone, Model};
-use crate::record::{Request, WatchEvent, WatchHistoryRecord};
+use crate::checks::watch::Placed;
+use crate::record::{Request, StreamOrder, WatchEvent, WatchHistoryRecord};
 use std::collections::{HashMap, HashSet};
 
 /// What one watch stream delivered.
 struct Stream<'a> {
     epoch: u64,
     from: i64,
-    last: i64,
+    /// Where the stream stands, placed as the online continuity check places events.
+    order: StreamOrder,
     /// A delivery of the stream, to name in a violation.
     delivery: usize,
     delivered: HashSet<(i64, &'a str)>,
@@ -30,7 +32,7 @@ pub(super) fn check(model: &Model, budget: &Budget) -> (Findings, WatchHistoryRe
             let stream = streams.entry(delivery.stream).or_insert_with(|| Stream {
                 epoch: delivery.epoch,
                 from: delivery.from,
-                last: 0,
+                order: StreamOrder::default(),
                 delivery: d,
                 delivered: HashSet::new(),
             });
@@ -56,15 +58,16 @@ fn deliver<'a>(
     let mut order_broken = None;
     for e in &watches[d].events {
         counts.events += 1;
-        if e.revision < stream.last && order_broken.is_none() {
-            order_broken = Some((e, stream.last));
+        let placed = stream.order.place(e.revision, e.key.as_bytes());
+        if let (Placed::Back { from }, None) = (placed, order_broken) {
+            order_broken = Some((e, from));
         }
-        stream.last = stream.last.max(e.revision);
         let key = e.key.as_str();
         if !model.keys.contains(key) {
             continue;
         }
         counts.checked += 1;
+        // A repeat of the last revision, or of one further back.
         if !stream.delivered.insert((e.revision, key)) {
             found.violation_seen(
                 model,
@@ -229,7 +232,7 @@ fn missed_events(
     }
     let mut n = 0usize;
     for s in streams {
-        let (mut epoch, lo, mut hi) = (s.epoch, s.from, s.last);
+        let (mut epoch, lo, mut hi) = (s.epoch, s.from, s.order.last());
         loop {
             if let Some(list) = by_epoch.get(&epoch) {
                 let start = list.partition_point(|w| w.0 < lo);
@@ -243,10 +246,10 @@ fn missed_events(
                             key,
                             format!(
                                 "the stream opened from revision {} delivered up to {} but not this write at revision {rev}",
-                                s.from, s.last
+                                s.from, s.order.last()
                             ),
                             &[op],
-                            Some((s.delivery, format!("events up to revision {}", s.last))),
+                            Some((s.delivery, format!("events up to revision {}", s.order.last()))),
                         );
                     }
                 }

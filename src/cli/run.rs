@@ -61,5 +61,12 @@ pub async fn run_all(plans: &[Plan], opts: &RunAll, cancel: CancellationToken) -
     let mut terminal = Terminal {
         progress: crate::terminal::TerminalReporter::new(),
     };
-    orchestrate::run_all(plans, &opts.options(), cancel, &mut terminal).await
+    orchestrate::run_all(
+        plans,
+        &opts.options(),
+        orchestrate::docker(),
+        cancel,
+        &mut terminal,
+    )
+    .await
 }

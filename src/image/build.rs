@@ -2,14 +2,14 @@
 //! context assembled here.
 
 use super::{deadline, ImageError, BUILD_DEADLINE, IMAGE_LABEL, INSPECT_DEADLINE, PULL_DEADLINE};
-use crate::sandbox::docker::DockerRuntime;
+use crate::sandbox::Runtime;
 use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
 
 /// The image's id, or `None` when the engine does not have it.
 pub(super) async fn inspect_id(
-    docker: &DockerRuntime,
+    docker: &dyn Runtime,
     image: &str,
 ) -> Result<Option<String>, ImageError> {
     deadline(
@@ -25,7 +25,7 @@ pub(super) async fn inspect_id(
     })
 }
 
-pub(super) async fn pull(docker: &DockerRuntime, image: &str) -> Result<(), ImageError> {
+pub(super) async fn pull(docker: &dyn Runtime, image: &str) -> Result<(), ImageError> {
     deadline("pull image", image, PULL_DEADLINE, docker.pull_image(image))
         .await?
         .map_err(|source| ImageError::Pull {
@@ -35,7 +35,7 @@ pub(super) async fn pull(docker: &DockerRuntime, image: &str) -> Result<(), Imag
 }
 
 pub(super) async fn build(
-    docker: &DockerRuntime,
+    docker: &dyn Runtime,
     image: &str,
     context: Vec<u8>,
 ) -> Result<(), ImageError> {

@@ -5,7 +5,7 @@
 //! gets its own.
 
 use super::{build, build_context, build_lock, harness, inspect_id, ImageError};
-use crate::sandbox::docker::DockerRuntime;
+use crate::sandbox::Runtime;
 use std::path::PathBuf;
 
 /// Where the member's volume is mounted when the layer serves its data directory.
@@ -43,7 +43,7 @@ pub fn supervisor() -> Vec<String> {
 
 /// The disk-layer counterpart of `etcd_image`, built when the engine lacks it.
 pub async fn ensure(
-    docker: &DockerRuntime,
+    docker: &dyn Runtime,
     etcd_image: &str,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<String, ImageError> {

@@ -10,7 +10,7 @@
 //! no apt to build it later).
 
 use super::{build, build_context, build_lock, inspect_id, ImageError};
-use crate::sandbox::docker::DockerRuntime;
+use crate::sandbox::Runtime;
 use std::path::{Path, PathBuf};
 
 pub fn image_name() -> String {
@@ -44,7 +44,7 @@ pub fn own_image() -> Result<String, ImageError> {
 /// The harness image of this binary (`own_image`), built when the engine lacks it (from inside
 /// a container too: what it needs is this process's own files).
 pub async fn ensure(
-    docker: &DockerRuntime,
+    docker: &dyn Runtime,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<String, ImageError> {
     let own = tokio::task::spawn_blocking(own_image)
@@ -170,7 +170,7 @@ pub(super) fn runtime_files(exe: &Path) -> Result<Vec<(String, PathBuf)>, String
 /// Builds the harness image from the running binary, under `own_image` and `image_name`;
 /// returns the latter.
 pub async fn build_harness(
-    docker: &DockerRuntime,
+    docker: &dyn Runtime,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<String, ImageError> {
     let image = image_name();

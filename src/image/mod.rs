@@ -27,7 +27,7 @@ use build::{build, build_context, inspect_id, pull};
 use origin::Binaries;
 
 use crate::record::ImageInfo;
-use crate::sandbox::docker::DockerRuntime;
+use crate::sandbox::Runtime;
 use crate::sandbox::SandboxError;
 use crate::versions::{Release, Source};
 use std::io;
@@ -234,7 +234,7 @@ async fn build_lock(version: &str) -> Result<nix::fcntl::Flock<std::fs::File>, I
 }
 
 pub async fn ensure_image(
-    docker: &DockerRuntime,
+    docker: &dyn Runtime,
     image: &str,
     bin_dir: Option<&Path>,
     say: &mut (dyn FnMut(String) + Send),
@@ -292,7 +292,7 @@ pub async fn ensure_image(
 }
 
 /// The id of `image` when the engine has it.
-pub async fn built(docker: &DockerRuntime, image: &str) -> Result<Option<String>, ImageError> {
+pub async fn built(docker: &dyn Runtime, image: &str) -> Result<Option<String>, ImageError> {
     inspect_id(docker, image).await
 }
 
@@ -344,7 +344,7 @@ fn check_release_hashes(
 /// Always (re)build `release`'s image (`etcd-drill image build`), from the same sources as
 /// [`ensure_image`], no pull.
 pub async fn build_image(
-    docker: &DockerRuntime,
+    docker: &dyn Runtime,
     release: &Release,
     bin_dir: Option<&Path>,
     say: &mut (dyn FnMut(String) + Send),
@@ -383,7 +383,7 @@ pub async fn build_image(
 
 /// Builds `image` from a Dockerfile and the files it copies.
 async fn build_files(
-    docker: &DockerRuntime,
+    docker: &dyn Runtime,
     image: &str,
     dockerfile: String,
     files: Vec<(String, PathBuf)>,

@@ -9,7 +9,7 @@
 
 use super::debian::{run, Apt};
 use super::{build, build_lock, inspect_id, ImageError};
-use crate::sandbox::docker::DockerRuntime;
+use crate::sandbox::Runtime;
 use std::io;
 use std::path::Path;
 
@@ -32,7 +32,7 @@ const DOCKERFILE: &str =
 
 /// The helper image, built when the engine does not have it. Returns its name.
 pub async fn ensure(
-    docker: &DockerRuntime,
+    docker: &dyn Runtime,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<String, ImageError> {
     let image = image_name();

@@ -14,7 +14,6 @@ use crate::plan::Plan;
 use crate::record::RunReport;
 use crate::report::Recorder;
 use crate::runner::{self, Keep, RunOptions};
-use crate::sandbox::docker::DockerRuntime;
 use crate::sandbox::{NetVia, Runtime};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,14 +50,30 @@ pub trait Output: Send {
     fn summaries(&mut self, reports: &[RunReport]);
 }
 
-/// Runs `plans` in order; the exit code is the worst run's.
+/// Connects to an engine: Docker's, or a test's.
+pub type Connect =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Arc<dyn Runtime>, String>> + Send>>;
+
+/// The Docker engine the environment names.
+pub fn docker() -> Connect {
+    Box::pin(async {
+        crate::sandbox::docker::DockerRuntime::connect()
+            .await
+            .map(|d| Arc::new(d) as Arc<dyn Runtime>)
+            .map_err(|e| crate::util::error_chain(&e))
+    })
+}
+
+/// Runs `plans` in order on the engine `connect` reaches, once the checks that need no engine
+/// have passed; the exit code is the worst run's.
 pub async fn run_all(
     plans: &[Plan],
     opts: &Options,
+    connect: Connect,
     cancel: CancellationToken,
     out: &mut dyn Output,
 ) -> i32 {
-    let prepared = match prepare(plans, opts, out).await {
+    let prepared = match prepare(plans, opts, connect, out).await {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -123,13 +138,18 @@ pub async fn run_all(
 struct Prepared {
     plans: Vec<Plan>,
     signer: Option<Signer>,
-    docker: Arc<DockerRuntime>,
+    docker: Arc<dyn Runtime>,
     net_via: NetVia,
 }
 
 /// The checks before anything starts, in order: bad input (exit 2), then the engine, the
 /// network faults' way and the drills' disk and memory (exit 3).
-async fn prepare(plans: &[Plan], opts: &Options, out: &mut dyn Output) -> Result<Prepared, i32> {
+async fn prepare(
+    plans: &[Plan],
+    opts: &Options,
+    connect: Connect,
+    out: &mut dyn Output,
+) -> Result<Prepared, i32> {
     let refuse = |out: &mut dyn Output, e: String, code: i32| {
         out.say(e);
         code
@@ -143,11 +163,10 @@ async fn prepare(plans: &[Plan], opts: &Options, out: &mut dyn Output) -> Result
     let visible = crate::sandbox::engine_process_visible();
     let net = crate::faults::netns::preflight_plans(&plans, visible)
         .map_err(|e| refuse(out, e, exit_codes::ENVIRONMENT))?;
-    let docker = DockerRuntime::connect()
+    let docker = connect
         .await
-        .map(Arc::new)
-        .map_err(|e| refuse(out, crate::util::error_chain(&e), exit_codes::ENVIRONMENT))?;
-    let net_via = preflight::network(net, &docker, &mut |line| out.say(line)).await;
+        .map_err(|e| refuse(out, e, exit_codes::ENVIRONMENT))?;
+    let net_via = preflight::network(net, docker.as_ref(), &mut |line| out.say(line)).await;
     let net_via = net_via.map_err(|lines| {
         lines.into_iter().for_each(|line| out.say(line));
         exit_codes::ENVIRONMENT
@@ -155,7 +174,7 @@ async fn prepare(plans: &[Plan], opts: &Options, out: &mut dyn Output) -> Result
     // Drills that cannot fit on disk or in the engine's memory are refused before anything
     // starts.
     for plan in &plans {
-        preflight::disk_fits(plan, &docker, &opts.report_dir)
+        preflight::disk_fits(plan, docker.as_ref(), &opts.report_dir)
             .and_then(|()| preflight::memory_fits(plan, docker.memory_bytes()))
             .map_err(|e| refuse(out, e, exit_codes::ENVIRONMENT))?;
     }
@@ -172,7 +191,7 @@ async fn prepare(plans: &[Plan], opts: &Options, out: &mut dyn Output) -> Result
 /// disk-layer counterpart too, once FUSE is seen to mount in a container of the engine.
 async fn ensure_images(
     plan: &mut Plan,
-    docker: &Arc<DockerRuntime>,
+    docker: &Arc<dyn Runtime>,
     opts: &Options,
     out: &mut dyn Output,
 ) -> Result<crate::record::ImageInfo, i32> {
@@ -180,7 +199,7 @@ async fn ensure_images(
     for image in plan.images() {
         let mut say = |line: String| out.say(line);
         let bin_dir = opts.etcd_bin_dir.as_deref();
-        match crate::image::ensure_image(docker, &image, bin_dir, &mut say).await {
+        match crate::image::ensure_image(docker.as_ref(), &image, bin_dir, &mut say).await {
             Ok(info) => {
                 first.get_or_insert(info);
             }
@@ -284,7 +303,7 @@ struct Evidence<'a> {
 
 /// What one run gets from the orchestration.
 struct Run<'a> {
-    docker: Arc<DockerRuntime>,
+    docker: Arc<dyn Runtime>,
     image: crate::record::ImageInfo,
     net_via: &'a NetVia,
     evidence: Evidence<'a>,
@@ -306,7 +325,7 @@ async fn run_one(
     };
     let mut recorder = Recorder::new(plan, &run_id);
     let describe = run.docker.describe();
-    let runtime: Arc<dyn Runtime> = run.docker;
+    let runtime = run.docker;
     let mut emit = |e: RunEvent| {
         out.event(&e);
         recorder.on(&e);
@@ -336,4 +355,187 @@ async fn run_one(
         publish::push(gateway, &report, out).await;
     }
     (code, report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::fake::FakeRuntime;
+
+    /// What the orchestration said and summed up.
+    #[derive(Default)]
+    struct Said {
+        lines: Vec<String>,
+        summaries: usize,
+    }
+
+    impl Output for Said {
+        fn say(&mut self, line: String) {
+            self.lines.push(line);
+        }
+        fn event(&mut self, _: &RunEvent) {}
+        fn summary(&mut self, _: &RunReport) {
+            self.summaries += 1;
+        }
+        fn summaries(&mut self, _: &[RunReport]) {}
+    }
+
+    fn plan(name: &str, cluster: &str) -> Plan {
+        let yaml = format!(
+            "name: {name}\ncluster:\n  members: 3\n{cluster}steps:\n  - sleep: {{ duration: 1s }}\n"
+        );
+        let file = crate::scenario::load_str(Path::new("t.yaml"), &yaml).unwrap();
+        crate::plan::plan(file).unwrap()
+    }
+
+    fn options(dir: &Path, fail_fast: bool) -> Options {
+        Options {
+            report_dir: dir.to_path_buf(),
+            keep: Keep::Never,
+            etcd_bin_dir: None,
+            sign_key: None,
+            previous: None,
+            pushgateway: None,
+            identity: None,
+            fail_fast,
+        }
+    }
+
+    fn on(fake: &Arc<FakeRuntime>) -> Connect {
+        let runtime: Arc<dyn Runtime> = fake.clone();
+        Box::pin(async move { Ok(runtime) })
+    }
+
+    /// A fake engine that has the default etcd image, whose member `etcd-1` fails to start.
+    fn engine() -> Arc<FakeRuntime> {
+        let image = plan("x", "").cluster.image;
+        let fake = FakeRuntime::default().with_image(&image);
+        *fake.fail.lock().unwrap() = Some(("start container", "etcd-1".into()));
+        Arc::new(fake)
+    }
+
+    fn run_dirs(dir: &Path) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        dirs
+    }
+
+    #[tokio::test]
+    async fn every_plan_runs_leaves_its_run_dir_and_the_chain_links_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = engine();
+        let plans = [plan("a", ""), plan("a", "")];
+        let mut said = Said::default();
+        let opts = options(dir.path(), false);
+        let code = run_all(
+            &plans,
+            &opts,
+            on(&fake),
+            CancellationToken::new(),
+            &mut said,
+        )
+        .await;
+        assert_eq!(code, exit_codes::ENVIRONMENT, "{:?}", said.lines);
+        let runs = run_dirs(dir.path());
+        assert_eq!(runs.len(), 2, "{:?}", said.lines);
+        let reports: Vec<RunReport> = runs
+            .iter()
+            .map(|r| crate::report::read::read_report(&r.join("report.json")).unwrap())
+            .collect();
+        assert!(reports
+            .iter()
+            .all(|r| r.error.as_deref().is_some_and(|e| e.contains("etcd-1"))));
+        // The first run starts a chain; the second links to it.
+        let links: Vec<Option<&str>> = reports
+            .iter()
+            .map(|r| r.evidence.as_ref().unwrap().previous.as_ref())
+            .map(|p| p.map(|l| l.run_id.as_str()))
+            .collect();
+        let (first, second) = match links[..] {
+            [None, Some(_)] => (&reports[0], links[1]),
+            [Some(_), None] => (&reports[1], links[0]),
+            _ => panic!("one run links to the other: {links:?}"),
+        };
+        assert_eq!(second, Some(first.run_id.as_str()));
+        assert_eq!(said.summaries, 2);
+        assert!(dir.path().join("junit.xml").is_file());
+        assert!(dir.path().join("metrics.prom").is_file());
+        // The image was found, never built or pulled; nothing was left on the engine.
+        let calls = fake.calls();
+        assert!(calls.iter().any(|c| c.starts_with("inspect image")));
+        assert!(!calls
+            .iter()
+            .any(|c| c.starts_with("build image") || c.starts_with("pull image")));
+        assert_eq!(fake.all(), crate::sandbox::Resources::default());
+    }
+
+    #[tokio::test]
+    async fn fail_fast_stops_after_the_first_drill_that_does_not_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = engine();
+        let plans = [plan("a", ""), plan("b", "")];
+        let mut said = Said::default();
+        let opts = options(dir.path(), true);
+        let code = run_all(
+            &plans,
+            &opts,
+            on(&fake),
+            CancellationToken::new(),
+            &mut said,
+        )
+        .await;
+        assert_eq!(code, exit_codes::ENVIRONMENT);
+        assert_eq!(run_dirs(dir.path()).len(), 1);
+        assert!(
+            said.lines
+                .iter()
+                .any(|l| l == "--fail-fast: stopping after a; 1 drill(s) not run"),
+            "{:?}",
+            said.lines
+        );
+    }
+
+    #[tokio::test]
+    async fn an_image_the_engine_cannot_get_fails_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = engine();
+        let plans = [plan("a", "  image: example.org/etcd:nowhere\n")];
+        let mut said = Said::default();
+        let opts = options(dir.path(), false);
+        let code = run_all(
+            &plans,
+            &opts,
+            on(&fake),
+            CancellationToken::new(),
+            &mut said,
+        )
+        .await;
+        assert_eq!(code, exit_codes::ENVIRONMENT);
+        assert!(run_dirs(dir.path()).is_empty());
+        assert!(
+            said.lines
+                .iter()
+                .any(|l| l.contains("example.org/etcd:nowhere")),
+            "{:?}",
+            said.lines
+        );
+        assert!(!fake.calls().iter().any(|c| c.starts_with("create")));
+    }
+
+    #[tokio::test]
+    async fn an_engine_out_of_reach_is_an_environment_failure_and_nothing_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut said = Said::default();
+        let opts = options(dir.path(), false);
+        let connect: Connect = Box::pin(async { Err("cannot reach the engine".to_string()) });
+        let plans = [plan("a", "")];
+        let code = run_all(&plans, &opts, connect, CancellationToken::new(), &mut said).await;
+        assert_eq!(code, exit_codes::ENVIRONMENT);
+        assert_eq!(said.lines, ["cannot reach the engine"]);
+        assert!(run_dirs(dir.path()).is_empty());
+    }
 }

@@ -5,7 +5,7 @@
 use super::Options;
 use crate::evidence::{chain, sign::Signer};
 use crate::plan::Plan;
-use crate::sandbox::docker::DockerRuntime;
+use crate::sandbox::Runtime;
 use std::path::Path;
 
 /// Every plan that restores an encrypted backup gets the identity to decrypt it, which must
@@ -76,7 +76,7 @@ pub(super) fn evidence_inputs(plans: &[Plan], opts: &Options) -> Result<Option<S
 /// `Err` with the line that says why neither way can run.
 pub(super) async fn network(
     (way, said): crate::faults::netns::Preflight,
-    docker: &DockerRuntime,
+    docker: &dyn Runtime,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<crate::sandbox::NetVia, Vec<String>> {
     let Some(crate::sandbox::NetVia::Helper(crate::sandbox::Delay(delay))) = way else {
@@ -159,7 +159,7 @@ pub(super) fn memory_fits(plan: &Plan, memory: Option<u64>) -> Result<(), String
 /// not fit, with the numbers. An engine on another machine is not checked for its disk.
 pub(super) fn disk_fits(
     plan: &Plan,
-    docker: &DockerRuntime,
+    docker: &dyn Runtime,
     report_dir: &Path,
 ) -> Result<(), String> {
     let Some(f) = plan.footprint() else {
@@ -219,12 +219,12 @@ pub(super) fn disk_fits(
 /// refuses here, before anything starts, with what Docker or the mount said.
 pub(super) async fn disk_layer(
     plan: &Plan,
-    docker: &std::sync::Arc<DockerRuntime>,
+    docker: &std::sync::Arc<dyn Runtime>,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<std::collections::BTreeMap<String, String>, String> {
     let mut images = std::collections::BTreeMap::new();
     for image in plan.images() {
-        let layered = crate::image::disk::ensure(docker, &image, say)
+        let layered = crate::image::disk::ensure(docker.as_ref(), &image, say)
             .await
             .map_err(|e| crate::util::error_chain(&e))?;
         images.insert(image, layered);
@@ -232,7 +232,7 @@ pub(super) async fn disk_layer(
     let Some(first) = images.values().next() else {
         return Ok(images);
     };
-    let runtime: std::sync::Arc<dyn crate::sandbox::Runtime> = docker.clone();
+    let runtime = docker.clone();
     let probe =
         crate::sandbox::Sandbox::new(runtime, &format!("disk-probe-{}", std::process::id()));
     let spec = crate::sandbox::ContainerSpec {

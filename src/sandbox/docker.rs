@@ -76,18 +76,6 @@ impl DockerRuntime {
         })
     }
 
-    /// The engine's memory (`MemTotal`), wherever it runs.
-    pub fn memory_bytes(&self) -> Option<u64> {
-        self.memory.filter(|m| *m > 0)
-    }
-
-    /// Where the engine keeps volumes (`DockerRootDir`), when the engine is on this machine.
-    pub fn local_root_dir(&self) -> Option<&str> {
-        self.root_dir
-            .as_deref()
-            .filter(|_| self.host.starts_with("unix://"))
-    }
-
     pub(super) fn client(&self) -> &Docker {
         &self.docker
     }
@@ -127,6 +115,40 @@ fn label_filter(label: &str, value: &str) -> HashMap<String, Vec<String>> {
 
 #[async_trait::async_trait]
 impl Runtime for DockerRuntime {
+    /// `MemTotal`, wherever the engine runs.
+    fn memory_bytes(&self) -> Option<u64> {
+        self.memory.filter(|m| *m > 0)
+    }
+
+    /// `DockerRootDir`, when the engine is on this machine.
+    fn local_root_dir(&self) -> Option<&str> {
+        self.root_dir
+            .as_deref()
+            .filter(|_| self.host.starts_with("unix://"))
+    }
+
+    async fn image_id(&self, image: &str) -> Result<Option<String>, SandboxError> {
+        self.inspect_image_id(image).await
+    }
+
+    async fn pull_image(&self, image: &str) -> Result<(), SandboxError> {
+        self.pull(image).await
+    }
+
+    async fn tag_image(&self, image: &str, also: &str) -> Result<(), SandboxError> {
+        self.tag(image, also).await
+    }
+
+    async fn build_image(
+        &self,
+        image: &str,
+        context: Vec<u8>,
+        labels: &HashMap<&str, &str>,
+        on_line: &mut (dyn for<'l> FnMut(&'l str) + Send),
+    ) -> Result<Option<String>, SandboxError> {
+        self.build(image, context, labels, on_line).await
+    }
+
     fn describe(&self) -> String {
         self.host.clone()
     }

@@ -17,6 +17,8 @@ struct State {
     containers: HashMap<String, HashMap<String, String>>,
     networks: HashMap<String, HashMap<String, String>>,
     volumes: HashMap<String, HashMap<String, String>>,
+    /// Images the engine has: by name, its id.
+    images: HashMap<String, String>,
     pub calls: Vec<String>,
 }
 
@@ -35,6 +37,13 @@ impl FakeRuntime {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// The engine has `image` (as if built before).
+    pub fn with_image(self, image: &str) -> Self {
+        let id = format!("sha256:fake-{image}");
+        self.state.lock().unwrap().images.insert(image.into(), id);
+        self
     }
 
     pub fn calls(&self) -> Vec<String> {
@@ -73,6 +82,38 @@ fn matching(
 impl Runtime for FakeRuntime {
     fn describe(&self) -> String {
         "fake".into()
+    }
+    async fn image_id(&self, image: &str) -> Result<Option<String>, SandboxError> {
+        self.check("inspect image", image)?;
+        Ok(self.state.lock().unwrap().images.get(image).cloned())
+    }
+    async fn pull_image(&self, image: &str) -> Result<(), SandboxError> {
+        self.check("pull image", image)?;
+        Err(SandboxError::Docker {
+            op: "pull image",
+            target: image.into(),
+            source: "the fake engine reaches no registry".into(),
+        })
+    }
+    async fn tag_image(&self, image: &str, also: &str) -> Result<(), SandboxError> {
+        self.check("tag image", image)?;
+        let mut s = self.state.lock().unwrap();
+        let id = s.images.get(image).cloned().unwrap_or_default();
+        s.images.insert(also.into(), id);
+        Ok(())
+    }
+    async fn build_image(
+        &self,
+        image: &str,
+        _context: Vec<u8>,
+        _labels: &HashMap<&str, &str>,
+        on_line: &mut (dyn for<'l> FnMut(&'l str) + Send),
+    ) -> Result<Option<String>, SandboxError> {
+        self.check("build image", image)?;
+        on_line("built by the fake engine");
+        let id = format!("sha256:fake-{image}");
+        self.state.lock().unwrap().images.insert(image.into(), id);
+        Ok(None)
     }
     async fn create_network(
         &self,

@@ -30,7 +30,10 @@ fn split_reference(image: &str) -> (&str, Option<&str>) {
 
 impl DockerRuntime {
     /// The image's id, or `None` when the engine does not have it.
-    pub async fn image_id(&self, image: &str) -> Result<Option<String>, SandboxError> {
+    pub(super) async fn inspect_image_id(
+        &self,
+        image: &str,
+    ) -> Result<Option<String>, SandboxError> {
         match self.client().inspect_image(image).await {
             Ok(inspect) => Ok(Some(inspect.id.unwrap_or_default())),
             Err(BollardError::DockerResponseServerError {
@@ -41,7 +44,7 @@ impl DockerRuntime {
     }
 
     /// Gives `image` a second name, `also` (`repo:tag`).
-    pub async fn tag_image(&self, image: &str, also: &str) -> Result<(), SandboxError> {
+    pub(super) async fn tag(&self, image: &str, also: &str) -> Result<(), SandboxError> {
         let (repo, tag) = split_reference(also);
         let mut options = bollard::query_parameters::TagImageOptionsBuilder::default().repo(repo);
         if let Some(t) = tag {
@@ -54,7 +57,7 @@ impl DockerRuntime {
     }
 
     /// Pulls `image` through the engine's configured registries.
-    pub async fn pull_image(&self, image: &str) -> Result<(), SandboxError> {
+    pub(super) async fn pull(&self, image: &str) -> Result<(), SandboxError> {
         let (repo, tag) = split_reference(image);
         let mut options = CreateImageOptionsBuilder::default().from_image(repo);
         if let Some(tag) = tag {
@@ -73,7 +76,7 @@ impl DockerRuntime {
     /// Builds `image` from a tar build context with a `Dockerfile`, labelled with `labels`.
     /// Each line of build output goes to `on_line`. `Ok(Some(message))` when a build step
     /// failed (the engine's own message); `Err` when the engine could not be asked.
-    pub async fn build_image(
+    pub(super) async fn build(
         &self,
         image: &str,
         context: Vec<u8>,

@@ -246,6 +246,29 @@ pub trait Runtime: Send + Sync {
     async fn remove_network(&self, name: &str) -> Result<(), SandboxError>;
     /// Everything carrying `label=value`.
     async fn list_labelled(&self, label: &str, value: &str) -> Result<Resources, SandboxError>;
+
+    /// The engine's memory, when it says (a large seed's memory check).
+    fn memory_bytes(&self) -> Option<u64> {
+        None
+    }
+    /// Where the engine keeps volumes, when the engine is on this machine (the disk check).
+    fn local_root_dir(&self) -> Option<&str> {
+        None
+    }
+    /// The image's id, or `None` when the engine does not have it.
+    async fn image_id(&self, image: &str) -> Result<Option<String>, SandboxError>;
+    async fn pull_image(&self, image: &str) -> Result<(), SandboxError>;
+    /// Gives `image` a second name, `also` (`repo:tag`).
+    async fn tag_image(&self, image: &str, also: &str) -> Result<(), SandboxError>;
+    /// Builds `image` from a tar build context; each line of the build's output goes to
+    /// `on_line`. `Ok(Some(message))`: the build itself failed.
+    async fn build_image(
+        &self,
+        image: &str,
+        context: Vec<u8>,
+        labels: &HashMap<&str, &str>,
+        on_line: &mut (dyn for<'l> FnMut(&'l str) + Send),
+    ) -> Result<Option<String>, SandboxError>;
 }
 
 pub use docker::engine_process_visible;

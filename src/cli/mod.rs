@@ -331,6 +331,9 @@ pub enum ImageCommand {
     /// drills from a container with the Docker socket and `--network host`; and the
     /// network-fault helper image it needs there (`etcd-drill/net-tools`).
     Harness,
+    /// Build the monitoring image alert drills run (`etcd-drill/monitoring`): Debian's
+    /// Prometheus, promtool, Alertmanager and Pushgateway.
+    Monitoring,
 }
 
 /// The exit code of an internal command run in a helper container.
@@ -571,6 +574,16 @@ async fn image(command: ImageCommand) -> i32 {
                     built,
                     r.source
                 );
+            }
+            exit_codes::PASSED
+        }
+        ImageCommand::Monitoring => {
+            match crate::image::monitoring::ensure(&docker, &mut |m| eprint(m)).await {
+                Ok(image) => println!("{image}"),
+                Err(e) => {
+                    eprint(crate::util::error_chain(&e));
+                    return exit_codes::ENVIRONMENT;
+                }
             }
             exit_codes::PASSED
         }

@@ -16,6 +16,7 @@ mod build;
 mod debian;
 pub mod disk;
 pub mod harness;
+pub mod monitoring;
 pub mod net_tools;
 mod origin;
 mod pypi;
@@ -101,6 +102,12 @@ pub enum ImageError {
         "failed to build the network-fault helper image from Debian {suite}: {step}: {detail}"
     )]
     NetTools {
+        suite: String,
+        step: String,
+        detail: String,
+    },
+    #[error("failed to get Prometheus and Alertmanager from Debian {suite}: {step}: {detail}")]
+    Monitoring {
         suite: String,
         step: String,
         detail: String,

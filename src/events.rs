@@ -66,6 +66,8 @@ pub enum EventKind {
     WorkloadStopped(Box<WorkloadLog>),
     /// The backup schedule ended: what it took, deleted and left in the store.
     BackupsStopped(crate::record::BackupLog),
+    /// The monitoring stopped: every alert it raised.
+    AlertsStopped(Box<crate::record::AlertsRecord>),
     /// The cluster speaks TLS: where the run's certificates are (paths only).
     Tls(crate::record::TlsInfo),
     /// The sandbox or cluster could not be set up; no step ran.
@@ -183,6 +185,16 @@ impl Clock {
 
     pub fn ms(&self) -> u64 {
         self.t0.elapsed().as_millis() as u64
+    }
+
+    /// The run-relative time of an RFC 3339 timestamp (another process's), 0 before the start.
+    pub fn ms_at(&self, rfc3339: &str) -> Option<u64> {
+        let t = chrono::DateTime::parse_from_rfc3339(rfc3339).ok()?;
+        let wall = SystemTime::from(t.with_timezone(&chrono::Utc));
+        Some(
+            wall.duration_since(self.wall0)
+                .map_or(0, |d| d.as_millis() as u64),
+        )
     }
 
     pub fn wall_at_ms(&self, ms: u64) -> SystemTime {

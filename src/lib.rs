@@ -44,7 +44,14 @@ pub const LAYERS: &[&[&str]] = &[
     &["sandbox", "tls", "image"],
     &["cluster"],
     &["keyspace", "snapshot_file", "prefixes"],
-    &["restore_files", "seed_data", "workload", "backup", "checks"],
+    &[
+        "restore_files",
+        "seed_data",
+        "workload",
+        "backup",
+        "checks",
+        "monitoring",
+    ],
     &["faults"],
     &["steps"],
     &["runner"],
@@ -63,6 +70,7 @@ pub mod exit_codes;
 pub mod faults;
 pub mod image;
 pub mod keyspace;
+pub mod monitoring;
 pub mod notify;
 pub mod orchestrate;
 pub mod plan;

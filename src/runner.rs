@@ -203,13 +203,18 @@ async fn run_steps(
         opts,
         emit,
     );
-    if let Err(e) = start_backups(&mut ctx, opts) {
-        ctx.emit(EventKind::SetupFailed(e));
-        if let Some(w) = ctx.workload.take() {
-            let _ = w.stop().await;
+    let monitoring = match start_backups(&mut ctx, opts) {
+        Ok(()) => start_monitoring(&ctx, opts).await,
+        Err(e) => Err(e),
+    };
+    let monitoring = match monitoring {
+        Ok(m) => m,
+        Err(e) => {
+            ctx.emit(EventKind::SetupFailed(e));
+            end(&mut ctx, None, opts).await;
+            return true;
         }
-        return true;
-    }
+    };
     let total = plan.steps.len();
     let mut failed = false;
     for (i, step) in plan.steps.iter().enumerate() {
@@ -271,7 +276,7 @@ async fn run_steps(
             }
         }
     }
-    end(&mut ctx).await;
+    end(&mut ctx, monitoring, opts).await;
     failed
 }
 
@@ -327,9 +332,37 @@ fn start_backups(ctx: &mut Ctx<'_>, opts: &RunOptions) -> Result<(), String> {
     Ok(())
 }
 
+/// Prometheus and Alertmanager, for an alert drill, once every member was scraped.
+async fn start_monitoring(
+    ctx: &Ctx<'_>,
+    opts: &RunOptions,
+) -> Result<Option<crate::monitoring::Monitoring>, String> {
+    let Some(m) = &ctx.plan.monitoring else {
+        return Ok(None);
+    };
+    let members = crate::plan::member_names(ctx.plan.cluster.members);
+    let started = crate::monitoring::Monitoring::start(
+        m,
+        ctx.sandbox.clone(),
+        &members,
+        ctx.clock,
+        &opts.run_dir,
+    );
+    started.await.map(Some)
+}
+
 /// The end of the steps: open faults stop being watched (teardown removes them), the workload
-/// stops and its history is checked, the backup schedule stops.
-async fn end(ctx: &mut Ctx<'_>) {
+/// stops and its history is checked, the backup schedule stops, the monitoring says what it
+/// raised.
+async fn end(
+    ctx: &mut Ctx<'_>,
+    monitoring: Option<crate::monitoring::Monitoring>,
+    opts: &RunOptions,
+) {
+    if let Some(m) = monitoring {
+        let alerts = m.stop(&opts.run_dir).await;
+        ctx.emit(EventKind::AlertsStopped(Box::new(alerts)));
+    }
     for (_, open) in ctx.open_faults.drain() {
         open.abandon();
     }

@@ -137,6 +137,11 @@ fn line_of(kind: &EventKind) -> Option<String> {
             "workload stopped: {} writes, {} acknowledged",
             w.attempts, w.acknowledged
         ),
+        EventKind::AlertsStopped(a) => format!(
+            "monitoring stopped: {} alert(s) fired, {} notification(s) received",
+            a.alerts.len(),
+            a.notifications
+        ),
         EventKind::BackupsStopped(b) => format!(
             "backups stopped: {} taken, {} failed, {} deleted by retention, {} in the store",
             b.taken.len(),

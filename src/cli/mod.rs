@@ -395,7 +395,7 @@ pub fn plan_all(paths: &[PathBuf]) -> Result<Vec<Plan>, i32> {
 
 pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
     match cli.command {
-        Command::Validate { scenarios } => validate(&scenarios),
+        Command::Validate { scenarios } => validate(&scenarios).await,
         Command::Run {
             scenarios,
             drill,
@@ -672,7 +672,7 @@ async fn clean(run_id: Option<&str>) -> i32 {
 /// `validate`: each scenario's plan, or every problem of every file (exit 2).
 /// Every file's verdict: `ok` on stdout for each that passed (with what `run` will need),
 /// every problem on stderr for the others; exit 2 when any failed.
-fn validate(scenarios: &[std::path::PathBuf]) -> i32 {
+async fn validate(scenarios: &[std::path::PathBuf]) -> i32 {
     let mut code = exit_codes::PASSED;
     for path in scenarios {
         let p = match crate::scenario::load(path).and_then(crate::plan::plan) {
@@ -683,6 +683,11 @@ fn validate(scenarios: &[std::path::PathBuf]) -> i32 {
                 continue;
             }
         };
+        if let Err(e) = crate::orchestrate::rules_checked(&p, &mut |m| eprint(m)).await {
+            eprintln!("{e}");
+            code = exit_codes::BAD_INPUT;
+            continue;
+        }
         let members = if p.cluster.members == 1 {
             "member"
         } else {

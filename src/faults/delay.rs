@@ -151,11 +151,7 @@ impl Drop for Proxy {
 
 /// Moves the calling thread into the network namespace of process `pid`.
 fn enter(pid: Option<u32>) -> Result<(), String> {
-    let Some(pid) = pid else { return Ok(()) };
-    let path = format!("/proc/{pid}/ns/net");
-    let ns = std::fs::File::open(&path).map_err(|e| format!("cannot open {path}: {e}"))?;
-    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|e| format!("setns({path}): {e}"))
+    pid.map_or(Ok(()), crate::sandbox::enter_netns)
 }
 
 async fn serve(

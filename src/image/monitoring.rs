@@ -109,12 +109,18 @@ async fn unpacked(say: &mut (dyn FnMut(String) + Send)) -> Result<PathBuf, Image
             ));
         };
         let mut c = tokio::process::Command::new("dpkg-deb");
-        c.arg("-x").arg(debs.join(deb)).arg(&root).kill_on_drop(true);
+        c.arg("-x")
+            .arg(debs.join(deb))
+            .arg(&root)
+            .kill_on_drop(true);
         run(c, "dpkg-deb -x", &fail).await?;
     }
     for (from, _) in BINARIES {
         if !root.join(from).is_file() {
-            return Err(fail("find the binaries", format!("no /{from} in the packages")));
+            return Err(fail(
+                "find the binaries",
+                format!("no /{from} in the packages"),
+            ));
         }
     }
     Ok(root)
@@ -148,10 +154,18 @@ pub async fn ensure(
     files.push((LOADER.into(), lib("ld-linux-x86-64.so.2")?));
     files.push(("lib/libc.so.6".into(), lib("libc.so.6")?));
     let templates = root.join(TEMPLATES);
-    for entry in std::fs::read_dir(&templates).map_err(|e| fail("find the templates", e.to_string()))? {
-        let path = entry.map_err(|e| fail("find the templates", e.to_string()))?.path();
+    for entry in
+        std::fs::read_dir(&templates).map_err(|e| fail("find the templates", e.to_string()))?
+    {
+        let path = entry
+            .map_err(|e| fail("find the templates", e.to_string()))?
+            .path();
         if path.extension().is_some_and(|e| e == "tmpl") {
-            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             files.push((format!("templates/{name}"), path));
         }
     }
@@ -176,7 +190,12 @@ pub async fn promtool(
         .iter()
         .map(|d| root.join(d).join("ld-linux-x86-64.so.2"))
         .find(|p| p.is_file())
-        .ok_or_else(|| fail("find the loader", "libc6 holds no ld-linux-x86-64.so.2".into()))?;
+        .ok_or_else(|| {
+            fail(
+                "find the loader",
+                "libc6 holds no ld-linux-x86-64.so.2".into(),
+            )
+        })?;
     let mut c = tokio::process::Command::new(loader);
     c.arg("--library-path")
         .arg(root.join(LIBS))

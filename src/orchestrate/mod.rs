@@ -7,6 +7,8 @@
 mod preflight;
 mod publish;
 
+pub use preflight::rules_checked;
+
 use crate::events::RunEvent;
 use crate::evidence::{chain, sign::Signer};
 use crate::exit_codes;
@@ -163,6 +165,15 @@ async fn prepare(
     let visible = crate::sandbox::engine_process_visible();
     let net = crate::faults::netns::preflight_plans(&plans, visible)
         .map_err(|e| refuse(out, e, exit_codes::ENVIRONMENT))?;
+    for plan in plans.iter().filter(|p| p.monitoring.is_some()) {
+        preflight::rules_checked(plan, &mut |line| out.say(line))
+            .await
+            .map_err(|e| refuse(out, e, exit_codes::BAD_INPUT))?;
+        if !visible {
+            let why = format!("{}: an alert drill's receiver listens inside Alertmanager's container, which needs the harness on the engine's host (its processes visible)", plan.path.display());
+            return Err(refuse(out, why, exit_codes::ENVIRONMENT));
+        }
+    }
     let docker = connect
         .await
         .map_err(|e| refuse(out, e, exit_codes::ENVIRONMENT))?;
@@ -207,6 +218,13 @@ async fn ensure_images(
                 out.say(crate::util::error_chain(&e));
                 return Err(exit_codes::ENVIRONMENT);
             }
+        }
+    }
+    if plan.monitoring.is_some() {
+        let mut say = |line: String| out.say(line);
+        if let Err(e) = crate::image::monitoring::ensure(docker.as_ref(), &mut say).await {
+            out.say(crate::util::error_chain(&e));
+            return Err(exit_codes::ENVIRONMENT);
         }
     }
     if plan.needs_disk_layer() {

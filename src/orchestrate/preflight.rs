@@ -262,3 +262,56 @@ pub(super) async fn disk_layer(
         "disk faults need FUSE in the member containers (the engine's /dev/fuse and CAP_SYS_ADMIN; on a host whose Docker confines containers with AppArmor, its default profile refuses the mount), and a probe container could not mount it: {why}"
     ))
 }
+
+/// The scenario's own rule files, checked by `promtool check rules` from the packages the
+/// drill's Prometheus comes from: `Err` with promtool's complaint (file, line and column where
+/// it gives them). The shipped rules are held to it by the tests.
+pub async fn rules_checked(
+    plan: &Plan,
+    say: &mut (dyn FnMut(String) + Send),
+) -> Result<(), String> {
+    let files: Vec<&std::path::PathBuf> = plan
+        .monitoring
+        .iter()
+        .flat_map(|m| &m.rules)
+        .filter_map(|r| r.path.as_ref())
+        .collect();
+    if files.is_empty() {
+        return Ok(());
+    }
+    let mut promtool = crate::image::monitoring::promtool(say).await.map_err(|e| {
+        format!(
+            "{}: cannot check its rule files: {}",
+            plan.path.display(),
+            crate::util::error_chain(&e)
+        )
+    })?;
+    promtool.arg("check").arg("rules").args(files);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), promtool.output())
+        .await
+        .map_err(|_| "promtool check rules did not finish within 60s".to_string())?
+        .map_err(|e| format!("cannot run promtool: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let complaint: Vec<&str> = said
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("Checking ")
+                && *l != "FAILED:"
+                && !l.starts_with("SUCCESS")
+        })
+        .collect();
+    Err(format!(
+        "{}: a rule file promtool rejects: {}",
+        plan.path.display(),
+        complaint.join("; ")
+    ))
+}

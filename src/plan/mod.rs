@@ -12,12 +12,14 @@ mod budget;
 mod external;
 pub mod faults;
 mod model;
+mod monitoring;
 mod steps;
 mod walk;
 
 pub use budget::*;
 pub use external::{store_location, verify_backup, verify_snapshot, VerifyBackup};
 pub use model::*;
+pub use monitoring::{alert_names, ExpectedAlert, MonitoringPlan, RuleFile};
 
 pub use faults::{Corrupt, FaultAction, FaultNeeds, FaultPlan, NetTools, Scratch, SlowNetwork};
 use std::time::Duration;
@@ -102,11 +104,8 @@ fn build(s: &Scenario, path: &std::path::Path, sha: &str, problems: &mut Vec<Pro
             ));
         }
     }
-    let steps = steps(
-        s,
-        path.parent().unwrap_or(std::path::Path::new(".")),
-        problems,
-    );
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let steps = steps(s, dir, problems);
     let gates = gates(s.expect.as_ref().map(|e| &e.value), &steps);
     check_gates(s, &gates, &steps, workload.is_some(), problems);
     Plan {
@@ -121,6 +120,7 @@ fn build(s: &Scenario, path: &std::path::Path, sha: &str, problems: &mut Vec<Pro
         gates,
         notify: notify(s, problems),
         backup: backup(s, problems),
+        monitoring: monitoring::monitoring(s, dir, problems),
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Plan {
     pub gates: Gates,
     pub notify: Option<NotifyPlan>,
     pub backup: Option<BackupPlan>,
+    /// Prometheus and Alertmanager beside the members (an alert drill).
+    pub monitoring: Option<crate::plan::MonitoringPlan>,
 }
 
 impl Plan {

@@ -2,6 +2,7 @@
 //! `report.json`. Steps, backups, checks and the workload produce these; events carry them;
 //! `report` only reads them. This module imports nothing above the plan.
 
+mod alerts;
 mod fault;
 mod history;
 mod integrity;
@@ -11,6 +12,7 @@ mod setup;
 mod upgrade;
 mod workload;
 
+pub use alerts::*;
 pub use fault::*;
 pub use history::*;
 pub use integrity::*;
@@ -63,6 +65,9 @@ pub struct RunReport {
     /// manifest: what makes a folder of months an unbroken, attributable record.
     #[serde(default)]
     pub evidence: Option<EvidenceInfo>,
+    /// An alert drill: what the monitoring raised and how fast.
+    #[serde(default)]
+    pub alerts: Option<AlertsRecord>,
 }
 
 /// How this run's evidence is tied to the runs before it and to whoever signed it. Only public

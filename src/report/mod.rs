@@ -1,6 +1,7 @@
 //! The run report: what a drill proved, built from the runner's events by `Recorder`, written
 //! as `reports/<run-id>/report.json` and rendered by the renderers beside this file.
 
+pub mod alerts;
 pub mod artifacts;
 pub mod compare;
 mod document;

@@ -14,6 +14,7 @@ pub struct Recorder {
     report: RunReport,
     gates: crate::plan::Gates,
     workload_plan: Option<crate::plan::WorkloadPlan>,
+    monitoring: Option<crate::plan::MonitoringPlan>,
     started: SystemTime,
     failed: bool,
     setup_failed: bool,
@@ -73,11 +74,13 @@ impl Recorder {
             verdict: Verdict::Passed,
             error: None,
             evidence: None,
+            alerts: None,
         };
         Recorder {
             report,
             gates: plan.gates.clone(),
             workload_plan: plan.workload.clone(),
+            monitoring: plan.monitoring.clone(),
             started: now,
             failed: false,
             setup_failed: false,
@@ -149,6 +152,7 @@ impl Recorder {
             }
             EventKind::Interrupted => self.interrupted = true,
             EventKind::BackupsStopped(log) => r.backups = Some(log.clone()),
+            EventKind::AlertsStopped(a) => r.alerts = Some((**a).clone()),
             EventKind::Tls(info) => r.tls = Some(info.clone()),
             EventKind::SetupFailed(error) => {
                 self.setup_failed = true;
@@ -177,7 +181,15 @@ impl Recorder {
         if let Some(w) = &mut r.workload {
             w.phases = stats::phases(&w.log, &disturbances, end);
         }
+        let incidents = super::alerts::incidents(r);
+        if let (Some(a), Some(m)) = (&mut r.alerts, &self.monitoring) {
+            super::alerts::attribute(a, m, &incidents);
+        }
         r.gates = evaluate(&self.gates, r);
+        if let Some(m) = &self.monitoring {
+            let alert_gates = super::alerts::gates(m, r);
+            r.gates.extend(alert_gates);
+        }
         r.verdict = if self.interrupted {
             Verdict::Interrupted
         } else if self.setup_failed {

@@ -524,6 +524,15 @@ pub async fn read_last_file(
 }
 
 /// Packs files into an in-memory tar: (path inside the archive, mode, bytes).
+/// Moves the calling thread into the network namespace of process `pid` (a container's, seen
+/// from the engine's host): what it binds and dials from then on is inside the container.
+pub fn enter_netns(pid: u32) -> Result<(), String> {
+    let path = format!("/proc/{pid}/ns/net");
+    let ns = std::fs::File::open(&path).map_err(|e| format!("cannot open {path}: {e}"))?;
+    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+        .map_err(|e| format!("setns({path}): {e}"))
+}
+
 pub fn tar_of(files: &[(&str, u32, &[u8])]) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     for (path, mode, data) in files {

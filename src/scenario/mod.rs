@@ -5,9 +5,11 @@
 mod backup;
 pub mod duration;
 mod load;
+mod monitoring;
 
 pub use backup::{BackupPick, Damage, DamageWhich, StoreChoice, StoreSpec};
 pub use load::{load, load_str, Problem, ScenarioError, ScenarioFile};
+pub use monitoring::{AlertExpect, AlertmanagerSpec, AlertsExpected, MonitoringSpec};
 
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
@@ -31,6 +33,9 @@ pub struct Scenario {
     pub notify: Option<NotifySpec>,
     #[serde(default)]
     pub backup: Option<Spanned<BackupSpec>>,
+    /// Prometheus and Alertmanager beside the members: an alert drill.
+    #[serde(default)]
+    pub monitoring: Option<Spanned<MonitoringSpec>>,
 }
 
 /// The step list, with where it was written: an empty list is said at `steps`.
@@ -723,4 +728,10 @@ pub struct Expectations {
     /// reports the check without gating on it).
     #[serde(default)]
     pub linearizable: Option<bool>,
+    /// Alerts the drill must raise, each within its time (needs `monitoring`).
+    #[serde(default)]
+    pub alerts: Option<Spanned<AlertsExpected>>,
+    /// No alert fires that `alerts` does not name, nor any before the first fault.
+    #[serde(default)]
+    pub no_unexpected_alerts: Option<bool>,
 }

@@ -1,0 +1,262 @@
+//! Real monitoring beside the members for an alert drill: Prometheus scrapes every member's
+//! `/metrics` over the run's network (members keep their names across restores) and evaluates
+//! the rule files; Alertmanager routes what fires to a webhook receiver, a thread of the
+//! harness inside Alertmanager's own network namespace (`sink`), so the notification a person
+//! would get is what is timed. Both containers carry the run's labels and go with the sandbox.
+
+mod config;
+mod sink;
+
+use crate::events::Clock;
+use crate::plan::MonitoringPlan;
+use crate::record::{AlertRecord, AlertsRecord};
+use crate::sandbox::{ContainerSpec, Sandbox};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where Prometheus answers inside its container.
+const PROMETHEUS_PORT: u16 = 9090;
+/// How long Prometheus may take to scrape every member once.
+const FIRST_SCRAPE: Duration = Duration::from_secs(30);
+
+pub struct Monitoring {
+    plan: MonitoringPlan,
+    sandbox: Arc<Sandbox>,
+    containers: [String; 2],
+    sink: sink::Sink,
+    clock: Clock,
+    watching_from_ms: u64,
+}
+
+impl Monitoring {
+    /// Starts Alertmanager, its receiver and Prometheus, and waits until every member's first
+    /// scrape answered. `Err` with why, the containers' logs kept in `run_dir`.
+    pub async fn start(
+        plan: &MonitoringPlan,
+        sandbox: Arc<Sandbox>,
+        members: &[String],
+        clock: Clock,
+        run_dir: &std::path::Path,
+    ) -> Result<Monitoring, String> {
+        let image = crate::image::monitoring::image_name();
+        let am = sandbox.name("alertmanager");
+        let prom = sandbox.name("prometheus");
+        let containers = [am.clone(), prom.clone()];
+        let started = async {
+            let am_files = [(
+                "etc/alertmanager/alertmanager.yml".to_string(),
+                config::alertmanager(plan),
+            )];
+            start(
+                &sandbox,
+                &am,
+                &image,
+                "alertmanager",
+                config::alertmanager_args(),
+                &am_files,
+                None,
+            )
+            .await?;
+            let pid = sandbox
+                .runtime
+                .pid(&am)
+                .await
+                .map_err(|e| crate::util::error_chain(&e))?;
+            let sink = sink::Sink::start(pid, clock).await?;
+            let mut files = vec![(
+                "etc/prometheus/prometheus.yml".to_string(),
+                config::prometheus(plan, members),
+            )];
+            for (i, r) in plan.rules.iter().enumerate() {
+                files.push((format!("etc/prometheus/rules/{i}.yml"), r.text.clone()));
+            }
+            start(
+                &sandbox,
+                &prom,
+                &image,
+                "prometheus",
+                config::prometheus_args(),
+                &files,
+                Some(PROMETHEUS_PORT),
+            )
+            .await?;
+            let port = sandbox
+                .runtime
+                .host_port(&prom, PROMETHEUS_PORT)
+                .await
+                .map_err(|e| crate::util::error_chain(&e))?;
+            let address = format!("http://{}:{port}", sandbox.runtime.engine_address());
+            config::wait_scraped(&address, members.len(), FIRST_SCRAPE).await?;
+            Ok::<_, String>(sink)
+        };
+        match started.await {
+            Ok(sink) => Ok(Monitoring {
+                plan: plan.clone(),
+                sandbox,
+                containers,
+                sink,
+                clock,
+                watching_from_ms: clock.ms(),
+            }),
+            Err(e) => {
+                keep_logs(&sandbox, &containers, run_dir).await;
+                Err(format!(
+                    "monitoring did not start: {e} (logs in {})",
+                    run_dir.display()
+                ))
+            }
+        }
+    }
+
+    /// Waits (up to the longest `resolves-within` expected) for what still fires to resolve,
+    /// then stops the receiver and says what the monitoring raised.
+    pub async fn stop(self, run_dir: &std::path::Path) -> AlertsRecord {
+        let grace = self
+            .plan
+            .expected
+            .iter()
+            .filter_map(|e| e.resolves_within)
+            .max();
+        if let Some(grace) = grace {
+            let until = tokio::time::Instant::now() + grace;
+            let firing = |s: &sink::Sink| {
+                alerts(&s.received(), self.clock)
+                    .iter()
+                    .any(|a| a.resolved_ms.is_none())
+            };
+            while tokio::time::Instant::now() < until && firing(&self.sink) {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+        let received = self.sink.stop().await;
+        keep_logs(&self.sandbox, &self.containers, run_dir).await;
+        AlertsRecord {
+            prometheus: crate::image::monitoring::PROMETHEUS.into(),
+            alertmanager: crate::image::monitoring::ALERTMANAGER.into(),
+            rules: self.plan.rules.iter().map(|r| r.name.clone()).collect(),
+            defined: self
+                .plan
+                .rules
+                .iter()
+                .flat_map(|r| r.alerts.clone())
+                .collect(),
+            scrape_interval_ms: self.plan.scrape_interval.as_millis() as u64,
+            watching_from_ms: self.watching_from_ms,
+            notifications: received.len() as u64,
+            alerts: alerts(&received, self.clock),
+            never_fired: Vec::new(),
+        }
+    }
+}
+
+/// Creates `name` from the monitoring image, puts its files in, starts it.
+async fn start(
+    sandbox: &Sandbox,
+    name: &str,
+    image: &str,
+    role: &str,
+    (entrypoint, cmd): (Vec<String>, Vec<String>),
+    files: &[(String, String)],
+    publish: Option<u16>,
+) -> Result<(), String> {
+    let spec = ContainerSpec {
+        name: name.to_string(),
+        image: image.to_string(),
+        entrypoint: Some(entrypoint),
+        cmd,
+        labels: sandbox.labels(role),
+        network: sandbox.network.clone(),
+        aliases: vec![role.to_string()],
+        volumes: Vec::new(),
+        host_files: Vec::new(),
+        publish,
+        cap_add: Vec::new(),
+        devices: Vec::new(),
+    };
+    let err = |e: crate::sandbox::SandboxError| crate::util::error_chain(&e);
+    sandbox.runtime.create_container(&spec).await.map_err(err)?;
+    let entries: Vec<(&str, u32, &[u8])> = files
+        .iter()
+        .map(|(p, text)| (p.as_str(), 0o644, text.as_bytes()))
+        .collect();
+    let tar = crate::sandbox::tar_of(&entries).map_err(|e| e.to_string())?;
+    sandbox.runtime.upload(name, "/", tar).await.map_err(err)?;
+    sandbox.runtime.start(name).await.map_err(err)
+}
+
+/// Each container's log in the run directory (`prometheus.log`, `alertmanager.log`).
+async fn keep_logs(sandbox: &Sandbox, containers: &[String], run_dir: &std::path::Path) {
+    for (c, role) in containers.iter().zip(["alertmanager", "prometheus"]) {
+        if let Ok((out, err)) = sandbox.runtime.logs(c).await {
+            let _ = std::fs::create_dir_all(run_dir);
+            let _ = std::fs::write(run_dir.join(format!("{role}.log")), format!("{out}{err}"));
+        }
+    }
+}
+
+/// One notification the receiver got: when (ms since the run started) and its body.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at_ms: u64,
+    pub body: Vec<u8>,
+}
+
+/// Every alert the notifications told of, one per name and label set, in the order fired.
+fn alerts(received: &[Received], clock: Clock) -> Vec<AlertRecord> {
+    #[derive(serde::Deserialize)]
+    struct Notification {
+        alerts: Vec<Alert>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Alert {
+        status: String,
+        labels: BTreeMap<String, String>,
+        starts_at: String,
+        ends_at: String,
+    }
+    let mut out: Vec<AlertRecord> = Vec::new();
+    for n in received {
+        let Ok(parsed) = serde_json::from_slice::<Notification>(&n.body) else {
+            continue;
+        };
+        for a in parsed.alerts {
+            let mut labels = a.labels;
+            let Some(name) = labels.remove("alertname") else {
+                continue;
+            };
+            let Some(fired_ms) = clock.ms_at(&a.starts_at) else {
+                continue;
+            };
+            let i = match out
+                .iter()
+                .position(|x| x.name == name && x.labels == labels && x.fired_ms == fired_ms)
+            {
+                Some(i) => i,
+                None => {
+                    out.push(AlertRecord {
+                        name,
+                        labels,
+                        fired_ms,
+                        notified_ms: None,
+                        resolved_ms: None,
+                        after: None,
+                        detect_ms: None,
+                        notify_ms: None,
+                        resolve_ms: None,
+                    });
+                    out.len() - 1
+                }
+            };
+            let x = &mut out[i];
+            if a.status == "firing" {
+                x.notified_ms.get_or_insert(n.at_ms);
+            } else if a.status == "resolved" {
+                x.resolved_ms = x.resolved_ms.or(clock.ms_at(&a.ends_at));
+            }
+        }
+    }
+    out.sort_by_key(|a| a.fired_ms);
+    out
+}

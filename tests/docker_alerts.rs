@@ -95,3 +95,26 @@ fn a_rule_file_promtool_rejects_fails_validate_with_its_place() {
     assert!(stderr.contains("bad.yml: 5:15"), "{stderr}");
     assert!(stderr.contains("could not parse expression"), "{stderr}");
 }
+
+/// `promtool check rules` and `promtool test rules` from the packages the drill's Prometheus
+/// comes from, on every shipped rule file: each alert fires on the series that should fire it
+/// and stays quiet on a healthy cluster.
+#[tokio::test]
+async fn the_shipped_rules_pass_promtool_s_checks_and_unit_tests() {
+    let dir = crate_dir().join("docker/prometheus");
+    for args in [
+        vec!["check", "rules", "etcd-alerts.yml"],
+        vec!["test", "rules", "etcd-alerts.test.yml"],
+    ] {
+        let mut c = etcd_drill::image::monitoring::promtool(&mut |m| eprintln!("{m}"))
+            .await
+            .expect("promtool from Debian's prometheus package");
+        let out = c.args(&args).current_dir(&dir).output().await.unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

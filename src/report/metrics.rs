@@ -140,19 +140,38 @@ fn store_families(r: &RunReport) -> Vec<Family<'_>> {
 
 /// Per fault: how long writes were unavailable.
 fn fault_families(r: &RunReport) -> Vec<Family<'_>> {
-    vec![Family {
-        name: "etcd_drill_fault_unavailable_seconds",
+    let alerts = r.alerts.iter().flat_map(|a| &a.alerts);
+    let first = |name: &str| alerts.clone().find(|a| a.name == name).map(|a| a.fired_ms);
+    let alert_family = Family {
+        name: "etcd_drill_alert_detect_seconds",
         unit: Some("seconds"),
-        help: "How long writes failed during each fault.",
-        samples: r
-            .faults
-            .iter()
-            .filter_map(|x| {
-                x.unavailable_ms
-                    .map(|ms| (vec![("fault", x.name.as_str())], ms as f64 / 1000.0))
+        help: "An alert drill: from the fault or disaster to the alert firing, per alert (its first firing).",
+        samples: alerts
+            .clone()
+            .filter(|a| first(&a.name) == Some(a.fired_ms))
+            .filter_map(|a| {
+                let what = a.after.as_ref()?.what.as_str();
+                a.detect_ms
+                    .map(|ms| (vec![("alert", a.name.as_str()), ("after", what)], ms as f64 / 1000.0))
             })
             .collect(),
-    }]
+    };
+    vec![
+        alert_family,
+        Family {
+            name: "etcd_drill_fault_unavailable_seconds",
+            unit: Some("seconds"),
+            help: "How long writes failed during each fault.",
+            samples: r
+                .faults
+                .iter()
+                .filter_map(|x| {
+                    x.unavailable_ms
+                        .map(|ms| (vec![("fault", x.name.as_str())], ms as f64 / 1000.0))
+                })
+                .collect(),
+        },
+    ]
 }
 
 /// The finish of the last passing run: this one's, or the one the chain carried on.

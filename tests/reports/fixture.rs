@@ -498,7 +498,51 @@ pub fn full_report() -> RunReport {
         }),
         signed_by_key_id: Some("0123456789ABCDEF".into()),
     });
+    // An alert drill's section, tied to the fixture's incidents as the recorder ties them.
+    let mut alerts = alerts();
+    alerts.attribute(&etcd_drill::report::alerts::incidents(&r));
+    r.alerts = Some(alerts);
     r
+}
+
+fn alerts() -> AlertsRecord {
+    let alert = |name: &str, instance: &str, fired_ms: u64, resolved_ms: Option<u64>| AlertRecord {
+        name: name.into(),
+        labels: [
+            ("instance", instance),
+            ("job", "etcd"),
+            ("severity", "critical"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        fired_ms,
+        notified_ms: Some(fired_ms + 14),
+        resolved_ms,
+        after: None,
+        detect_ms: None,
+        notify_ms: None,
+        resolve_ms: None,
+    };
+    AlertsRecord {
+        prometheus: "2.42.0".into(),
+        alertmanager: "0.25.0".into(),
+        rules: vec!["etcd-alerts.yml (etcd-drill's rules for etcd)".into()],
+        defined: vec![
+            "EtcdMemberDown".into(),
+            "EtcdNoLeader".into(),
+            "EtcdFrequentLeaderChanges".into(),
+        ],
+        scrape_interval_ms: 1000,
+        watching_from_ms: 900,
+        alerts: vec![
+            alert("EtcdNoLeader", "etcd-2:2379", 950, Some(2_950)),
+            alert("EtcdMemberDown", "etcd-1:2379", 9_400, Some(16_200)),
+            alert("EtcdNoLeader", "etcd-3:2379", 9_900, None),
+        ],
+        notifications: 5,
+        never_fired: vec!["EtcdFrequentLeaderChanges".into()],
+    }
 }
 
 /// A drill whose snapshot step failed: later steps never ran, most records are absent.

@@ -343,3 +343,70 @@ pub(super) fn operations_table(ops: &[crate::record::ViolationOp]) -> Block {
             .collect(),
     )
 }
+
+/// An alert drill: every alert that fired, what it answered and how fast; what never fired.
+pub(super) fn alerts(r: &RunReport) -> Option<Section> {
+    let a = r.alerts.as_ref()?;
+    let rows = a
+        .alerts
+        .iter()
+        .map(|x| {
+            vec![
+                x.name.clone(),
+                x.label_text(),
+                x.after
+                    .as_ref()
+                    .map_or("steady state".to_string(), |i| i.what.clone()),
+                at(Some(x.fired_ms)),
+                ms(x.detect_ms),
+                ms(x.notify_ms),
+                x.resolved_ms
+                    .map_or("still firing".to_string(), |t| at(Some(t))),
+                ms(x.resolve_ms),
+            ]
+        })
+        .collect();
+    let header = vec![
+        "alert",
+        "labels",
+        "answered",
+        "fired",
+        "time to detect",
+        "time to notify",
+        "resolved",
+        "resolved after it was over",
+    ];
+    let mut blocks = vec![
+        Block::Facts(vec![
+            fact(
+                "monitoring",
+                format!(
+                    "Prometheus {}, Alertmanager {}, scrape and evaluation every {} ms, watching from {}",
+                    a.prometheus,
+                    a.alertmanager,
+                    a.scrape_interval_ms,
+                    at(Some(a.watching_from_ms))
+                ),
+            ),
+            fact("rule files", a.rules.join(", ")),
+            fact("notifications received", a.notifications.to_string()),
+        ]),
+        Block::table(header, rows),
+    ];
+    let mut notes: Vec<String> = a
+        .never_fired
+        .iter()
+        .map(|n| format!("{n}: expected but never fired"))
+        .collect();
+    notes.extend(a.steady_state().map(|x| {
+        format!(
+            "{} {}: fired in the steady state, before any fault",
+            x.name,
+            x.label_text()
+        )
+    }));
+    if !notes.is_empty() {
+        blocks.push(Block::List(notes));
+    }
+    Some(Section::new("Alerts", blocks))
+}

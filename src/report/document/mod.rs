@@ -9,7 +9,7 @@ mod recovery;
 mod terminal;
 
 use crate::record::{RunReport, StepStatus, Verdict};
-use activity::{backups, fault, linearizability, upgrade, workload};
+use activity::{alerts, backups, fault, linearizability, upgrade, workload};
 use recovery::{data, integrity, recovery};
 pub use terminal::terminal;
 
@@ -176,6 +176,7 @@ pub fn sections(r: &RunReport) -> Vec<Section> {
     }
     out.extend(r.upgrades.iter().map(upgrade));
     out.extend(backups(r));
+    out.extend(alerts(r));
     out.extend(workload(r));
     out.extend(linearizability(r));
     out

@@ -434,3 +434,30 @@ fn minisign_tool() -> Option<PathBuf> {
         "the auditor's recipe checks the signature with it",
     )
 }
+
+/// The README's alert rules on etcd-drill's own figures are the shipped file's, rule for rule
+/// (the file is the one promtool's unit tests prove).
+#[test]
+fn the_readme_alert_rules_are_the_shipped_rule_file_s() {
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docker/prometheus/etcd-drill-alerts.yml"),
+    )
+    .unwrap();
+    let shipped: Vec<&str> = shipped.lines().map(str::trim).collect();
+    let mut read = 0;
+    for (_, body) in blocks(&readme()) {
+        for line in body.lines().map(str::trim) {
+            if line.starts_with("- alert: EtcdDrill")
+                || line.starts_with("- alert: EtcdBackup")
+                || (line.starts_with("expr:") && line.contains("etcd_drill_"))
+            {
+                read += 1;
+                assert!(
+                    shipped.contains(&line),
+                    "not in etcd-drill-alerts.yml: {line}"
+                );
+            }
+        }
+    }
+    assert!(read >= 10, "only {read} lines of rules read");
+}

@@ -229,6 +229,18 @@ fn figures(runs: &[&(PathBuf, RunReport)]) -> Vec<Figure> {
             true,
         ));
     }
+    // An alert drill's time to detect, per alert.
+    let mut alerts: Vec<String> = Vec::new();
+    for (_, r) in runs {
+        for a in r.alerts.iter().flat_map(|a| &a.alerts) {
+            if a.detect_ms.is_some() && !alerts.contains(&a.name) {
+                alerts.push(a.name.clone());
+            }
+        }
+    }
+    for name in alerts {
+        out.push(f(&format!("detect: {name}"), "ms", Better::Lower, true));
+    }
     out.push(f("seed", "keys/s", Better::Higher, false));
     out.push(f("snapshot", "MB/s", Better::Higher, false));
     out
@@ -250,6 +262,11 @@ fn value(r: &RunReport, figure: &Figure) -> Option<f64> {
             .map(|v| v as f64),
         "seed" => r.seed.as_ref().map(|s| s.keys_per_sec),
         "snapshot" => r.snapshots.first().map(|s| s.mb_per_sec),
+        name if name.starts_with("detect: ") => {
+            let alert = name.strip_prefix("detect: ")?;
+            let first = r.alerts.as_ref()?.alerts.iter().filter(|a| a.name == alert);
+            ms(first.filter_map(|a| a.detect_ms).min())
+        }
         name => {
             let fault = name.strip_prefix("unavailable: ")?;
             ms(r.faults.iter().find(|f| f.name == fault)?.unavailable_ms)

@@ -5,25 +5,36 @@ use crate::plan::MonitoringPlan;
 use crate::record::{AlertsRecord, GateVerdict, Incident, RunReport};
 
 /// What an alert can answer, by start: each fault until its heal (or, unhealed, until the
-/// cluster recovered), and the disaster until the restored cluster took its first write.
+/// cluster recovered), and the disaster until the restored cluster took its first write. A
+/// fault never healed that a disaster and restore followed (quorum lost, then restored) is
+/// over when the restore is.
 pub fn incidents(r: &RunReport) -> Vec<Incident> {
+    // The disaster's start, and when the restored cluster took its first write.
+    let disaster = r.disaster.as_ref().map(|d| {
+        let over = r
+            .restore
+            .as_ref()
+            .map(|x| d.ended_ms + x.rto_first_write_ms);
+        (d.started_ms, over)
+    });
     let mut all: Vec<Incident> = r
         .faults
         .iter()
         .map(|f| Incident {
             what: format!("fault {}", f.name),
             at_ms: f.injected_ms,
-            over_ms: f.healed_ms.or(f.recovered_ms),
+            over_ms: f.healed_ms.or(f.recovered_ms).or_else(|| {
+                disaster
+                    .filter(|(start, _)| *start >= f.injected_ms)
+                    .and_then(|(_, over)| over)
+            }),
         })
         .collect();
-    if let Some(d) = &r.disaster {
+    if let Some((at_ms, over_ms)) = disaster {
         all.push(Incident {
             what: "disaster".into(),
-            at_ms: d.started_ms,
-            over_ms: r
-                .restore
-                .as_ref()
-                .map(|x| d.ended_ms + x.rto_first_write_ms),
+            at_ms,
+            over_ms,
         });
     }
     all.sort_by_key(|i| i.at_ms);

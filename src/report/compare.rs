@@ -110,6 +110,7 @@ pub fn compare(baseline: &RunReport, current: &RunReport, max_regression_pct: f6
     let mut rows = fixed_rows(b, c, pct, recovery);
     snapshot_rows(b, c, pct, &mut rows);
     fault_rows(b, c, pct, recovery, &mut rows);
+    alert_rows(b, c, pct, &mut rows);
     phase_rows(b, c, pct, &mut rows);
     rows.retain(|r| r.baseline.is_some() || r.current.is_some());
     Comparison {
@@ -227,6 +228,37 @@ fn fault_rows(b: &RunReport, c: &RunReport, pct: f64, recovery: f64, rows: &mut 
             ("ms", recovery),
             Better::Lower,
             (leader(&fb), leader(&fc)),
+            None,
+            pct,
+        ));
+    }
+}
+
+/// An alert drill: each alert's time to detect (its first firing after a fault). Detection
+/// moves in steps of the scrape interval: less than two of them is not a change.
+fn alert_rows(b: &RunReport, c: &RunReport, pct: f64, rows: &mut Vec<Row>) {
+    let names = |r: &RunReport| -> Vec<String> {
+        r.alerts
+            .iter()
+            .flat_map(|a| &a.alerts)
+            .map(|a| a.name.clone())
+            .collect()
+    };
+    let (nb, nc) = (names(b), names(c));
+    let step = b.alerts.as_ref().map_or(1000, |a| a.scrape_interval_ms) as f64;
+    for name in union(nb.iter().map(String::as_str), nc.iter().map(String::as_str)) {
+        let detect = |r: &RunReport| {
+            let all = r.alerts.iter().flat_map(|a| &a.alerts);
+            all.filter(|a| a.name == name)
+                .filter_map(|a| a.detect_ms)
+                .min()
+                .map(|v| v as f64)
+        };
+        rows.push(row(
+            format!("alert {name}: time to detect"),
+            ("ms", 2.0 * step),
+            Better::Lower,
+            (detect(b), detect(c)),
             None,
             pct,
         ));

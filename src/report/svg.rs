@@ -193,6 +193,7 @@ pub fn timeline(r: &RunReport) -> String {
     let mut s = open(W, height, &format!("timeline of run {}", r.run_id));
     unavailability(r, &f, &mut s);
     rto_bracket(r, &f, &mut s);
+    alert_windows(r, &f, &mut s);
     axes(&f, &mut s);
     errors(buckets, &f, &mut s);
     line(buckets, &f, |b| b.p50_ms, P50, &mut s);
@@ -238,6 +239,46 @@ fn unavailability(r: &RunReport, f: &Frame, s: &mut String) {
             f.bottom() - f.top,
             escape(&title)
         ));
+    }
+}
+
+/// An alert drill: each alert a bar from firing to resolved (or the end of the run) under the
+/// RTO bracket, one row per alert, with a dot where its notification arrived.
+fn alert_windows(r: &RunReport, f: &Frame, s: &mut String) {
+    let Some(a) = &r.alerts else { return };
+    for (i, x) in a.alerts.iter().take(8).enumerate() {
+        let to = x.resolved_ms.map_or(f.t_max, |t| t as f64);
+        let (x0, x1) = (f.x(x.fired_ms as f64), f.x(to));
+        let y = f.top + 16.0 + 7.0 * i as f64;
+        let title = format!(
+            "alert {} {}: fired {:.3} s{}{}",
+            x.name,
+            x.label_text(),
+            x.fired_ms as f64 / 1000.0,
+            x.notified_ms.map_or(String::new(), |n| format!(
+                ", notified {:.3} s",
+                n as f64 / 1000.0
+            )),
+            x.resolved_ms
+                .map_or(", still firing".to_string(), |t| format!(
+                    ", resolved {:.3} s",
+                    t as f64 / 1000.0
+                ))
+        );
+        s.push_str(&format!(
+            "<rect class=\"alert\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"5\" \
+             fill=\"{PURPLE}\" fill-opacity=\"0.7\"><title>{}</title></rect>\n",
+            (x1 - x0).max(1.5),
+            escape(&title)
+        ));
+        if let Some(n) = x.notified_ms {
+            s.push_str(&format!(
+                "<circle class=\"notified\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{PURPLE}\"><title>{}</title></circle>\n",
+                f.x(n as f64),
+                y + 2.5,
+                escape(&title)
+            ));
+        }
     }
 }
 

@@ -442,21 +442,25 @@ mod tests {
         dirs
     }
 
+    /// Runs `plans` on `fake` into a fresh report dir: (the dir, the exit code, what was said).
+    async fn drive(
+        plans: &[Plan],
+        fake: &Arc<FakeRuntime>,
+        fail_fast: bool,
+    ) -> (tempfile::TempDir, i32, Said) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut said = Said::default();
+        let opts = options(dir.path(), fail_fast);
+        let cancel = CancellationToken::new();
+        let code = run_all(plans, &opts, on(fake), cancel, &mut said).await;
+        (dir, code, said)
+    }
+
     #[tokio::test]
     async fn every_plan_runs_leaves_its_run_dir_and_the_chain_links_them() {
-        let dir = tempfile::tempdir().unwrap();
         let fake = engine();
         let plans = [plan("a", ""), plan("a", "")];
-        let mut said = Said::default();
-        let opts = options(dir.path(), false);
-        let code = run_all(
-            &plans,
-            &opts,
-            on(&fake),
-            CancellationToken::new(),
-            &mut said,
-        )
-        .await;
+        let (dir, code, said) = drive(&plans, &fake, false).await;
         assert_eq!(code, exit_codes::ENVIRONMENT, "{:?}", said.lines);
         let runs = run_dirs(dir.path());
         assert_eq!(runs.len(), 2, "{:?}", said.lines);
@@ -493,19 +497,9 @@ mod tests {
 
     #[tokio::test]
     async fn fail_fast_stops_after_the_first_drill_that_does_not_pass() {
-        let dir = tempfile::tempdir().unwrap();
         let fake = engine();
         let plans = [plan("a", ""), plan("b", "")];
-        let mut said = Said::default();
-        let opts = options(dir.path(), true);
-        let code = run_all(
-            &plans,
-            &opts,
-            on(&fake),
-            CancellationToken::new(),
-            &mut said,
-        )
-        .await;
+        let (dir, code, said) = drive(&plans, &fake, true).await;
         assert_eq!(code, exit_codes::ENVIRONMENT);
         assert_eq!(run_dirs(dir.path()).len(), 1);
         assert!(
@@ -519,19 +513,9 @@ mod tests {
 
     #[tokio::test]
     async fn an_image_the_engine_cannot_get_fails_before_anything_runs() {
-        let dir = tempfile::tempdir().unwrap();
         let fake = engine();
         let plans = [plan("a", "  image: example.org/etcd:nowhere\n")];
-        let mut said = Said::default();
-        let opts = options(dir.path(), false);
-        let code = run_all(
-            &plans,
-            &opts,
-            on(&fake),
-            CancellationToken::new(),
-            &mut said,
-        )
-        .await;
+        let (dir, code, said) = drive(&plans, &fake, false).await;
         assert_eq!(code, exit_codes::ENVIRONMENT);
         assert!(run_dirs(dir.path()).is_empty());
         assert!(

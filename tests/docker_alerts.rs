@@ -44,6 +44,13 @@ async fn a_killed_leader_is_noticed_notified_and_resolved_in_the_rule_s_window()
         "{detect} then {notify}"
     );
     assert!(a["resolved_ms"].as_u64().unwrap() > a["fired_ms"].as_u64().unwrap());
+    // Held down 10 s at a 1 s scrape: Prometheus recorded its scrapes going unanswered.
+    let failed = r["alerts"]["failed_scrapes"][format!("{killed}:2379")].as_u64();
+    assert!(
+        failed.is_some_and(|n| n >= 3),
+        "{:#}",
+        r["alerts"]["failed_scrapes"]
+    );
     // A healthy cluster is not reported down before the fault.
     for a in alerts(&r) {
         let availability = ["EtcdMemberDown", "EtcdNoLeader", "EtcdInsufficientMembers"];

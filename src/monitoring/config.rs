@@ -128,3 +128,49 @@ pub async fn wait_scraped(address: &str, members: usize, deadline: Duration) -> 
         deadline.as_secs()
     ))
 }
+
+/// Per member, the scrapes of the run that got no answer (`up` 0), from Prometheus itself.
+/// Empty when Prometheus does not answer: the alerts are the evidence, this is context.
+pub async fn failed_scrapes(address: &str, run_ms: u64) -> std::collections::BTreeMap<String, u64> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        data: Data,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        result: Vec<Sample>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Sample {
+        metric: std::collections::BTreeMap<String, String>,
+        value: (f64, String),
+    }
+    let window = format!("{}s", run_ms / 1000 + 1);
+    let query = format!("count_over_time(up{{job=\"etcd\"}}[{window}]) - sum_over_time(up{{job=\"etcd\"}}[{window}])");
+    let Ok(url) =
+        reqwest::Url::parse_with_params(&format!("{address}/api/v1/query"), [("query", query)])
+    else {
+        return Default::default();
+    };
+    let got = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    let body = match got {
+        Ok(r) => r.bytes().await.unwrap_or_default(),
+        Err(_) => return Default::default(),
+    };
+    let Ok(answer) = serde_json::from_slice::<Answer>(&body) else {
+        return Default::default();
+    };
+    answer
+        .data
+        .result
+        .into_iter()
+        .filter_map(|s| {
+            let failed = s.value.1.parse::<f64>().ok()? as u64;
+            Some((s.metric.get("instance")?.clone(), failed))
+        })
+        .collect()
+}

@@ -24,6 +24,8 @@ pub struct Monitoring {
     plan: MonitoringPlan,
     sandbox: Arc<Sandbox>,
     containers: [String; 2],
+    /// Prometheus's API, at its published port.
+    prometheus: String,
     sink: sink::Sink,
     clock: Clock,
     watching_from_ms: u64,
@@ -88,13 +90,14 @@ impl Monitoring {
                 .map_err(|e| crate::util::error_chain(&e))?;
             let address = format!("http://{}:{port}", sandbox.runtime.engine_address());
             config::wait_scraped(&address, members.len(), FIRST_SCRAPE).await?;
-            Ok::<_, String>(sink)
+            Ok::<_, String>((sink, address))
         };
         match started.await {
-            Ok(sink) => Ok(Monitoring {
+            Ok((sink, prometheus)) => Ok(Monitoring {
                 plan: plan.clone(),
                 sandbox,
                 containers,
+                prometheus,
                 sink,
                 clock,
                 watching_from_ms: clock.ms(),
@@ -129,6 +132,7 @@ impl Monitoring {
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
+        let failed_scrapes = config::failed_scrapes(&self.prometheus, self.clock.ms()).await;
         let received = self.sink.stop().await;
         keep_logs(&self.sandbox, &self.containers, run_dir).await;
         AlertsRecord {
@@ -144,6 +148,7 @@ impl Monitoring {
             scrape_interval_ms: self.plan.scrape_interval.as_millis() as u64,
             watching_from_ms: self.watching_from_ms,
             notifications: received.len() as u64,
+            failed_scrapes,
             alerts: alerts(&received, self.clock),
             never_fired: Vec::new(),
         }

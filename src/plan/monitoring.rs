@@ -64,7 +64,12 @@ pub fn alert_names(text: &str) -> Result<Vec<String>, String> {
     struct Rule {
         alert: Option<String>,
     }
-    let file: File = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+    // The parser's first line says what and where; the rest is a drawing of the file.
+    let file: File = serde_saphyr::from_str(text).map_err(|e| {
+        let said = e.to_string();
+        let first = said.lines().next().unwrap_or_default();
+        first.trim_start_matches("error: ").to_string()
+    })?;
     Ok(file
         .groups
         .into_iter()

@@ -20,6 +20,10 @@ pub struct AlertsRecord {
     pub alerts: Vec<AlertRecord>,
     /// Webhook notifications the receiver got.
     pub notifications: u64,
+    /// Scrapes of each member that got no answer (`instance` → count): what a fault that
+    /// takes a member down looks like to Prometheus, recorded, not an error of the drill.
+    #[serde(default)]
+    pub failed_scrapes: BTreeMap<String, u64>,
     /// Alerts the drill expected that never fired.
     pub never_fired: Vec<String>,
 }

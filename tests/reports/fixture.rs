@@ -541,6 +541,12 @@ fn alerts() -> AlertsRecord {
             alert("EtcdNoLeader", "etcd-3:2379", 9_900, None),
         ],
         notifications: 5,
+        failed_scrapes: [
+            ("etcd-1:2379".to_string(), 7),
+            ("etcd-2:2379".to_string(), 0),
+        ]
+        .into_iter()
+        .collect(),
         never_fired: vec!["EtcdFrequentLeaderChanges".into()],
     }
 }

@@ -390,6 +390,19 @@ pub(super) fn alerts(r: &RunReport) -> Option<Section> {
             ),
             fact("rule files", a.rules.join(", ")),
             fact("notifications received", a.notifications.to_string()),
+            fact(
+                "scrapes without an answer",
+                match a.failed_scrapes.iter().filter(|(_, n)| **n > 0).count() {
+                    0 => "none".to_string(),
+                    _ => a
+                        .failed_scrapes
+                        .iter()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(i, n)| format!("{i} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                },
+            ),
         ]),
         Block::table(header, rows),
     ];

@@ -23,6 +23,7 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
             vec![Block::table(vec!["measurement", "value"], m)],
         ),
     ];
+    out.extend(super::activity::alerts(r));
     out.extend(violations(r));
     // On the terminal the verdict comes last, under the gates: the line a CI log ends on.
     let mut gates = super::gates(r);

@@ -344,7 +344,7 @@ async fn start_monitoring(
     let started = crate::monitoring::Monitoring::start(
         m,
         ctx.sandbox.clone(),
-        &members,
+        (&members, !ctx.plan.starts_empty()),
         ctx.clock,
         &opts.run_dir,
     );

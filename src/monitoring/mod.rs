@@ -33,11 +33,12 @@ pub struct Monitoring {
 
 impl Monitoring {
     /// Starts Alertmanager, its receiver and Prometheus, and waits until every member's first
-    /// scrape answered. `Err` with why, the containers' logs kept in `run_dir`.
+    /// scrape answered (none, for a drill whose cluster a later step restores). `Err` with
+    /// why, the containers' logs kept in `run_dir`.
     pub async fn start(
         plan: &MonitoringPlan,
         sandbox: Arc<Sandbox>,
-        members: &[String],
+        (members, running): (&[String], bool),
         clock: Clock,
         run_dir: &std::path::Path,
     ) -> Result<Monitoring, String> {
@@ -89,7 +90,8 @@ impl Monitoring {
                 .await
                 .map_err(|e| crate::util::error_chain(&e))?;
             let address = format!("http://{}:{port}", sandbox.runtime.engine_address());
-            config::wait_scraped(&address, members.len(), FIRST_SCRAPE).await?;
+            let up = if running { members.len() } else { 0 };
+            config::wait_scraped(&address, up, FIRST_SCRAPE).await?;
             Ok::<_, String>((sink, address))
         };
         match started.await {

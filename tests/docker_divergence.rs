@@ -42,11 +42,17 @@ async fn members_restored_from_different_snapshots_are_caught_and_named() {
         let client = cluster.client().await.map_err(|e| e.to_string())?;
         let endpoint = cluster.endpoints()[0].clone();
         let save = |name: &'static str| {
-            let (client, endpoint, dir) =
-                (client.clone(), endpoint.clone(), dir.path().to_path_buf());
+            let (endpoint, dir) = (endpoint.clone(), dir.path().to_path_buf());
             async move {
+                // The snapshot is the member's applied state: a linearizable read through that
+                // member alone first makes it apply every write acknowledged before (a
+                // follower may still lag the leader's commit by a few entries).
+                let mut own = etcd_drill::cluster::connect(std::slice::from_ref(&endpoint))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                own.get("/d/", None).await.map_err(|e| e.to_string())?;
                 etcd_drill::snapshot_file::save(
-                    &client,
+                    &own,
                     &endpoint,
                     &dir,
                     name,
@@ -234,6 +240,13 @@ async fn file_hash_against_etcd(version: &str) {
             let (endpoint, dir, name) =
                 (endpoint.clone(), dir.path().to_path_buf(), format!("s{n}"));
             async move {
+                // The snapshot is the member's applied state: a linearizable read through that
+                // member alone first makes it apply every write acknowledged before (a
+                // follower may still lag the leader's commit by a few entries).
+                let mut own = etcd_drill::cluster::connect(std::slice::from_ref(&endpoint))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                own.get("/d/", None).await.map_err(|e| e.to_string())?;
                 etcd_drill::snapshot_file::save(
                     &c,
                     &endpoint,

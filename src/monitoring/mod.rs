@@ -114,8 +114,9 @@ impl Monitoring {
         }
     }
 
-    /// Waits (up to the longest `resolves-within` expected) for what still fires to resolve,
-    /// then stops the receiver and says what the monitoring raised.
+    /// Waits (up to the longest `resolves-within` expected) for the alerts expected to resolve
+    /// that still fire, then stops the receiver and says what the monitoring raised. Others
+    /// still firing are reported so, not waited for.
     pub async fn stop(self, run_dir: &std::path::Path) -> AlertsRecord {
         let grace = self
             .plan
@@ -125,10 +126,14 @@ impl Monitoring {
             .max();
         if let Some(grace) = grace {
             let until = tokio::time::Instant::now() + grace;
+            let awaited: Vec<&str> = (self.plan.expected.iter())
+                .filter(|e| e.resolves_within.is_some())
+                .map(|e| e.name.as_str())
+                .collect();
             let firing = |s: &sink::Sink| {
                 alerts(&s.received(), self.clock)
                     .iter()
-                    .any(|a| a.resolved_ms.is_none())
+                    .any(|a| a.resolved_ms.is_none() && awaited.contains(&a.name.as_str()))
             };
             while tokio::time::Instant::now() < until && firing(&self.sink) {
                 tokio::time::sleep(Duration::from_millis(250)).await;

@@ -4,6 +4,7 @@
 
 use crate::cluster::{wait_healthy, Cluster};
 use crate::events::{Clock, EventKind, RunEvent};
+use crate::monitoring::Monitoring;
 use crate::plan::Plan;
 use crate::sandbox::{Runtime, Sandbox};
 use crate::steps::{self, Ctx};
@@ -72,7 +73,7 @@ pub async fn run(
 
     let setup = tokio::select! {
         _ = cancel.cancelled() => Err(None),
-        r = tokio::time::timeout(Duration::from_secs(120), set_up(&sandbox, &mut cluster, plan.starts_empty())) => match r {
+        r = tokio::time::timeout(Duration::from_secs(120), set_up(&sandbox, &mut cluster, plan, clock, &opts.run_dir)) => match r {
             Ok(Ok(health)) => Ok(health),
             Ok(Err(e)) => Err(Some(e)),
             Err(_) => Err(Some("the cluster was not up and healthy within 120s".to_string())),
@@ -85,7 +86,7 @@ pub async fn run(
             failed = true;
             emit(clock.event(EventKind::SetupFailed(e)));
         }
-        Ok(health) => {
+        Ok((health, monitoring)) => {
             if let Some(health) = health {
                 let members = cluster
                     .members
@@ -98,7 +99,8 @@ pub async fn run(
             if let (Some(tls), Some(first)) = (&cluster.tls, cluster.members.first()) {
                 emit(clock.event(EventKind::Tls(tls.info(&first.endpoint()))));
             }
-            failed = run_steps(plan, clock, sandbox.clone(), cluster, opts, &cancel, emit).await;
+            let scene = (sandbox.clone(), cluster, monitoring);
+            failed = run_steps(plan, clock, scene, opts, &cancel, emit).await;
         }
     }
     finish(
@@ -112,21 +114,42 @@ pub async fn run(
     failed
 }
 
-/// The network, and the cluster unless the drill starts by restoring one from a file.
+/// The network; then at once the cluster (unless the drill starts by restoring one from a
+/// file) and, for an alert drill, the monitoring, which does not wait for the cluster.
 async fn set_up(
-    sandbox: &Sandbox,
+    sandbox: &Arc<Sandbox>,
     cluster: &mut Cluster,
-    empty: bool,
-) -> Result<Option<crate::record::Health>, String> {
+    plan: &Plan,
+    clock: Clock,
+    run_dir: &std::path::Path,
+) -> Result<(Option<crate::record::Health>, Option<Monitoring>), String> {
     sandbox.create_network().await.map_err(|e| e.to_string())?;
-    if empty {
-        return Ok(None);
-    }
-    cluster.create().await.map_err(|e| e.to_string())?;
-    wait_healthy(cluster, Duration::from_secs(60))
-        .await
-        .map(Some)
-        .map_err(|e| e.to_string())
+    let empty = plan.starts_empty();
+    let cluster_up = async {
+        if empty {
+            return Ok(None);
+        }
+        cluster.create().await.map_err(|e| e.to_string())?;
+        wait_healthy(cluster, Duration::from_secs(60))
+            .await
+            .map(Some)
+            .map_err(|e| e.to_string())
+    };
+    let members = crate::plan::member_names(plan.cluster.members);
+    let monitoring = async {
+        match &plan.monitoring {
+            None => Ok(None),
+            Some(m) => {
+                let scene = (members.as_slice(), !empty);
+                Monitoring::launch(m, sandbox.clone(), scene, clock, run_dir)
+                    .await
+                    .map(Some)
+            }
+        }
+    };
+    // The first to fail ends the set-up: a monitoring that did not start does not wait for the
+    // cluster's health.
+    tokio::try_join!(cluster_up, monitoring)
 }
 
 /// The client the steps share, and the workload started on the cluster (if any).
@@ -181,8 +204,7 @@ async fn begin(
 async fn run_steps(
     plan: &Plan,
     clock: Clock,
-    sandbox: Arc<Sandbox>,
-    cluster: Cluster,
+    (sandbox, cluster, mut monitoring): (Arc<Sandbox>, Cluster, Option<Monitoring>),
     opts: &RunOptions,
     cancel: &CancellationToken,
     emit: &mut (dyn FnMut(RunEvent) + Send),
@@ -191,6 +213,9 @@ async fn run_steps(
         Ok(x) => x,
         Err(e) => {
             emit(clock.event(EventKind::SetupFailed(e)));
+            if let Some(m) = monitoring {
+                m.stop(&opts.run_dir).await;
+            }
             return true;
         }
     };
@@ -203,23 +228,34 @@ async fn run_steps(
         opts,
         emit,
     );
-    let monitoring = match start_backups(&mut ctx, opts) {
-        Ok(()) => start_monitoring(&ctx, opts).await,
-        Err(e) => Err(e),
-    };
-    let monitoring = match monitoring {
-        Ok(m) => m,
-        Err(e) => {
-            ctx.emit(EventKind::SetupFailed(e));
-            end(&mut ctx, None, opts).await;
-            return true;
-        }
-    };
+    if let Err(e) = start_backups(&mut ctx, opts) {
+        ctx.emit(EventKind::SetupFailed(e));
+        end(&mut ctx, monitoring, opts).await;
+        return true;
+    }
     let total = plan.steps.len();
     let mut failed = false;
     for (i, step) in plan.steps.iter().enumerate() {
         let index = i + 1;
         let label = step.kind.label();
+        if let (true, Some(m)) = (step.kind.disturbs(), monitoring.as_mut()) {
+            let watching = tokio::select! {
+                _ = cancel.cancelled() => None,
+                w = m.watch(&opts.run_dir) => Some(w),
+            };
+            match watching {
+                None => {
+                    ctx.emit(EventKind::Interrupted);
+                    break;
+                }
+                Some(Err(e)) => {
+                    failed = true;
+                    ctx.emit(EventKind::SetupFailed(e));
+                    break;
+                }
+                Some(Ok(())) => {}
+            }
+        }
         ctx.emit(EventKind::StepStarted {
             index,
             total,
@@ -332,33 +368,10 @@ fn start_backups(ctx: &mut Ctx<'_>, opts: &RunOptions) -> Result<(), String> {
     Ok(())
 }
 
-/// Prometheus and Alertmanager, for an alert drill, once every member was scraped.
-async fn start_monitoring(
-    ctx: &Ctx<'_>,
-    opts: &RunOptions,
-) -> Result<Option<crate::monitoring::Monitoring>, String> {
-    let Some(m) = &ctx.plan.monitoring else {
-        return Ok(None);
-    };
-    let members = crate::plan::member_names(ctx.plan.cluster.members);
-    let started = crate::monitoring::Monitoring::start(
-        m,
-        ctx.sandbox.clone(),
-        (&members, !ctx.plan.starts_empty()),
-        ctx.clock,
-        &opts.run_dir,
-    );
-    started.await.map(Some)
-}
-
 /// The end of the steps: open faults stop being watched (teardown removes them), the workload
 /// stops and its history is checked, the backup schedule stops, the monitoring says what it
 /// raised.
-async fn end(
-    ctx: &mut Ctx<'_>,
-    monitoring: Option<crate::monitoring::Monitoring>,
-    opts: &RunOptions,
-) {
+async fn end(ctx: &mut Ctx<'_>, monitoring: Option<Monitoring>, opts: &RunOptions) {
     if let Some(m) = monitoring {
         let alerts = m.stop(&opts.run_dir).await;
         ctx.emit(EventKind::AlertsStopped(Box::new(alerts)));
@@ -457,18 +470,65 @@ mod tests {
         keep: Keep,
         cancel: CancellationToken,
     ) -> (bool, Vec<EventKind>) {
+        drill_plan(&plan(), fake, run_id, (keep, &std::env::temp_dir()), cancel).await
+    }
+
+    async fn drill_plan(
+        plan: &Plan,
+        fake: &Arc<FakeRuntime>,
+        run_id: &str,
+        (keep, run_dir): (Keep, &std::path::Path),
+        cancel: CancellationToken,
+    ) -> (bool, Vec<EventKind>) {
         let opts = RunOptions {
             run_id: run_id.into(),
-            run_dir: std::env::temp_dir(),
+            run_dir: run_dir.to_path_buf(),
             keep,
             net_via: Default::default(),
         };
         let mut events = Vec::new();
-        let failed = run(&plan(), fake.clone(), &opts, cancel, &mut |e| {
+        let failed = run(plan, fake.clone(), &opts, cancel, &mut |e| {
             events.push(e.kind)
         })
         .await;
         (failed, events)
+    }
+
+    #[tokio::test]
+    async fn a_monitoring_that_fails_to_start_fails_the_set_up_at_once_and_keeps_its_logs() {
+        let yaml = "name: t\ncluster:\n  members: 3\nmonitoring: {}\nsteps:\n  - sleep: { duration: 1s }\n";
+        let file = crate::scenario::load_str(std::path::Path::new("t.yaml"), yaml).unwrap();
+        let plan = crate::plan::plan(file).unwrap();
+        let fake = Arc::new(FakeRuntime::default());
+        *fake.fail.lock().unwrap() = Some(("start container", "prometheus".into()));
+        let dir = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let run = drill_plan(
+            &plan,
+            &fake,
+            "x4",
+            (Keep::Never, dir.path()),
+            Default::default(),
+        );
+        let (failed, events) = run.await;
+        assert!(failed);
+        let said = events.iter().find_map(|k| match k {
+            EventKind::SetupFailed(e) => Some(e.clone()),
+            _ => None,
+        });
+        let said = said.expect("the set-up failed");
+        assert!(said.contains("monitoring did not start"), "{said}");
+        assert!(said.contains("prometheus"), "{said}");
+        // The fake members never answer: the set-up did not sit in wait-healthy for them.
+        assert!(started.elapsed() < Duration::from_secs(30));
+        for log in ["prometheus.log", "alertmanager.log"] {
+            assert!(dir.path().join(log).is_file(), "{log} kept");
+        }
+        assert_eq!(
+            fake.all(),
+            crate::sandbox::Resources::default(),
+            "everything created was removed"
+        );
     }
 
     #[tokio::test]

@@ -28,14 +28,17 @@ pub struct Monitoring {
     prometheus: String,
     sink: sink::Sink,
     clock: Clock,
-    watching_from_ms: u64,
+    /// How many members the first scrape must find answering.
+    members_up: usize,
+    /// Since when every member has been scraped (`watch`).
+    watching_from_ms: Option<u64>,
 }
 
 impl Monitoring {
-    /// Starts Alertmanager, its receiver and Prometheus, and waits until every member's first
-    /// scrape answered (none, for a drill whose cluster a later step restores). `Err` with
-    /// why, the containers' logs kept in `run_dir`.
-    pub async fn start(
+    /// Starts Alertmanager, its receiver and Prometheus, without waiting for a scrape: the
+    /// members may still be starting (`watch` waits). `Err` with why, the containers' logs
+    /// kept in `run_dir`.
+    pub async fn launch(
         plan: &MonitoringPlan,
         sandbox: Arc<Sandbox>,
         (members, running): (&[String], bool),
@@ -47,6 +50,24 @@ impl Monitoring {
         let prom = sandbox.name("prometheus");
         let containers = [am.clone(), prom.clone()];
         let started = async {
+            // Prometheus first: it hands its first targets to the scrapers 5 s after it starts.
+            let mut files = vec![(
+                "etc/prometheus/prometheus.yml".to_string(),
+                config::prometheus(plan, members),
+            )];
+            for (i, r) in plan.rules.iter().enumerate() {
+                files.push((format!("etc/prometheus/rules/{i}.yml"), r.text.clone()));
+            }
+            start(
+                &sandbox,
+                &prom,
+                &image,
+                "prometheus",
+                config::prometheus_args(),
+                &files,
+                Some(PROMETHEUS_PORT),
+            )
+            .await?;
             let am_files = [(
                 "etc/alertmanager/alertmanager.yml".to_string(),
                 config::alertmanager(plan),
@@ -67,31 +88,12 @@ impl Monitoring {
                 .await
                 .map_err(|e| crate::util::error_chain(&e))?;
             let sink = sink::Sink::start(pid, clock).await?;
-            let mut files = vec![(
-                "etc/prometheus/prometheus.yml".to_string(),
-                config::prometheus(plan, members),
-            )];
-            for (i, r) in plan.rules.iter().enumerate() {
-                files.push((format!("etc/prometheus/rules/{i}.yml"), r.text.clone()));
-            }
-            start(
-                &sandbox,
-                &prom,
-                &image,
-                "prometheus",
-                config::prometheus_args(),
-                &files,
-                Some(PROMETHEUS_PORT),
-            )
-            .await?;
             let port = sandbox
                 .runtime
                 .host_port(&prom, PROMETHEUS_PORT)
                 .await
                 .map_err(|e| crate::util::error_chain(&e))?;
             let address = format!("http://{}:{port}", sandbox.runtime.engine_address());
-            let up = if running { members.len() } else { 0 };
-            config::wait_scraped(&address, up, FIRST_SCRAPE).await?;
             Ok::<_, String>((sink, address))
         };
         match started.await {
@@ -102,7 +104,8 @@ impl Monitoring {
                 prometheus,
                 sink,
                 clock,
-                watching_from_ms: clock.ms(),
+                members_up: if running { members.len() } else { 0 },
+                watching_from_ms: None,
             }),
             Err(e) => {
                 keep_logs(&sandbox, &containers, run_dir).await;
@@ -114,10 +117,43 @@ impl Monitoring {
         }
     }
 
+    /// Waits until every member the cluster started with was scraped once (Prometheus hands
+    /// its first targets to the scrapers only 5 s after it starts); from then on the monitoring
+    /// watches. Done once; `Err` with why, the containers' logs kept in `run_dir`.
+    pub async fn watch(&mut self, run_dir: &std::path::Path) -> Result<(), String> {
+        self.watch_within(FIRST_SCRAPE, run_dir).await
+    }
+
+    async fn watch_within(
+        &mut self,
+        deadline: Duration,
+        run_dir: &std::path::Path,
+    ) -> Result<(), String> {
+        if self.watching_from_ms.is_some() {
+            return Ok(());
+        }
+        match config::wait_scraped(&self.prometheus, self.members_up, deadline).await {
+            Ok(()) => {
+                self.watching_from_ms = Some(self.clock.ms());
+                Ok(())
+            }
+            Err(e) => {
+                keep_logs(&self.sandbox, &self.containers, run_dir).await;
+                Err(format!(
+                    "monitoring is not watching: {e} (logs in {})",
+                    run_dir.display()
+                ))
+            }
+        }
+    }
+
     /// Waits (up to the longest `resolves-within` expected) for the alerts expected to resolve
     /// that still fire, then stops the receiver and says what the monitoring raised. Others
     /// still firing are reported so, not waited for.
-    pub async fn stop(self, run_dir: &std::path::Path) -> AlertsRecord {
+    pub async fn stop(mut self, run_dir: &std::path::Path) -> AlertsRecord {
+        // A drill that never disturbed its cluster did not wait for the first scrape: one look
+        // (its steps gave Prometheus the time), not the wait.
+        let _ = self.watch_within(Duration::from_secs(1), run_dir).await;
         let grace = self
             .plan
             .expected
@@ -153,7 +189,7 @@ impl Monitoring {
                 .flat_map(|r| r.alerts.clone())
                 .collect(),
             scrape_interval_ms: self.plan.scrape_interval.as_millis() as u64,
-            watching_from_ms: self.watching_from_ms,
+            watching_from_ms: self.watching_from_ms.unwrap_or_else(|| self.clock.ms()),
             notifications: received.len() as u64,
             failed_scrapes,
             alerts: alerts(&received, self.clock),

@@ -371,6 +371,27 @@ pub enum StepKind {
 }
 
 impl StepKind {
+    /// Whether the step disturbs the cluster (a fault, the disaster, a restore, an upgrade's
+    /// restarts): an alert drill's monitoring must be watching every member before it.
+    pub fn disturbs(&self) -> bool {
+        match self {
+            StepKind::Disaster
+            | StepKind::Restore { .. }
+            | StepKind::Fault(_)
+            | StepKind::Upgrade { .. } => true,
+            StepKind::WaitHealthy
+            | StepKind::Seed
+            | StepKind::Snapshot { .. }
+            | StepKind::DamageBackup { .. }
+            | StepKind::Verify
+            | StepKind::Sleep { .. }
+            | StepKind::DeletePrefix { .. }
+            | StepKind::WaitWrites { .. }
+            | StepKind::WaitBackups { .. }
+            | StepKind::Heal { .. } => false,
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             StepKind::WaitHealthy => "wait-healthy".into(),

@@ -14,7 +14,8 @@ pub struct AlertsRecord {
     /// The alerts the rule files define.
     pub defined: Vec<String>,
     pub scrape_interval_ms: u64,
-    /// When the members' first scrape had answered and the drill's steps began.
+    /// When every member's first scrape had answered: before the first step that disturbs
+    /// the cluster (the end of the steps, for a drill with none).
     pub watching_from_ms: u64,
     /// Every alert that fired (one per alert name and label set), in the order it fired.
     pub alerts: Vec<AlertRecord>,

@@ -430,6 +430,15 @@ fn workload(spec: &WorkloadSpec, problems: &mut Vec<Problem>) -> WorkloadPlan {
         timeout: spec.timeout.unwrap_or(Duration::from_millis(500)),
         profile: profile.map(|(p, _)| p).unwrap_or_else(|| "plain".into()),
         objects: spec.objects.unwrap_or(16).clamp(1, 1000),
+        future_watch: spec.future_watch.as_ref().and_then(|f| {
+            if f.value == 0 || f.value > 1 << 40 {
+                problems.push(Problem::at(
+                    &f.referenced,
+                    "expected a number of revisions ahead between 1 and 2^40",
+                ));
+            }
+            Some(f.value)
+        }),
     }
 }
 

@@ -286,6 +286,9 @@ pub struct WorkloadPlan {
     /// Objects (keys under `/drill/objects/`) that updates, deletes and object reads share.
     #[serde(default)]
     pub objects: u32,
+    /// A watch on each member from this many revisions ahead of the workload's first.
+    #[serde(default)]
+    pub future_watch: Option<u64>,
 }
 
 /// Relative weights of the operations the workload issues: the scenario's `mix`, as the

@@ -257,7 +257,7 @@ pub struct Violation {
     /// stale-read, lost-write, duplicated-write, compare-and-swap, rolled-back-read,
     /// revoked-lease-key-read, real-time-order, unwritten-value, failed-write-took-effect,
     /// lease-expired-early, watch-wrong-event, watch-missed-event, watch-out-of-order,
-    /// watch-before-write, watch-phantom-delete.
+    /// watch-before-write, watch-phantom-delete, watch-before-start.
     pub kind: String,
     pub key: String,
     pub why: String,

@@ -165,6 +165,10 @@ pub struct WorkloadSpec {
     /// How many objects updates, deletes and object reads work on (default 16).
     #[serde(default)]
     pub objects: Option<u32>,
+    /// Also keeps a watch open on each member from a revision this far ahead of the
+    /// workload's first: a watch on a future revision, which must deliver nothing below it.
+    #[serde(default)]
+    pub future_watch: Option<Spanned<u64>>,
 }
 
 /// Relative weights of the operations the workload issues, e.g. `{ put: 1, linearizable-get: 2,

@@ -146,7 +146,7 @@ impl Workload {
             })
             .collect();
         let sink = shared.clone();
-        let recording = watcher::Recording {
+        let recording = Arc::new(watcher::Recording {
             send: Box::new(move |line| {
                 if let Ok(h) = &sink.history {
                     h.send(line)
@@ -158,10 +158,39 @@ impl Workload {
                 OBJECTS_PREFIX.into(),
                 LEASES_PREFIX.into(),
             ],
+        });
+        let start = watcher::Start {
+            revision: start_revision,
+            pinned: None,
+            streams_from: 0,
         };
-        let (watch_log, watcher) =
-            watcher::spawn(rx, epoch_rx, start_revision, stop.clone(), recording);
+        let (watch_log, watcher) = watcher::spawn(
+            rx.clone(),
+            epoch_rx.clone(),
+            start,
+            stop.clone(),
+            recording.clone(),
+        );
         tasks.push(watcher);
+        // A watch on a future revision on each member: what it delivers is in the history,
+        // checked there (the continuity log is the main watcher's).
+        if let Some(ahead) = plan.future_watch {
+            for member in 0..rx.borrow().len() {
+                let start = watcher::Start {
+                    revision: start_revision.saturating_add(ahead as i64),
+                    pinned: Some(member),
+                    streams_from: (member as u64 + 1) << 32,
+                };
+                let (_, task) = watcher::spawn(
+                    rx.clone(),
+                    epoch_rx.clone(),
+                    start,
+                    stop.clone(),
+                    recording.clone(),
+                );
+                tasks.push(task);
+            }
+        }
         Workload {
             shared,
             clients: tx,
@@ -582,6 +611,7 @@ mod tests {
             timeout: Duration::from_secs(60),
             profile: "plain".into(),
             objects: 4,
+            future_watch: None,
         };
         let w = Workload::start(plan, vec![client], Instant::now(), 7, 0, &path);
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -19,39 +19,43 @@ pub struct Recording {
     pub prefixes: Vec<String>,
 }
 
-/// Runs a watcher on every key from `start_revision` until `stop`, following the current
+/// Where a watcher starts and whom it asks.
+#[derive(Debug, Clone, Copy)]
+pub struct Start {
+    pub revision: i64,
+    /// The member (index of the clients) it stays on; none: it moves on to the next member
+    /// when a stream ends.
+    pub pinned: Option<usize>,
+    /// Its streams are numbered from this + 1 (the history tells streams apart by number).
+    pub streams_from: u64,
+}
+
+/// Runs a watcher on every key from `start.revision` until `stop`, following the current
 /// clients; `epoch` changes when the cluster was restored.
 pub fn spawn(
     clients: watch::Receiver<Vec<Client>>,
     epoch: watch::Receiver<u64>,
-    start_revision: i64,
+    start: Start,
     stop: CancellationToken,
-    recording: Recording,
+    recording: Arc<Recording>,
 ) -> (Arc<Mutex<WatchLog>>, tokio::task::JoinHandle<()>) {
     let log = Arc::new(Mutex::new(WatchLog::default()));
-    let task = tokio::spawn(run(
-        clients,
-        epoch,
-        start_revision,
-        stop,
-        log.clone(),
-        recording,
-    ));
+    let task = tokio::spawn(run(clients, epoch, start, stop, log.clone(), recording));
     (log, task)
 }
 
 async fn run(
     clients: watch::Receiver<Vec<Client>>,
     epoch: watch::Receiver<u64>,
-    start_revision: i64,
+    start: Start,
     stop: CancellationToken,
     log: Arc<Mutex<WatchLog>>,
-    recording: Recording,
+    recording: Arc<Recording>,
 ) {
-    let mut next = start_revision;
-    let mut member = 0usize;
+    let mut next = start.revision;
+    let mut member = start.pinned.unwrap_or(0);
     let mut seen_epoch = *epoch.borrow();
-    let mut stream_no = 0u64;
+    let mut stream_no = start.streams_from;
     loop {
         if stop.is_cancelled() {
             return;
@@ -70,7 +74,7 @@ async fn run(
             r = tokio::time::timeout(Duration::from_secs(2), client.watch(vec![0u8], Some(options))) => r,
         };
         let Ok(Ok(mut stream)) = opened else {
-            member += 1;
+            member += usize::from(start.pinned.is_none());
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
@@ -136,7 +140,7 @@ async fn run(
         if let Ok(mut l) = log.lock() {
             l.reconnects += 1;
         }
-        member += 1;
+        member += usize::from(start.pinned.is_none());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -56,8 +56,26 @@ fn deliver<'a>(
 ) {
     let watches = model.watches;
     let mut order_broken = None;
+    let mut before_start = false;
     for e in &watches[d].events {
         counts.events += 1;
+        // Once a delivery: the first event below where the stream was opened from.
+        if e.revision < stream.from && !before_start {
+            before_start = true;
+            found.violation_seen(
+                model,
+                "watch-before-start",
+                &e.key,
+                format!(
+                    "the stream opened from revision {} on member {} delivered revision {}",
+                    stream.from,
+                    watches[d].member + 1,
+                    e.revision
+                ),
+                &[],
+                Some((d, event_text(e))),
+            );
+        }
         let placed = stream.order.place(e.revision, e.key.as_bytes());
         if let (Placed::Back { from }, None) = (placed, order_broken) {
             order_broken = Some((e, from));
@@ -330,6 +348,25 @@ mod tests {
             52,
             &[("/o", 6, Some("b")), ("/o", 7, None)],
         );
+        assert_eq!(h.check().violations_found, 0);
+    }
+
+    #[test]
+    fn a_watch_that_delivers_below_the_revision_it_was_opened_from_is_caught() {
+        // etcd#20221: a watch opened on a future revision, lowered by the member's restore from
+        // a raft snapshot, delivers what was written before its start revision.
+        let mut h = clean();
+        h.watch(1, 7, 31, &[("/o", 6, Some("b"))]);
+        let r = h.check();
+        assert_eq!(kinds(&r), ["watch-before-start"]);
+        assert!(
+            r.violations[0].why.contains("opened from revision 7"),
+            "{:?}",
+            r.violations
+        );
+        // From the revision it delivers, nothing is wrong.
+        let mut h = clean();
+        h.watch(1, 6, 31, &[("/o", 6, Some("b"))]);
         assert_eq!(h.check().violations_found, 0);
     }
 

@@ -136,6 +136,10 @@ pub enum Command {
         /// scenario × version, one JUnit file), in place of the scenarios' own.
         #[arg(long, value_delimiter = ',', value_name = "VERSION,...")]
         etcd_version: Vec<String>,
+        /// Run every drill this many times in a row (a known-bug drill's reproduction rate:
+        /// the summary says how many runs caught the bug, with a 95% interval).
+        #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+        repeat: u32,
     },
     /// Render a finished run again, from its report.json, to stdout.
     Report {
@@ -401,11 +405,12 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> i32 {
             drill,
             fail_fast,
             etcd_version,
+            repeat,
         } => {
             run(
                 &scenarios,
                 RunAll { drill, fail_fast },
-                &etcd_version,
+                (&etcd_version, repeat),
                 cancel,
             )
             .await
@@ -712,7 +717,7 @@ async fn validate(scenarios: &[std::path::PathBuf]) -> i32 {
 async fn run(
     scenarios: &[std::path::PathBuf],
     opts: RunAll,
-    etcd_version: &[String],
+    (etcd_version, repeat): (&[String], u32),
     cancel: CancellationToken,
 ) -> i32 {
     let mut plans = match plan_all(scenarios) {
@@ -734,6 +739,10 @@ async fn run(
             return exit_codes::BAD_INPUT;
         }
     };
+    let plans: Vec<Plan> = plans
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(p.clone(), repeat as usize))
+        .collect();
     run_all(&plans, &opts, cancel).await
 }
 

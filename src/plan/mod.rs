@@ -11,6 +11,7 @@ use steps::{check_gates, gates, steps};
 mod budget;
 mod external;
 pub mod faults;
+mod known_bug;
 mod model;
 mod monitoring;
 mod steps;
@@ -18,6 +19,7 @@ mod walk;
 
 pub use budget::*;
 pub use external::{store_location, verify_backup, verify_snapshot, VerifyBackup};
+pub use known_bug::KnownBugPlan;
 pub use model::*;
 pub use monitoring::{alert_names, ExpectedAlert, MonitoringPlan, RuleFile};
 
@@ -108,6 +110,7 @@ fn build(s: &Scenario, path: &std::path::Path, sha: &str, problems: &mut Vec<Pro
     let steps = steps(s, dir, problems);
     let gates = gates(s.expect.as_ref().map(|e| &e.value), &steps);
     check_gates(s, &gates, &steps, workload.is_some(), problems);
+    let known_bug = known_bug::known_bug(s, workload.is_some(), problems);
     Plan {
         name: name.value.clone(),
         description: s.description.clone(),
@@ -121,6 +124,7 @@ fn build(s: &Scenario, path: &std::path::Path, sha: &str, problems: &mut Vec<Pro
         notify: notify(s, problems),
         backup: backup(s, problems),
         monitoring: monitoring::monitoring(s, dir, problems),
+        known_bug,
     }
 }
 
@@ -430,14 +434,14 @@ fn workload(spec: &WorkloadSpec, problems: &mut Vec<Problem>) -> WorkloadPlan {
         timeout: spec.timeout.unwrap_or(Duration::from_millis(500)),
         profile: profile.map(|(p, _)| p).unwrap_or_else(|| "plain".into()),
         objects: spec.objects.unwrap_or(16).clamp(1, 1000),
-        future_watch: spec.future_watch.as_ref().and_then(|f| {
+        future_watch: spec.future_watch.as_ref().map(|f| {
             if f.value == 0 || f.value > 1 << 40 {
                 problems.push(Problem::at(
                     &f.referenced,
                     "expected a number of revisions ahead between 1 and 2^40",
                 ));
             }
-            Some(f.value)
+            f.value
         }),
     }
 }

@@ -27,6 +27,8 @@ pub struct Plan {
     pub backup: Option<BackupPlan>,
     /// Prometheus and Alertmanager beside the members (an alert drill).
     pub monitoring: Option<crate::plan::MonitoringPlan>,
+    /// The etcd bug the drill reproduces.
+    pub known_bug: Option<crate::plan::KnownBugPlan>,
 }
 
 impl Plan {

@@ -68,6 +68,43 @@ pub struct RunReport {
     /// An alert drill: what the monitoring raised and how fast.
     #[serde(default)]
     pub alerts: Option<AlertsRecord>,
+    /// A known-bug drill: whether this run's etcd carries the bug, and whether it was caught.
+    #[serde(default)]
+    pub known_bug: Option<KnownBugRecord>,
+}
+
+/// A known-bug drill's finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KnownBugRecord {
+    /// etcd's issue number.
+    pub issue: u32,
+    /// The etcd the drill ran.
+    pub etcd_version: String,
+    /// Whether that version carries the bug (it is below the fix of its line).
+    pub affected: bool,
+    /// The first release of each line with the fix.
+    pub fixed_in: Vec<String>,
+    /// The violation that catches the bug.
+    pub fails_with: String,
+    /// How many violations of that kind the check found (of those it listed, when it found
+    /// others too).
+    pub found: u64,
+    /// The first of them, as the check named it: the key, why, the operations and deliveries
+    /// (with their revisions and members).
+    pub first: Option<Violation>,
+}
+
+impl KnownBugRecord {
+    /// `caught`, `not reproduced in this run` (an affected version that passed), `passed`
+    /// (a fixed version without the violation) or `false alarm` (a fixed version with it).
+    pub fn outcome(&self) -> &'static str {
+        match (self.affected, self.found > 0) {
+            (true, true) => "caught",
+            (true, false) => "not reproduced in this run",
+            (false, false) => "passed",
+            (false, true) => "false alarm",
+        }
+    }
 }
 
 /// How this run's evidence is tied to the runs before it and to whoever signed it. Only public

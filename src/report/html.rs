@@ -2,7 +2,7 @@
 //! or image, and a Content-Security-Policy that forbids fetching anything: it opens the same
 //! from an artifact store, an email or an air-gapped laptop. The timeline is inline SVG.
 
-use super::document::{sections, verdict_text, Block, Cell, Section, Tone};
+use super::document::{sections, Block, Cell, Section, Tone};
 use super::markup::escape;
 use crate::record::{RunReport, Verdict};
 use std::io::{self, Write};
@@ -57,7 +57,7 @@ pub fn render(r: &RunReport, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "<p><span class=\"verdict {class}\">{}</span></p>",
-        verdict_text(r.verdict)
+        super::document::verdict_of(r)
     )?;
     // The verdict, the headline figures, the gates and the evidence first; then the timeline.
     for (i, s) in sections(r).iter().enumerate() {

@@ -37,10 +37,7 @@ fn suite(r: &RunReport) -> TestSuite {
         ("run-id", r.run_id.clone()),
         ("scenario-path", r.scenario.path.display().to_string()),
         ("scenario-sha256", r.scenario.sha256.clone()),
-        (
-            "verdict",
-            super::document::verdict_text(r.verdict).to_string(),
-        ),
+        ("verdict", super::document::verdict_of(r)),
         (
             "etcd-version",
             r.environment.etcd_version.clone().unwrap_or_default(),

@@ -8,6 +8,7 @@ mod document;
 mod gates;
 pub mod html;
 pub mod junit;
+pub mod known_bug;
 pub mod manifest;
 pub mod markdown;
 pub mod markup;

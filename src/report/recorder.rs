@@ -15,6 +15,7 @@ pub struct Recorder {
     gates: crate::plan::Gates,
     workload_plan: Option<crate::plan::WorkloadPlan>,
     monitoring: Option<crate::plan::MonitoringPlan>,
+    known_bug: Option<crate::plan::KnownBugPlan>,
     started: SystemTime,
     failed: bool,
     setup_failed: bool,
@@ -75,12 +76,14 @@ impl Recorder {
             error: None,
             evidence: None,
             alerts: None,
+            known_bug: None,
         };
         Recorder {
             report,
             gates: plan.gates.clone(),
             workload_plan: plan.workload.clone(),
             monitoring: plan.monitoring.clone(),
+            known_bug: plan.known_bug.clone(),
             started: now,
             failed: false,
             setup_failed: false,
@@ -189,6 +192,9 @@ impl Recorder {
         if let Some(m) = &self.monitoring {
             let alert_gates = super::alerts::gates(m, r);
             r.gates.extend(alert_gates);
+        }
+        if let Some(bug) = &self.known_bug {
+            super::known_bug::judge(bug, r);
         }
         r.verdict = if self.interrupted {
             Verdict::Interrupted

@@ -36,6 +36,9 @@ pub struct Scenario {
     /// Prometheus and Alertmanager beside the members: an alert drill.
     #[serde(default)]
     pub monitoring: Option<Spanned<MonitoringSpec>>,
+    /// The etcd bug the drill reproduces (a scenario of `scenarios/known-bugs/`).
+    #[serde(default)]
+    pub known_bug: Option<Spanned<KnownBugSpec>>,
 }
 
 /// The step list, with where it was written: an empty list is said at `steps`.
@@ -200,6 +203,43 @@ pub struct Mix {
     /// Pages of a list of the objects (5 keys a page, later pages at the first page's revision).
     #[serde(default)]
     pub list: u32,
+}
+
+/// Every kind of violation the linearizability check names (a known bug's `fails-with`).
+pub const VIOLATION_KINDS: &[&str] = &[
+    "stale-read",
+    "lost-write",
+    "duplicated-write",
+    "compare-and-swap",
+    "rolled-back-read",
+    "revoked-lease-key-read",
+    "real-time-order",
+    "unwritten-value",
+    "failed-write-took-effect",
+    "lease-expired-early",
+    "watch-wrong-event",
+    "watch-missed-event",
+    "watch-out-of-order",
+    "watch-before-write",
+    "watch-phantom-delete",
+    "watch-before-start",
+];
+
+/// A known etcd bug the drill reproduces: on a version that carries it, the drill must catch
+/// it with the named violation; on a fixed one, pass.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KnownBugSpec {
+    /// The etcd issue's number (github.com/etcd-io/etcd/issues/N).
+    pub issue: Spanned<u32>,
+    /// The first release of each line with the fix, e.g. `[3.4.38, 3.5.22]`. A version below
+    /// it on its line carries the bug; a line not listed is taken as never affected.
+    pub fixed_in: Vec<Spanned<String>>,
+    /// The first release that carried it, when the bug is younger than the lines listed.
+    #[serde(default)]
+    pub introduced_in: Option<Spanned<String>>,
+    /// The violation the linearizability check names when it catches the bug.
+    pub fails_with: Spanned<String>,
 }
 
 /// One step of the drill. Externally tagged: the key names the step.

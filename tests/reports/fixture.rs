@@ -502,6 +502,16 @@ pub fn full_report() -> RunReport {
     let mut alerts = alerts();
     alerts.attribute(&etcd_drill::report::alerts::incidents(&r));
     r.alerts = Some(alerts);
+    // A known-bug drill's finding, on a version with the fix.
+    r.known_bug = Some(KnownBugRecord {
+        issue: 20221,
+        etcd_version: "3.5.30".into(),
+        affected: false,
+        fixed_in: vec!["3.4.38".into(), "3.5.22".into()],
+        fails_with: "watch-before-start".into(),
+        found: 0,
+        first: None,
+    });
     r
 }
 

@@ -423,3 +423,42 @@ pub(super) fn alerts(r: &RunReport) -> Option<Section> {
     }
     Some(Section::new("Alerts", blocks))
 }
+
+/// A known-bug drill: the bug, whether this etcd carries it, and what the check found.
+pub(super) fn known_bug(r: &RunReport) -> Option<Section> {
+    let b = r.known_bug.as_ref()?;
+    let mut facts = vec![
+        fact(
+            "bug",
+            format!(
+                "etcd#{} (https://github.com/etcd-io/etcd/issues/{})",
+                b.issue, b.issue
+            ),
+        ),
+        fact(
+            "etcd",
+            format!(
+                "{}: {} (fixed in {})",
+                b.etcd_version,
+                if b.affected {
+                    "carries the bug"
+                } else {
+                    "has the fix"
+                },
+                b.fixed_in.join(", ")
+            ),
+        ),
+        fact("caught by", b.fails_with.clone()),
+        fact(
+            "result",
+            format!("{}, {} violation(s)", b.outcome(), b.found),
+        ),
+    ];
+    if let Some(v) = &b.first {
+        facts.push(fact("first", format!("{} on {}: {}", v.kind, v.key, v.why)));
+        for op in &v.ops {
+            facts.push(fact("", op.text.clone()));
+        }
+    }
+    Some(Section::new("Known bug", vec![Block::Facts(facts)]))
+}

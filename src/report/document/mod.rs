@@ -9,7 +9,7 @@ mod recovery;
 mod terminal;
 
 use crate::record::{RunReport, StepStatus, Verdict};
-use activity::{alerts, backups, fault, linearizability, upgrade, workload};
+use activity::{alerts, backups, fault, known_bug, linearizability, upgrade, workload};
 use recovery::{data, integrity, recovery};
 pub use terminal::terminal;
 
@@ -80,8 +80,8 @@ impl Cell {
         }
     }
 
-    pub fn verdict(v: Verdict) -> Cell {
-        Cell::judged(v == Verdict::Passed, verdict_text(v))
+    pub fn verdict(r: &RunReport) -> Cell {
+        Cell::judged(r.verdict == Verdict::Passed, verdict_of(r))
     }
 }
 
@@ -115,6 +115,12 @@ impl Section {
             blocks,
         }
     }
+}
+
+/// The verdict as the run states it: a known-bug drill's `CAUGHT` or `NOT REPRODUCED IN THIS
+/// RUN` on a version that carries the bug, the plain verdict otherwise.
+pub fn verdict_of(r: &RunReport) -> String {
+    crate::report::known_bug::headline(r).unwrap_or_else(|| verdict_text(r.verdict).to_string())
 }
 
 pub fn verdict_text(v: Verdict) -> &'static str {
@@ -177,13 +183,14 @@ pub fn sections(r: &RunReport) -> Vec<Section> {
     out.extend(r.upgrades.iter().map(upgrade));
     out.extend(backups(r));
     out.extend(alerts(r));
+    out.extend(known_bug(r));
     out.extend(workload(r));
     out.extend(linearizability(r));
     out
 }
 
 fn summary(r: &RunReport) -> Section {
-    let mut f = vec![fact("verdict", Cell::verdict(r.verdict))];
+    let mut f = vec![fact("verdict", Cell::verdict(r))];
     f.extend(headline(r));
     f.extend([
         fact("run id", r.run_id.clone()),

@@ -27,7 +27,7 @@ pub fn terminal(r: &RunReport) -> Vec<Section> {
     out.extend(violations(r));
     // On the terminal the verdict comes last, under the gates: the line a CI log ends on.
     let mut gates = super::gates(r);
-    let mut verdict = vec![super::fact("verdict", Cell::verdict(r.verdict))];
+    let mut verdict = vec![super::fact("verdict", Cell::verdict(r))];
     if let Some(e) = &r.error {
         verdict.push(super::fact("error", e.clone()));
     }

@@ -443,6 +443,9 @@ fn workload(spec: &WorkloadSpec, problems: &mut Vec<Problem>) -> WorkloadPlan {
             }
             f.value
         }),
+        compact_every: spec
+            .compact_every
+            .map(|d| d.max(Duration::from_millis(100))),
     }
 }
 

@@ -291,6 +291,10 @@ pub struct WorkloadPlan {
     /// A watch on each member from this many revisions ahead of the workload's first.
     #[serde(default)]
     pub future_watch: Option<u64>,
+    /// Compaction at a delete's revision, then a watch opened there, this often.
+    #[serde(default, with = "crate::util::opt_millis")]
+    #[schemars(with = "Option<u64>")]
+    pub compact_every: Option<Duration>,
 }
 
 /// Relative weights of the operations the workload issues: the scenario's `mix`, as the

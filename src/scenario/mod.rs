@@ -172,6 +172,10 @@ pub struct WorkloadSpec {
     /// workload's first: a watch on a future revision, which must deliver nothing below it.
     #[serde(default)]
     pub future_watch: Option<Spanned<u64>>,
+    /// Compacts the history this often during the traffic, each time at the revision of a
+    /// delete, and opens a watch at that revision: it must deliver the delete.
+    #[serde(default, with = "crate::scenario::duration::option")]
+    pub compact_every: Option<Duration>,
 }
 
 /// Relative weights of the operations the workload issues, e.g. `{ put: 1, linearizable-get: 2,

@@ -5,6 +5,7 @@
 //! below one an earlier, completed operation already saw (outside a restore).
 
 mod client;
+mod compactor;
 mod history;
 mod traffic;
 mod watcher;
@@ -172,6 +173,14 @@ impl Workload {
             recording.clone(),
         );
         tasks.push(watcher);
+        if let Some(every) = plan.compact_every {
+            let compactor = compactor::Compactor {
+                s: shared.clone(),
+                worker: plan.concurrency as usize,
+                recording: recording.clone(),
+            };
+            tasks.push(tokio::spawn(compactor.run(rx.clone(), stop.clone(), every)));
+        }
         // A watch on a future revision on each member: what it delivers is in the history,
         // checked there (the continuity log is the main watcher's).
         if let Some(ahead) = plan.future_watch {
@@ -612,6 +621,7 @@ mod tests {
             profile: "plain".into(),
             objects: 4,
             future_watch: None,
+            compact_every: None,
         };
         let w = Workload::start(plan, vec![client], Instant::now(), 7, 0, &path);
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -1,0 +1,186 @@
+//! Compaction during traffic, where a watch is about to open: each round puts a key, deletes
+//! it (revision D), puts it again, compacts the history at D on one member, and opens a watch
+//! there from D. The writes are operations of the history like any worker's; what the watch
+//! delivers is a stream of the history opened from D, so the watch pass holds it to every write
+//! from D on, the delete at D first (etcd#18089 dropped it).
+
+use super::{client, Sent, Shared};
+use crate::record::{HistoryLine, OpKind, Outcome, Request, WatchDelivery, WatchEvent};
+use etcd_client::{Client, CompactionOptions, EventType, WatchOptions};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// The compactor's watch streams are numbered from here (the workload's watchers count from 0
+/// and from each member's `(index + 1) << 32`).
+const STREAMS_FROM: u64 = 1 << 48;
+/// How long the watch opened at the compaction may take to deliver the round's second put.
+const WATCH_FOR: Duration = Duration::from_secs(2);
+
+pub(super) struct Compactor {
+    pub s: Arc<Shared>,
+    /// Its number among the workload's clients (after the workers).
+    pub worker: usize,
+    pub recording: Arc<super::watcher::Recording>,
+}
+
+impl Compactor {
+    pub async fn run(
+        self,
+        clients: watch::Receiver<Vec<Client>>,
+        stop: CancellationToken,
+        every: Duration,
+    ) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for round in 0u64.. {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let list = clients.borrow().clone();
+            let member = round as usize % list.len().max(1);
+            let Some(client) = list.get(member).cloned() else {
+                continue;
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = self.round(client, member, round) => {}
+            }
+        }
+    }
+
+    /// One round; it ends early when a write or the compaction does not succeed.
+    async fn round(&self, client: Client, member: usize, round: u64) {
+        let key = format!("{}compact/{round:08}", self.s.plan.key_prefix);
+        let value = |n: u32| format!("compact-{round}-{n}");
+        let put = |n| Request::Put {
+            key: key.clone(),
+            value: value(n),
+            lease: None,
+        };
+        let requests = [
+            (OpKind::Put, put(1)),
+            (OpKind::Delete, Request::Delete { key: key.clone() }),
+            (OpKind::Put, put(2)),
+        ];
+        let mut revisions = Vec::new();
+        for (kind, request) in requests {
+            match self.write(&client, member, kind, request).await {
+                Some(r) => revisions.push(r),
+                None => return,
+            }
+        }
+        let deleted_at = revisions[1];
+        let mut c = client.clone();
+        let compacted = tokio::time::timeout(
+            self.s.plan.timeout.max(Duration::from_secs(2)),
+            c.compact(deleted_at, Some(CompactionOptions::new().with_physical())),
+        );
+        if !matches!(compacted.await, Ok(Ok(_))) {
+            return;
+        }
+        self.watch_from(client, member, deleted_at, (&key, revisions[2]))
+            .await;
+    }
+
+    /// A write of the round, recorded as the workers' are; its revision when acknowledged.
+    async fn write(
+        &self,
+        client: &Client,
+        member: usize,
+        kind: OpKind,
+        request: Request,
+    ) -> Option<i64> {
+        let s = &self.s;
+        let sent = Sent {
+            worker: self.worker,
+            member,
+            epoch: s.epoch.load(Ordering::SeqCst),
+            floor: s.completed.floor(),
+            call_us: s.t0.elapsed().as_micros() as u64,
+            kind,
+            seq: None,
+        };
+        let started = Instant::now();
+        let result =
+            tokio::time::timeout(s.plan.timeout, client::execute(client.clone(), &request)).await;
+        let outcome = client::outcome(&result);
+        let revision = match &outcome {
+            Outcome::Wrote { revision } => Some(*revision),
+            _ => None,
+        };
+        let failed = match &result {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(client::error_kind(e)),
+            Err(_) => Some("timeout".to_string()),
+        };
+        let latency_us = started.elapsed().as_micros() as u64;
+        s.account(&sent, request, outcome, latency_us, failed)
+            .then_some(revision)
+            .flatten()
+    }
+
+    /// A watch on every key from `from`, until it delivers `key` at `until` (or its time runs
+    /// out); what it delivered of the workload's keys goes to the history as one stream.
+    async fn watch_from(
+        &self,
+        mut client: Client,
+        member: usize,
+        from: i64,
+        (key, until): (&str, i64),
+    ) {
+        let stream = STREAMS_FROM + from as u64;
+        let epoch = self.s.epoch.load(Ordering::SeqCst);
+        let options = WatchOptions::new()
+            .with_all_keys()
+            .with_start_revision(from);
+        let deadline = tokio::time::Instant::now() + WATCH_FOR;
+        let opened = tokio::time::timeout_at(deadline, client.watch(vec![0u8], Some(options)));
+        let Ok(Ok(mut answers)) = opened.await else {
+            return;
+        };
+        let r = &self.recording;
+        loop {
+            let Ok(Ok(Some(resp))) = tokio::time::timeout_at(deadline, answers.message()).await
+            else {
+                return;
+            };
+            if resp.compact_revision() > 0 || resp.canceled() {
+                return;
+            }
+            let mut events = Vec::new();
+            let mut done = false;
+            for e in resp.events() {
+                let Some(kv) = e.kv() else { continue };
+                done |= kv.key() == key.as_bytes() && kv.mod_revision() >= until;
+                if r.prefixes
+                    .iter()
+                    .any(|p| kv.key().starts_with(p.as_bytes()))
+                {
+                    events.push(WatchEvent {
+                        key: String::from_utf8_lossy(kv.key()).into_owned(),
+                        revision: kv.mod_revision(),
+                        value: (e.event_type() == EventType::Put)
+                            .then(|| String::from_utf8_lossy(kv.value()).into_owned()),
+                    });
+                }
+            }
+            if !events.is_empty() {
+                (r.send)(HistoryLine::Watch(WatchDelivery {
+                    at_us: r.t0.elapsed().as_micros() as u64,
+                    member: member as u32,
+                    epoch,
+                    stream,
+                    from,
+                    events,
+                }));
+            }
+            if done {
+                return;
+            }
+        }
+    }
+}

@@ -3,30 +3,90 @@
 //! run" when it did not; on a fixed version, it passes only without the violation.
 
 use crate::plan::KnownBugPlan;
-use crate::record::{GateVerdict, KnownBugRecord, RunReport};
+use crate::record::{GateVerdict, KnownBugRecord, RunReport, Violation};
 
 /// The linearizability check's gate, as `gates::evaluate` names it.
 const LINEARIZABILITY_GATE: &str = "check: linearizability";
+/// `fails-with: durability`: acknowledged writes not readable after the drill.
+const DURABILITY: &str = "durability";
 
-/// Records the finding and adds its gate; on an affected version, the linearizability gate
-/// passes when every violation it found is the bug's.
+/// What the check that catches the bug found, and which failed gates the bug explains.
+struct Finding {
+    found: u64,
+    first: Option<Violation>,
+    explains: Box<dyn Fn(&GateVerdict) -> bool>,
+}
+
+/// Violations of `kind`; the linearizability gate is the bug's when they are all it found.
+fn linearizability(r: &RunReport, kind: &str) -> Finding {
+    let check = r
+        .workload
+        .as_ref()
+        .and_then(|w| w.log.linearizability.as_ref());
+    let listed = check.map(|l| l.violations.as_slice()).unwrap_or_default();
+    let of_bug: Vec<_> = listed.iter().filter(|v| v.kind == kind).collect();
+    let only_bug = !listed.is_empty() && of_bug.len() == listed.len();
+    Finding {
+        // The check lists the first few violations and counts them all.
+        found: match (only_bug, check) {
+            (true, Some(l)) => l.violations_found,
+            _ => of_bug.len() as u64,
+        },
+        first: of_bug.first().map(|v| (*v).clone()),
+        explains: Box::new(move |g| only_bug && g.gate == LINEARIZABILITY_GATE),
+    }
+}
+
+/// Acknowledged writes the end of the drill could not read; the gates that count lost writes
+/// (the durability check's, each fault's, `max-lost-acknowledged-writes`) are the bug's, and
+/// the linearizability gate when all it found is a write gone (`lost-write`) or a watch that
+/// never delivered one (`watch-missed-event`).
+fn durability(r: &RunReport) -> Finding {
+    let d = r.verification.as_ref().and_then(|v| v.durability.as_ref());
+    let symptoms = ["lost-write", "watch-missed-event"];
+    let only_lost = r
+        .workload
+        .as_ref()
+        .and_then(|w| w.log.linearizability.as_ref())
+        .is_some_and(|l| {
+            l.violations
+                .iter()
+                .all(|v| symptoms.contains(&v.kind.as_str()))
+        });
+    Finding {
+        found: d.map_or(0, |d| d.lost),
+        first: d.filter(|d| d.lost > 0).map(|d| Violation {
+            kind: DURABILITY.into(),
+            key: d.examples.first().cloned().unwrap_or_default(),
+            why: format!(
+                "{} of {} acknowledged writes were not readable after the drill (first: {})",
+                d.lost,
+                d.checked,
+                d.examples.join(", ")
+            ),
+            ops: Vec::new(),
+        }),
+        explains: Box::new(move |g| {
+            (only_lost && g.gate == LINEARIZABILITY_GATE)
+                || g.gate == "check: durability"
+                || g.gate == "max-lost-acknowledged-writes"
+                || g.gate.ends_with(": lost acknowledged writes")
+        }),
+    }
+}
+
+/// Records the finding and adds its gate; on an affected version where the bug was caught, the
+/// gates it explains pass (the linearizability gate when every violation is the bug's; the
+/// gates of lost writes for `durability`).
 pub fn judge(bug: &KnownBugPlan, r: &mut RunReport) {
     let version = crate::versions::of_image(&r.cluster.image)
         .map(|v| v.version.to_string())
         .or_else(|| r.environment.etcd_version.clone())
         .unwrap_or_default();
     let affected = bug.affects(&version);
-    let check = r
-        .workload
-        .as_ref()
-        .and_then(|w| w.log.linearizability.as_ref());
-    let listed = check.map(|l| l.violations.as_slice()).unwrap_or_default();
-    let of_bug: Vec<_> = listed.iter().filter(|v| v.kind == bug.fails_with).collect();
-    let only_bug = !listed.is_empty() && of_bug.len() == listed.len();
-    // The check lists the first few violations and counts them all.
-    let found = match (only_bug, check) {
-        (true, Some(l)) => l.violations_found,
-        _ => of_bug.len() as u64,
+    let finding = match bug.fails_with.as_str() {
+        DURABILITY => durability(r),
+        kind => linearizability(r, kind),
     };
     let record = KnownBugRecord {
         issue: bug.issue,
@@ -34,19 +94,15 @@ pub fn judge(bug: &KnownBugPlan, r: &mut RunReport) {
         affected,
         fixed_in: bug.fixed_in.clone(),
         fails_with: bug.fails_with.clone(),
-        found,
-        first: of_bug.first().map(|v| (*v).clone()),
+        found: finding.found,
+        first: finding.first,
     };
     let fixed = bug.fixed_in.join(", ");
-    if affected && only_bug {
-        for g in r
-            .gates
-            .iter_mut()
-            .filter(|g| g.gate == LINEARIZABILITY_GATE)
-        {
+    if affected && record.found > 0 {
+        for g in r.gates.iter_mut().filter(|g| (finding.explains)(g)) {
             g.target = format!(
-                "only etcd#{}'s {} ({version} carries it)",
-                bug.issue, bug.fails_with
+                "{} (etcd#{}'s {}: {version} carries it)",
+                g.target, bug.issue, bug.fails_with
             );
             g.passed = true;
         }

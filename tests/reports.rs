@@ -767,3 +767,91 @@ fn the_html_first_screen_holds_the_verdict_the_figures_and_the_gates() {
     assert!(html.contains("class=\"rto\""), "no RTO bracket");
     assert!(!html.contains("compacted at -1"));
 }
+
+/// The known-bug judgement, fed real findings: members that part after a fault (`hashkv`) and
+/// acknowledged writes that cannot be read back (`durability`), on a version that carries the
+/// bug (caught; the gates the bug explains pass), on a fixed one (a false alarm fails), and on a
+/// clean run (not reproduced).
+#[test]
+fn a_known_bug_is_judged_by_the_check_that_catches_it() {
+    use etcd_drill::plan::KnownBugPlan;
+    use etcd_drill::record::GateVerdict;
+    use etcd_drill::report::known_bug::judge;
+    let bug = |fails_with: &str| KnownBugPlan {
+        issue: 13766,
+        fixed_in: vec!["3.5.3".into()],
+        introduced_in: Some("3.5.0".into()),
+        fails_with: fails_with.into(),
+    };
+    // The gate as the run's end evaluated it, failed by the finding.
+    fn fail(r: &mut RunReport, name: &str) {
+        r.gates.retain(|g| g.gate != name);
+        r.gates.push(GateVerdict {
+            gate: name.into(),
+            target: "as the run asked".into(),
+            actual: "failed".into(),
+            passed: false,
+        });
+    }
+    let gate = |r: &RunReport, name: &str| -> GateVerdict {
+        r.gates
+            .iter()
+            .find(|g| g.gate == name)
+            .cloned()
+            .expect(name)
+    };
+    let parted = |version: &str| {
+        let mut r = full_report();
+        r.cluster.image = format!("etcd-drill/etcd:v{version}");
+        r.faults[0].hashkv_equal = Some(false);
+        r.faults[0].divergence = Some(etcd_drill::record::Divergence {
+            revision: 27,
+            members: vec!["etcd-3".into()],
+            differing_keys: 1,
+            examples: vec!["/d/20: missing on etcd-3".into()],
+        });
+        let name = format!("fault {}: HashKV equal after recovery", r.faults[0].name);
+        fail(&mut r, &name);
+        r
+    };
+    let mut r = parted("3.5.1");
+    judge(&bug("hashkv"), &mut r);
+    let k = r.known_bug.clone().expect("a finding");
+    assert!(k.affected && k.found == 1, "{k:?}");
+    let why = &k.first.as_ref().expect("the first").why;
+    assert!(
+        why.contains("etcd-3 part from the others at revision 27"),
+        "{why}"
+    );
+    assert!(gate(&r, "known bug: etcd#13766").passed);
+    let explained = format!("fault {}: HashKV equal after recovery", r.faults[0].name);
+    assert!(gate(&r, &explained).passed, "the bug explains it");
+
+    let mut r = parted("3.5.16");
+    judge(&bug("hashkv"), &mut r);
+    let g = gate(&r, "known bug: etcd#13766");
+    assert!(!g.passed && g.actual.starts_with("false alarm"), "{g:?}");
+    assert!(
+        !gate(&r, &explained).passed,
+        "a fixed etcd's failure stays one"
+    );
+
+    let mut r = full_report();
+    r.cluster.image = "etcd-drill/etcd:v3.5.1".into();
+    judge(&bug("hashkv"), &mut r);
+    let g = gate(&r, "known bug: etcd#13766");
+    assert_eq!(
+        (g.passed, g.actual.as_str()),
+        (false, "not reproduced in this run")
+    );
+
+    let mut r = full_report();
+    r.cluster.image = "etcd-drill/etcd:v3.5.1".into();
+    let d = r.verification.as_mut().and_then(|v| v.durability.as_mut());
+    let d = d.expect("the fixture checked durability");
+    (d.lost, d.examples) = (3, vec!["/drill/workload/000000000042".into()]);
+    fail(&mut r, "check: durability");
+    judge(&bug("durability"), &mut r);
+    assert_eq!(r.known_bug.as_ref().map(|k| k.found), Some(3));
+    assert!(gate(&r, "check: durability").passed && gate(&r, "known bug: etcd#13766").passed);
+}

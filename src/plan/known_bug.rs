@@ -65,13 +65,13 @@ pub(super) fn known_bug(
         ));
     }
     let kind = &spec.fails_with;
-    if kind.value != "durability"
+    if !["durability", "hashkv"].contains(&kind.value.as_str())
         && !crate::scenario::VIOLATION_KINDS.contains(&kind.value.as_str())
     {
         problems.push(Problem::at(
             &kind.referenced,
             format!(
-                "expected `durability` or a violation the linearizability check names ({}), found {:?}",
+                "expected `durability`, `hashkv` or a violation the linearizability check names ({}), found {:?}",
                 crate::scenario::VIOLATION_KINDS.join(", "),
                 kind.value
             ),

@@ -9,6 +9,8 @@ use crate::record::{GateVerdict, KnownBugRecord, RunReport, Violation};
 const LINEARIZABILITY_GATE: &str = "check: linearizability";
 /// `fails-with: durability`: acknowledged writes not readable after the drill.
 const DURABILITY: &str = "durability";
+/// `fails-with: hashkv`: members whose HashKV differs after a fault's recovery or at the end.
+const HASHKV: &str = "hashkv";
 
 /// What the check that catches the bug found, and which failed gates the bug explains.
 struct Finding {
@@ -34,6 +36,49 @@ fn linearizability(r: &RunReport, kind: &str) -> Finding {
         },
         first: of_bug.first().map(|v| (*v).clone()),
         explains: Box::new(move |g| only_bug && g.gate == LINEARIZABILITY_GATE),
+    }
+}
+
+/// Members that part after a fault (or at the end): their HashKV differs at one revision. The
+/// gates that compare HashKV are the bug's; the integrity gate when HashKV is what failed it.
+fn hashkv(r: &RunReport) -> Finding {
+    let mut parted: Vec<(String, Option<&crate::record::Divergence>)> = r
+        .faults
+        .iter()
+        .filter(|f| f.hashkv_equal == Some(false))
+        .map(|f| (format!("after fault {}", f.name), f.divergence.as_ref()))
+        .collect();
+    let end = r.verification.as_ref();
+    if let Some(v) = end.filter(|v| !v.hashkv_equal) {
+        parted.push(("at the end".into(), v.divergence.as_ref()));
+    }
+    let only_hashkv = end.is_some_and(|v| {
+        let seed_ok = v
+            .seed
+            .as_ref()
+            .is_none_or(|s| s.missing + s.wrong_value == 0);
+        let digest_ok = v.snapshot_digest.as_ref().is_none_or(|d| d.equal);
+        seed_ok && digest_ok
+    });
+    Finding {
+        found: parted.len() as u64,
+        first: parted.first().map(|(when, d)| Violation {
+            kind: HASHKV.into(),
+            key: d.map(|d| d.members.join(", ")).unwrap_or_default(),
+            why: match d {
+                Some(d) => format!(
+                    "HashKV differs {when}: {} part from the others at revision {}",
+                    d.members.join(", "),
+                    d.revision
+                ),
+                None => format!("HashKV differs {when}"),
+            },
+            ops: Vec::new(),
+        }),
+        explains: Box::new(move |g| {
+            g.gate.ends_with(": HashKV equal after recovery")
+                || (only_hashkv && g.gate == "integrity")
+        }),
     }
 }
 
@@ -86,6 +131,7 @@ pub fn judge(bug: &KnownBugPlan, r: &mut RunReport) {
     let affected = bug.affects(&version);
     let finding = match bug.fails_with.as_str() {
         DURABILITY => durability(r),
+        HASHKV => hashkv(r),
         kind => linearizability(r, kind),
     };
     let record = KnownBugRecord {

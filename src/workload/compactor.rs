@@ -5,8 +5,8 @@
 //! from D on, the delete at D first (etcd#18089 dropped it).
 
 use super::{client, Sent, Shared};
-use crate::record::{HistoryLine, OpKind, Outcome, Request, WatchDelivery, WatchEvent};
-use etcd_client::{Client, CompactionOptions, EventType, WatchOptions};
+use crate::record::{HistoryLine, OpKind, Outcome, Request, WatchDelivery};
+use etcd_client::{Client, CompactionOptions, WatchOptions};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -160,12 +160,7 @@ impl Compactor {
                     .iter()
                     .any(|p| kv.key().starts_with(p.as_bytes()))
                 {
-                    events.push(WatchEvent {
-                        key: String::from_utf8_lossy(kv.key()).into_owned(),
-                        revision: kv.mod_revision(),
-                        value: (e.event_type() == EventType::Put)
-                            .then(|| String::from_utf8_lossy(kv.value()).into_owned()),
-                    });
+                    events.push(super::watcher::event_of(e.event_type(), kv));
                 }
             }
             if !events.is_empty() {

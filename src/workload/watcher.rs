@@ -30,6 +30,16 @@ pub struct Start {
     pub streams_from: u64,
 }
 
+/// What the history keeps of a delivered event: the key, its revision, its value (none for a
+/// delete).
+pub(super) fn event_of(kind: EventType, kv: &etcd_client::KeyValue) -> WatchEvent {
+    WatchEvent {
+        key: String::from_utf8_lossy(kv.key()).into_owned(),
+        revision: kv.mod_revision(),
+        value: (kind == EventType::Put).then(|| String::from_utf8_lossy(kv.value()).into_owned()),
+    }
+}
+
 /// Runs a watcher on every key from `start.revision` until `stop`, following the current
 /// clients; `epoch` changes when the cluster was restored.
 pub fn spawn(
@@ -114,12 +124,7 @@ async fn run(
                     if !ours {
                         continue;
                     }
-                    delivered.push(WatchEvent {
-                        key: String::from_utf8_lossy(kv.key()).into_owned(),
-                        revision: kv.mod_revision(),
-                        value: (event.event_type() == EventType::Put)
-                            .then(|| String::from_utf8_lossy(kv.value()).into_owned()),
-                    });
+                    delivered.push(event_of(event.event_type(), kv));
                 }
             }
             if !delivered.is_empty() {

@@ -91,3 +91,35 @@ async fn etcd_18089_is_caught_on_3_4_23_and_not_on_3_5_30() {
     let why = first["why"].as_str().unwrap();
     assert!(why.contains("not this write at revision"), "{why}");
 }
+
+/// etcd#15271: a watch on a member that rejoins by installing the leader's snapshot replays
+/// revisions it had delivered, on 3.4.23; 3.5.30 has the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_15271_is_caught_on_3_4_23_and_not_on_3_5_30() {
+    if docker().await.is_none() {
+        return;
+    }
+    let scenario = "scenarios/known-bugs/watch-back-in-time-after-raft-snapshot.yaml";
+    let first = caught_then_passed(scenario, ("3.4.23", "3.5.30"), 15271).await;
+    assert_eq!(first["kind"], "watch-out-of-order", "{first}");
+    let why = first["why"].as_str().unwrap();
+    let replayed = why.contains("twice") || why.contains("after revision");
+    assert!(replayed, "{why}");
+}
+
+/// etcd#14370: a single member acknowledges a put before it is fsynced, so losing power loses
+/// it, on 3.5.1; 3.5.16 has the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_14370_is_caught_on_3_5_1_and_not_on_3_5_16() {
+    if docker().await.is_none() {
+        return;
+    }
+    let scenario = "scenarios/known-bugs/single-member-power-loss-loses-write.yaml";
+    let first = caught_then_passed(scenario, ("3.5.1", "3.5.16"), 14370).await;
+    assert_eq!(first["kind"], "durability", "{first}");
+    let why = first["why"].as_str().unwrap();
+    assert!(
+        why.contains("acknowledged writes were not readable"),
+        "{why}"
+    );
+}

@@ -435,6 +435,12 @@ fn workload(spec: &WorkloadSpec, problems: &mut Vec<Problem>) -> WorkloadPlan {
         profile: profile.map(|(p, _)| p).unwrap_or_else(|| "plain".into()),
         objects: spec.objects.unwrap_or(16).clamp(1, 1000),
         future_watch: spec.future_watch.as_ref().map(|f| {
+            if spec.watch_each_member {
+                problems.push(Problem::at(
+                    &f.referenced,
+                    "expected `future-watch` or `watch-each-member`, not both: each is a watch on each member",
+                ));
+            }
             if f.value == 0 || f.value > 1 << 40 {
                 problems.push(Problem::at(
                     &f.referenced,
@@ -442,7 +448,7 @@ fn workload(spec: &WorkloadSpec, problems: &mut Vec<Problem>) -> WorkloadPlan {
                 ));
             }
             f.value
-        }),
+        }).or(spec.watch_each_member.then_some(0)),
         compact_every: spec
             .compact_every
             .map(|d| d.max(Duration::from_millis(100))),

@@ -288,7 +288,8 @@ pub struct WorkloadPlan {
     /// Objects (keys under `/drill/objects/`) that updates, deletes and object reads share.
     #[serde(default)]
     pub objects: u32,
-    /// A watch on each member from this many revisions ahead of the workload's first.
+    /// A watch pinned to each member from this many revisions ahead of the workload's first
+    /// (`future-watch`; 0 for `watch-each-member`).
     #[serde(default)]
     pub future_watch: Option<u64>,
     /// Compaction at a delete's revision, then a watch opened there, this often.

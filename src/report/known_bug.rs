@@ -7,6 +7,8 @@ use crate::record::{GateVerdict, KnownBugRecord, RunReport, Violation};
 
 /// The linearizability check's gate, as `gates::evaluate` names it.
 const LINEARIZABILITY_GATE: &str = "check: linearizability";
+/// The online watch check's gate.
+const CONTINUITY_GATE: &str = "check: watch continuity";
 /// `fails-with: durability`: acknowledged writes not readable after the drill.
 const DURABILITY: &str = "durability";
 /// `fails-with: hashkv`: members whose HashKV differs after a fault's recovery or at the end.
@@ -28,6 +30,15 @@ fn linearizability(r: &RunReport, kind: &str) -> Finding {
     let listed = check.map(|l| l.violations.as_slice()).unwrap_or_default();
     let of_bug: Vec<_> = listed.iter().filter(|v| v.kind == kind).collect();
     let only_bug = !listed.is_empty() && of_bug.len() == listed.len();
+    // The online watch check sees the same stream: its gate is the bug's when what it found is
+    // the kind's (revisions back or twice for `watch-out-of-order`, gaps for a missed event).
+    let online = r.workload.as_ref().map(|w| &w.log.watch);
+    let continuity_is_bug = only_bug
+        && online.is_some_and(|w| match kind {
+            "watch-out-of-order" => w.gaps.is_empty(),
+            "watch-missed-event" => w.backwards.is_empty() && w.duplicates == 0,
+            _ => false,
+        });
     Finding {
         // The check lists the first few violations and counts them all.
         found: match (only_bug, check) {
@@ -35,7 +46,10 @@ fn linearizability(r: &RunReport, kind: &str) -> Finding {
             _ => of_bug.len() as u64,
         },
         first: of_bug.first().map(|v| (*v).clone()),
-        explains: Box::new(move |g| only_bug && g.gate == LINEARIZABILITY_GATE),
+        explains: Box::new(move |g| {
+            (only_bug && g.gate == LINEARIZABILITY_GATE)
+                || (continuity_is_bug && g.gate == CONTINUITY_GATE)
+        }),
     }
 }
 

@@ -172,6 +172,10 @@ pub struct WorkloadSpec {
     /// workload's first: a watch on a future revision, which must deliver nothing below it.
     #[serde(default)]
     pub future_watch: Option<Spanned<u64>>,
+    /// Also keeps a watch open on each member from the workload's first revision, each staying
+    /// on its member (a member that falls behind and catches up is watched through it).
+    #[serde(default)]
+    pub watch_each_member: bool,
     /// Compacts the history this often during the traffic, each time at the revision of a
     /// delete, and opens a watch at that revision: it must deliver the delete.
     #[serde(default, with = "crate::scenario::duration::option")]

@@ -181,8 +181,8 @@ impl Workload {
             };
             tasks.push(tokio::spawn(compactor.run(rx.clone(), stop.clone(), every)));
         }
-        // A watch on a future revision on each member: what it delivers is in the history,
-        // checked there (the continuity log is the main watcher's).
+        // A watch on each member (from a future revision, or from the first): what it delivers is
+        // in the history, checked there (the continuity log is the main watcher's).
         if let Some(ahead) = plan.future_watch {
             for member in 0..rx.borrow().len() {
                 let start = watcher::Start {

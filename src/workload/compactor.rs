@@ -1,6 +1,6 @@
 //! Compaction during traffic, where a watch is about to open: each round puts a key, deletes
-//! it (revision D), puts it again, compacts the history at D on one member, and opens a watch
-//! there from D. The writes are operations of the history like any worker's; what the watch
+//! it (revision D), compacts the history at D on one member (the delete is then the newest
+//! revision unless the traffic wrote since), and opens a watch there from D. The writes are operations of the history like any worker's; what the watch
 //! delivers is a stream of the history opened from D, so the watch pass holds it to every write
 //! from D on, the delete at D first (etcd#18089 dropped it).
 
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 /// The compactor's watch streams are numbered from here (the workload's watchers count from 0
 /// and from each member's `(index + 1) << 32`).
 const STREAMS_FROM: u64 = 1 << 48;
-/// How long the watch opened at the compaction may take to deliver the round's second put.
+/// How long the watch opened at the compaction may wait for its first events.
 const WATCH_FOR: Duration = Duration::from_secs(2);
 
 pub(super) struct Compactor {
@@ -64,7 +64,6 @@ impl Compactor {
         let requests = [
             (OpKind::Put, put(1)),
             (OpKind::Delete, Request::Delete { key: key.clone() }),
-            (OpKind::Put, put(2)),
         ];
         let mut revisions = Vec::new();
         for (kind, request) in requests {
@@ -82,8 +81,7 @@ impl Compactor {
         if !matches!(compacted.await, Ok(Ok(_))) {
             return;
         }
-        self.watch_from(client, member, deleted_at, (&key, revisions[2]))
-            .await;
+        self.watch_from(client, member, deleted_at).await;
     }
 
     /// A write of the round, recorded as the workers' are; its revision when acknowledged.
@@ -123,15 +121,10 @@ impl Compactor {
             .flatten()
     }
 
-    /// A watch on every key from `from`, until it delivers `key` at `until` (or its time runs
-    /// out); what it delivered of the workload's keys goes to the history as one stream.
-    async fn watch_from(
-        &self,
-        mut client: Client,
-        member: usize,
-        from: i64,
-        (key, until): (&str, i64),
-    ) {
+    /// A watch on every key from `from`, until its first answer with events (or its time runs
+    /// out): the delete at `from` first, or whatever the traffic wrote since if it was dropped.
+    /// What it delivered of the workload's keys goes to the history as one stream.
+    async fn watch_from(&self, mut client: Client, member: usize, from: i64) {
         let stream = STREAMS_FROM + from as u64;
         let epoch = self.s.epoch.load(Ordering::SeqCst);
         let options = WatchOptions::new()
@@ -152,10 +145,9 @@ impl Compactor {
                 return;
             }
             let mut events = Vec::new();
-            let mut done = false;
+            let done = !resp.events().is_empty();
             for e in resp.events() {
                 let Some(kv) = e.kv() else { continue };
-                done |= kv.key() == key.as_bytes() && kv.mod_revision() >= until;
                 if r.prefixes
                     .iter()
                     .any(|p| kv.key().starts_with(p.as_bytes()))

@@ -386,3 +386,19 @@ fn validate_says_ok_for_the_files_that_pass_beside_one_that_fails() {
         "{stderr}"
     );
 }
+
+/// A folder stands for its scenarios: `validate scenarios/known-bugs/` checks each of its YAML
+/// files (the catalogue is shipped too, so each must validate).
+#[test]
+fn a_folder_validates_each_of_its_scenarios() {
+    let dir = "scenarios/known-bugs";
+    let files = yaml_files(dir);
+    assert!(files.len() >= 4, "{files:?}");
+    let out = output(&mut drill(&["validate", "scenarios/known-bugs/"]));
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(PASSED), "{}", text(&out.stderr));
+    for f in files {
+        let line = format!("{}: ok", f.display());
+        assert!(said.contains(&line), "{line} not in: {said}");
+    }
+}

@@ -124,7 +124,7 @@ pub struct VerifyBackupArgs {
 pub enum Command {
     /// Run one or more drills, in order.
     Run {
-        /// Scenario files (YAML), run in order.
+        /// Scenario files (YAML), run in order; a folder stands for its YAML files.
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
         #[command(flatten)]
@@ -378,7 +378,31 @@ fn eprint(msg: impl std::fmt::Display) {
 }
 
 /// Loads and plans every scenario; prints every problem of every file.
+/// The scenario files named: a folder stands for its `.yaml` and `.yml` files, in name order.
+pub fn scenario_files(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        let Ok(entries) = std::fs::read_dir(p) else {
+            out.push(p.clone());
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|f| f.is_file())
+            .filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            // Said by the loader: a folder is not a scenario.
+            out.push(p.clone());
+        }
+        out.extend(files);
+    }
+    out
+}
+
 pub fn plan_all(paths: &[PathBuf]) -> Result<Vec<Plan>, i32> {
+    let paths = &scenario_files(paths);
     let planned: Vec<_> = paths
         .iter()
         .map(|p| crate::scenario::load(p).and_then(crate::plan::plan))
@@ -679,7 +703,7 @@ async fn clean(run_id: Option<&str>) -> i32 {
 /// every problem on stderr for the others; exit 2 when any failed.
 async fn validate(scenarios: &[std::path::PathBuf]) -> i32 {
     let mut code = exit_codes::PASSED;
-    for path in scenarios {
+    for path in &scenario_files(scenarios) {
         let p = match crate::scenario::load(path).and_then(crate::plan::plan) {
             Ok(p) => p,
             Err(e) => {

@@ -457,7 +457,7 @@ pub(super) fn known_bug(r: &RunReport) -> Option<Section> {
     if let Some(v) = &b.first {
         facts.push(fact("first", format!("{} on {}: {}", v.kind, v.key, v.why)));
         for op in &v.ops {
-            facts.push(fact("", op.text.clone()));
+            facts.push(fact("seen in", op.text.clone()));
         }
     }
     Some(Section::new("Known bug", vec![Block::Facts(facts)]))

@@ -65,7 +65,8 @@ pub(super) fn known_bug(
         ));
     }
     let kind = &spec.fails_with;
-    if !["durability", "hashkv"].contains(&kind.value.as_str())
+    use crate::scenario::{FAILS_WITH_DURABILITY, FAILS_WITH_HASHKV};
+    if ![FAILS_WITH_DURABILITY, FAILS_WITH_HASHKV].contains(&kind.value.as_str())
         && !crate::scenario::VIOLATION_KINDS.contains(&kind.value.as_str())
     {
         problems.push(Problem::at(

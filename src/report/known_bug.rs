@@ -9,10 +9,7 @@ use crate::record::{GateVerdict, KnownBugRecord, RunReport, Violation};
 const LINEARIZABILITY_GATE: &str = "check: linearizability";
 /// The online watch check's gate.
 const CONTINUITY_GATE: &str = "check: watch continuity";
-/// `fails-with: durability`: acknowledged writes not readable after the drill.
-const DURABILITY: &str = "durability";
-/// `fails-with: hashkv`: members whose HashKV differs after a fault's recovery or at the end.
-const HASHKV: &str = "hashkv";
+use crate::scenario::{FAILS_WITH_DURABILITY as DURABILITY, FAILS_WITH_HASHKV as HASHKV};
 
 /// What the check that catches the bug found, and which failed gates the bug explains.
 struct Finding {

@@ -233,6 +233,11 @@ pub const VIOLATION_KINDS: &[&str] = &[
     "watch-before-start",
 ];
 
+/// `fails-with: durability`: acknowledged writes the `verify` step cannot read back.
+pub const FAILS_WITH_DURABILITY: &str = "durability";
+/// `fails-with: hashkv`: members whose HashKV differs after a fault's recovery or at the end.
+pub const FAILS_WITH_HASHKV: &str = "hashkv";
+
 /// A known etcd bug the drill reproduces: on a version that carries it, the drill must catch
 /// it with the named violation; on a fixed one, pass.
 #[derive(Debug, Deserialize)]

@@ -34,10 +34,13 @@ async fn caught_then_passed(
         assert_no_leftovers(r).await;
     }
     let err = String::from_utf8_lossy(&out.stderr);
+    // What each run came to, first: a failure's own output is long and may be cut.
+    let came_to: Vec<String> = runs.iter().map(came_to).collect();
     assert_eq!(
         out.status.code(),
         Some(exit_codes::PASSED),
-        "{stdout}\n{err}"
+        "{}\n{stdout}\n{err}",
+        came_to.join("\n")
     );
     let on = |v: &str| {
         let found = runs.iter().find(|r| r["known_bug"]["etcd_version"] == v);
@@ -55,6 +58,27 @@ async fn caught_then_passed(
     assert_eq!((&clean["affected"], &clean["found"]), wanted, "{clean}");
     assert_eq!(f["verdict"], "passed", "{}", f["gates"]);
     bug["first"].clone()
+}
+
+/// One line for a run: its version, its verdict, what the known-bug judgement found, and
+/// every gate that did not pass with why.
+fn came_to(r: &serde_json::Value) -> String {
+    let bug = &r["known_bug"];
+    let failed: Vec<String> = r["gates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|g| g["passed"] != true)
+        .map(|g| g.to_string())
+        .collect();
+    format!(
+        "{} {}: found {} (first {}); gates not passed: [{}]",
+        bug["etcd_version"],
+        r["verdict"],
+        bug["found"],
+        bug["first"],
+        failed.join(", ")
+    )
 }
 
 /// etcd#20221: a watch on a future revision, open on a follower that installs a raft snapshot,

@@ -185,8 +185,9 @@ async fn prepare(
     // Drills that cannot fit on disk or in the engine's memory are refused before anything
     // starts.
     for plan in &plans {
-        preflight::disk_fits(plan, docker.as_ref(), &opts.report_dir)
-            .and_then(|()| preflight::memory_fits(plan, docker.memory_bytes()))
+        // Memory first: it does not depend on what else fills the host's disk.
+        preflight::memory_fits(plan, docker.memory_bytes())
+            .and_then(|()| preflight::disk_fits(plan, docker.as_ref(), &opts.report_dir))
             .map_err(|e| refuse(out, e, exit_codes::ENVIRONMENT))?;
     }
     Ok(Prepared {

@@ -141,6 +141,12 @@ pub fn etcd_args(plan: &ClusterPlan, member: &str, token: &str) -> Vec<String> {
     if let Some(c) = plan.snapshot_count {
         args.push(format!("--snapshot-count={c}"));
     }
+    if let Some(i) = plan.backend_batch_interval {
+        args.push(format!("--backend-batch-interval={}ms", i.as_millis()));
+    }
+    if let Some(l) = plan.compaction_batch_limit {
+        args.push(format!("--experimental-compaction-batch-limit={l}"));
+    }
     if plan.unsafe_no_fsync.iter().any(|m| m == member) {
         args.push("--unsafe-no-fsync".to_string());
     }

@@ -101,6 +101,11 @@ pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// `true`, for serde's `default = "…"` of a field that is on unless said otherwise.
+pub fn yes() -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -147,3 +147,18 @@ async fn etcd_14370_is_caught_on_3_5_1_and_not_on_3_5_16() {
         "{why}"
     );
 }
+
+/// etcd#17780: the only member, killed while its backend is compacted at a delete, comes back
+/// with a lower revision and gives revisions out again, on 3.5.1; 3.5.30 has the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_17780_is_caught_on_3_5_1_and_not_on_3_5_30() {
+    if docker().await.is_none() {
+        return;
+    }
+    let scenario = "scenarios/known-bugs/revision-decreases-after-crash-during-compaction.yaml";
+    let first = caught_then_passed(scenario, ("3.5.1", "3.5.30"), 17780).await;
+    // A put acknowledged at one revision, read back at a lower one.
+    assert_eq!(first["kind"], "duplicated-write", "{first}");
+    let why = first["why"].as_str().unwrap();
+    assert!(why.contains("mod_revision"), "{why}");
+}

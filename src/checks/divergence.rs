@@ -74,15 +74,12 @@ pub async fn explain(
         return Ok(None);
     }
     let members = cluster.member_clients().await?;
-    Ok(Some(find(&members, hashes).await?))
+    Ok(Some(find(&members, hashes).await))
 }
 
 /// Reads each member's keyspace from that member alone, at the revision it was hashed at, and
 /// says where the members whose HashKV differs part from the others.
-pub async fn find(
-    members: &[(String, Client)],
-    hashes: &[MemberHash],
-) -> Result<Divergence, ClusterError> {
+pub async fn find(members: &[(String, Client)], hashes: &[MemberHash]) -> Divergence {
     let odd = odd_members(hashes);
     let at = |name: &str| {
         hashes
@@ -95,16 +92,27 @@ pub async fn find(
     let mut reference_rev = 0;
     let mut odd_views = Vec::new();
     let mut behind = Vec::new();
+    let mut unreadable = Vec::new();
     for (name, client) in members {
         let is_odd = odd.contains(name);
         if !is_odd && reference.is_some() {
             continue;
         }
         let mut view = View::new();
-        scan(client, b"\0", &[], at(name), |k, v| {
+        let read = scan(client, b"\0", &[], at(name), |k, v| {
             view.insert(k.to_vec(), Sha256::digest(v).into());
         })
-        .await?;
+        .await;
+        // A member that no longer answers at the revision it was hashed at (compacted since,
+        // or its revisions are not the others') is named, and the others are still compared.
+        if let Err(e) = read {
+            unreadable.push(format!(
+                "{name}: its keyspace at revision {} could not be read: {}",
+                at(name),
+                crate::util::error_chain(&e)
+            ));
+            continue;
+        }
         if is_odd {
             odd_views.push((name.clone(), view));
         } else {
@@ -121,14 +129,15 @@ pub async fn find(
         }
     }
     let (differing_keys, mut examples) = differing_keys(&reference.unwrap_or_default(), &odd_views);
+    behind.append(&mut unreadable);
     behind.append(&mut examples);
     behind.truncate(EXAMPLES);
-    Ok(Divergence {
+    Divergence {
         revision: reference_rev,
         members: odd,
         differing_keys,
         examples: behind,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -163,6 +172,33 @@ mod tests {
         assert!(odd_members(&[h("etcd-1", 7), h("etcd-2", 7)]).is_empty());
         // A tie: the first member's group is taken as the reference.
         assert_eq!(odd_members(&[h("etcd-1", 1), h("etcd-2", 2)]), ["etcd-2"]);
+    }
+
+    /// A member that cannot be read at its revision is named with why; the search does not
+    /// end the step that asked for it. (Nothing listens on port 1 of this host: the client's
+    /// first request fails.)
+    #[tokio::test]
+    async fn a_member_that_cannot_be_read_is_named_not_an_error() {
+        let options = etcd_client::ConnectOptions::new()
+            .with_connect_timeout(std::time::Duration::from_millis(200))
+            .with_timeout(std::time::Duration::from_millis(200));
+        // etcd-client's channel connects at the first request.
+        let nobody = Client::connect(["http://127.0.0.1:1"], Some(options))
+            .await
+            .expect("a client is made without a request");
+        let members = [
+            ("etcd-1".to_string(), nobody.clone()),
+            ("etcd-2".into(), nobody),
+        ];
+        let found = find(&members, &[h("etcd-1", 7), h("etcd-2", 9)]).await;
+        assert_eq!(found.members, ["etcd-2"]);
+        assert_eq!(found.examples.len(), 2, "{:?}", found.examples);
+        assert!(
+            found.examples[0]
+                .starts_with("etcd-1: its keyspace at revision 10 could not be read: "),
+            "{:?}",
+            found.examples
+        );
     }
 
     #[test]

@@ -214,6 +214,18 @@ fn cluster(s: &Scenario, problems: &mut Vec<Problem>) -> ClusterPlan {
             .map(|q| q.value),
         snapshot_count: flags.and_then(|f| f.snapshot_count),
         pre_vote: flags.and_then(|f| f.pre_vote),
+        backend_batch_interval: flags.and_then(|f| f.backend_batch_interval),
+        compaction_batch_limit: flags
+            .and_then(|f| f.compaction_batch_limit.as_ref())
+            .map(|l| {
+                if l.value == 0 {
+                    problems.push(Problem::at(
+                        &l.referenced,
+                        "expected a compaction batch limit of at least 1",
+                    ));
+                }
+                l.value
+            }),
         tls: c.tls.unwrap_or(false),
         member_images: member_images(c, problems),
         unsafe_no_fsync: flags
@@ -452,6 +464,17 @@ fn workload(spec: &WorkloadSpec, problems: &mut Vec<Problem>) -> WorkloadPlan {
         compact_every: spec
             .compact_every
             .map(|d| d.max(Duration::from_millis(100))),
+        compact_physical: match &spec.compact_physical {
+            Some(p) if spec.compact_every.is_none() => {
+                problems.push(Problem::at(
+                    &p.referenced,
+                    "expected `compact-every` beside `compact-physical`: it says how the compactions it makes wait",
+                ));
+                p.value
+            }
+            Some(p) => p.value,
+            None => true,
+        },
     }
 }
 

@@ -158,6 +158,13 @@ pub struct ClusterPlan {
     pub quota_backend_bytes: Option<u64>,
     pub snapshot_count: Option<u64>,
     pub pre_vote: Option<bool>,
+    /// etcd's `--backend-batch-interval`, when the scenario sets it.
+    #[serde(default, with = "crate::util::opt_millis")]
+    #[schemars(with = "Option<u64>")]
+    pub backend_batch_interval: Option<Duration>,
+    /// etcd's `--experimental-compaction-batch-limit`, when the scenario sets it.
+    #[serde(default)]
+    pub compaction_batch_limit: Option<u32>,
     /// Client and peer mTLS with certificates made for the run.
     pub tls: bool,
     /// Members on another version than `image`'s (a mixed-version cluster): member → image.
@@ -296,6 +303,9 @@ pub struct WorkloadPlan {
     #[serde(default, with = "crate::util::opt_millis")]
     #[schemars(with = "Option<u64>")]
     pub compact_every: Option<Duration>,
+    /// Whether each compaction waits for the backend (and then opens its watch).
+    #[serde(default = "crate::util::yes")]
+    pub compact_physical: bool,
 }
 
 /// Relative weights of the operations the workload issues: the scenario's `mix`, as the

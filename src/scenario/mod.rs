@@ -122,6 +122,14 @@ pub struct EtcdFlags {
     /// show what it costs.
     #[serde(default)]
     pub unsafe_no_fsync: Vec<Spanned<String>>,
+    /// etcd's `--backend-batch-interval`: how long etcd may hold applied writes in its
+    /// backend's open transaction before committing them (100ms by default).
+    #[serde(default, with = "crate::scenario::duration::option")]
+    pub backend_batch_interval: Option<Duration>,
+    /// etcd's `--experimental-compaction-batch-limit`: how many revisions a compaction
+    /// deletes per committed batch (1000 by default).
+    #[serde(default)]
+    pub compaction_batch_limit: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +188,11 @@ pub struct WorkloadSpec {
     /// delete, and opens a watch at that revision: it must deliver the delete.
     #[serde(default, with = "crate::scenario::duration::option")]
     pub compact_every: Option<Duration>,
+    /// `false`: each compaction returns once etcd has scheduled it (the backend is compacted in
+    /// the background, and no watch is opened at its revision: it would race the compaction).
+    /// `true`, the default: it waits for the backend, then opens the watch.
+    #[serde(default)]
+    pub compact_physical: Option<Spanned<bool>>,
 }
 
 /// Relative weights of the operations the workload issues, e.g. `{ put: 1, linearizable-get: 2,

@@ -1,15 +1,18 @@
 //! Compaction during traffic, where a watch is about to open: each round puts a key, deletes
 //! it (revision D), compacts the history at D on one member (the delete is then the newest
-//! revision unless the traffic wrote since), and opens a watch there from D. The writes are operations of the history like any worker's; what the watch
-//! delivers is a stream of the history opened from D, so the watch pass holds it to every write
-//! from D on, the delete at D first (etcd#18089 dropped it).
+//! revision unless the traffic wrote since), and opens a watch there from D. The writes are
+//! operations of the history like any worker's; what the watch delivers is a stream of the
+//! history opened from D, so the watch pass holds it to every write from D on, the delete at D
+//! first (etcd#18089 dropped it). With `compact-physical: false` the round ends when etcd has
+//! scheduled the compaction: the backend is compacted in the background, where a crash can
+//! interrupt it (etcd#17780).
 
-use super::{client, Sent, Shared};
+use super::{Sent, Shared};
 use crate::record::{HistoryLine, OpKind, Outcome, Request, WatchDelivery};
 use etcd_client::{Client, CompactionOptions, WatchOptions};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -33,7 +36,8 @@ impl Compactor {
         stop: CancellationToken,
         every: Duration,
     ) {
-        let mut tick = tokio::time::interval(every);
+        // The first round one period in, after the watchers have opened.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         for round in 0u64.. {
             tokio::select! {
@@ -45,15 +49,17 @@ impl Compactor {
             let Some(client) = list.get(member).cloned() else {
                 continue;
             };
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = self.round(client, member, round) => {}
+            // A write in flight when the workload stops is recorded as the workers' are: the
+            // round is not dropped mid-call.
+            self.round(client, member, round, &stop).await;
+            if stop.is_cancelled() {
+                return;
             }
         }
     }
 
     /// One round; it ends early when a write or the compaction does not succeed.
-    async fn round(&self, client: Client, member: usize, round: u64) {
+    async fn round(&self, client: Client, member: usize, round: u64, stop: &CancellationToken) {
         let key = format!("{}compact/{round:08}", self.s.plan.key_prefix);
         let value = |n: u32| format!("compact-{round}-{n}");
         let put = |n| Request::Put {
@@ -67,21 +73,34 @@ impl Compactor {
         ];
         let mut revisions = Vec::new();
         for (kind, request) in requests {
-            match self.write(&client, member, kind, request).await {
+            match self.write(&client, member, kind, request, stop).await {
                 Some(r) => revisions.push(r),
                 None => return,
             }
         }
         let deleted_at = revisions[1];
+        let physical = self.s.plan.compact_physical;
         let mut c = client.clone();
         let compacted = tokio::time::timeout(
             self.s.plan.timeout.max(Duration::from_secs(2)),
-            c.compact(deleted_at, Some(CompactionOptions::new().with_physical())),
+            c.compact(
+                deleted_at,
+                physical.then(|| CompactionOptions::new().with_physical()),
+            ),
         );
-        if !matches!(compacted.await, Ok(Ok(_))) {
+        // Without `physical` etcd answers once the compaction is scheduled: a watch opened now
+        // would race the backend's compaction, so there is none.
+        let compacted = tokio::select! {
+            _ = stop.cancelled() => return,
+            c = compacted => c,
+        };
+        if !matches!(compacted, Ok(Ok(_))) || !physical {
             return;
         }
-        self.watch_from(client, member, deleted_at).await;
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = self.watch_from(client, member, deleted_at) => {}
+        }
     }
 
     /// A write of the round, recorded as the workers' are; its revision when acknowledged.
@@ -91,6 +110,7 @@ impl Compactor {
         member: usize,
         kind: OpKind,
         request: Request,
+        stop: &CancellationToken,
     ) -> Option<i64> {
         let s = &self.s;
         let sent = Sent {
@@ -102,23 +122,14 @@ impl Compactor {
             kind,
             seq: None,
         };
-        let started = Instant::now();
-        let result =
-            tokio::time::timeout(s.plan.timeout, client::execute(client.clone(), &request)).await;
-        let outcome = client::outcome(&result);
-        let revision = match &outcome {
-            Outcome::Wrote { revision } => Some(*revision),
-            _ => None,
+        let mut revision = None;
+        let seen = |_: &Request, outcome: &Outcome| {
+            if let Outcome::Wrote { revision: r } = outcome {
+                revision = Some(*r);
+            }
         };
-        let failed = match &result {
-            Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(client::error_kind(e)),
-            Err(_) => Some("timeout".to_string()),
-        };
-        let latency_us = started.elapsed().as_micros() as u64;
-        s.account(&sent, request, outcome, latency_us, failed)
-            .then_some(revision)
-            .flatten()
+        let ok = s.call(&sent, client.clone(), request, stop, seen).await?;
+        ok.then_some(revision).flatten()
     }
 
     /// A watch on every key from `from`, until its first answer with events (or its time runs

@@ -355,30 +355,13 @@ async fn worker(
             kind,
             seq,
         };
-        let started = Instant::now();
-        let result = tokio::select! {
-            _ = stop.cancelled() => {
-                // Stopped with this operation in flight: etcd may have applied it, or may yet
-                // (a delete the watch then delivers), so the history keeps it as indeterminate.
-                let stopped = Outcome::Unknown {
-                    error: STOPPED.into(),
-                };
-                s.record(&sent, request, stopped);
-                return;
-            }
-            r = tokio::time::timeout(s.plan.timeout, client::execute(client, &request)) => r,
-        };
-        let latency_us = started.elapsed().as_micros() as u64;
-        let outcome = client::outcome(&result);
-        traffic.learn(&request, &outcome);
-        let failed = match &result {
-            Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(client::error_kind(e)),
-            Err(_) => Some("timeout".to_string()),
-        };
-        // A failed operation moves the worker to the next member, as etcd's client fails over.
-        if !s.account(&sent, request, outcome, latency_us, failed) {
-            current += 1;
+        let learn = |request: &Request, outcome: &Outcome| traffic.learn(request, outcome);
+        match s.call(&sent, client, request, &stop, learn).await {
+            None => return,
+            // A failed operation moves the worker to the next member, as etcd's client fails
+            // over.
+            Some(false) => current += 1,
+            Some(true) => {}
         }
     }
 }
@@ -398,6 +381,40 @@ struct Sent {
 }
 
 impl Shared {
+    /// Sends `request` through `client` under the workload's deadline and accounts for what
+    /// came back (`seen` sees it first); whether it succeeded. `None` when `stop` came first:
+    /// etcd may have applied the operation, or may yet (a delete the watch then delivers), so
+    /// the history keeps it as indeterminate.
+    async fn call(
+        &self,
+        sent: &Sent,
+        client: etcd_client::Client,
+        request: Request,
+        stop: &CancellationToken,
+        seen: impl FnOnce(&Request, &Outcome),
+    ) -> Option<bool> {
+        let started = Instant::now();
+        let result = tokio::select! {
+            _ = stop.cancelled() => {
+                let stopped = Outcome::Unknown {
+                    error: STOPPED.into(),
+                };
+                self.record(sent, request, stopped);
+                return None;
+            }
+            r = tokio::time::timeout(self.plan.timeout, client::execute(client, &request)) => r,
+        };
+        let latency_us = started.elapsed().as_micros() as u64;
+        let outcome = client::outcome(&result);
+        seen(&request, &outcome);
+        let failed = match &result {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(client::error_kind(e)),
+            Err(_) => Some("timeout".to_string()),
+        };
+        Some(self.account(sent, request, outcome, latency_us, failed))
+    }
+
     /// One operation into the history, returning now.
     fn record(&self, sent: &Sent, request: Request, outcome: Outcome) {
         if let Ok(h) = &self.history {
@@ -622,6 +639,7 @@ mod tests {
             objects: 4,
             future_watch: None,
             compact_every: None,
+            compact_physical: true,
         };
         let w = Workload::start(plan, vec![client], Instant::now(), 7, 0, &path);
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -326,6 +326,12 @@ fn environment(r: &RunReport) -> Section {
     if let Some(p) = c.pre_vote {
         cluster.push_str(&format!(", pre-vote {p}"));
     }
+    if let Some(i) = c.backend_batch_interval {
+        cluster.push_str(&format!(", backend batch interval {} ms", i.as_millis()));
+    }
+    if let Some(l) = c.compaction_batch_limit {
+        cluster.push_str(&format!(", compaction batch limit {l}"));
+    }
     if c.tls {
         cluster.push_str(", client and peer mTLS");
     }

@@ -341,6 +341,8 @@ async fn by_hand(keys: u64) -> Phases {
         quota_backend_bytes: Some(quota(keys)),
         snapshot_count: Some(SNAPSHOT_COUNT),
         pre_vote: None,
+        backend_batch_interval: None,
+        compaction_batch_limit: None,
         tls: false,
         member_images: Default::default(),
         unsafe_no_fsync: Vec::new(),

@@ -45,6 +45,8 @@ async fn main() {
         quota_backend_bytes: None,
         snapshot_count: None,
         pre_vote: None,
+        backend_batch_interval: None,
+        compaction_batch_limit: None,
         tls: false,
         member_images: Default::default(),
         unsafe_no_fsync: Vec::new(),

@@ -7,6 +7,37 @@ use crate::record::GateVerdict;
 use crate::record::RunReport;
 use std::time::Duration;
 
+/// The names of the gates other code reads verdicts by (the known-bug judgement, the
+/// document's headline): defined once, where the gates are made.
+pub mod names {
+    pub const LINEARIZABILITY: &str = "check: linearizability";
+    pub const WATCH_CONTINUITY: &str = "check: watch continuity";
+    pub const REVISIONS: &str = "check: revisions never go back";
+    pub const DURABILITY: &str = "check: durability";
+    pub const INTEGRITY: &str = "integrity";
+    pub const MAX_LOST: &str = "max-lost-acknowledged-writes";
+
+    /// A fault's gate on the acknowledged writes it lost.
+    pub fn fault_lost(fault: &str) -> String {
+        format!("fault {fault}: lost acknowledged writes")
+    }
+
+    /// Whether `gate` is a fault's gate on its lost writes.
+    pub fn is_fault_lost(gate: &str) -> bool {
+        gate.starts_with("fault ") && gate.ends_with(": lost acknowledged writes")
+    }
+
+    /// A fault's gate on the members' HashKV once it recovered.
+    pub fn fault_hashkv(fault: &str) -> String {
+        format!("fault {fault}: HashKV equal after recovery")
+    }
+
+    /// Whether `gate` is a fault's HashKV gate.
+    pub fn is_fault_hashkv(gate: &str) -> bool {
+        gate.starts_with("fault ") && gate.ends_with(": HashKV equal after recovery")
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{} ms", d.as_millis())
 }
@@ -77,7 +108,7 @@ pub fn evaluate(gates: &Gates, r: &RunReport) -> Vec<GateVerdict> {
     if gates.integrity {
         let v = r.verification.as_ref();
         out.push(GateVerdict {
-            gate: "integrity".into(),
+            gate: names::INTEGRITY.into(),
             target: "seeded keys intact, snapshot digest (or HashKV at its revision) equal, HashKV equal".into(),
             actual: match v {
                 None => "not verified".into(),
@@ -127,7 +158,7 @@ fn recovery(gates: &Gates, r: &RunReport, out: &mut Vec<GateVerdict>) {
             (None, None) => None,
             (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
         };
-        out.push(at_most("max-lost-acknowledged-writes", limit, lost, ""));
+        out.push(at_most(names::MAX_LOST, limit, lost, ""));
     }
     if let Some(limit) = gates.max_revision_gap {
         let gap = rpo.and_then(|x| x.revision_gap).map(|g| g.max(0) as u64);
@@ -144,7 +175,7 @@ fn faults(r: &RunReport, out: &mut Vec<GateVerdict>) {
         }
         if let Some(lost) = f.lost_acknowledged_writes {
             out.push(at_most(
-                &format!("fault {}: lost acknowledged writes", f.name),
+                &names::fault_lost(&f.name),
                 0,
                 Some(lost),
                 "",
@@ -152,7 +183,7 @@ fn faults(r: &RunReport, out: &mut Vec<GateVerdict>) {
         }
         if let Some(eq) = f.hashkv_equal {
             out.push(GateVerdict {
-                gate: format!("fault {}: HashKV equal after recovery", f.name),
+                gate: names::fault_hashkv(&f.name),
                 target: "equal".into(),
                 actual: if eq { "equal" } else { "differs" }.into(),
                 passed: eq,
@@ -224,7 +255,7 @@ fn checks(r: &RunReport, gates: &Gates, out: &mut Vec<GateVerdict>) {
     if let Some(l) = &w.log.linearizability {
         let decided = l.outcome == crate::record::LinearizableOutcome::Linearizable;
         out.push(GateVerdict {
-            gate: "check: linearizability".into(),
+            gate: names::LINEARIZABILITY.into(),
             target: format!(
                 "every operation in one order consistent with real time and etcd's revisions{}",
                 if gates.linearizable {
@@ -239,7 +270,7 @@ fn checks(r: &RunReport, gates: &Gates, out: &mut Vec<GateVerdict>) {
     }
     let watch = &w.log.watch;
     out.push(GateVerdict {
-        gate: "check: watch continuity".into(),
+        gate: names::WATCH_CONTINUITY.into(),
         target: "every revision once, in order".into(),
         actual: format!(
             "{} events, {} gap(s), {} duplicate(s), {} backwards; {} restore(s) seen",
@@ -252,14 +283,14 @@ fn checks(r: &RunReport, gates: &Gates, out: &mut Vec<GateVerdict>) {
         passed: watch.passed(),
     });
     out.push(GateVerdict {
-        gate: "check: revisions never go back".into(),
+        gate: names::REVISIONS.into(),
         target: "0 regressions outside a restore".into(),
         actual: format!("{} regression(s)", w.log.revision_regressions.len()),
         passed: w.log.revision_regressions.is_empty(),
     });
     if let Some(d) = r.verification.as_ref().and_then(|v| v.durability.as_ref()) {
         out.push(GateVerdict {
-            gate: "check: durability".into(),
+            gate: names::DURABILITY.into(),
             target: "every acknowledged write readable (restore rollbacks count in RPO)".into(),
             actual: format!("{} of {} lost", d.lost, d.checked),
             passed: d.lost == 0,

@@ -5,10 +5,7 @@
 use crate::plan::KnownBugPlan;
 use crate::record::{GateVerdict, KnownBugRecord, RunReport, Violation};
 
-/// The linearizability check's gate, as `gates::evaluate` names it.
-const LINEARIZABILITY_GATE: &str = "check: linearizability";
-/// The online watch check's gate.
-const CONTINUITY_GATE: &str = "check: watch continuity";
+use super::gates::names;
 use crate::scenario::{FAILS_WITH_DURABILITY as DURABILITY, FAILS_WITH_HASHKV as HASHKV};
 
 /// What the check that catches the bug found, and which failed gates the bug explains.
@@ -44,8 +41,8 @@ fn linearizability(r: &RunReport, kind: &str) -> Finding {
         },
         first: of_bug.first().map(|v| (*v).clone()),
         explains: Box::new(move |g| {
-            (only_bug && g.gate == LINEARIZABILITY_GATE)
-                || (continuity_is_bug && g.gate == CONTINUITY_GATE)
+            (only_bug && g.gate == names::LINEARIZABILITY)
+                || (continuity_is_bug && g.gate == names::WATCH_CONTINUITY)
         }),
     }
 }
@@ -87,8 +84,7 @@ fn hashkv(r: &RunReport) -> Finding {
             ops: Vec::new(),
         }),
         explains: Box::new(move |g| {
-            g.gate.ends_with(": HashKV equal after recovery")
-                || (only_hashkv && g.gate == "integrity")
+            names::is_fault_hashkv(&g.gate) || (only_hashkv && g.gate == names::INTEGRITY)
         }),
     }
 }
@@ -123,10 +119,10 @@ fn durability(r: &RunReport) -> Finding {
             ops: Vec::new(),
         }),
         explains: Box::new(move |g| {
-            (only_lost && g.gate == LINEARIZABILITY_GATE)
-                || g.gate == "check: durability"
-                || g.gate == "max-lost-acknowledged-writes"
-                || g.gate.ends_with(": lost acknowledged writes")
+            (only_lost && g.gate == names::LINEARIZABILITY)
+                || g.gate == names::DURABILITY
+                || g.gate == names::MAX_LOST
+                || names::is_fault_lost(&g.gate)
         }),
     }
 }

@@ -228,7 +228,7 @@ fn headline(r: &RunReport) -> Vec<(String, Cell)> {
     let gated = r
         .gates
         .iter()
-        .find(|g| g.gate == "max-lost-acknowledged-writes")
+        .find(|g| g.gate == crate::report::gates::names::MAX_LOST)
         .map(|g| g.actual.clone());
     let lost = gated
         .or_else(|| {

@@ -189,6 +189,10 @@ pub struct WatchLog {
     /// The cluster epoch (restores so far) the watcher last got an answer in.
     #[serde(skip)]
     pub epoch: u64,
+    /// The workload compacts during its traffic (`compact-every`): a compaction that passed
+    /// the watcher's position while it was away is the drill's, and the watcher re-lists.
+    #[serde(skip)]
+    pub compactions_expected: bool,
     /// Where the current stream stands (`checks::watch` places each event with it).
     #[serde(skip)]
     pub(crate) order: StreamOrder,

@@ -174,12 +174,7 @@ fn faults(r: &RunReport, out: &mut Vec<GateVerdict>) {
             continue;
         }
         if let Some(lost) = f.lost_acknowledged_writes {
-            out.push(at_most(
-                &names::fault_lost(&f.name),
-                0,
-                Some(lost),
-                "",
-            ));
+            out.push(at_most(&names::fault_lost(&f.name), 0, Some(lost), ""));
         }
         if let Some(eq) = f.hashkv_equal {
             out.push(GateVerdict {

@@ -17,6 +17,11 @@ pub async fn run(
     timeout: Duration,
 ) -> Result<StepOutcome, StepError> {
     let (member, endpoint) = streamer(ctx)?;
+    // No compaction of the workload's passes the revision the digest is read at.
+    let _held = match &ctx.workload {
+        Some(w) => Some(w.hold_compaction().await),
+        None => None,
+    };
     let client = crate::cluster::connect(std::slice::from_ref(&endpoint)).await?;
     let dir = ctx.run_dir.join("snapshots");
     let applied = crate::snapshot_file::caught_up(&client, &endpoint, timeout).await?;

@@ -15,6 +15,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
+    // No compaction of the workload's passes the revisions this step reads at.
+    let _held = match &ctx.workload {
+        Some(w) => Some(w.hold_compaction().await),
+        None => None,
+    };
     if let Some(w) = &ctx.workload {
         // Let the watcher reach the restored cluster, so the report says what it saw there.
         w.watch_caught_up(Duration::from_secs(5)).await;

@@ -80,6 +80,10 @@ impl Compactor {
         }
         let deleted_at = revisions[1];
         let physical = self.s.plan.compact_physical;
+        let held = tokio::select! {
+            _ = stop.cancelled() => return,
+            held = self.s.compaction.lock() => held,
+        };
         let mut c = client.clone();
         let compacted = tokio::time::timeout(
             self.s.plan.timeout.max(Duration::from_secs(2)),
@@ -94,6 +98,7 @@ impl Compactor {
             _ = stop.cancelled() => return,
             c = compacted => c,
         };
+        drop(held);
         if !matches!(compacted, Ok(Ok(_))) || !physical {
             return;
         }

@@ -86,6 +86,9 @@ struct Shared {
     /// Where every operation is recorded (`history.jsonl`), or why it cannot be.
     history: Result<history::HistoryWriter, String>,
     next_id: AtomicU64,
+    /// Held by the compactor while it compacts, and by a step that reads the keyspace at a
+    /// revision it chose: no compaction passes that revision while it reads.
+    compaction: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The outcome's error of an operation still in flight when the workload stopped.
@@ -133,6 +136,7 @@ impl Workload {
             t0,
             history: history::HistoryWriter::create(history),
             next_id: AtomicU64::new(0),
+            compaction: Arc::default(),
         });
         let mut tasks: Vec<_> = (0..plan.concurrency)
             .map(|w| {
@@ -164,6 +168,7 @@ impl Workload {
             revision: start_revision,
             pinned: None,
             streams_from: 0,
+            compactions_expected: plan.compact_every.is_some(),
         };
         let (watch_log, watcher) = watcher::spawn(
             rx.clone(),
@@ -189,6 +194,7 @@ impl Workload {
                     revision: start_revision.saturating_add(ahead as i64),
                     pinned: Some(member),
                     streams_from: (member as u64 + 1) << 32,
+                    compactions_expected: plan.compact_every.is_some(),
                 };
                 let (_, task) = watcher::spawn(
                     rx.clone(),
@@ -209,6 +215,13 @@ impl Workload {
             tasks,
             marks: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Holds the workload's compactions (`compact-every`) while the guard lives: a step that
+    /// reads the keyspace or hashes it at a revision it chose holds them, or a compaction
+    /// past that revision fails its reads. Waits for a compaction being requested.
+    pub async fn hold_compaction(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.shared.compaction.clone().lock_owned().await
     }
 
     /// Waits (at most `limit`) until the watcher has an answer from the current cluster, so

@@ -28,6 +28,8 @@ pub struct Start {
     pub pinned: Option<usize>,
     /// Its streams are numbered from this + 1 (the history tells streams apart by number).
     pub streams_from: u64,
+    /// The workload compacts during its traffic: a compaction notice is not a gap.
+    pub compactions_expected: bool,
 }
 
 /// What the history keeps of a delivered event: the key, its revision, its value (none for a
@@ -49,7 +51,10 @@ pub fn spawn(
     stop: CancellationToken,
     recording: Arc<Recording>,
 ) -> (Arc<Mutex<WatchLog>>, tokio::task::JoinHandle<()>) {
-    let log = Arc::new(Mutex::new(WatchLog::default()));
+    let log = Arc::new(Mutex::new(WatchLog {
+        compactions_expected: start.compactions_expected,
+        ..WatchLog::default()
+    }));
     let task = tokio::spawn(run(clients, epoch, start, stop, log.clone(), recording));
     (log, task)
 }

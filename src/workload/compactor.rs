@@ -5,7 +5,8 @@
 //! history opened from D, so the watch pass holds it to every write from D on, the delete at D
 //! first (etcd#18089 dropped it). With `compact-physical: false` the round ends when etcd has
 //! scheduled the compaction: the backend is compacted in the background, where a crash can
-//! interrupt it (etcd#17780).
+//! interrupt it (etcd#17780). A step that reads at a revision it chose holds the compactions
+//! (`Workload::hold_compaction`) while it reads.
 
 use super::{Sent, Shared};
 use crate::record::{HistoryLine, OpKind, Outcome, Request, WatchDelivery};

@@ -157,10 +157,7 @@ async fn finish(ctx: &mut Ctx<'_>, open: OpenFault) -> Result<FaultRecord, StepE
         ctx.client = ctx.cluster.client().await?;
         super::repoint_workload(ctx, None).await?;
         // No compaction of the workload's passes the revisions hashed and read below.
-        let _held = match &ctx.workload {
-            Some(w) => Some(w.hold_compaction().await),
-            None => None,
-        };
+        let _held = super::hold_compaction(ctx).await;
         let hashes = checks::hashkv::all(&ctx.cluster.members).await?;
         record.hashkv_equal = Some(checks::hashkv::equal(&hashes));
         record.divergence = checks::divergence::explain(&ctx.cluster, &hashes).await?;

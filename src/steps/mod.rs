@@ -136,6 +136,16 @@ impl Ctx<'_> {
     }
 }
 
+/// Holds the workload's compactions (`compact-every`), if a workload runs, until the guard is
+/// dropped: for a step that reads the keyspace or hashes it at a revision it chose, which a
+/// compaction must not pass meanwhile.
+async fn hold_compaction(ctx: &Ctx<'_>) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    match &ctx.workload {
+        Some(w) => Some(w.hold_compaction().await),
+        None => None,
+    }
+}
+
 /// Points the workload at the current members (after a restart, a re-add or a restore).
 async fn repoint_workload(
     ctx: &Ctx<'_>,

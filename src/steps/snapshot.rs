@@ -18,10 +18,7 @@ pub async fn run(
 ) -> Result<StepOutcome, StepError> {
     let (member, endpoint) = streamer(ctx)?;
     // No compaction of the workload's passes the revision the digest is read at.
-    let _held = match &ctx.workload {
-        Some(w) => Some(w.hold_compaction().await),
-        None => None,
-    };
+    let _held = super::hold_compaction(ctx).await;
     let client = crate::cluster::connect(std::slice::from_ref(&endpoint)).await?;
     let dir = ctx.run_dir.join("snapshots");
     let applied = crate::snapshot_file::caught_up(&client, &endpoint, timeout).await?;

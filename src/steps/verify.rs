@@ -16,10 +16,7 @@ use std::time::Duration;
 
 pub async fn run(ctx: &mut Ctx<'_>) -> Result<StepOutcome, StepError> {
     // No compaction of the workload's passes the revisions this step reads at.
-    let _held = match &ctx.workload {
-        Some(w) => Some(w.hold_compaction().await),
-        None => None,
-    };
+    let _held = super::hold_compaction(ctx).await;
     if let Some(w) = &ctx.workload {
         // Let the watcher reach the restored cluster, so the report says what it saw there.
         w.watch_caught_up(Duration::from_secs(5)).await;
